@@ -1,0 +1,735 @@
+//! The one place where ledger records map onto an Automerge document.
+//!
+//! One document per org unit, id = its code. Layout:
+//!
+//! ```text
+//! ROOT
+//!   meta:        { org, level, schema, name }
+//!   households:  { <record id>: { <field>: scalar, _created_at, _created_by, … } }
+//!   women:       { … }   (one map per kind, keyed by the kind's plural)
+//! ```
+//!
+//! Every document starts with a *genesis* change that is byte-identical on every device
+//! (fixed actor derived from the org code, time 0), so two devices that create the same
+//! document independently share its kind maps instead of racing to create rival ones
+//! (a concurrent `put_object` on one key keeps only one map visible).
+//!
+//! Each logical edit is one change whose message (JSON) names the operation, the record
+//! and the author, so the document's history is the audit trail.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{
+    ActorId, AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Patch, Prop, ReadDoc,
+    ScalarValue, ROOT,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::org::OrgCode;
+use crate::record::{Fields, Record, RecordId, RecordMeta};
+use crate::schema::{FieldType, Kind, Value};
+
+/// Version of the document layout written into `meta.schema`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Who makes an edit and when (seconds since the Unix epoch).
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// `<org>/<device name>`, shown in history.
+    pub device: String,
+    /// Time of the edit, seconds since the epoch (UTC).
+    pub time: i64,
+}
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The document bytes are not a valid Automerge document.
+    #[error("the document data is damaged: {0}")]
+    Corrupt(#[source] AutomergeError),
+    /// The document lacks the genesis layout (not a halfsky ledger).
+    #[error("the document is not a halfsky ledger (no {0} map)")]
+    NotALedger(&'static str),
+    /// The record is not in this document.
+    #[error("no record {0} in this ledger")]
+    NoSuchRecord(RecordId),
+    /// The record already exists.
+    #[error("record {0} already exists")]
+    DuplicateId(RecordId),
+    /// The record belongs to another org's document.
+    #[error("record {id} belongs to org {}, not to this ledger ({org})", id.org())]
+    WrongOrg {
+        /// The record.
+        id: RecordId,
+        /// This document's org.
+        org: OrgCode,
+    },
+    /// An Automerge operation failed.
+    #[error("ledger document operation failed: {0}")]
+    Automerge(#[from] AutomergeError),
+}
+
+/// What a change message says (stored as JSON in the change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeNote {
+    /// `genesis`, `name`, `add`, `update` or `retire`.
+    pub op: String,
+    /// The record touched, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The author device.
+    #[serde(default)]
+    pub by: String,
+    /// Fields written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Free text (retirement reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// Change hash (hex).
+    pub change: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    /// The operation.
+    pub op: String,
+    /// Author device.
+    pub by: String,
+    /// Fields written, each with the value it was given (as displayed).
+    pub values: Vec<(String, String)>,
+    /// Retirement reason, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An org unit's ledger document.
+#[derive(Debug)]
+pub struct LedgerDoc {
+    doc: AutoCommit,
+    org: OrgCode,
+}
+
+const META: &str = "meta";
+
+/// The deterministic actor of the genesis change of `org`'s document.
+fn genesis_actor(org: &OrgCode) -> ActorId {
+    let digest = Sha256::digest(format!("halfsky-genesis/{org}").as_bytes());
+    ActorId::from(&digest[..16])
+}
+
+fn scalar(value: &Value) -> ScalarValue {
+    match value {
+        Value::Bool(b) => ScalarValue::Boolean(*b),
+        Value::Int(i) => ScalarValue::Int(*i),
+        Value::Text(s) => ScalarValue::Str(s.as_str().into()),
+        Value::List(items) => ScalarValue::Str(
+            serde_json::to_string(items)
+                .expect("a list of strings serializes")
+                .into(),
+        ),
+    }
+}
+
+fn value_of(field_ty: Option<&FieldType>, v: &automerge::Value<'_>) -> Option<Value> {
+    let automerge::Value::Scalar(s) = v else {
+        return None;
+    };
+    Some(match (s.as_ref(), field_ty) {
+        (ScalarValue::Str(text), Some(FieldType::EnumList(_) | FieldType::RefList(_))) => {
+            Value::List(serde_json::from_str(text).unwrap_or_else(|_| vec![text.to_string()]))
+        }
+        (ScalarValue::Str(text), _) => Value::Text(text.to_string()),
+        (ScalarValue::Int(i), _) => Value::Int(*i),
+        (ScalarValue::Uint(u), _) => Value::Int(*u as i64),
+        (ScalarValue::F64(f), _) => Value::Int(*f as i64),
+        (ScalarValue::Boolean(b), _) => Value::Bool(*b),
+        _ => return None,
+    })
+}
+
+fn display(kind: Kind, key: &str, value: &Value) -> String {
+    match kind.spec().field(key) {
+        Some(field) if !key.starts_with('_') => value.display(&field.ty),
+        _ => value.display(&FieldType::Text),
+    }
+}
+
+impl LedgerDoc {
+    /// The genesis document of `org` (identical bytes on every device).
+    pub fn genesis(org: OrgCode) -> AutoCommit {
+        let mut doc = AutoCommit::new().with_actor(genesis_actor(&org));
+        let meta = doc
+            .put_object(ROOT, META, ObjType::Map)
+            .expect("fresh document accepts puts");
+        doc.put(&meta, "org", org.as_str()).expect("put org");
+        doc.put(&meta, "level", org.level().as_str())
+            .expect("put level");
+        doc.put(&meta, "schema", SCHEMA_VERSION)
+            .expect("put schema");
+        for kind in Kind::ALL {
+            doc.put_object(ROOT, kind.spec().plural, ObjType::Map)
+                .expect("put kind map");
+        }
+        let note = ChangeNote {
+            op: "genesis".into(),
+            id: None,
+            by: String::new(),
+            fields: vec![],
+            note: None,
+        };
+        doc.commit_with(
+            CommitOptions::default()
+                .with_message(serde_json::to_string(&note).expect("note serializes"))
+                .with_time(0),
+        );
+        doc
+    }
+
+    /// A new document for `org`, edited from now on as `actor`.
+    pub fn create(org: OrgCode, actor: ActorId) -> Self {
+        let mut doc = Self::genesis(org);
+        doc.set_actor(actor);
+        LedgerDoc { doc, org }
+    }
+
+    /// Wraps a loaded Automerge document, checking it is `org`'s ledger.
+    pub fn from_automerge(
+        mut doc: AutoCommit,
+        org: OrgCode,
+        actor: ActorId,
+    ) -> Result<Self, DocError> {
+        doc.set_actor(actor);
+        let ledger = LedgerDoc { doc, org };
+        for kind in Kind::ALL {
+            ledger.kind_map(kind)?;
+        }
+        Ok(ledger)
+    }
+
+    /// Loads saved bytes (snapshot followed by incremental chunks).
+    pub fn load(bytes: &[u8], org: OrgCode, actor: ActorId) -> Result<Self, DocError> {
+        let doc = AutoCommit::load(bytes).map_err(DocError::Corrupt)?;
+        Self::from_automerge(doc, org, actor)
+    }
+
+    /// The org unit this document belongs to.
+    pub fn org(&self) -> OrgCode {
+        self.org
+    }
+
+    /// The underlying Automerge document (for saving and syncing).
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    fn kind_map(&self, kind: Kind) -> Result<ObjId, DocError> {
+        match self.doc.get(ROOT, kind.spec().plural)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::NotALedger(kind.spec().plural)),
+        }
+    }
+
+    fn record_obj(&self, id: &RecordId) -> Result<Option<ObjId>, DocError> {
+        let map = self.kind_map(id.kind())?;
+        Ok(match self.doc.get(&map, id.to_string())? {
+            Some((automerge::Value::Object(ObjType::Map), obj)) => Some(obj),
+            _ => None,
+        })
+    }
+
+    fn commit(&mut self, note: &ChangeNote, time: i64) -> Option<ChangeHash> {
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(serde_json::to_string(note).expect("note serializes"))
+                .with_time(time),
+        )
+    }
+
+    /// The unit's display name.
+    pub fn name(&self) -> Option<String> {
+        let meta = match self.doc.get(ROOT, META).ok()?? {
+            (automerge::Value::Object(ObjType::Map), id) => id,
+            _ => return None,
+        };
+        let (v, _) = self.doc.get(&meta, "name").ok()??;
+        v.as_str().map(str::to_string)
+    }
+
+    /// Sets the unit's display name (one change).
+    pub fn set_name(&mut self, name: &str, author: &Author) -> Result<(), DocError> {
+        let meta = match self.doc.get(ROOT, META)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(DocError::NotALedger(META)),
+        };
+        self.doc.put(&meta, "name", name)?;
+        let note = ChangeNote {
+            op: "name".into(),
+            id: None,
+            by: author.device.clone(),
+            fields: vec!["name".into()],
+            note: None,
+        };
+        self.commit(&note, author.time);
+        Ok(())
+    }
+
+    fn check_org(&self, id: &RecordId) -> Result<(), DocError> {
+        if id.org() != self.org {
+            return Err(DocError::WrongOrg {
+                id: id.clone(),
+                org: self.org,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a new record (one change). Fields must already be validated.
+    pub fn insert(
+        &mut self,
+        id: &RecordId,
+        fields: &Fields,
+        id_hash: Option<&str>,
+        author: &Author,
+    ) -> Result<ChangeHash, DocError> {
+        self.check_org(id)?;
+        if self.record_obj(id)?.is_some() {
+            return Err(DocError::DuplicateId(id.clone()));
+        }
+        let map = self.kind_map(id.kind())?;
+        let obj = self.doc.put_object(&map, id.to_string(), ObjType::Map)?;
+        let now = time_text(author.time);
+        for (key, value) in fields {
+            self.doc.put(&obj, key.as_str(), scalar(value))?;
+        }
+        self.doc.put(&obj, "_created_at", now.as_str())?;
+        self.doc.put(&obj, "_created_by", author.device.as_str())?;
+        self.doc.put(&obj, "_updated_at", now.as_str())?;
+        self.doc.put(&obj, "_updated_by", author.device.as_str())?;
+        if let Some(hash) = id_hash {
+            self.doc.put(&obj, "_id_hash", hash)?;
+        }
+        let note = ChangeNote {
+            op: "add".into(),
+            id: Some(id.to_string()),
+            by: author.device.clone(),
+            fields: fields.keys().cloned().collect(),
+            note: None,
+        };
+        Ok(self
+            .commit(&note, author.time)
+            .expect("an insert always has ops"))
+    }
+
+    /// Changes some fields of a record (one change); `cleared` fields are removed.
+    /// Returns `None` when nothing actually changed.
+    pub fn update(
+        &mut self,
+        id: &RecordId,
+        fields: &Fields,
+        cleared: &[String],
+        id_hash: Option<&str>,
+        author: &Author,
+    ) -> Result<Option<ChangeHash>, DocError> {
+        self.check_org(id)?;
+        let obj = self
+            .record_obj(id)?
+            .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
+        let mut written = Vec::new();
+        for (key, value) in fields {
+            let new = scalar(value);
+            let same = matches!(
+                self.doc.get_all(&obj, key.as_str())?.as_slice(),
+                [(automerge::Value::Scalar(old), _)] if old.as_ref() == &new
+            );
+            if !same {
+                self.doc.put(&obj, key.as_str(), new)?;
+                written.push(key.clone());
+            }
+        }
+        for key in cleared {
+            if self.doc.get(&obj, key.as_str())?.is_some() {
+                self.doc.delete(&obj, key.as_str())?;
+                written.push(key.clone());
+            }
+        }
+        if let Some(hash) = id_hash {
+            self.doc.put(&obj, "_id_hash", hash)?;
+        }
+        if written.is_empty() {
+            self.doc.rollback();
+            return Ok(None);
+        }
+        self.doc
+            .put(&obj, "_updated_at", time_text(author.time).as_str())?;
+        self.doc.put(&obj, "_updated_by", author.device.as_str())?;
+        let note = ChangeNote {
+            op: "update".into(),
+            id: Some(id.to_string()),
+            by: author.device.clone(),
+            fields: written,
+            note: None,
+        };
+        Ok(self.commit(&note, author.time))
+    }
+
+    /// Retires a record: it stays, with its history, but leaves the statistics.
+    pub fn retire(
+        &mut self,
+        id: &RecordId,
+        reason: &str,
+        author: &Author,
+    ) -> Result<ChangeHash, DocError> {
+        self.check_org(id)?;
+        let obj = self
+            .record_obj(id)?
+            .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
+        self.doc.put(&obj, "_retired", true)?;
+        self.doc.put(&obj, "_retired_reason", reason)?;
+        self.doc
+            .put(&obj, "_updated_at", time_text(author.time).as_str())?;
+        self.doc.put(&obj, "_updated_by", author.device.as_str())?;
+        let note = ChangeNote {
+            op: "retire".into(),
+            id: Some(id.to_string()),
+            by: author.device.clone(),
+            fields: vec![],
+            note: Some(reason.to_string()),
+        };
+        Ok(self
+            .commit(&note, author.time)
+            .expect("a retire always has ops"))
+    }
+
+    /// Reads one record (winning values where devices wrote concurrently).
+    pub fn record(&self, id: &RecordId) -> Result<Option<Record>, DocError> {
+        let Some(obj) = self.record_obj(id)? else {
+            return Ok(None);
+        };
+        let spec = id.kind().spec();
+        let mut fields = Fields::new();
+        let mut meta = RecordMeta::default();
+        for item in self.doc.map_range(&obj, ..) {
+            let key = item.key.to_string();
+            let key = key.as_str();
+            let field = spec.field(key).filter(|f| f.name == key);
+            let Some(value) = value_of(field.map(|f| &f.ty), &item.value.into_value()) else {
+                continue;
+            };
+            let text = || value.as_text().unwrap_or_default().to_string();
+            match key {
+                "_created_at" => meta.created_at = text(),
+                "_created_by" => meta.created_by = text(),
+                "_updated_at" => meta.updated_at = text(),
+                "_updated_by" => meta.updated_by = text(),
+                "_retired" => meta.retired = value.as_bool().unwrap_or(false),
+                "_retired_reason" => meta.retired_reason = Some(text()),
+                "_id_hash" => meta.id_hash = Some(text()),
+                _ if key.starts_with('_') => {}
+                _ => {
+                    fields.insert(key.to_string(), value);
+                }
+            }
+        }
+        Ok(Some(Record {
+            id: id.clone(),
+            fields,
+            meta,
+        }))
+    }
+
+    /// Fields of a record that hold several concurrent values, each value displayed.
+    pub fn conflicts(&self, id: &RecordId) -> Result<BTreeMap<String, Vec<String>>, DocError> {
+        let obj = self
+            .record_obj(id)?
+            .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
+        let spec = id.kind().spec();
+        let mut out = BTreeMap::new();
+        for item in self.doc.map_range(&obj, ..) {
+            if !item.conflict {
+                continue;
+            }
+            let key = item.key.to_string();
+            let field = spec.field(&key).filter(|f| f.name == key);
+            let values = self
+                .doc
+                .get_all(&obj, key.as_str())?
+                .iter()
+                .filter_map(|(v, _)| value_of(field.map(|f| &f.ty), v))
+                .map(|v| display(id.kind(), &key, &v))
+                .collect();
+            out.insert(key, values);
+        }
+        Ok(out)
+    }
+
+    /// Ids of every record of `kind` in this document.
+    pub fn ids(&self, kind: Kind) -> Result<Vec<RecordId>, DocError> {
+        let map = self.kind_map(kind)?;
+        Ok(self
+            .doc
+            .keys(&map)
+            .filter_map(|k| RecordId::parse(&k).ok())
+            .collect())
+    }
+
+    /// History of one record, oldest first, from the change messages.
+    pub fn history(&mut self, id: &RecordId) -> Result<Vec<HistoryEntry>, DocError> {
+        let obj = self
+            .record_obj(id)?
+            .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
+        let wanted = id.to_string();
+        let mut entries = Vec::new();
+        let changes = self.doc.get_changes(&[]);
+        for change in changes {
+            let Some(note) = change
+                .message()
+                .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+            else {
+                continue;
+            };
+            if note.id.as_deref() != Some(wanted.as_str()) {
+                continue;
+            }
+            let heads = [change.hash()];
+            let mut values = Vec::new();
+            for key in &note.fields {
+                let shown = self
+                    .doc
+                    .get_at(&obj, key.as_str(), &heads)?
+                    .and_then(|(v, _)| {
+                        let field = id.kind().spec().field(key);
+                        value_of(field.map(|f| &f.ty), &v)
+                    })
+                    .map(|v| display(id.kind(), key, &v))
+                    .unwrap_or_else(|| "(cleared)".into());
+                values.push((key.clone(), shown));
+            }
+            entries.push(HistoryEntry {
+                change: change.hash().to_string(),
+                time: change.timestamp(),
+                op: note.op,
+                by: note.by,
+                values,
+                note: note.note,
+            });
+        }
+        entries.sort_by_key(|e| e.time);
+        Ok(entries)
+    }
+}
+
+/// What a batch of patches touched: records (by id) and whether `meta` changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Touched {
+    /// Records whose fields, existence or retirement changed.
+    pub records: BTreeSet<RecordId>,
+    /// The unit's meta (name) changed.
+    pub meta: bool,
+}
+
+/// Reads which records a list of patches (from `diff`/`diff_incremental`) touched.
+pub fn touched(patches: &[Patch]) -> Touched {
+    let mut out = Touched::default();
+    let key_of = |prop: &Prop| match prop {
+        Prop::Map(k) => Some(k.clone()),
+        Prop::Seq(_) => None,
+    };
+    for patch in patches {
+        let mut path: Vec<String> = patch.path.iter().filter_map(|(_, p)| key_of(p)).collect();
+        match &patch.action {
+            automerge::PatchAction::PutMap { key, .. }
+            | automerge::PatchAction::DeleteMap { key } => path.push(key.clone()),
+            _ => {}
+        }
+        match path.as_slice() {
+            [top, ..] if top == META => out.meta = true,
+            [_, id, ..] => {
+                if let Ok(id) = RecordId::parse(id) {
+                    out.records.insert(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// RFC 3339 text of a Unix time in seconds.
+pub fn time_text(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org() -> OrgCode {
+        OrgCode::parse("230129100201").unwrap()
+    }
+
+    fn author(device: &str, time: i64) -> Author {
+        Author {
+            device: format!("230129100201/{device}"),
+            time,
+        }
+    }
+
+    fn fields(pairs: &[(&str, Value)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn woman_fields() -> Fields {
+        fields(&[
+            ("name", Value::Text("王秀英".into())),
+            ("birth_year", Value::Int(1975)),
+            ("labor_capacity", Value::Text("full".into())),
+            ("status", Value::Text("poor".into())),
+            ("poverty_causes", Value::List(vec!["illness".into()])),
+            ("wants_work", Value::Bool(true)),
+        ])
+    }
+
+    #[test]
+    fn genesis_is_identical_everywhere() {
+        let mut a = LedgerDoc::genesis(org());
+        let mut b = LedgerDoc::genesis(org());
+        assert_eq!(a.get_heads(), b.get_heads());
+        assert_eq!(a.save(), b.save());
+    }
+
+    #[test]
+    fn concurrent_devices_share_kind_maps_and_see_conflicts() {
+        let mut a = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        let mut b = LedgerDoc::create(org(), ActorId::from([2u8; 16]));
+        let id_a = RecordId::new(org(), Kind::Woman, "AAAA", 1);
+        let id_b = RecordId::new(org(), Kind::Woman, "BBBB", 1);
+        a.insert(&id_a, &woman_fields(), None, &author("a", 10))
+            .unwrap();
+        b.insert(&id_b, &woman_fields(), None, &author("b", 11))
+            .unwrap();
+        a.automerge().merge(b.automerge()).unwrap();
+        b.automerge().merge(a.automerge()).unwrap();
+        assert_eq!(a.ids(Kind::Woman).unwrap().len(), 2);
+        // Same field, concurrently.
+        let status = |s: &str| fields(&[("status", Value::Text(s.into()))]);
+        a.update(&id_a, &status("exited"), &[], None, &author("a", 20))
+            .unwrap();
+        b.update(&id_a, &status("at_risk"), &[], None, &author("b", 21))
+            .unwrap();
+        a.automerge().merge(b.automerge()).unwrap();
+        b.automerge().merge(a.automerge()).unwrap();
+        assert_eq!(a.record(&id_a).unwrap(), b.record(&id_a).unwrap());
+        let conflicts = a.conflicts(&id_a).unwrap();
+        let mut values = conflicts["status"].clone();
+        values.sort();
+        assert_eq!(values, ["at_risk", "exited"]);
+    }
+
+    #[test]
+    fn round_trip_history_and_retire() {
+        let mut doc = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        let id = RecordId::new(org(), Kind::Woman, "AAAA", 1);
+        doc.insert(&id, &woman_fields(), Some("abc"), &author("a", 100))
+            .unwrap();
+        let rec = doc.record(&id).unwrap().unwrap();
+        assert_eq!(rec.fields, woman_fields());
+        assert_eq!(rec.meta.id_hash.as_deref(), Some("abc"));
+        assert!(doc
+            .update(
+                &id,
+                &fields(&[("birth_year", Value::Int(1975))]),
+                &[],
+                None,
+                &author("a", 150)
+            )
+            .unwrap()
+            .is_none());
+        doc.update(
+            &id,
+            &fields(&[("birth_year", Value::Int(1976))]),
+            &[],
+            None,
+            &author("a", 200),
+        )
+        .unwrap();
+        doc.retire(&id, "moved away", &author("a", 300)).unwrap();
+        let history = doc.history(&id).unwrap();
+        let ops: Vec<_> = history.iter().map(|h| h.op.as_str()).collect();
+        assert_eq!(ops, ["add", "update", "retire"]);
+        assert_eq!(
+            history[0]
+                .values
+                .iter()
+                .find(|(k, _)| k == "birth_year")
+                .unwrap()
+                .1,
+            "1975"
+        );
+        assert_eq!(
+            history[1].values,
+            [("birth_year".to_string(), "1976".to_string())]
+        );
+        assert!(doc.record(&id).unwrap().unwrap().meta.retired);
+        let saved = doc.automerge().save();
+        let loaded = LedgerDoc::load(&saved, org(), ActorId::from([1u8; 16])).unwrap();
+        assert_eq!(loaded.record(&id).unwrap(), doc.record(&id).unwrap());
+    }
+
+    #[test]
+    fn patches_name_the_touched_records() {
+        let mut doc = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        doc.automerge().update_diff_cursor();
+        let id = RecordId::new(org(), Kind::Visit, "AAAA", 3);
+        let f = fields(&[("date", Value::Text("2026-01-01".into()))]);
+        doc.insert(&id, &f, None, &author("a", 1)).unwrap();
+        let t = touched(&doc.automerge().diff_incremental());
+        assert_eq!(t.records.into_iter().collect::<Vec<_>>(), [id.clone()]);
+        doc.update(
+            &id,
+            &fields(&[("date", Value::Text("2026-01-02".into()))]),
+            &[],
+            None,
+            &author("a", 2),
+        )
+        .unwrap();
+        let t = touched(&doc.automerge().diff_incremental());
+        assert_eq!(t.records.len(), 1);
+        doc.set_name("红星村", &author("a", 3)).unwrap();
+        assert!(touched(&doc.automerge().diff_incremental()).meta);
+    }
+
+    #[test]
+    fn refuses_foreign_records_and_duplicates() {
+        let mut doc = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        let foreign = RecordId::new(OrgCode::parse("230129100202").unwrap(), Kind::Woman, "A", 1);
+        assert!(matches!(
+            doc.insert(&foreign, &woman_fields(), None, &author("a", 1)),
+            Err(DocError::WrongOrg { .. })
+        ));
+        let id = RecordId::new(org(), Kind::Woman, "A", 1);
+        doc.insert(&id, &woman_fields(), None, &author("a", 1))
+            .unwrap();
+        assert!(matches!(
+            doc.insert(&id, &woman_fields(), None, &author("a", 1)),
+            Err(DocError::DuplicateId(_))
+        ));
+        assert!(LedgerDoc::load(b"garbage", org(), ActorId::random()).is_err());
+    }
+}

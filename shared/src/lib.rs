@@ -1,0 +1,26 @@
+//! # halfsky-shared
+//!
+//! The pure, deterministic core every halfsky program shares: no sockets, no tokio,
+//! no disk. Everything here is unit-tested without I/O.
+//!
+//! # Layout
+//! - [`org`]: 12-digit statistical division codes (统计用区划代码), levels, ancestry.
+//! - [`schema`]: every record kind of the ledger, its fields, enumerations and parsing
+//!   of user input (CLI flags, spreadsheet cells) into typed values.
+//! - [`record`]: record ids and validated records.
+//! - [`idcard`]: resident ID numbers, validated, kept only as a keyed hash and a mask.
+//! - [`ledger_doc`]: the one place where records map onto an Automerge document.
+//! - [`rollup`]: per-org counters a record contributes to, and the statistics report.
+//! - [`synthetic`]: realistic synthetic ledgers for the demo, tests and benchmarks.
+
+pub mod idcard;
+pub mod ledger_doc;
+pub mod org;
+pub mod record;
+pub mod rollup;
+pub mod schema;
+pub mod synthetic;
+
+pub use org::{Level, OrgCode, OrgCodeError};
+pub use record::{Record, RecordId};
+pub use schema::{Kind, Value};
