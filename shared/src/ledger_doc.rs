@@ -47,8 +47,8 @@ pub struct Author {
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
     /// The document bytes are not a valid Automerge document.
-    #[error("the document data is damaged: {0}")]
-    Corrupt(#[source] AutomergeError),
+    #[error("the document data is damaged")]
+    Corrupt(#[source] Box<AutomergeError>),
     /// The document lacks the genesis layout (not a halfsky ledger).
     #[error("the document is not a halfsky ledger (no {0} map)")]
     NotALedger(&'static str),
@@ -67,8 +67,14 @@ pub enum DocError {
         org: OrgCode,
     },
     /// An Automerge operation failed.
-    #[error("ledger document operation failed: {0}")]
-    Automerge(#[from] AutomergeError),
+    #[error("ledger document operation failed")]
+    Automerge(#[source] Box<AutomergeError>),
+}
+
+impl From<AutomergeError> for DocError {
+    fn from(e: AutomergeError) -> Self {
+        DocError::Automerge(Box::new(e))
+    }
 }
 
 /// What a change message says (stored as JSON in the change).
@@ -214,7 +220,7 @@ impl LedgerDoc {
 
     /// Loads saved bytes (snapshot followed by incremental chunks).
     pub fn load(bytes: &[u8], org: OrgCode, actor: ActorId) -> Result<Self, DocError> {
-        let doc = AutoCommit::load(bytes).map_err(DocError::Corrupt)?;
+        let doc = AutoCommit::load(bytes).map_err(|e| DocError::Corrupt(Box::new(e)))?;
         Self::from_automerge(doc, org, actor)
     }
 
@@ -700,7 +706,7 @@ mod tests {
         let f = fields(&[("date", Value::Text("2026-01-01".into()))]);
         doc.insert(&id, &f, None, &author("a", 1)).unwrap();
         let t = touched(&doc.automerge().diff_incremental());
-        assert_eq!(t.records.into_iter().collect::<Vec<_>>(), [id.clone()]);
+        assert_eq!(t.records.into_iter().collect::<Vec<_>>(), std::slice::from_ref(&id));
         doc.update(
             &id,
             &fields(&[("date", Value::Text("2026-01-02".into()))]),

@@ -1,1 +1,62 @@
+//! # halfsky-tests
+//!
+//! Shared harness for halfsky's integration tests, crash tests and benchmarks.
+//!
+//! # Layout
+//! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - `src/bin/crash_writer.rs`: a process that adds records until it is killed.
+//! - `src/bin/bench.rs`: the benchmark report.
+//! - `tests/`: integration tests by area (`crash`, …).
 
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use halfsky_node::{Ledger, NodeHome};
+use halfsky_shared::synthetic::Generator;
+use halfsky_shared::{OrgCode, RecordId};
+
+/// The demo village code used across tests.
+pub const VILLAGE: &str = "230129100201";
+
+/// A fixed "today" so tests do not depend on the calendar.
+pub fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 22).expect("valid date")
+}
+
+/// The village code, parsed.
+pub fn village() -> OrgCode {
+    OrgCode::parse(VILLAGE).expect("valid code")
+}
+
+/// A fresh node home for `org` under `dir`.
+pub fn new_home(dir: &Path, org: OrgCode, name: &str) -> NodeHome {
+    let home = NodeHome::new(dir.join(org.as_str()));
+    home.init(org, name, "test-device", None)
+        .expect("a new directory takes a node home");
+    home
+}
+
+/// Opens a ledger with "today" fixed.
+pub fn open(home: &NodeHome) -> Ledger {
+    let mut ledger = Ledger::open(home).expect("ledger opens");
+    ledger.set_today(today());
+    ledger
+}
+
+/// Fills `ledger` with a synthetic village of `households` households; returns the women.
+pub fn fill_village(ledger: &mut Ledger, households: usize, seed: u64) -> Vec<RecordId> {
+    let org = ledger.config().org;
+    let mut generator = Generator::new(seed, ledger.today());
+    generator
+        .village(&org, households, |kind, inputs| ledger.add(kind, &inputs))
+        .expect("synthetic records are valid")
+}
+
+/// Directory for a test's output files (screenshots, reports), under `target/`.
+pub fn output_dir(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-output")
+        .join(test);
+    std::fs::create_dir_all(&dir).expect("target/ is writable");
+    dir
+}

@@ -99,10 +99,13 @@ pub fn format_yuan(fen: i64) -> String {
 pub fn parse_date(input: &str) -> Option<NaiveDate> {
     let s = input.trim();
     let normalized: String = s
-        .replace('年', "-")
-        .replace('月', "-")
-        .replace('日', "")
-        .replace(['/', '.'], "-");
+        .chars()
+        .filter(|c| *c != '日')
+        .map(|c| match c {
+            '年' | '月' | '/' | '.' => '-',
+            other => other,
+        })
+        .collect();
     if let Ok(d) = NaiveDate::parse_from_str(&normalized, "%Y-%m-%d") {
         return Some(d);
     }

@@ -1,0 +1,428 @@
+//! The materialized index: flattened records and per-org rollups, kept in sled and
+//! updated from Automerge patches on every change, local or synced. Every query and
+//! statistic reads the index, never a document.
+//!
+//! # Layout (one tree, `index-1`, so each update is one atomic batch)
+//! - `r` + kind letter + record id → [`IndexedRecord`] (JSON). The id starts with its
+//!   org code, so "all women of a subtree" is one prefix scan.
+//! - `l` + woman id + `\0` + `V` + date + visit id → `()`: her visits, newest last.
+//! - `l` + woman id + `\0` + `P` + pairing id → `()`: her active pairings.
+//! - `u` + org → [`Rollup`] (JSON) of that unit's own records.
+//! - `h` + org → the document heads the index reflects (written with its rows).
+//! - `n` + org → the unit's name.
+//! - `i` + ID-number hash → woman id (finds a woman registered twice).
+//!
+//! A change is applied as "subtract the record's old contribution, add its new one",
+//! so incremental updates and a rebuild give identical rollups.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::ChangeHash;
+use halfsky_shared::ledger_doc::{DocError, LedgerDoc, Touched};
+use halfsky_shared::rollup::{Rollup, WomanLinks};
+use halfsky_shared::{Kind, OrgCode, Record, RecordId};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{decode_heads, encode_heads};
+
+/// Why the index could not be read or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// sled failed.
+    #[error("index {op} failed")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// What sled said.
+        source: sled::Error,
+    },
+    /// An index row is not what halfsky wrote.
+    #[error("the index is damaged ({0}); run `halfsky reindex` to rebuild it from the ledger")]
+    Corrupt(String),
+    /// Reading the document failed.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+}
+
+fn io(op: &'static str) -> impl FnOnce(sled::Error) -> IndexError {
+    move |source| IndexError::Io { op, source }
+}
+
+/// A record as the index keeps it: the record and, for women, her links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexedRecord {
+    /// The record (winning values).
+    pub record: Record,
+    /// Her visits and pairings (women only).
+    #[serde(default)]
+    pub links: WomanLinks,
+    /// Some field holds concurrent values (see `show`).
+    #[serde(default)]
+    pub conflicted: bool,
+}
+
+/// The index over one sled tree.
+#[derive(Debug, Clone)]
+pub struct Index {
+    tree: sled::Tree,
+}
+
+fn record_key(id: &RecordId) -> Vec<u8> {
+    let mut key = vec![b'r', id.kind().spec().id_letter as u8];
+    key.extend_from_slice(id.to_string().as_bytes());
+    key
+}
+
+fn kind_prefix(kind: Kind, org_prefix: &str) -> Vec<u8> {
+    let mut key = vec![b'r', kind.spec().id_letter as u8];
+    key.extend_from_slice(org_prefix.as_bytes());
+    key
+}
+
+fn links_prefix(woman: &str) -> Vec<u8> {
+    let mut key = vec![b'l'];
+    key.extend_from_slice(woman.as_bytes());
+    key.push(0);
+    key
+}
+
+fn link_key(record: &Record) -> Option<(String, Vec<u8>)> {
+    if record.meta.retired {
+        return None;
+    }
+    let woman = record.text("woman_id")?.to_string();
+    let mut key = links_prefix(&woman);
+    match record.kind() {
+        Kind::Visit => {
+            key.push(b'V');
+            key.extend_from_slice(record.text("date")?.as_bytes());
+        }
+        Kind::Pairing if record.flag("active") => key.push(b'P'),
+        _ => return None,
+    }
+    key.extend_from_slice(record.id.to_string().as_bytes());
+    Some((woman, key))
+}
+
+fn tagged(tag: u8, org: &OrgCode) -> Vec<u8> {
+    let mut key = vec![tag];
+    key.extend_from_slice(org.as_bytes());
+    key
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("index rows serialize")
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, IndexError> {
+    serde_json::from_slice(bytes).map_err(|e| IndexError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Pending writes of one update, readable before they are applied.
+struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self
+            .tree
+            .get(key)
+            .map_err(io("reading"))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<BTreeSet<Vec<u8>>, IndexError> {
+        let mut keys = BTreeSet::new();
+        for item in self.tree.scan_prefix(prefix) {
+            keys.insert(item.map_err(io("scanning"))?.0.to_vec());
+        }
+        for (k, v) in self.writes.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if v.is_some() {
+                keys.insert(k.clone());
+            } else {
+                keys.remove(k);
+            }
+        }
+        Ok(keys)
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    fn remove(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    fn indexed(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
+        self.get(&record_key(id))?
+            .map(|b| parse(&b, "record row"))
+            .transpose()
+    }
+
+    fn links_of(&self, woman: &str) -> Result<WomanLinks, IndexError> {
+        let prefix = links_prefix(woman);
+        let mut links = WomanLinks::default();
+        for key in self.keys_with_prefix(&prefix)? {
+            match key.get(prefix.len()) {
+                Some(b'V') => {
+                    let date = String::from_utf8_lossy(&key[prefix.len() + 1..prefix.len() + 11])
+                        .to_string();
+                    if links.last_visit.as_ref().is_none_or(|d| *d < date) {
+                        links.last_visit = Some(date);
+                    }
+                }
+                Some(b'P') => links.active_pairings += 1,
+                _ => {}
+            }
+        }
+        Ok(links)
+    }
+}
+
+impl Index {
+    /// Opens the index tree in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, IndexError> {
+        Ok(Index {
+            tree: db.open_tree("index-1").map_err(io("opening"))?,
+        })
+    }
+
+    /// The heads of `org`'s document that the index reflects.
+    pub fn heads(&self, org: &OrgCode) -> Result<Option<Vec<ChangeHash>>, IndexError> {
+        self.tree
+            .get(tagged(b'h', org))
+            .map_err(io("reading heads"))?
+            .map(|v| decode_heads(&v).map_err(|e| IndexError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    /// Applies what changed in `doc` (as named by patches) to the index, atomically,
+    /// and records `doc`'s current heads.
+    pub fn apply(&self, doc: &mut LedgerDoc, touched: &Touched) -> Result<(), IndexError> {
+        let org = doc.org();
+        let mut overlay = Overlay {
+            tree: &self.tree,
+            writes: BTreeMap::new(),
+        };
+        let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
+        let mut dirty_women: BTreeSet<String> = BTreeSet::new();
+        for id in &touched.records {
+            let old = overlay.indexed(id)?;
+            let new = doc.record(id)?;
+            let conflicted = match &new {
+                Some(_) => !doc.conflicts(id)?.is_empty(),
+                None => false,
+            };
+            // Links: visits and pairings feed their woman's figures.
+            if let Some((woman, key)) = old.as_ref().and_then(|o| link_key(&o.record)) {
+                overlay.remove(key);
+                dirty_women.insert(woman);
+            }
+            if let Some((woman, key)) = new.as_ref().and_then(link_key) {
+                overlay.put(key, Vec::new());
+                dirty_women.insert(woman);
+            }
+            if id.kind() == Kind::Woman {
+                self.update_id_hash(&mut overlay, old.as_ref(), new.as_ref());
+                // The woman's own row is written below, with her links.
+                match new {
+                    Some(record) => {
+                        let links = old.as_ref().map(|o| o.links.clone()).unwrap_or_default();
+                        let delta = deltas.entry(id.org()).or_default();
+                        if let Some(o) = &old {
+                            delta.merge(&Rollup::of_record(&o.record, &o.links), -1);
+                        }
+                        delta.merge(&Rollup::of_record(&record, &links), 1);
+                        overlay.put(
+                            record_key(id),
+                            json(&IndexedRecord {
+                                record,
+                                links,
+                                conflicted,
+                            }),
+                        );
+                    }
+                    None => {
+                        if let Some(o) = &old {
+                            deltas
+                                .entry(id.org())
+                                .or_default()
+                                .merge(&Rollup::of_record(&o.record, &o.links), -1);
+                        }
+                        overlay.remove(record_key(id));
+                    }
+                }
+                dirty_women.insert(id.to_string());
+                continue;
+            }
+            let delta = deltas.entry(id.org()).or_default();
+            if let Some(o) = &old {
+                delta.merge(&Rollup::of_record(&o.record, &o.links), -1);
+            }
+            match new {
+                Some(record) => {
+                    delta.merge(&Rollup::of_record(&record, &WomanLinks::default()), 1);
+                    let row = IndexedRecord {
+                        record,
+                        links: WomanLinks::default(),
+                        conflicted,
+                    };
+                    overlay.put(record_key(id), json(&row));
+                }
+                None => overlay.remove(record_key(id)),
+            }
+        }
+        // Re-derive each affected woman's links and move her contribution accordingly.
+        for woman in dirty_women {
+            let Ok(woman_id) = RecordId::parse(&woman) else {
+                continue;
+            };
+            let Some(mut row) = overlay.indexed(&woman_id)? else {
+                continue; // Her card has not arrived yet; her links wait for it.
+            };
+            let links = overlay.links_of(&woman)?;
+            if links == row.links {
+                continue;
+            }
+            let delta = deltas.entry(woman_id.org()).or_default();
+            delta.merge(&Rollup::of_record(&row.record, &row.links), -1);
+            delta.merge(&Rollup::of_record(&row.record, &links), 1);
+            row.links = links;
+            overlay.put(record_key(&woman_id), json(&row));
+        }
+        for (unit, delta) in deltas {
+            if delta.is_empty() {
+                continue;
+            }
+            let key = tagged(b'u', &unit);
+            let mut rollup: Rollup = match overlay.get(&key)? {
+                Some(b) => parse(&b, "rollup row")?,
+                None => Rollup::default(),
+            };
+            rollup.merge(&delta, 1);
+            if rollup.is_empty() {
+                overlay.remove(key);
+            } else {
+                overlay.put(key, json(&rollup));
+            }
+        }
+        if touched.meta || overlay.get(&tagged(b'n', &org))?.is_none() {
+            if let Some(name) = doc.name() {
+                overlay.put(tagged(b'n', &org), name.into_bytes());
+            }
+        }
+        overlay.put(tagged(b'h', &org), encode_heads(&doc.heads()));
+        let mut batch = sled::Batch::default();
+        for (k, v) in overlay.writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.tree.apply_batch(batch).map_err(io("writing"))?;
+        Ok(())
+    }
+
+    fn update_id_hash(
+        &self,
+        overlay: &mut Overlay<'_>,
+        old: Option<&IndexedRecord>,
+        new: Option<&Record>,
+    ) {
+        let hash_key = |h: &str| {
+            let mut k = vec![b'i'];
+            k.extend_from_slice(h.as_bytes());
+            k
+        };
+        if let Some(h) = old.and_then(|o| o.record.meta.id_hash.as_deref()) {
+            overlay.remove(hash_key(h));
+        }
+        if let Some(record) = new.filter(|r| !r.meta.retired) {
+            if let Some(h) = record.meta.id_hash.as_deref() {
+                overlay.put(hash_key(h), record.id.to_string().into_bytes());
+            }
+        }
+    }
+
+    /// The woman already registered with this ID-number hash, if any.
+    pub fn woman_with_id_hash(&self, hash: &str) -> Result<Option<RecordId>, IndexError> {
+        let mut key = vec![b'i'];
+        key.extend_from_slice(hash.as_bytes());
+        Ok(self
+            .tree
+            .get(key)
+            .map_err(io("reading"))?
+            .and_then(|v| RecordId::parse(&String::from_utf8_lossy(&v)).ok()))
+    }
+
+    /// One record.
+    pub fn get(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
+        self.tree
+            .get(record_key(id))
+            .map_err(io("reading"))?
+            .map(|b| parse(&b, "record row"))
+            .transpose()
+    }
+
+    /// Every record of `kind` whose org code starts with `org_prefix`, in id order.
+    pub fn list(
+        &self,
+        kind: Kind,
+        org_prefix: &str,
+    ) -> impl Iterator<Item = Result<IndexedRecord, IndexError>> + '_ {
+        self.tree
+            .scan_prefix(kind_prefix(kind, org_prefix))
+            .map(|item| parse(&item.map_err(io("scanning"))?.1, "record row"))
+    }
+
+    /// Rollups of every unit whose code starts with `org_prefix`.
+    pub fn rollups(&self, org_prefix: &str) -> Result<Vec<(OrgCode, Rollup)>, IndexError> {
+        let mut out = Vec::new();
+        let mut prefix = vec![b'u'];
+        prefix.extend_from_slice(org_prefix.as_bytes());
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item.map_err(io("scanning"))?;
+            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            out.push((org, parse(&v, "rollup row")?));
+        }
+        Ok(out)
+    }
+
+    /// The name of a unit, if its document has one.
+    pub fn name(&self, org: &OrgCode) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .tree
+            .get(tagged(b'n', org))
+            .map_err(io("reading"))?
+            .map(|v| String::from_utf8_lossy(&v).to_string()))
+    }
+
+    /// Every unit that has a name in the index, with that name.
+    pub fn names(&self, org_prefix: &str) -> Result<Vec<(OrgCode, String)>, IndexError> {
+        let mut prefix = vec![b'n'];
+        prefix.extend_from_slice(org_prefix.as_bytes());
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item.map_err(io("scanning"))?;
+            if let Ok(org) = OrgCode::parse(&String::from_utf8_lossy(&k[1..])) {
+                out.push((org, String::from_utf8_lossy(&v).to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every row (before a rebuild).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        self.tree.clear().map_err(io("clearing"))
+    }
+}

@@ -1,0 +1,676 @@
+//! The `Ledger`: the one API through which records are written and read at a node.
+//! The CLI, imports, the dashboard and (later) sync all go through it.
+//!
+//! A write is: edit the document in memory (one change per logical edit) → append the
+//! new changes as one chunk → update the index from the patches → flush → acknowledge.
+//! If any step fails the cached document is dropped, so memory never runs ahead of disk.
+
+use std::collections::{BTreeMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use chrono::{Datelike, NaiveDate};
+use halfsky_shared::ledger_doc::{touched, Author, DocError, HistoryEntry, LedgerDoc, Touched};
+use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
+use halfsky_shared::rollup::{was_poor_on, Rollup, StatsReport};
+use halfsky_shared::schema::{FieldError, FieldType};
+use halfsky_shared::{Kind, OrgCode, RecordId, Value};
+use lru::LruCache;
+
+use crate::compact::Compactor;
+use crate::config::{ConfigError, NodeConfig, NodeHome};
+use crate::index::{Index, IndexError, IndexedRecord};
+use crate::store::{SledStore, Storage, StoreError};
+
+/// Documents kept loaded; others are loaded on demand from the store.
+const DOC_CACHE: usize = 32;
+/// Compact a document once it has this many chunks.
+const COMPACT_AFTER_CHUNKS: usize = 128;
+
+/// Why a ledger operation failed. Messages say what, where and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The node home is missing or its config is bad.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A document operation failed.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// The input is not a valid record; every problem is listed.
+    #[error("the {kind} was not saved:\n{}", list_errors(.errors))]
+    Invalid {
+        /// The record kind.
+        kind: Kind,
+        /// One entry per bad field.
+        errors: Vec<FieldError>,
+    },
+    /// No such record at this node.
+    #[error("no record {0} in this ledger; `halfsky list <kind>` shows the ids")]
+    NotFound(RecordId),
+    /// Only devices of a unit write that unit's records.
+    #[error("record {id} belongs to unit {}, but this node writes for {own}; ask that unit to change it", id.org())]
+    NotOurs {
+        /// The record.
+        id: RecordId,
+        /// This node's unit.
+        own: OrgCode,
+    },
+    /// A record is given as the wrong kind.
+    #[error("{id} is a {}, not a {expected}", id.kind())]
+    WrongKind {
+        /// The record.
+        id: RecordId,
+        /// The kind the command named.
+        expected: Kind,
+    },
+}
+
+fn list_errors(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  - {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A record validated and ready to insert.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    kind: Kind,
+    fields: Fields,
+    id_hash: Option<String>,
+}
+
+/// A record with what `show` needs beyond the index.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordView {
+    /// The indexed record.
+    #[serde(flatten)]
+    pub indexed: IndexedRecord,
+    /// Fields holding concurrent values, each value displayed.
+    pub conflicts: BTreeMap<String, Vec<String>>,
+}
+
+struct CachedDoc {
+    doc: LedgerDoc,
+    /// Heads of what is already in the store.
+    persisted: Vec<ChangeHash>,
+}
+
+/// A node's ledger: store, index and the documents it holds.
+pub struct Ledger {
+    config: NodeConfig,
+    store: Arc<SledStore>,
+    index: Index,
+    docs: LruCache<OrgCode, CachedDoc>,
+    next_seq: BTreeMap<OrgCode, u64>,
+    compactor: Compactor,
+    today: Option<NaiveDate>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("org", &self.config.org)
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger of a node home, bringing the index up to date with the store
+    /// (after a crash between writing a change and indexing it).
+    pub fn open(home: &NodeHome) -> Result<Self, LedgerError> {
+        let config = home.config()?;
+        let store = Arc::new(SledStore::open(&home.store_path())?);
+        let index = Index::open(store.db())?;
+        let mut ledger = Ledger {
+            config,
+            compactor: Compactor::start(store.clone()),
+            store,
+            index,
+            docs: LruCache::new(NonZeroUsize::new(DOC_CACHE).expect("non-zero")),
+            next_seq: BTreeMap::new(),
+            today: None,
+        };
+        ledger.catch_up_index()?;
+        if ledger.store.heads(&ledger.config.org)?.is_none() {
+            let name = ledger.config.name.clone();
+            let author = ledger.author();
+            let org = ledger.config.org;
+            ledger.edit(org, |doc| doc.set_name(&name, &author))?;
+        }
+        Ok(ledger)
+    }
+
+    /// This node's config.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The index (read-only queries).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The store (for sync).
+    pub fn store(&self) -> &Arc<SledStore> {
+        &self.store
+    }
+
+    /// Fixes "today" (tests and reproducible demos); by default the local date.
+    pub fn set_today(&mut self, today: NaiveDate) {
+        self.today = Some(today);
+    }
+
+    /// Today's date as the ledger sees it.
+    pub fn today(&self) -> NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Local::now().date_naive())
+    }
+
+    fn author(&self) -> Author {
+        Author {
+            device: format!("{}/{}", self.config.org, self.config.device),
+            time: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    fn catch_up_index(&mut self) -> Result<(), LedgerError> {
+        for org in self.store.docs()? {
+            if self.store.heads(&org)? != self.index.heads(&org)? {
+                tracing::info!(%org, "index behind the store; re-indexing the difference");
+                self.doc(org)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads (or creates) `org`'s document into the cache, indexing whatever the index
+    /// has not seen yet.
+    fn doc(&mut self, org: OrgCode) -> Result<&mut CachedDoc, LedgerError> {
+        if !self.docs.contains(&org) {
+            let cached = match self.store.load(&org)? {
+                Some(stored) => {
+                    let mut doc =
+                        LedgerDoc::load(&stored.concatenated(), org, self.config.actor.clone())?;
+                    let persisted = doc.heads();
+                    let indexed = self.index.heads(&org)?.unwrap_or_default();
+                    if indexed != persisted {
+                        let patches = doc.automerge().diff(&indexed, &persisted);
+                        let t = touched(&patches);
+                        self.index.apply(&mut doc, &t)?;
+                        self.store.flush()?;
+                    }
+                    doc.automerge().update_diff_cursor();
+                    CachedDoc { doc, persisted }
+                }
+                None => {
+                    let mut doc = LedgerDoc::create(org, self.config.actor.clone());
+                    doc.automerge().update_diff_cursor();
+                    CachedDoc {
+                        doc,
+                        persisted: Vec::new(),
+                    }
+                }
+            };
+            self.docs.put(org, cached);
+        }
+        Ok(self.docs.get_mut(&org).expect("just inserted"))
+    }
+
+    /// Runs `edit` on `org`'s document and makes the result durable and indexed.
+    fn edit<T>(
+        &mut self,
+        org: OrgCode,
+        edit: impl FnOnce(&mut LedgerDoc) -> Result<T, DocError>,
+    ) -> Result<T, LedgerError> {
+        let result = self.edit_inner(org, edit);
+        if result.is_err() {
+            // Memory may hold changes the store does not: forget them.
+            self.docs.pop(&org);
+            self.next_seq.remove(&org);
+        }
+        result
+    }
+
+    fn edit_inner<T>(
+        &mut self,
+        org: OrgCode,
+        edit: impl FnOnce(&mut LedgerDoc) -> Result<T, DocError>,
+    ) -> Result<T, LedgerError> {
+        let store = self.store.clone();
+        let index = self.index.clone();
+        let cached = self.doc(org)?;
+        let out = edit(&mut cached.doc)?;
+        persist(&store, &index, cached)?;
+        self.maybe_compact(org)?;
+        Ok(out)
+    }
+
+    fn maybe_compact(&self, org: OrgCode) -> Result<(), LedgerError> {
+        if self.store.chunk_count(&org)? > COMPACT_AFTER_CHUNKS {
+            self.compactor.request(org);
+        }
+        Ok(())
+    }
+
+    fn next_id(&mut self, kind: Kind) -> Result<RecordId, LedgerError> {
+        let org = self.config.org;
+        if !self.next_seq.contains_key(&org) {
+            let tag = self.config.device_tag.clone();
+            let cached = self.doc(org)?;
+            let mut max = 0;
+            for k in Kind::ALL {
+                for id in cached.doc.ids(k)? {
+                    if id.device() == tag {
+                        max = max.max(id.seq());
+                    }
+                }
+            }
+            self.next_seq.insert(org, max + 1);
+        }
+        let seq = self.next_seq.get_mut(&org).expect("just set");
+        let id = RecordId::new(org, kind, &self.config.device_tag, *seq);
+        *seq += 1;
+        Ok(id)
+    }
+
+    /// Checks references: every id a field names must exist here and not be retired.
+    fn check_refs(
+        &self,
+        kind: Kind,
+        fields: &Fields,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<(), LedgerError> {
+        for field in kind.spec().fields {
+            let Some(value) = fields.get(field.name) else {
+                continue;
+            };
+            let ids: Vec<&str> = match (&field.ty, value) {
+                (FieldType::Ref(_) | FieldType::RecordRef, Value::Text(id)) => vec![id],
+                (FieldType::RefList(_), Value::List(ids)) => {
+                    ids.iter().map(String::as_str).collect()
+                }
+                _ => continue,
+            };
+            for raw in ids {
+                let id = match RecordId::parse(raw) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        errors.push(FieldError::new(field.name, e.to_string()));
+                        continue;
+                    }
+                };
+                match self.index.get(&id)? {
+                    None => errors.push(FieldError::new(
+                        field.name,
+                        format!(
+                            "{id} does not exist in this ledger (add it first, or check the id)"
+                        ),
+                    )),
+                    Some(row) if row.record.meta.retired => errors.push(FieldError::new(
+                        field.name,
+                        format!("{id} is retired and cannot be referenced"),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        if kind == Kind::Target {
+            if let Some(Value::Text(code)) = fields.get("org") {
+                let own = self.config.org;
+                if OrgCode::parse(code).is_ok_and(|c| !c.is_in_subtree_of(&own)) {
+                    errors.push(FieldError::new(
+                        "org",
+                        format!("{code} is not {own} or a unit below it"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a new record without writing it. `pending_hashes` holds ID-number
+    /// hashes of records prepared earlier in the same batch (duplicates within a file).
+    pub fn prepare(
+        &self,
+        kind: Kind,
+        inputs: &[(String, String)],
+        pending_hashes: &mut HashSet<String>,
+    ) -> Result<Prepared, LedgerError> {
+        let today = self.today();
+        let invalid = |errors| LedgerError::Invalid { kind, errors };
+        let ParsedFields {
+            mut fields,
+            id_hash,
+            cleared: _,
+        } = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        let mut errors = complete(kind, &mut fields, today);
+        self.check_refs(kind, &fields, &mut errors)?;
+        if let Some(hash) = &id_hash {
+            if let Some(existing) = self.index.woman_with_id_hash(hash)? {
+                errors.push(FieldError::new(
+                    "id_number",
+                    format!("this ID number is already registered as {existing}; update that card instead"),
+                ));
+            } else if !pending_hashes.insert(hash.clone()) {
+                errors.push(FieldError::new(
+                    "id_number",
+                    "this ID number appears twice in this input",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Prepared {
+                kind,
+                fields,
+                id_hash,
+            })
+        } else {
+            Err(invalid(errors))
+        }
+    }
+
+    /// Adds one record; returns its id once it is durable.
+    pub fn add(
+        &mut self,
+        kind: Kind,
+        inputs: &[(String, String)],
+    ) -> Result<RecordId, LedgerError> {
+        let prepared = self.prepare(kind, inputs, &mut HashSet::new())?;
+        Ok(self.add_prepared(vec![prepared], |_| {})?.remove(0))
+    }
+
+    /// Adds prepared records as one durable chunk (all or nothing), one change each.
+    /// `progress` is called with the number written so far.
+    pub fn add_prepared(
+        &mut self,
+        records: Vec<Prepared>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<RecordId>, LedgerError> {
+        let mut ids = Vec::with_capacity(records.len());
+        for p in &records {
+            ids.push(self.next_id(p.kind)?);
+        }
+        let author = self.author();
+        let org = self.config.org;
+        let written = ids.clone();
+        self.edit(org, |doc| {
+            for (n, (id, p)) in written.iter().zip(&records).enumerate() {
+                doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
+                if n % 256 == 255 {
+                    progress(n + 1);
+                }
+            }
+            progress(records.len());
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    fn own_record(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+    ) -> Result<IndexedRecord, LedgerError> {
+        if let Some(expected) = kind.filter(|k| *k != id.kind()) {
+            return Err(LedgerError::WrongKind {
+                id: id.clone(),
+                expected,
+            });
+        }
+        if id.org() != self.config.org {
+            return Err(LedgerError::NotOurs {
+                id: id.clone(),
+                own: self.config.org,
+            });
+        }
+        self.index
+            .get(id)?
+            .ok_or_else(|| LedgerError::NotFound(id.clone()))
+    }
+
+    /// Changes fields of one of this unit's records. Returns false if nothing changed.
+    pub fn update(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+        inputs: &[(String, String)],
+    ) -> Result<bool, LedgerError> {
+        let existing = self.own_record(id, kind)?;
+        let kind = id.kind();
+        let today = self.today();
+        let invalid = |errors| LedgerError::Invalid { kind, errors };
+        let parsed = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        let mut merged = existing.record.fields.clone();
+        for key in &parsed.cleared {
+            merged.remove(key);
+        }
+        merged.extend(parsed.fields.clone());
+        let mut errors = complete(kind, &mut merged, today);
+        self.check_refs(kind, &parsed.fields, &mut errors)?;
+        if let Some(hash) = &parsed.id_hash {
+            if let Some(other) = self.index.woman_with_id_hash(hash)?.filter(|o| o != id) {
+                errors.push(FieldError::new(
+                    "id_number",
+                    format!("this ID number is already registered as {other}"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(invalid(errors));
+        }
+        // Write what was given, plus what the rules filled in (e.g. exit_date).
+        let mut to_write = parsed.fields;
+        for (k, v) in &merged {
+            if existing.record.fields.get(k) != Some(v) {
+                to_write.insert(k.clone(), v.clone());
+            }
+        }
+        let author = self.author();
+        let id = id.clone();
+        let changed = self.edit(id.org(), |doc| {
+            doc.update(
+                &id,
+                &to_write,
+                &parsed.cleared,
+                parsed.id_hash.as_deref(),
+                &author,
+            )
+        })?;
+        Ok(changed.is_some())
+    }
+
+    /// Retires one of this unit's records, with a reason; it stays in history.
+    pub fn retire(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+        reason: &str,
+    ) -> Result<(), LedgerError> {
+        self.own_record(id, kind)?;
+        if reason.trim().is_empty() {
+            return Err(LedgerError::Invalid {
+                kind: id.kind(),
+                errors: vec![FieldError::new(
+                    "reason",
+                    "say why the record is retired (--reason)",
+                )],
+            });
+        }
+        let author = self.author();
+        let id = id.clone();
+        self.edit(id.org(), |doc| doc.retire(&id, reason.trim(), &author))?;
+        Ok(())
+    }
+
+    /// One record, with any conflicting values.
+    pub fn show(&mut self, id: &RecordId) -> Result<RecordView, LedgerError> {
+        let indexed = self
+            .index
+            .get(id)?
+            .ok_or_else(|| LedgerError::NotFound(id.clone()))?;
+        let conflicts = if indexed.conflicted {
+            self.doc(id.org())?.doc.conflicts(id)?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(RecordView { indexed, conflicts })
+    }
+
+    /// A record's history, oldest first.
+    pub fn history(&mut self, id: &RecordId) -> Result<Vec<HistoryEntry>, LedgerError> {
+        if self.index.get(id)?.is_none() {
+            return Err(LedgerError::NotFound(id.clone()));
+        }
+        Ok(self.doc(id.org())?.doc.history(id)?)
+    }
+
+    /// Records of `kind` under `org_prefix` (retired ones only if `include_retired`).
+    pub fn list(
+        &self,
+        kind: Kind,
+        org_prefix: &str,
+        include_retired: bool,
+    ) -> Result<Vec<IndexedRecord>, LedgerError> {
+        let mut out = Vec::new();
+        for row in self.index.list(kind, org_prefix) {
+            let row = row?;
+            if include_retired || !row.record.meta.retired {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Statistics of the subtree under `org` (this node's unit by default).
+    pub fn stats(&self, org: Option<OrgCode>) -> Result<StatsReport, LedgerError> {
+        let org = org.unwrap_or(self.config.org);
+        let today = self.today();
+        let mut total = Rollup::default();
+        let mut children: BTreeMap<OrgCode, Rollup> = BTreeMap::new();
+        for (unit, rollup) in self.index.rollups(org.subtree_prefix())? {
+            total.merge(&rollup, 1);
+            if let Some(child) = org.child_towards(&unit) {
+                children.entry(child).or_default().merge(&rollup, 1);
+            }
+        }
+        let names: BTreeMap<OrgCode, String> = self
+            .index
+            .names(org.subtree_prefix())?
+            .into_iter()
+            .collect();
+        for unit in names.keys() {
+            if let Some(child) = org.child_towards(unit) {
+                children.entry(child).or_default();
+            }
+        }
+        let children = children
+            .into_iter()
+            .map(|(child, rollup)| {
+                let name = names.get(&child).cloned().unwrap_or_default();
+                rollup.child_stats(child, name, today)
+            })
+            .collect();
+        let name = names.get(&org).cloned().unwrap_or_default();
+        let share = self.poor_share(org, today.year())?;
+        Ok(total.report(org, name, today, children, share))
+    }
+
+    /// Poor women's share of this year's training person-times, in percent.
+    fn poor_share(&self, org: OrgCode, year: i32) -> Result<Option<f64>, LedgerError> {
+        let (mut total, mut poor) = (0i64, 0i64);
+        for row in self.index.list(Kind::Training, org.subtree_prefix()) {
+            let training = row?.record;
+            let Some(date) = training.date("date").filter(|d| d.year() == year) else {
+                continue;
+            };
+            if training.meta.retired {
+                continue;
+            }
+            total += training.int("others_count").unwrap_or(0);
+            for attendee in training.list("attendees") {
+                total += 1;
+                let Ok(id) = RecordId::parse(attendee) else {
+                    continue;
+                };
+                if let Some(w) = self.index.get(&id)? {
+                    poor += was_poor_on(&w.record, date) as i64;
+                }
+            }
+        }
+        Ok((total > 0).then(|| (poor as f64 * 1000.0 / total as f64).round() / 10.0))
+    }
+
+    /// Rebuilds the index from the documents; returns how many records it indexed.
+    pub fn reindex(&mut self) -> Result<usize, LedgerError> {
+        self.docs.clear();
+        self.index.clear()?;
+        let mut count = 0;
+        for org in self.store.docs()? {
+            let stored = self.store.load(&org)?.expect("listed documents exist");
+            let mut doc = LedgerDoc::load(&stored.concatenated(), org, self.config.actor.clone())?;
+            let mut t = Touched {
+                meta: true,
+                ..Touched::default()
+            };
+            for kind in Kind::ALL {
+                t.records.extend(doc.ids(kind)?);
+            }
+            count += t.records.len();
+            self.index.apply(&mut doc, &t)?;
+        }
+        self.store.flush()?;
+        Ok(count)
+    }
+
+    /// Applies changes received from elsewhere (sync, relay, bundle) to `org`'s
+    /// document; durable and indexed on return. Returns the new heads.
+    pub fn apply_changes(
+        &mut self,
+        org: OrgCode,
+        changes: Vec<Change>,
+    ) -> Result<Vec<ChangeHash>, LedgerError> {
+        self.edit(org, |doc| {
+            doc.automerge().apply_changes(changes)?;
+            Ok(doc.heads())
+        })
+    }
+
+    /// Runs `f` on `org`'s Automerge document (for the sync protocol), then persists and
+    /// indexes whatever it added.
+    pub fn with_automerge<T>(
+        &mut self,
+        org: OrgCode,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<T, LedgerError> {
+        self.edit(org, |doc| Ok(f(doc.automerge())))
+    }
+
+    /// Org codes of every document this node holds.
+    pub fn documents(&self) -> Result<Vec<OrgCode>, LedgerError> {
+        Ok(self.store.docs()?)
+    }
+}
+
+/// Appends what `cached` holds beyond the store, indexes it, and flushes.
+fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<(), LedgerError> {
+    let heads = cached.doc.heads();
+    if heads == cached.persisted {
+        return Ok(());
+    }
+    let chunk = cached.doc.automerge().save_after(&cached.persisted);
+    store.append(&cached.doc.org(), &chunk, &heads)?;
+    let patches = cached.doc.automerge().diff_incremental();
+    index.apply(&mut cached.doc, &touched(&patches))?;
+    store.flush()?;
+    cached.persisted = heads;
+    Ok(())
+}

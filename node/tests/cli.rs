@@ -1,0 +1,430 @@
+//! The `halfsky` command line as scripts and cadres use it: the real binary, run as a
+//! process, on a temporary node home.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+struct Node {
+    _dir: tempfile::TempDir,
+    home: std::path::PathBuf,
+}
+
+fn halfsky(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_halfsky"))
+        .arg("-d")
+        .arg(home)
+        .args(args)
+        .env_remove("HALFSKY_HOME")
+        .output()
+        .expect("halfsky runs")
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = halfsky(home, args);
+    assert!(
+        out.status.success(),
+        "halfsky {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+fn fails(home: &Path, args: &[&str]) -> String {
+    let out = halfsky(home, args);
+    assert!(!out.status.success(), "halfsky {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn village() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("v");
+    ok(
+        &home,
+        &[
+            "init",
+            "--org",
+            "230129100201",
+            "--name",
+            "红星村",
+            "--device",
+            "laptop",
+        ],
+    );
+    Node { _dir: dir, home }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("valid JSON")
+}
+
+#[test]
+fn add_update_show_history_retire() {
+    let node = village();
+    let h = &node.home;
+    let household = ok(
+        h,
+        &[
+            "add",
+            "household",
+            "--head-name",
+            "王大山",
+            "--members",
+            "4",
+            "--registered-poor",
+        ],
+    );
+    let household = household.trim();
+    let woman = ok(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "王秀英",
+            "--birth-year",
+            "1975",
+            "--labor",
+            "full",
+            "--wants-work",
+            "--cause",
+            "illness",
+            "--cause",
+            "因残",
+            "--status",
+            "poor",
+            "--household-id",
+            household,
+        ],
+    );
+    let woman = woman.trim();
+    assert!(woman.starts_with("230129100201-W-"), "{woman}");
+    // Plural and Chinese kind names work; stdout is only the id.
+    let visit = ok(
+        h,
+        &[
+            "add",
+            "visits",
+            "--woman-id",
+            woman,
+            "--date",
+            "2026年11月1日",
+            "--visitor",
+            "李主席",
+        ],
+    );
+    assert_eq!(visit.lines().count(), 1);
+
+    ok(h, &["update", "woman", woman, "--status", "脱贫"]);
+    let shown = json(&ok(h, &["show", woman, "--json"]));
+    assert_eq!(shown["record"]["fields"]["status"], "exited");
+    assert!(
+        shown["record"]["fields"]["exit_date"].is_string(),
+        "exit date filled in"
+    );
+    assert_eq!(
+        shown["record"]["fields"]["poverty_causes"],
+        serde_json::json!(["illness", "disability"])
+    );
+
+    let history = json(&ok(h, &["history", woman, "--json"]));
+    let ops: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ops, ["add", "update"]);
+    assert!(history[0]["by"].as_str().unwrap().ends_with("/laptop"));
+
+    let list = json(&ok(h, &["list", "woman", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let table = ok(h, &["list", "women"]);
+    assert!(table.contains("王秀英"), "{table}");
+
+    ok(
+        h,
+        &["retire", "woman", woman, "--reason", "迁出 moved away"],
+    );
+    assert_eq!(
+        json(&ok(h, &["list", "woman", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        json(&ok(h, &["list", "woman", "--all", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let stats = json(&ok(h, &["stats", "--json"]));
+    assert_eq!(stats["women"]["total"], 0);
+    assert_eq!(stats["households"]["total"], 1);
+    assert_eq!(stats["visits"]["total"], 1);
+}
+
+#[test]
+fn stats_json_has_the_contract_fields() {
+    let node = village();
+    let h = &node.home;
+    let w = ok(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "李桂兰",
+            "--birth-year",
+            "1960",
+            "--labor",
+            "partial",
+            "--status",
+            "poor",
+            "--insured",
+        ],
+    );
+    ok(
+        h,
+        &[
+            "add",
+            "pairing",
+            "--woman-id",
+            w.trim(),
+            "--helper-name",
+            "刘建国",
+            "--helper-kind",
+            "企业家",
+            "--since",
+            "2026-01-01",
+        ],
+    );
+    ok(
+        h,
+        &[
+            "add",
+            "loan",
+            "--woman-id",
+            w.trim(),
+            "--amount-yuan",
+            "5000",
+            "--date",
+            "2026-02-01",
+        ],
+    );
+    ok(
+        h,
+        &[
+            "add",
+            "training",
+            "--topic",
+            "电商",
+            "--date",
+            "2026-03-01",
+            "--attendees",
+            w.trim(),
+            "--others-count",
+            "9",
+        ],
+    );
+    let s = json(&ok(h, &["stats", "--json"]));
+    assert_eq!(s["org"], "230129100201");
+    assert_eq!(s["households"]["total"], 0);
+    assert_eq!(s["women"]["total"], 1);
+    for status in ["poor", "exited", "at_risk"] {
+        assert!(s["women"]["by_status"][status].is_i64(), "{status}");
+    }
+    assert_eq!(s["women"]["by_labor"]["partial"], 1);
+    assert!(s["women"]["by_cause"].is_object());
+    assert_eq!(s["women"]["by_age_band"]["60_plus"], 1);
+    assert_eq!(s["visits"]["total"], 0);
+    assert_eq!(s["visits"]["overdue_women"], 1);
+    assert_eq!(s["pairings"]["active"], 1);
+    assert_eq!(s["trainings"]["sessions"], 1);
+    assert_eq!(s["trainings"]["person_times"], 10);
+    assert_eq!(s["loans"]["count"], 1);
+    assert_eq!(s["loans"]["amount_yuan"], 5000.0);
+    assert_eq!(s["insured"], 1);
+    assert!(s["exits_this_year"].is_i64());
+    assert!(s["children"].is_array());
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_writes_nothing() {
+    let node = village();
+    let h = &node.home;
+    // Malformed org code.
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(
+        &dir.path().join("x"),
+        &["init", "--org", "230129X00201", "--name", "x"],
+    );
+    assert!(err.contains("digit 7 is not a number"), "{err}");
+    // Every bad field is listed at once.
+    let err = fails(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "王",
+            "--birth-year",
+            "1850",
+            "--labor",
+            "strong",
+            "--status",
+            "rich",
+        ],
+    );
+    assert!(
+        err.contains("birth_year") && err.contains("labor_capacity") && err.contains("status"),
+        "{err}"
+    );
+    // Bad date, future date, unknown flag, missing required field.
+    assert!(fails(h, &["add", "visit", "--date", "2026-13-01"]).contains("date"));
+    assert!(fails(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "王",
+            "--birth-year",
+            "1975",
+            "--labor",
+            "full",
+            "--shoe-size",
+            "3"
+        ]
+    )
+    .contains("shoe-size"));
+    let err = fails(h, &["add", "woman", "--name", "王"]);
+    assert!(
+        err.contains("birth_year") && err.contains("required"),
+        "{err}"
+    );
+    // Reference to a missing record.
+    let err = fails(
+        h,
+        &[
+            "add",
+            "visit",
+            "--woman-id",
+            "230129100201-W-ZZZZ-9",
+            "--date",
+            "2026-01-01",
+            "--visitor",
+            "x",
+        ],
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    // Duplicate ID number.
+    let id_number = halfsky_shared::idcard::with_check_digit("23012919750304123");
+    ok(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "甲",
+            "--birth-year",
+            "1975",
+            "--labor",
+            "full",
+            "--id-number",
+            &id_number,
+        ],
+    );
+    let err = fails(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "乙",
+            "--birth-year",
+            "1975",
+            "--labor",
+            "full",
+            "--id-number",
+            &id_number,
+        ],
+    );
+    assert!(err.contains("already registered"), "{err}");
+    // Not an id; a record of another unit.
+    assert!(fails(h, &["show", "nonsense"]).contains("not a record id"));
+    let err = fails(
+        h,
+        &["update", "woman", "230129100202-W-AAAA-1", "--name", "x"],
+    );
+    assert!(err.contains("belongs to unit 230129100202"), "{err}");
+    // Nothing half-written: only the one good woman exists.
+    assert_eq!(
+        json(&ok(h, &["list", "woman", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Not a node home.
+    let err = fails(&dir.path().join("nowhere"), &["stats"]);
+    assert!(err.contains("halfsky init"), "{err}");
+}
+
+#[test]
+fn damaged_store_gives_a_clear_error_not_a_panic() {
+    for damage in ["truncate", "garbage"] {
+        let node = village();
+        let h = &node.home;
+        ok(
+            h,
+            &[
+                "add",
+                "woman",
+                "--name",
+                "王",
+                "--birth-year",
+                "1975",
+                "--labor",
+                "full",
+            ],
+        );
+        let store = h.join("store");
+        for entry in std::fs::read_dir(&store).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let len = std::fs::metadata(&path).unwrap().len();
+                match damage {
+                    "truncate" => std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .unwrap()
+                        .set_len(len / 3)
+                        .unwrap(),
+                    _ => std::fs::write(&path, vec![0xA5u8; len as usize]).unwrap(),
+                }
+            }
+        }
+        let out = halfsky(h, &["stats"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Either the damage is detected (clear error) or sled recovered what it could;
+        // never a panic.
+        assert!(!err.contains("panicked"), "{damage}: {err}");
+        if !out.status.success() {
+            assert!(err.contains("store"), "{damage}: {err}");
+        }
+    }
+}
+
+#[test]
+fn help_texts_list_fields_with_chinese_names() {
+    let node = village();
+    let out = halfsky(&node.home, &["add", "woman", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--birth-year") && text.contains("出生年份"),
+        "{text}"
+    );
+    assert!(text.contains("--wants-work"), "{text}");
+}
