@@ -706,7 +706,10 @@ mod tests {
         let f = fields(&[("date", Value::Text("2026-01-01".into()))]);
         doc.insert(&id, &f, None, &author("a", 1)).unwrap();
         let t = touched(&doc.automerge().diff_incremental());
-        assert_eq!(t.records.into_iter().collect::<Vec<_>>(), std::slice::from_ref(&id));
+        assert_eq!(
+            t.records.into_iter().collect::<Vec<_>>(),
+            std::slice::from_ref(&id)
+        );
         doc.update(
             &id,
             &fields(&[("date", Value::Text("2026-01-02".into()))]),

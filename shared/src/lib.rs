@@ -12,6 +12,8 @@
 //! - [`ledger_doc`]: the one place where records map onto an Automerge document.
 //! - [`rollup`]: per-org counters a record contributes to, and the statistics report.
 //! - [`synthetic`]: realistic synthetic ledgers for the demo, tests and benchmarks.
+//! - [`wire`]: frames of the sync protocol (length-prefixed, versioned, size-capped).
+//! - [`session`]: the sync session between a child and its parent, as a state machine.
 
 pub mod idcard;
 pub mod ledger_doc;
@@ -19,7 +21,9 @@ pub mod org;
 pub mod record;
 pub mod rollup;
 pub mod schema;
+pub mod session;
 pub mod synthetic;
+pub mod wire;
 
 pub use org::{Level, OrgCode, OrgCodeError};
 pub use record::{Record, RecordId};

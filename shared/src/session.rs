@@ -1,0 +1,661 @@
+//! The sync session between a child node and its parent, as a pure state machine.
+//!
+//! Inputs: frames from the peer and local document changes. Outputs: frames to send
+//! and [`SessionEvent`]s for the node (status, propagation). Documents are reached
+//! through the [`Replica`] trait, so the same logic runs against sled in the node and
+//! against in-memory documents in tests. No sockets, no clocks.
+//!
+//! ```text
+//! child                                   parent
+//! Hello, Inventory{digest}  ───────────▶
+//!                           ◀───────────  Hello, InventoryMatch        (nothing changed: 1 RTT)
+//!                           ◀───────────  Hello, InventoryDetail{heads} (something did)
+//! Changes{batch}… Sync{msg} ───────────▶  (batches for far-behind docs, then Automerge sync)
+//!                           ◀───────────  Sync{msg} | Synced{heads}
+//! … live: Sync on every local change, both ways, until the link drops.
+//! ```
+//!
+//! Authorization: a link authenticated as child C carries only documents of C's subtree
+//! upward, and only documents of C's subtree and ancestors downward. Anything else is
+//! answered with `Refused` and changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync;
+use automerge::ChangeHash;
+use sha2::{Digest, Sha256};
+
+use crate::org::OrgCode;
+use crate::wire::{Frame, PROTOCOL_VERSION};
+
+/// Largest catch-up batch of raw changes (bytes): a dropped link loses at most this.
+pub const BATCH_BYTES: usize = 48 * 1024;
+
+/// Which end of the link this session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Dials its parent and pushes its subtree upward.
+    Child,
+    /// Accepts a child and sends its ancestors' documents down.
+    Parent,
+}
+
+/// What a link between parent and child `child` may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkScope {
+    /// The child end's org unit.
+    pub child: OrgCode,
+}
+
+impl LinkScope {
+    /// Documents the child may push up: its own subtree.
+    pub fn upward(&self, org: &OrgCode) -> bool {
+        org.is_in_subtree_of(&self.child)
+    }
+
+    /// Documents the parent may send down: the child's subtree and its ancestors.
+    pub fn downward(&self, org: &OrgCode) -> bool {
+        self.upward(org) || self.child.ancestors().contains(org)
+    }
+}
+
+/// A node's documents, as the session needs them.
+pub trait Replica {
+    /// Error of the underlying store, shown in `Abort` reasons.
+    type Error: std::fmt::Display;
+    /// Every document held whose org satisfies `filter`, with its heads, sorted by org.
+    fn documents(
+        &mut self,
+        filter: &dyn Fn(&OrgCode) -> bool,
+    ) -> Result<Vec<(OrgCode, Vec<ChangeHash>)>, Self::Error>;
+    /// Heads of one document (empty if not held).
+    fn heads(&mut self, org: &OrgCode) -> Result<Vec<ChangeHash>, Self::Error>;
+    /// Saved sync state for (peer, document).
+    fn load_state(&mut self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Saves sync state for (peer, document).
+    fn save_state(&mut self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), Self::Error>;
+    /// Next Automerge sync message for the peer, if any.
+    fn generate(
+        &mut self,
+        org: &OrgCode,
+        state: &mut sync::State,
+    ) -> Result<Option<sync::Message>, Self::Error>;
+    /// Applies a sync message; whatever it adds is durable on return. Returns true if
+    /// the document changed.
+    fn receive(
+        &mut self,
+        org: &OrgCode,
+        state: &mut sync::State,
+        message: sync::Message,
+    ) -> Result<bool, Self::Error>;
+    /// Changes the holder of `their_heads` lacks, in dependency order, as raw bytes;
+    /// `None` if `their_heads` are not all known here (histories diverged).
+    fn changes_since(
+        &mut self,
+        org: &OrgCode,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
+    /// Applies raw changes (a catch-up batch), durable on return.
+    fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, Self::Error>;
+}
+
+/// What the node learns from a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// Hellos exchanged; the peer is who its certificate says.
+    Ready,
+    /// Everything this side had for the peer has reached it, and the reverse.
+    Synced,
+    /// A document changed through this session (propagate it to other links).
+    DocChanged(OrgCode),
+    /// The peer holds these heads of a document (acknowledgement).
+    PeerHeads(OrgCode, Vec<ChangeHash>),
+    /// A document message was refused (by us, or by the peer when `by_peer`).
+    Refused {
+        /// The document.
+        org: OrgCode,
+        /// Why.
+        reason: String,
+        /// The peer refused ours (rather than we theirs).
+        by_peer: bool,
+    },
+    /// The session ended.
+    Closed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitHello,
+    Inventory,
+    Live,
+    Closed,
+}
+
+/// One end of a sync session.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    me: OrgCode,
+    device: String,
+    peer_org: OrgCode,
+    peer_device: String,
+    scope: LinkScope,
+    phase: Phase,
+    states: BTreeMap<OrgCode, sync::State>,
+    /// Child: documents still being brought in sync during the initial catch-up.
+    pending: BTreeSet<OrgCode>,
+    events: Vec<SessionEvent>,
+}
+
+/// Digest of a document list, as sent in `Inventory`.
+pub fn digest(docs: &[(OrgCode, Vec<ChangeHash>)]) -> [u8; 32] {
+    let mut sorted: Vec<_> = docs.iter().collect();
+    sorted.sort_by_key(|(org, _)| *org);
+    let mut h = Sha256::new();
+    for (org, heads) in sorted {
+        let mut heads = heads.clone();
+        heads.sort();
+        h.update(org.as_bytes());
+        h.update((heads.len() as u32).to_be_bytes());
+        for head in heads {
+            h.update(head.0);
+        }
+    }
+    h.finalize().into()
+}
+
+fn raw_heads(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
+    heads.iter().map(|h| h.0).collect()
+}
+
+fn hashes(raw: &[[u8; 32]]) -> Vec<ChangeHash> {
+    raw.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+impl Session {
+    /// A session with the peer authenticated (by certificate) as `peer_org`/`peer_device`.
+    /// Refuses a pairing that is not child-below-parent.
+    pub fn new(
+        role: Role,
+        me: OrgCode,
+        device: &str,
+        peer_org: OrgCode,
+        peer_device: &str,
+    ) -> Result<Self, String> {
+        let child = match role {
+            Role::Child => me,
+            Role::Parent => peer_org,
+        };
+        let parent = match role {
+            Role::Child => peer_org,
+            Role::Parent => me,
+        };
+        if parent == child || !child.is_in_subtree_of(&parent) {
+            return Err(format!(
+                "{child} is not below {parent}: a node syncs only with a unit above or below it"
+            ));
+        }
+        Ok(Session {
+            role,
+            me,
+            device: device.to_string(),
+            peer_org,
+            peer_device: peer_device.to_string(),
+            scope: LinkScope { child },
+            phase: Phase::AwaitHello,
+            states: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// The key under which sync states with this peer are saved.
+    pub fn peer_key(&self) -> String {
+        format!("{}/{}", self.peer_org, self.peer_device)
+    }
+
+    /// What this link may carry.
+    pub fn scope(&self) -> LinkScope {
+        self.scope
+    }
+
+    /// True once closed (after an `Abort`, sent or received).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// True in live mode (initial exchange done).
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Live
+    }
+
+    /// Events since the last call.
+    pub fn take_events(&mut self) -> Vec<SessionEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Documents this side sends on this link.
+    fn may_send(&self, org: &OrgCode) -> bool {
+        match self.role {
+            Role::Child => self.scope.upward(org),
+            Role::Parent => self.scope.downward(org),
+        }
+    }
+
+    /// Documents the peer may send us with changes.
+    fn may_receive(&self, org: &OrgCode) -> bool {
+        match self.role {
+            Role::Child => self.scope.downward(org),
+            Role::Parent => self.scope.upward(org),
+        }
+    }
+
+    fn in_scope(&self, org: &OrgCode) -> bool {
+        self.scope.downward(org)
+    }
+
+    /// First frames to send.
+    pub fn start<R: Replica>(&mut self, replica: &mut R) -> Vec<Frame> {
+        let mut out = vec![Frame::Hello {
+            version: PROTOCOL_VERSION,
+            org: self.me,
+            device: self.device.clone(),
+        }];
+        if self.role == Role::Child {
+            let scope = self.scope;
+            match replica.documents(&|o| scope.downward(o)) {
+                Ok(docs) => out.push(Frame::Inventory {
+                    digest: digest(&docs),
+                    docs: docs.len() as u32,
+                }),
+                Err(e) => return self.abort(format!("cannot read local documents: {e}")),
+            }
+        }
+        out
+    }
+
+    fn abort(&mut self, reason: String) -> Vec<Frame> {
+        self.phase = Phase::Closed;
+        self.events.push(SessionEvent::Closed(reason.clone()));
+        vec![Frame::Abort { reason }]
+    }
+
+    fn refuse(&mut self, org: OrgCode, reason: String) -> Vec<Frame> {
+        self.events.push(SessionEvent::Refused {
+            org,
+            reason: reason.clone(),
+            by_peer: false,
+        });
+        vec![Frame::Refused { org, reason }]
+    }
+
+    fn state<R: Replica>(
+        &mut self,
+        org: &OrgCode,
+        replica: &mut R,
+    ) -> Result<&mut sync::State, String> {
+        if !self.states.contains_key(org) {
+            let peer = self.peer_key();
+            let state = match replica.load_state(&peer, org).map_err(|e| e.to_string())? {
+                // Always start from the saved state: a live state reused across a drop
+                // can stall the protocol.
+                Some(bytes) => sync::State::decode(&bytes).unwrap_or_default(),
+                None => sync::State::new(),
+            };
+            self.states.insert(*org, state);
+        }
+        Ok(self.states.get_mut(org).expect("just inserted"))
+    }
+
+    fn save<R: Replica>(&mut self, org: &OrgCode, replica: &mut R) -> Result<(), String> {
+        let peer = self.peer_key();
+        if let Some(state) = self.states.get(org) {
+            replica
+                .save_state(&peer, org, &state.encode())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Generates the next sync message for `org`: `Sync`, or `Synced` if nothing to say.
+    fn next_message<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        replica: &mut R,
+        quiet_reply: bool,
+    ) -> Result<Vec<Frame>, String> {
+        let state = self.state(&org, replica)?;
+        let mut state_taken = std::mem::take(state);
+        let generated = replica
+            .generate(&org, &mut state_taken)
+            .map_err(|e| e.to_string());
+        *self.states.get_mut(&org).expect("loaded") = state_taken;
+        self.save(&org, replica)?;
+        match generated? {
+            Some(message) => Ok(vec![Frame::Sync {
+                org,
+                message: message.encode(),
+            }]),
+            None if quiet_reply => {
+                let heads = replica.heads(&org).map_err(|e| e.to_string())?;
+                Ok(vec![Frame::Synced {
+                    org,
+                    heads: raw_heads(&heads),
+                }])
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A local document changed: push it if this link carries it (live mode).
+    pub fn local_change<R: Replica>(&mut self, org: &OrgCode, replica: &mut R) -> Vec<Frame> {
+        if self.phase != Phase::Live || !self.may_send(org) {
+            return Vec::new();
+        }
+        match self.next_message(*org, replica, false) {
+            Ok(frames) => frames,
+            Err(e) => self.abort(format!("cannot read document {org}: {e}")),
+        }
+    }
+
+    /// Handles one frame from the peer; returns frames to send.
+    pub fn handle<R: Replica>(&mut self, frame: Frame, replica: &mut R) -> Vec<Frame> {
+        if self.phase == Phase::Closed {
+            return Vec::new();
+        }
+        let result = match frame {
+            Frame::Hello {
+                version,
+                org,
+                device,
+            } => self.on_hello(version, org, device),
+            Frame::Abort { reason } => {
+                self.phase = Phase::Closed;
+                self.events.push(SessionEvent::Closed(format!(
+                    "the peer ended the session: {reason}"
+                )));
+                return Vec::new();
+            }
+            _ if self.phase == Phase::AwaitHello => Err(format!("{} before Hello", frame.name())),
+            Frame::Inventory { digest: theirs, .. } => self.on_inventory(theirs, replica),
+            Frame::InventoryMatch => self.on_inventory_match(),
+            Frame::InventoryDetail { docs } => self.on_inventory_detail(docs, replica),
+            Frame::Sync { org, message } => self.on_sync(org, &message, replica),
+            Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
+            Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
+            Frame::Refused { org, reason } => {
+                self.events.push(SessionEvent::Refused {
+                    org,
+                    reason,
+                    by_peer: true,
+                });
+                self.pending.remove(&org);
+                self.maybe_done();
+                Ok(Vec::new())
+            }
+        };
+        match result {
+            Ok(frames) => frames,
+            Err(reason) => self.abort(reason),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        version: u16,
+        org: OrgCode,
+        device: String,
+    ) -> Result<Vec<Frame>, String> {
+        if self.phase != Phase::AwaitHello {
+            return Err("a second Hello".into());
+        }
+        if version != PROTOCOL_VERSION {
+            return Err(format!(
+                "unsupported protocol version {version}; this node speaks {PROTOCOL_VERSION}: upgrade halfsky on the older node"
+            ));
+        }
+        if org != self.peer_org || device != self.peer_device {
+            return Err(format!(
+                "Hello says {org}/{device} but the certificate says {}/{}",
+                self.peer_org, self.peer_device
+            ));
+        }
+        self.phase = Phase::Inventory;
+        self.events.push(SessionEvent::Ready);
+        Ok(Vec::new())
+    }
+
+    fn on_inventory<R: Replica>(
+        &mut self,
+        theirs: [u8; 32],
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Parent || self.phase != Phase::Inventory {
+            return Err("unexpected Inventory".into());
+        }
+        let scope = self.scope;
+        let docs = replica
+            .documents(&|o| scope.downward(o))
+            .map_err(|e| e.to_string())?;
+        self.phase = Phase::Live;
+        if digest(&docs) == theirs {
+            self.events.push(SessionEvent::Synced);
+            return Ok(vec![Frame::InventoryMatch]);
+        }
+        Ok(vec![Frame::InventoryDetail {
+            docs: docs.into_iter().map(|(o, h)| (o, raw_heads(&h))).collect(),
+        }])
+    }
+
+    fn on_inventory_match(&mut self) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Child || self.phase != Phase::Inventory {
+            return Err("unexpected InventoryMatch".into());
+        }
+        self.phase = Phase::Live;
+        self.events.push(SessionEvent::Synced);
+        Ok(Vec::new())
+    }
+
+    fn on_inventory_detail<R: Replica>(
+        &mut self,
+        theirs: Vec<(OrgCode, Vec<[u8; 32]>)>,
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Child || self.phase != Phase::Inventory {
+            return Err("unexpected InventoryDetail".into());
+        }
+        self.phase = Phase::Live;
+        let scope = self.scope;
+        let mine: BTreeMap<OrgCode, Vec<ChangeHash>> = replica
+            .documents(&|o| scope.downward(o))
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let theirs: BTreeMap<OrgCode, Vec<ChangeHash>> = theirs
+            .into_iter()
+            .filter(|(org, _)| scope.downward(org))
+            .map(|(o, h)| (o, hashes(&h)))
+            .collect();
+        let mut out = Vec::new();
+        let all: BTreeSet<OrgCode> = mine.keys().chain(theirs.keys()).copied().collect();
+        for org in all {
+            let mut my_heads = mine.get(&org).cloned().unwrap_or_default();
+            let mut their_heads = theirs.get(&org).cloned().unwrap_or_default();
+            my_heads.sort();
+            their_heads.sort();
+            if my_heads == their_heads {
+                continue;
+            }
+            // Far behind? Send what they lack in bounded batches first, each durable on
+            // arrival, so a link that drops loses at most one batch.
+            if self.may_send(&org) {
+                if let Some(changes) = replica
+                    .changes_since(&org, &their_heads)
+                    .map_err(|e| e.to_string())?
+                {
+                    out.extend(batches(org, changes));
+                }
+            }
+            self.pending.insert(org);
+            out.extend(self.next_message(org, replica, false)?);
+        }
+        self.maybe_done();
+        Ok(out)
+    }
+
+    fn on_sync<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        bytes: &[u8],
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        if !self.in_scope(&org) {
+            return Ok(self.refuse(
+                org,
+                format!(
+                    "document {org} is outside what the link with {} may carry",
+                    self.scope.child
+                ),
+            ));
+        }
+        let message = match sync::Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => return Ok(self.refuse(org, format!("malformed sync message: {e}"))),
+        };
+        if !message.changes.is_empty() && !self.may_receive(&org) {
+            return Ok(self.refuse(
+                org,
+                format!("{} may not change document {org}: a link from {} carries only its own subtree upward", self.peer_org, self.scope.child),
+            ));
+        }
+        let had_changes = !message.changes.is_empty();
+        let their_heads = message.heads.clone();
+        let state = self.state(&org, replica)?;
+        let mut state_taken = std::mem::take(state);
+        let received = replica.receive(&org, &mut state_taken, message);
+        *self.states.get_mut(&org).expect("loaded") = state_taken;
+        match received {
+            Ok(changed) => {
+                if changed {
+                    self.events.push(SessionEvent::DocChanged(org));
+                }
+            }
+            Err(e) if had_changes => {
+                return Ok(self.refuse(org, format!("changes could not be applied: {e}")));
+            }
+            Err(e) => return Err(format!("cannot apply sync message for {org}: {e}")),
+        }
+        self.save(&org, replica)?;
+        self.events
+            .push(SessionEvent::PeerHeads(org, their_heads.clone()));
+        let reply = self.next_message(org, replica, true)?;
+        if let [Frame::Synced { heads, .. }] = reply.as_slice() {
+            // We are quiet; if the peer holds exactly what we hold, this document is done.
+            let mut mine = hashes(heads);
+            let mut theirs = their_heads;
+            mine.sort();
+            theirs.sort();
+            if mine == theirs {
+                self.pending.remove(&org);
+                self.maybe_done();
+            }
+        }
+        Ok(reply)
+    }
+
+    fn on_changes<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        changes: Vec<Vec<u8>>,
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        if !self.may_receive(&org) {
+            return Ok(self.refuse(
+                org,
+                format!("{} may not change document {org}: a link from {} carries only its own subtree upward", self.peer_org, self.scope.child),
+            ));
+        }
+        match replica.apply_changes(&org, changes) {
+            Ok(true) => self.events.push(SessionEvent::DocChanged(org)),
+            Ok(false) => {}
+            Err(e) => return Ok(self.refuse(org, format!("changes could not be applied: {e}"))),
+        }
+        Ok(Vec::new())
+    }
+
+    fn on_synced<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        heads: Vec<ChangeHash>,
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        if !self.in_scope(&org) {
+            return Ok(Vec::new());
+        }
+        self.events
+            .push(SessionEvent::PeerHeads(org, heads.clone()));
+        let mut mine = replica.heads(&org).map_err(|e| e.to_string())?;
+        let mut theirs = heads;
+        mine.sort();
+        theirs.sort();
+        if mine == theirs {
+            self.pending.remove(&org);
+            self.maybe_done();
+            return Ok(Vec::new());
+        }
+        // They are quiet but we differ: we may have more for them.
+        let frames = if self.may_send(&org) || self.may_receive(&org) {
+            self.next_message(org, replica, false)?
+        } else {
+            Vec::new()
+        };
+        if frames.is_empty() {
+            self.pending.remove(&org);
+            self.maybe_done();
+        }
+        Ok(frames)
+    }
+
+    fn maybe_done(&mut self) {
+        if self.role == Role::Child && self.phase == Phase::Live && self.pending.is_empty() {
+            // Only announce once per catch-up.
+            if !self.events.contains(&SessionEvent::Synced) {
+                self.events.push(SessionEvent::Synced);
+            }
+        }
+    }
+
+    /// Documents still being caught up (child side).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Splits raw changes into `Changes` frames of at most [`BATCH_BYTES`] (a single larger
+/// change travels alone).
+pub fn batches(org: OrgCode, changes: Vec<Vec<u8>>) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = 0;
+    for change in changes {
+        if size + change.len() > BATCH_BYTES && !batch.is_empty() {
+            out.push(Frame::Changes {
+                org,
+                changes: std::mem::take(&mut batch),
+            });
+            size = 0;
+        }
+        size += change.len();
+        batch.push(change);
+    }
+    if !batch.is_empty() {
+        out.push(Frame::Changes {
+            org,
+            changes: batch,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

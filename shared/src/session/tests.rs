@@ -1,0 +1,390 @@
+//! Two in-memory peers driven frame by frame: what crosses the link, how many round
+//! trips, and that refusals change nothing.
+
+use std::collections::BTreeMap;
+
+use automerge::sync::SyncDoc;
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+
+use super::*;
+use crate::idcard::IdKey;
+use crate::ledger_doc::{Author, LedgerDoc};
+use crate::record::{complete, parse_fields, RecordId};
+use crate::synthetic::Generator;
+
+#[derive(Default)]
+struct MemReplica {
+    docs: BTreeMap<OrgCode, AutoCommit>,
+    states: BTreeMap<(String, OrgCode), Vec<u8>>,
+}
+
+impl MemReplica {
+    fn doc(&mut self, org: &OrgCode) -> &mut AutoCommit {
+        self.docs
+            .entry(*org)
+            .or_insert_with(|| LedgerDoc::genesis(*org))
+    }
+}
+
+impl Replica for MemReplica {
+    type Error = String;
+    fn documents(
+        &mut self,
+        filter: &dyn Fn(&OrgCode) -> bool,
+    ) -> Result<Vec<(OrgCode, Vec<ChangeHash>)>, String> {
+        Ok(self
+            .docs
+            .iter_mut()
+            .filter(|(o, _)| filter(o))
+            .map(|(o, d)| (*o, d.get_heads()))
+            .collect())
+    }
+    fn heads(&mut self, org: &OrgCode) -> Result<Vec<ChangeHash>, String> {
+        Ok(self
+            .docs
+            .get_mut(org)
+            .map(|d| d.get_heads())
+            .unwrap_or_default())
+    }
+    fn load_state(&mut self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.states.get(&(peer.to_string(), *org)).cloned())
+    }
+    fn save_state(&mut self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), String> {
+        self.states.insert((peer.to_string(), *org), state.to_vec());
+        Ok(())
+    }
+    fn generate(
+        &mut self,
+        org: &OrgCode,
+        state: &mut sync::State,
+    ) -> Result<Option<sync::Message>, String> {
+        Ok(self.doc(org).sync().generate_sync_message(state))
+    }
+    fn receive(
+        &mut self,
+        org: &OrgCode,
+        state: &mut sync::State,
+        message: sync::Message,
+    ) -> Result<bool, String> {
+        let doc = self.doc(org);
+        let before = doc.get_heads();
+        doc.sync()
+            .receive_sync_message(state, message)
+            .map_err(|e| e.to_string())?;
+        Ok(doc.get_heads() != before)
+    }
+    fn changes_since(
+        &mut self,
+        org: &OrgCode,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let doc = self.doc(org);
+        if their_heads
+            .iter()
+            .any(|h| doc.get_change_by_hash(h).is_none())
+        {
+            return Ok(None);
+        }
+        Ok(Some(
+            doc.get_changes(their_heads)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect(),
+        ))
+    }
+    fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, String> {
+        let doc = self.doc(org);
+        let before = doc.get_heads();
+        let changes: Result<Vec<Change>, _> = changes
+            .iter()
+            .map(|c| Change::from_bytes(c.clone()))
+            .collect();
+        doc.apply_changes(changes.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        Ok(doc.get_heads() != before)
+    }
+}
+
+fn code(s: &str) -> OrgCode {
+    OrgCode::parse(s).unwrap()
+}
+
+const VILLAGE: &str = "230129100201";
+const TOWNSHIP: &str = "230129100000";
+const COUNTY: &str = "230129000000";
+
+/// A village document with `households` synthetic households.
+fn village_doc(org: OrgCode, households: usize, seed: u64) -> AutoCommit {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+    let key = IdKey::new(vec![1; 32]);
+    let mut doc = LedgerDoc::create(org, ActorId::from([seed as u8 + 1; 16]));
+    let mut seq = 0;
+    Generator::new(seed, today)
+        .village(&org, households, |kind, inputs| {
+            let mut parsed = parse_fields(kind, &inputs, today, &key).unwrap();
+            complete(kind, &mut parsed.fields, today);
+            seq += 1;
+            let id = RecordId::new(org, kind, "T", seq);
+            let author = Author {
+                device: "t".into(),
+                time: seq as i64,
+            };
+            doc.insert(&id, &parsed.fields, parsed.id_hash.as_deref(), &author)
+                .unwrap();
+            Ok::<_, ()>(id)
+        })
+        .unwrap();
+    doc.automerge().clone()
+}
+
+/// Traffic of one run.
+#[derive(Debug, Default)]
+struct Traffic {
+    bytes: usize,
+    round_trips: usize,
+    frames: Vec<Frame>,
+}
+
+/// Pumps frames until both sides are quiet; `drop_after` cuts the link after that many
+/// frames have crossed (a dropped link).
+fn run(
+    child: (&mut Session, &mut MemReplica),
+    parent: (&mut Session, &mut MemReplica),
+    drop_after: Option<usize>,
+) -> Traffic {
+    let (cs, cr) = child;
+    let (ps, pr) = parent;
+    let mut traffic = Traffic::default();
+    let mut to_parent = cs.start(cr);
+    let mut to_child = ps.start(pr);
+    while !to_parent.is_empty() || !to_child.is_empty() {
+        if !to_parent.is_empty() {
+            traffic.round_trips += 1;
+        }
+        let mut next_to_child = Vec::new();
+        for f in to_parent.drain(..) {
+            if drop_after.is_some_and(|n| traffic.frames.len() >= n) {
+                return traffic;
+            }
+            traffic.bytes += f.encode().unwrap().len();
+            traffic.frames.push(f.clone());
+            next_to_child.extend(ps.handle(f, pr));
+        }
+        to_child.extend(next_to_child);
+        for f in to_child.drain(..) {
+            if drop_after.is_some_and(|n| traffic.frames.len() >= n) {
+                return traffic;
+            }
+            traffic.bytes += f.encode().unwrap().len();
+            traffic.frames.push(f.clone());
+            to_parent.extend(cs.handle(f, cr));
+        }
+    }
+    traffic
+}
+
+fn pair(child: &str, parent: &str) -> (Session, Session) {
+    (
+        Session::new(Role::Child, code(child), "c", code(parent), "p").unwrap(),
+        Session::new(Role::Parent, code(parent), "p", code(child), "c").unwrap(),
+    )
+}
+
+fn same(a: &mut MemReplica, b: &mut MemReplica, org: &str) -> bool {
+    let org = code(org);
+    let mut ha = a.heads(&org).unwrap();
+    let mut hb = b.heads(&org).unwrap();
+    ha.sort();
+    hb.sort();
+    !ha.is_empty() && ha == hb
+}
+
+#[test]
+fn catch_up_then_noop_reconnect_costs_one_round_trip() {
+    let mut village = MemReplica::default();
+    village
+        .docs
+        .insert(code(VILLAGE), village_doc(code(VILLAGE), 40, 1));
+    let mut township = MemReplica::default();
+    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+    let first = run((&mut c, &mut village), (&mut p, &mut township), None);
+    assert!(same(&mut village, &mut township, VILLAGE));
+    assert!(c.take_events().contains(&SessionEvent::Synced));
+    assert!(
+        first
+            .frames
+            .iter()
+            .any(|f| matches!(f, Frame::Changes { .. })),
+        "far behind: batches"
+    );
+
+    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+    let again = run((&mut c, &mut village), (&mut p, &mut township), None);
+    assert_eq!(again.round_trips, 1, "{:?}", again.frames);
+    assert!(again.bytes < 200, "{} bytes", again.bytes);
+    assert!(again.frames.contains(&Frame::InventoryMatch));
+}
+
+#[test]
+fn ancestors_flow_down_and_siblings_stay_out() {
+    let mut township = MemReplica::default();
+    let mut county = MemReplica::default();
+    county
+        .docs
+        .insert(code(COUNTY), village_doc(code(COUNTY), 2, 3));
+    county.docs.insert(
+        code("230129200000"),
+        village_doc(code("230129200000"), 2, 4),
+    );
+    let (mut c, mut p) = pair(TOWNSHIP, COUNTY);
+    run((&mut c, &mut township), (&mut p, &mut county), None);
+    assert!(
+        same(&mut township, &mut county, COUNTY),
+        "the county's document reached the township"
+    );
+    assert!(
+        township.heads(&code("230129200000")).unwrap().is_empty(),
+        "a sibling township's document did not"
+    );
+}
+
+#[test]
+fn pushes_outside_the_subtree_are_refused_and_change_nothing() {
+    let mut township = MemReplica::default();
+    let mut county = MemReplica::default();
+    let (mut c, mut p) = pair(TOWNSHIP, COUNTY);
+    run((&mut c, &mut township), (&mut p, &mut county), None);
+    p.take_events();
+    // A sibling's document, and the county's own document, pushed with changes.
+    for target in ["230129200000", COUNTY] {
+        let org = code(target);
+        let mut forged = village_doc(org, 1, 9);
+        let mut state = sync::State::new();
+        let msg = forged.sync().generate_sync_message(&mut state).unwrap();
+        let frames = p.handle(
+            Frame::Sync {
+                org,
+                message: msg.encode(),
+            },
+            &mut county,
+        );
+        let changes = forged
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        let frames2 = p.handle(Frame::Changes { org, changes }, &mut county);
+        let refused = frames
+            .iter()
+            .chain(&frames2)
+            .any(|f| matches!(f, Frame::Refused { .. }));
+        assert!(refused, "{target}: {frames:?} {frames2:?}");
+        let held = county
+            .docs
+            .get_mut(&org)
+            .map(|d| d.get_changes(&[]).len())
+            .unwrap_or(0);
+        assert!(
+            held <= 1,
+            "{target} was changed: {held} changes (only the shared genesis allowed)"
+        );
+    }
+    assert!(p
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Refused { by_peer: false, .. })));
+    assert!(
+        !p.is_closed(),
+        "a refused document does not end the session"
+    );
+}
+
+#[test]
+fn bad_hello_aborts() {
+    let (_, mut p) = pair(VILLAGE, TOWNSHIP);
+    let mut r = MemReplica::default();
+    let out = p.handle(
+        Frame::Hello {
+            version: 99,
+            org: code(VILLAGE),
+            device: "c".into(),
+        },
+        &mut r,
+    );
+    assert!(
+        matches!(&out[..], [Frame::Abort { reason }] if reason.contains("unsupported protocol version 99"))
+    );
+    let (_, mut p) = pair(VILLAGE, TOWNSHIP);
+    let out = p.handle(
+        Frame::Hello {
+            version: PROTOCOL_VERSION,
+            org: code("230129100202"),
+            device: "c".into(),
+        },
+        &mut r,
+    );
+    assert!(matches!(&out[..], [Frame::Abort { reason }] if reason.contains("certificate")));
+    let (_, mut p) = pair(VILLAGE, TOWNSHIP);
+    let out = p.handle(Frame::InventoryMatch, &mut r);
+    assert!(matches!(&out[..], [Frame::Abort { .. }]));
+    assert!(Session::new(Role::Parent, code(TOWNSHIP), "p", code("230126100201"), "c").is_err());
+}
+
+#[test]
+fn a_dropped_catch_up_resumes_without_resending() {
+    let mut village = MemReplica::default();
+    village
+        .docs
+        .insert(code(VILLAGE), village_doc(code(VILLAGE), 120, 5));
+    let mut township = MemReplica::default();
+    let full = {
+        let mut v2 = MemReplica {
+            docs: village.docs.clone(),
+            ..Default::default()
+        };
+        let mut t2 = MemReplica::default();
+        let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+        run((&mut c, &mut v2), (&mut p, &mut t2), None).bytes
+    };
+    // The link drops after the Hellos, the inventory and two batches.
+    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+    let cut = run((&mut c, &mut village), (&mut p, &mut township), Some(5));
+    assert!(
+        cut.frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Changes { .. }))
+            .count()
+            >= 1
+    );
+    assert!(
+        !township.heads(&code(VILLAGE)).unwrap().is_empty(),
+        "the batches that arrived are kept"
+    );
+    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+    let rest = run((&mut c, &mut village), (&mut p, &mut township), None);
+    assert!(same(&mut village, &mut township, VILLAGE));
+    let total = cut.bytes + rest.bytes;
+    assert!(
+        (total as f64) < full as f64 * 1.3,
+        "resumed total {total} B vs uninterrupted {full} B"
+    );
+}
+
+#[test]
+fn live_changes_flow_both_ways_and_devices_converge() {
+    // Two devices of one village, each syncing with the township.
+    let org = code(VILLAGE);
+    let mut a = MemReplica::default();
+    let mut b = MemReplica::default();
+    a.docs.insert(org, village_doc(org, 5, 11));
+    b.docs.insert(org, village_doc(org, 5, 12));
+    let mut township = MemReplica::default();
+    for _ in 0..2 {
+        for dev in [&mut a, &mut b] {
+            let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+            run((&mut c, dev), (&mut p, &mut township), None);
+        }
+    }
+    assert!(same(&mut a, &mut township, VILLAGE));
+    assert!(same(&mut b, &mut township, VILLAGE));
+}

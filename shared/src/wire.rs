@@ -1,0 +1,265 @@
+//! The sync protocol's wire format: length-prefixed, versioned frames with a hard size
+//! cap checked on encode *and* decode.
+//!
+//! ```text
+//! frame = length: u32 BE (of what follows) | format: u8 (= FRAME_FORMAT) | postcard(Frame)
+//! ```
+//!
+//! Decoding arbitrary bytes never panics: a bad length, an unknown format byte or a body
+//! that does not parse is an error the caller turns into `Abort`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::org::OrgCode;
+
+/// ALPN protocol id negotiated by QUIC; bumps with incompatible protocol versions.
+pub const ALPN: &[u8] = b"halfsky/1";
+/// Version of the session protocol carried in `Hello`.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of the frame encoding (the byte after the length).
+pub const FRAME_FORMAT: u8 = 1;
+/// Largest frame accepted or sent (bytes after the length prefix). Catch-up batches are
+/// kept far below this; a peer announcing more is refused before anything is read.
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+
+/// Everything the two ends of a link say to each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// First frame of each side: who I am and what I speak.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u16,
+        /// The sender's org unit (must match its certificate).
+        org: OrgCode,
+        /// The sender's device name (must match its certificate).
+        device: String,
+    },
+    /// Summary of the sender's documents in the link's scope: one digest over
+    /// every (document, heads). Equal digests mean nothing to do.
+    Inventory {
+        /// SHA-256 over the sorted (org, heads) list.
+        digest: [u8; 32],
+        /// Number of documents summarised.
+        docs: u32,
+    },
+    /// Digests matched: nothing to sync; go live.
+    InventoryMatch,
+    /// Digests differed: the sender's documents in the link's scope with their heads,
+    /// so the other side knows exactly what is missing (and can send it in batches).
+    InventoryDetail {
+        /// `(org, heads)`, heads as 32-byte change hashes.
+        docs: Vec<(OrgCode, Vec<[u8; 32]>)>,
+    },
+    /// One Automerge sync message for one document.
+    Sync {
+        /// The document.
+        org: OrgCode,
+        /// `automerge::sync::Message::encode()`.
+        message: Vec<u8>,
+    },
+    /// A bounded batch of changes the receiver lacks (long catch-ups), each
+    /// `Change::raw_bytes()`; applied and made durable on arrival.
+    Changes {
+        /// The document.
+        org: OrgCode,
+        /// Raw changes, in dependency order.
+        changes: Vec<Vec<u8>>,
+    },
+    /// The sender has nothing more to send for this document and holds these heads.
+    Synced {
+        /// The document.
+        org: OrgCode,
+        /// The sender's heads (32-byte hashes), after everything it received is durable.
+        heads: Vec<[u8; 32]>,
+    },
+    /// One document's message was refused (outside what this link may carry);
+    /// nothing of it was applied. The session goes on for other documents.
+    Refused {
+        /// The document.
+        org: OrgCode,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// The session cannot go on.
+    Abort {
+        /// Why, for the log and the user.
+        reason: String,
+    },
+}
+
+/// Why bytes are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The announced or actual size is above [`MAX_FRAME`].
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    /// Zero-length frame.
+    #[error("empty frame")]
+    Empty,
+    /// Unknown frame format byte.
+    #[error(
+        "frame format {0} is not supported (this node speaks {FRAME_FORMAT}); upgrade halfsky"
+    )]
+    Format(u8),
+    /// The body does not parse.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+impl Frame {
+    /// Encodes with length prefix; refuses frames above the cap.
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        let mut body = vec![FRAME_FORMAT];
+        body = postcard::to_extend(self, body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        if body.len() > MAX_FRAME {
+            return Err(FrameError::TooLarge(body.len()));
+        }
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Reads the length prefix: how many body bytes follow. Checked against the cap
+    /// before any of the body is read.
+    pub fn body_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+        let len = u32::from_be_bytes(prefix) as usize;
+        if len == 0 {
+            return Err(FrameError::Empty);
+        }
+        if len > MAX_FRAME {
+            return Err(FrameError::TooLarge(len));
+        }
+        Ok(len)
+    }
+
+    /// Decodes a body (the bytes after the length prefix).
+    pub fn decode_body(body: &[u8]) -> Result<Frame, FrameError> {
+        if body.len() > MAX_FRAME {
+            return Err(FrameError::TooLarge(body.len()));
+        }
+        let (&format, rest) = body.split_first().ok_or(FrameError::Empty)?;
+        if format != FRAME_FORMAT {
+            return Err(FrameError::Format(format));
+        }
+        let (frame, tail) = postcard::take_from_bytes::<Frame>(rest)
+            .map_err(|e| FrameError::Malformed(e.to_string()))?;
+        if !tail.is_empty() {
+            return Err(FrameError::Malformed(format!(
+                "{} trailing bytes",
+                tail.len()
+            )));
+        }
+        Ok(frame)
+    }
+
+    /// Decodes one frame from the start of `buf`: `Ok(None)` if more bytes are needed,
+    /// else the frame and how many bytes it used.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(prefix) = buf.get(..4) else {
+            return Ok(None);
+        };
+        let len = Frame::body_len(prefix.try_into().expect("4 bytes"))?;
+        let Some(body) = buf.get(4..4 + len) else {
+            return Ok(None);
+        };
+        Ok(Some((Frame::decode_body(body)?, 4 + len)))
+    }
+
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "Hello",
+            Frame::Inventory { .. } => "Inventory",
+            Frame::InventoryMatch => "InventoryMatch",
+            Frame::InventoryDetail { .. } => "InventoryDetail",
+            Frame::Sync { .. } => "Sync",
+            Frame::Changes { .. } => "Changes",
+            Frame::Synced { .. } => "Synced",
+            Frame::Refused { .. } => "Refused",
+            Frame::Abort { .. } => "Abort",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn org() -> OrgCode {
+        OrgCode::parse("230129100201").unwrap()
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Frame> {
+        prop_oneof![
+            (any::<u16>(), "[a-z0-9-]{0,20}").prop_map(|(version, device)| Frame::Hello {
+                version,
+                org: org(),
+                device
+            }),
+            (any::<[u8; 32]>(), any::<u32>())
+                .prop_map(|(digest, docs)| Frame::Inventory { digest, docs }),
+            Just(Frame::InventoryMatch),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..20).prop_map(|h| {
+                Frame::InventoryDetail {
+                    docs: h.into_iter().map(|h| (org(), vec![h])).collect(),
+                }
+            }),
+            proptest::collection::vec(any::<u8>(), 0..2000).prop_map(|message| Frame::Sync {
+                org: org(),
+                message
+            }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 0..10)
+                .prop_map(|changes| Frame::Changes {
+                    org: org(),
+                    changes
+                }),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..4)
+                .prop_map(|heads| Frame::Synced { org: org(), heads }),
+            "\\PC{0,50}".prop_map(|reason| Frame::Refused { org: org(), reason }),
+            "\\PC{0,50}".prop_map(|reason| Frame::Abort { reason }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(frame in arb_frame()) {
+            let bytes = frame.encode().unwrap();
+            let (decoded, used) = Frame::decode(&bytes).unwrap().unwrap();
+            prop_assert_eq!(used, bytes.len());
+            prop_assert_eq!(decoded, frame);
+            // Any strict prefix asks for more bytes, never errors or panics.
+            for cut in [0, 1, 3, 4, bytes.len() - 1] {
+                prop_assert!(Frame::decode(&bytes[..cut]).unwrap().is_none());
+            }
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = Frame::decode(&bytes);
+            let _ = Frame::decode_body(&bytes);
+        }
+    }
+
+    #[test]
+    fn size_cap_on_both_ends() {
+        let big = Frame::Sync {
+            org: org(),
+            message: vec![0; MAX_FRAME],
+        };
+        assert!(matches!(big.encode(), Err(FrameError::TooLarge(_))));
+        let announced = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            Frame::decode(&announced),
+            Err(FrameError::TooLarge(_))
+        ));
+        assert!(matches!(
+            Frame::decode(&[0, 0, 0, 0]),
+            Err(FrameError::Empty)
+        ));
+        assert!(matches!(
+            Frame::decode(&[0, 0, 0, 2, 9, 0]),
+            Err(FrameError::Format(9))
+        ));
+    }
+}
