@@ -6,7 +6,7 @@
 //! repeating), so the CLI, imports and forms accept exactly the same fields.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Arg, ArgAction, Args, Parser, Subcommand};
@@ -17,6 +17,7 @@ use halfsky_shared::{Kind, OrgCode, RecordId};
 use crate::config::NodeHome;
 use crate::export::Format;
 use crate::ledger::{Ledger, RecordView};
+use crate::status::NodeStatus;
 
 /// halfsky — the women's federation's precise poverty-alleviation ledger (精准扶贫台账).
 ///
@@ -158,6 +159,22 @@ pub enum Command {
     },
     /// Rebuild the index from the ledger documents.
     Reindex,
+    /// Run the node: sync with its parent and children until Ctrl-C (logs on stderr,
+    /// RUST_LOG respected). Other commands keep working while it runs.
+    Run,
+    /// Links to the parent and children: connected, last sync, what is not yet
+    /// acknowledged.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The deployment's certificates: a CA for the city, one certificate per device.
+    Pki {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: crate::pki::PkiCommand,
+    },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
 }
@@ -178,6 +195,12 @@ pub struct InitArgs {
     /// units; a new one is generated if omitted.
     #[arg(long)]
     pub id_key: Option<String>,
+    /// The parent's address, host:port (omit at the city).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Where children dial in, ip:port (omit at a village), e.g. 0.0.0.0:7410.
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 fn kind_parser() -> impl clap::builder::TypedValueParser<Value = Kind> {
@@ -282,8 +305,9 @@ fn org_prefix(raw: Option<&str>) -> anyhow::Result<String> {
     Ok(raw.to_string())
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; returns the process exit code. `raw_args` are the
+/// arguments after the program name, forwarded as they are to a running node.
+pub fn run(cli: Cli, raw_args: &[String]) -> anyhow::Result<i32> {
     let home = NodeHome::new(&cli.dir);
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -296,7 +320,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 })?),
                 None => None,
             };
-            let config = home.init(org, &args.name, &device, key)?;
+            let config = home.init_with(org, &args.name, &device, key, args.parent, args.listen)?;
             Ledger::open(&home)?;
             eprintln!(
                 "created node home {} for {} {} ({}), device {} [{}]",
@@ -307,28 +331,235 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 config.device,
                 config.device_tag
             );
+            Ok(0)
         }
-        Command::Add { kind, fields } => {
-            let inputs = parse_field_flags(kind, "add", &fields).unwrap_or_else(|e| e.exit());
+        Command::Demo(args) => {
+            crate::demo::run(args, &mut out)?;
+            Ok(0)
+        }
+        Command::Pki { cmd } => {
+            crate::pki::run(cmd, home.dir())?;
+            Ok(0)
+        }
+        Command::Run => {
+            crate::run::run_foreground(&home)?;
+            Ok(0)
+        }
+        command => {
+            // A running node holds the store: let it execute the command.
+            if let Some(reply) = crate::local_api::try_forward(&home, raw_args)? {
+                out.write_all(reply.stdout.as_bytes())?;
+                eprint!("{}", reply.stderr);
+                return Ok(reply.code);
+            }
             let mut ledger = Ledger::open(&home)?;
+            let mut err = std::io::stderr().lock();
+            execute(&mut ledger, command, &mut out, &mut err)
+        }
+    }
+}
+
+/// Runs `args` (as typed after `halfsky`) against an open ledger, capturing output:
+/// how the running node executes forwarded commands. Relative paths are resolved
+/// against `cwd`, the caller's directory.
+pub fn execute_args(ledger: &mut Ledger, cwd: &Path, args: &[String]) -> crate::local_api::Reply {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("halfsky".to_string()).chain(args.iter().cloned());
+    let code = match Cli::try_parse_from(argv) {
+        Ok(cli) => {
+            let command = absolute_paths(cli.command, cwd);
+            match command {
+                Command::Init(_) | Command::Demo(_) | Command::Run | Command::Pki { .. } => {
+                    let _ = writeln!(err, "error: this command cannot run while the node is running; stop `halfsky run` first");
+                    1
+                }
+                command => execute(ledger, command, &mut out, &mut err).unwrap_or_else(|e| {
+                    let _ = writeln!(err, "error: {e:#}");
+                    1
+                }),
+            }
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                err.extend_from_slice(text.as_bytes());
+            } else {
+                out.extend_from_slice(text.as_bytes());
+            }
+            e.exit_code()
+        }
+    };
+    crate::local_api::Reply {
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        code,
+    }
+}
+
+fn absolute_paths(command: Command, cwd: &Path) -> Command {
+    let abs = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
+    match command {
+        Command::Import {
+            file,
+            kind,
+            skip_bad,
+        } => Command::Import {
+            file: abs(file),
+            kind,
+            skip_bad,
+        },
+        Command::Export {
+            kind,
+            format,
+            out,
+            org,
+            zh,
+        } => Command::Export {
+            kind,
+            format,
+            out: abs(out),
+            org,
+            zh,
+        },
+        other => other,
+    }
+}
+
+/// True if `args` ask for `status`.
+pub fn is_status(args: &[String]) -> bool {
+    let argv = std::iter::once("halfsky".to_string()).chain(args.iter().cloned());
+    matches!(
+        Cli::try_parse_from(argv),
+        Ok(Cli {
+            command: Command::Status { .. },
+            ..
+        })
+    )
+}
+
+/// Renders a status for `args` (`--json` or text).
+pub fn render_status(args: &[String], status: &NodeStatus) -> crate::local_api::Reply {
+    let json = args.iter().any(|a| a == "--json");
+    let mut out = Vec::new();
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, status)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out))
+    } else {
+        print_status(&mut out, status)
+    };
+    crate::local_api::Reply {
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: written
+            .err()
+            .map(|e| format!("error: {e}\n"))
+            .unwrap_or_default(),
+        code: 0,
+    }
+}
+
+fn print_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
+    let running = if s.running {
+        "running"
+    } else {
+        "not running (last known state)"
+    };
+    writeln!(
+        out,
+        "{} {} ({}): {running}",
+        s.org.level().zh(),
+        s.name,
+        s.org
+    )?;
+    match &s.parent {
+        None => writeln!(out, "parent: none (top of the hierarchy)")?,
+        Some(p) => {
+            let link = if p.connected {
+                "connected"
+            } else {
+                "NOT connected"
+            };
+            writeln!(out, "parent {}: {link}", p.addr)?;
+            writeln!(
+                out,
+                "  last successful sync: {}",
+                p.last_sync.as_deref().unwrap_or("never")
+            )?;
+            writeln!(
+                out,
+                "  changes not yet acknowledged: {} in {} documents{}",
+                p.pending_changes,
+                p.pending_documents,
+                p.oldest_pending
+                    .as_deref()
+                    .map(|t| format!(", oldest from {t}"))
+                    .unwrap_or_default()
+            )?;
+            writeln!(out, "  bytes in/out: {} / {}", p.bytes_in, p.bytes_out)?;
+            if let Some(e) = &p.last_error {
+                writeln!(out, "  last problem: {e}")?;
+            }
+        }
+    }
+    if s.children.is_empty() {
+        writeln!(out, "children: none seen yet")?;
+    }
+    for c in &s.children {
+        let link = if c.connected { "connected" } else { "offline" };
+        writeln!(
+            out,
+            "child {}/{}: {link}, last seen {}, last sync {}, {} documents{}",
+            c.org,
+            c.device,
+            c.last_seen.as_deref().unwrap_or("never"),
+            c.last_sync.as_deref().unwrap_or("never"),
+            c.documents,
+            c.last_error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs one ledger command; returns the exit code.
+pub fn execute(
+    ledger: &mut Ledger,
+    command: Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    match command {
+        Command::Add { kind, fields } => {
+            let inputs = match parse_field_flags(kind, "add", &fields) {
+                Ok(inputs) => inputs,
+                Err(e) => return Ok(clap_error(e, out, err)),
+            };
             let id = ledger.add(kind, &inputs)?;
             writeln!(out, "{id}")?;
         }
         Command::Update { kind, id, fields } => {
-            let inputs = parse_field_flags(kind, "update", &fields).unwrap_or_else(|e| e.exit());
+            let inputs = match parse_field_flags(kind, "update", &fields) {
+                Ok(inputs) => inputs,
+                Err(e) => return Ok(clap_error(e, out, err)),
+            };
             if inputs.is_empty() {
                 anyhow::bail!("nothing to change: give at least one field flag (see `halfsky update {kind} ID --help`)");
             }
             let id = parse_id(&id)?;
-            let mut ledger = Ledger::open(&home)?;
             if !ledger.update(&id, Some(kind), &inputs)? {
-                eprintln!("{id}: the values given are already recorded; nothing changed");
+                writeln!(
+                    err,
+                    "{id}: the values given are already recorded; nothing changed"
+                )?;
             }
         }
         Command::Retire { kind, id, reason } => {
             let id = parse_id(&id)?;
-            Ledger::open(&home)?.retire(&id, Some(kind), &reason)?;
-            eprintln!("{id} retired");
+            ledger.retire(&id, Some(kind), &reason)?;
+            writeln!(err, "{id} retired")?;
         }
         Command::List {
             kind,
@@ -336,31 +567,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             all,
             json,
         } => {
-            let ledger = Ledger::open(&home)?;
             let rows = ledger.list(kind, &org_prefix(org.as_deref())?, all)?;
             if json {
                 let records: Vec<_> = rows.iter().map(|r| &r.record).collect();
-                serde_json::to_writer_pretty(&mut out, &records)?;
+                serde_json::to_writer_pretty(&mut *out, &records)?;
                 writeln!(out)?;
             } else {
-                print_table(&mut out, kind, &rows)?;
+                print_table(out, kind, &rows)?;
             }
         }
         Command::Show { id, json } => {
             let id = parse_id(&id)?;
-            let view = Ledger::open(&home)?.show(&id)?;
+            let view = ledger.show(&id)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &view)?;
+                serde_json::to_writer_pretty(&mut *out, &view)?;
                 writeln!(out)?;
             } else {
-                print_record(&mut out, &view)?;
+                print_record(out, &view)?;
             }
         }
         Command::History { id, json } => {
             let id = parse_id(&id)?;
-            let entries = Ledger::open(&home)?.history(&id)?;
+            let entries = ledger.history(&id)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &entries)?;
+                serde_json::to_writer_pretty(&mut *out, &entries)?;
                 writeln!(out)?;
             } else {
                 for e in entries {
@@ -381,33 +611,46 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats { org, json } => {
             let org = org.as_deref().map(parse_org).transpose()?;
-            let report = Ledger::open(&home)?.stats(org)?;
+            let report = ledger.stats(org)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &report)?;
+                serde_json::to_writer_pretty(&mut *out, &report)?;
                 writeln!(out)?;
             } else {
-                crate::demo::print_stats(&mut out, &report)?;
+                let mut text = Vec::new();
+                crate::demo::print_stats(&mut text, &report)?;
+                out.write_all(&text)?;
             }
+        }
+        Command::Status { json } => {
+            let status = crate::actor::offline_status(ledger)?;
+            let args = if json {
+                vec!["--json".to_string()]
+            } else {
+                vec![]
+            };
+            let reply = render_status(&args, &status);
+            out.write_all(reply.stdout.as_bytes())?;
         }
         Command::Import {
             file,
             kind,
             skip_bad,
         } => {
-            let mut ledger = Ledger::open(&home)?;
-            let report = crate::import::import(&mut ledger, &file, kind, skip_bad, true)?;
+            let report = crate::import::import(ledger, &file, kind, skip_bad, true)?;
             for bad in &report.bad {
-                eprintln!(
+                writeln!(
+                    err,
                     "skipped row {}, column {}: {}",
                     bad.row, bad.column, bad.reason
-                );
+                )?;
             }
-            eprintln!(
+            writeln!(
+                err,
                 "imported {} {} from {}",
                 report.written,
                 kind.spec().plural,
                 file.display()
-            );
+            )?;
         }
         Command::Export {
             kind,
@@ -416,24 +659,41 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             org,
             zh,
         } => {
-            let ledger = Ledger::open(&home)?;
             let n = crate::export::export(
-                &ledger,
+                ledger,
                 kind,
                 format,
                 &path,
                 &org_prefix(org.as_deref())?,
                 zh,
             )?;
-            eprintln!("wrote {n} {} to {}", kind.spec().plural, path.display());
+            writeln!(
+                err,
+                "wrote {n} {} to {}",
+                kind.spec().plural,
+                path.display()
+            )?;
         }
         Command::Reindex => {
-            let n = Ledger::open(&home)?.reindex()?;
-            eprintln!("index rebuilt: {n} records");
+            let n = ledger.reindex()?;
+            writeln!(err, "index rebuilt: {n} records")?;
         }
-        Command::Demo(args) => crate::demo::run(args, &mut out)?,
+        Command::Init(_) | Command::Demo(_) | Command::Run | Command::Pki { .. } => {
+            anyhow::bail!("this command does not use an open ledger")
+        }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// Prints a clap error or help where it belongs; returns its exit code.
+fn clap_error(e: clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let text = e.render().to_string();
+    let _ = if e.use_stderr() {
+        err.write_all(text.as_bytes())
+    } else {
+        out.write_all(text.as_bytes())
+    };
+    e.exit_code()
 }
 
 fn default_device() -> String {
@@ -453,7 +713,7 @@ fn cell(view: &halfsky_shared::Record, field: &FieldSpec) -> String {
 }
 
 fn print_table(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     kind: Kind,
     rows: &[crate::index::IndexedRecord],
 ) -> std::io::Result<()> {
@@ -497,7 +757,7 @@ fn display_width(s: &str) -> usize {
         .sum()
 }
 
-fn print_record(out: &mut impl Write, view: &RecordView) -> std::io::Result<()> {
+fn print_record(out: &mut dyn Write, view: &RecordView) -> std::io::Result<()> {
     let record = &view.indexed.record;
     let spec = record.kind().spec();
     writeln!(out, "{} {} ({})", spec.zh, record.id, spec.name)?;

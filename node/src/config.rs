@@ -62,9 +62,99 @@ struct RawNode {
     id_key: String,
 }
 
+/// `[sync]`: where this node's parent is and where its children dial in.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    /// Parent's address `host:port`; omit at the city (the top node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    /// Address to accept children on, e.g. `0.0.0.0:7410`; omit at a village.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    /// Seconds between keep-alives on an idle link (default 5): keeps NAT mappings
+    /// of mobile links open and notices a dead link quickly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keep_alive_secs: Option<u64>,
+    /// Seconds without any packet before a link counts as dead (default 60; both ends
+    /// use the smaller of their two values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idle_timeout_secs: Option<u64>,
+    /// First round-trip estimate in ms before any is measured (default 600, a 2G link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initial_rtt_ms: Option<u64>,
+    /// Congestion controller: `bbr` (default: keeps its rate under random loss),
+    /// `cubic` or `newreno`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    congestion: Option<String>,
+    /// Longest wait between reconnect attempts, seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_backoff_secs: Option<u64>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct RawConfig {
     node: RawNode,
+    #[serde(default)]
+    sync: RawSync,
+}
+
+/// Congestion controllers quinn offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Congestion {
+    /// BBR: model-based, holds its rate under random loss.
+    Bbr,
+    /// CUBIC: quinn's default; collapses under random loss.
+    Cubic,
+    /// NewReno: classic loss-based.
+    NewReno,
+}
+
+impl std::str::FromStr for Congestion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bbr" => Ok(Congestion::Bbr),
+            "cubic" => Ok(Congestion::Cubic),
+            "newreno" | "new_reno" | "reno" => Ok(Congestion::NewReno),
+            other => Err(format!(
+                "\"{other}\" is not a congestion controller (bbr, cubic, newreno)"
+            )),
+        }
+    }
+}
+
+/// Validated `[sync]` settings.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Parent's address, `host:port`.
+    pub parent: Option<String>,
+    /// Address to accept children on.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Keep-alive interval.
+    pub keep_alive: std::time::Duration,
+    /// Idle timeout.
+    pub idle_timeout: std::time::Duration,
+    /// Initial RTT estimate.
+    pub initial_rtt: std::time::Duration,
+    /// Congestion controller.
+    pub congestion: Congestion,
+    /// Longest reconnect backoff.
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            parent: None,
+            listen: None,
+            keep_alive: std::time::Duration::from_secs(5),
+            idle_timeout: std::time::Duration::from_secs(60),
+            initial_rtt: std::time::Duration::from_millis(600),
+            congestion: Congestion::Bbr,
+            max_backoff: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// A validated node config.
@@ -82,6 +172,8 @@ pub struct NodeConfig {
     pub actor: ActorId,
     /// ID-number hashing key.
     pub id_key: IdKey,
+    /// Links to parent and children.
+    pub sync: SyncConfig,
 }
 
 /// A node home directory.
@@ -127,6 +219,19 @@ impl NodeHome {
         device: &str,
         id_key: Option<IdKey>,
     ) -> Result<NodeConfig, ConfigError> {
+        self.init_with(org, name, device, id_key, None, None)
+    }
+
+    /// Like [`NodeHome::init`], with the parent's address and a listen address.
+    pub fn init_with(
+        &self,
+        org: OrgCode,
+        name: &str,
+        device: &str,
+        id_key: Option<IdKey>,
+        parent: Option<String>,
+        listen: Option<String>,
+    ) -> Result<NodeConfig, ConfigError> {
         let path = self.config_path();
         if path.exists() {
             return Err(ConfigError::AlreadyAHome(self.dir.clone()));
@@ -145,7 +250,16 @@ impl NodeHome {
                 actor: ActorId::random().to_hex_string(),
                 id_key: id_key.unwrap_or_else(IdKey::generate).to_hex(),
             },
+            sync: RawSync {
+                parent,
+                listen,
+                ..RawSync::default()
+            },
         };
+        validate_sync(&raw.sync).map_err(|reason| ConfigError::Invalid {
+            path: path.clone(),
+            reason,
+        })?;
         let body = toml::to_string(&raw).expect("config serializes");
         let text = format!(
             "# halfsky node configuration (see config/ in the source for every setting).\n\
@@ -193,7 +307,9 @@ impl NodeHome {
                 "node.device_tag must be 1-8 letters or digits".into(),
             ));
         }
+        let sync = validate_sync(&raw.sync).map_err(invalid)?;
         Ok(NodeConfig {
+            sync,
             org,
             name: raw.node.name,
             device: raw.node.device,
@@ -202,6 +318,63 @@ impl NodeHome {
             id_key,
         })
     }
+}
+
+fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {
+    let defaults = SyncConfig::default();
+    let secs = |v: Option<u64>,
+                d: std::time::Duration,
+                name: &str|
+     -> Result<std::time::Duration, String> {
+        match v {
+            Some(0) => Err(format!("sync.{name} must be at least 1")),
+            Some(n) => Ok(std::time::Duration::from_secs(n)),
+            None => Ok(d),
+        }
+    };
+    if let Some(parent) = &raw.parent {
+        let ok = parent
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(format!(
+                "sync.parent = \"{parent}\" must be host:port, e.g. 10.0.0.5:7410"
+            ));
+        }
+    }
+    let listen = raw
+        .listen
+        .as_deref()
+        .map(|l| {
+            l.parse()
+                .map_err(|_| format!("sync.listen = \"{l}\" must be ip:port, e.g. 0.0.0.0:7410"))
+        })
+        .transpose()?;
+    Ok(SyncConfig {
+        parent: raw.parent.clone(),
+        listen,
+        keep_alive: secs(raw.keep_alive_secs, defaults.keep_alive, "keep_alive_secs")?,
+        idle_timeout: secs(
+            raw.idle_timeout_secs,
+            defaults.idle_timeout,
+            "idle_timeout_secs",
+        )?,
+        initial_rtt: raw
+            .initial_rtt_ms
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(defaults.initial_rtt),
+        congestion: raw
+            .congestion
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(defaults.congestion),
+        max_backoff: secs(
+            raw.max_backoff_secs,
+            defaults.max_backoff,
+            "max_backoff_secs",
+        )?,
+    })
 }
 
 #[cfg(test)]

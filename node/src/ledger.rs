@@ -113,6 +113,8 @@ pub struct Ledger {
     next_seq: BTreeMap<OrgCode, u64>,
     compactor: Compactor,
     today: Option<NaiveDate>,
+    /// Documents changed since [`Ledger::take_changed`] was last called (for sync).
+    changed: std::collections::BTreeSet<OrgCode>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -138,6 +140,7 @@ impl Ledger {
             docs: LruCache::new(NonZeroUsize::new(DOC_CACHE).expect("non-zero")),
             next_seq: BTreeMap::new(),
             today: None,
+            changed: Default::default(),
         };
         ledger.catch_up_index()?;
         if ledger.store.heads(&ledger.config.org)?.is_none() {
@@ -249,7 +252,9 @@ impl Ledger {
         let index = self.index.clone();
         let cached = self.doc(org)?;
         let out = edit(&mut cached.doc)?;
-        persist(&store, &index, cached)?;
+        if persist(&store, &index, cached)? {
+            self.changed.insert(org);
+        }
         self.maybe_compact(org)?;
         Ok(out)
     }
@@ -654,17 +659,28 @@ impl Ledger {
         self.edit(org, |doc| Ok(f(doc.automerge())))
     }
 
+    /// Documents changed (durably) since the last call.
+    pub fn take_changed(&mut self) -> std::collections::BTreeSet<OrgCode> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Heads of a stored document (empty if not held), without loading it.
+    pub fn stored_heads(&self, org: &OrgCode) -> Result<Vec<ChangeHash>, LedgerError> {
+        Ok(self.store.heads(org)?.unwrap_or_default())
+    }
+
     /// Org codes of every document this node holds.
     pub fn documents(&self) -> Result<Vec<OrgCode>, LedgerError> {
         Ok(self.store.docs()?)
     }
 }
 
-/// Appends what `cached` holds beyond the store, indexes it, and flushes.
-fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<(), LedgerError> {
+/// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns
+/// whether anything was written.
+fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<bool, LedgerError> {
     let heads = cached.doc.heads();
     if heads == cached.persisted {
-        return Ok(());
+        return Ok(false);
     }
     let chunk = cached.doc.automerge().save_after(&cached.persisted);
     store.append(&cached.doc.org(), &chunk, &heads)?;
@@ -672,5 +688,5 @@ fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<(
     index.apply(&mut cached.doc, &touched(&patches))?;
     store.flush()?;
     cached.persisted = heads;
-    Ok(())
+    Ok(true)
 }

@@ -10,8 +10,11 @@
 //! - [`index`]: flattened records and per-org rollups, updated from patches.
 //! - [`ledger`]: the one API for writing and reading records.
 //! - [`import`] / [`export`]: CSV and XLSX in, CSV and XLSX out.
+//! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
+//! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
 
+pub mod actor;
 pub mod cli;
 pub mod compact;
 pub mod config;
@@ -20,7 +23,14 @@ pub mod export;
 pub mod import;
 pub mod index;
 pub mod ledger;
+pub mod link;
+pub mod local_api;
+pub mod pki;
+pub mod replica;
+pub mod run;
+pub mod status;
 pub mod store;
+pub mod tls;
 
 pub use config::{NodeConfig, NodeHome};
 pub use ledger::{Ledger, LedgerError};

@@ -11,8 +11,12 @@ fn main() {
         )
         .init();
     let cli = halfsky_node::cli::Cli::parse();
-    if let Err(e) = halfsky_node::cli::run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    let raw_args: Vec<String> = std::env::args().skip(1).collect();
+    match halfsky_node::cli::run(cli, &raw_args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }

@@ -145,7 +145,12 @@ pub struct Session {
     /// Child: documents still being brought in sync during the initial catch-up.
     pending: BTreeSet<OrgCode>,
     events: Vec<SessionEvent>,
+    /// Frames that arrived before the peer's Hello (streams can overtake each other).
+    early: Vec<Frame>,
 }
+
+/// Frames held back while waiting for the peer's Hello; more is a misbehaving peer.
+const MAX_EARLY_FRAMES: usize = 256;
 
 /// Digest of a document list, as sent in `Inventory`.
 pub fn digest(docs: &[(OrgCode, Vec<ChangeHash>)]) -> [u8; 32] {
@@ -206,6 +211,7 @@ impl Session {
             states: BTreeMap::new(),
             pending: BTreeSet::new(),
             events: Vec::new(),
+            early: Vec::new(),
         })
     }
 
@@ -376,7 +382,14 @@ impl Session {
                 )));
                 return Vec::new();
             }
-            _ if self.phase == Phase::AwaitHello => Err(format!("{} before Hello", frame.name())),
+            _ if self.phase == Phase::AwaitHello => {
+                if self.early.len() >= MAX_EARLY_FRAMES {
+                    Err(format!("{} frames before Hello", self.early.len()))
+                } else {
+                    self.early.push(frame);
+                    Ok(Vec::new())
+                }
+            }
             Frame::Inventory { digest: theirs, .. } => self.on_inventory(theirs, replica),
             Frame::InventoryMatch => self.on_inventory_match(),
             Frame::InventoryDetail { docs } => self.on_inventory_detail(docs, replica),
@@ -395,7 +408,14 @@ impl Session {
             }
         };
         match result {
-            Ok(frames) => frames,
+            Ok(mut frames) => {
+                if self.phase != Phase::AwaitHello && !self.early.is_empty() {
+                    for f in std::mem::take(&mut self.early) {
+                        frames.extend(self.handle(f, replica));
+                    }
+                }
+                frames
+            }
             Err(reason) => self.abort(reason),
         }
     }
@@ -617,11 +637,11 @@ impl Session {
     }
 
     fn maybe_done(&mut self) {
-        if self.role == Role::Child && self.phase == Phase::Live && self.pending.is_empty() {
-            // Only announce once per catch-up.
-            if !self.events.contains(&SessionEvent::Synced) {
-                self.events.push(SessionEvent::Synced);
-            }
+        if self.phase == Phase::Live
+            && self.pending.is_empty()
+            && !self.events.contains(&SessionEvent::Synced)
+        {
+            self.events.push(SessionEvent::Synced);
         }
     }
 

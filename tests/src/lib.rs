@@ -4,9 +4,16 @@
 //!
 //! # Layout
 //! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
+//! - [`lossy`]: the lossy-link simulator (a UDP proxy with loss, delay, rate, blackouts).
+//! - `src/bin/lossy_proxy.rs`: that proxy as a command, to put in front of a real node.
 //! - `src/bin/crash_writer.rs`: a process that adds records until it is killed.
 //! - `src/bin/bench.rs`: the benchmark report.
 //! - `tests/`: integration tests by area (`crash`, …).
+
+pub mod lossy;
+
+pub mod deploy;
 
 use std::path::{Path, PathBuf};
 

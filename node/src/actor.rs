@@ -1,0 +1,603 @@
+//! The ledger actor: one thread owns the [`Ledger`] and every sync [`Session`]; async
+//! tasks (QUIC links, the local API, the dashboard) talk to it through a
+//! [`LedgerHandle`]. Keeping sessions inside the actor lets the sans-I/O session read and
+//! write documents directly, while network tasks only move frames.
+//!
+//! After every request the actor pushes whatever documents changed to every live
+//! session (the session decides what its link may carry), so a record written at a
+//! village flows to the city hop by hop without polling.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use halfsky_shared::session::{Role, Session, SessionEvent};
+use halfsky_shared::wire::Frame;
+use halfsky_shared::OrgCode;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ledger::Ledger;
+use crate::pki::PeerIdentity;
+use crate::status::{now_text, ChildStatus, NodeStatus, ParentStatus, StatusStore, StoredStatus};
+use crate::store::Storage;
+
+/// Identifies a session inside the actor.
+pub type SessionId = u64;
+
+type Job = Box<dyn FnOnce(&mut Ledger) + Send>;
+
+enum Request {
+    Open {
+        role: Role,
+        peer: PeerIdentity,
+        outgoing: mpsc::UnboundedSender<Frame>,
+        reply: oneshot::Sender<Result<SessionId, String>>,
+    },
+    Frame {
+        session: SessionId,
+        frame: Frame,
+    },
+    Closed {
+        session: SessionId,
+        reason: String,
+        bytes_in: u64,
+        bytes_out: u64,
+    },
+    LinkFailed {
+        reason: String,
+    },
+    Traffic {
+        session: SessionId,
+        bytes_in: u64,
+        bytes_out: u64,
+    },
+    Run(Job),
+    Status(oneshot::Sender<NodeStatus>),
+    Shutdown,
+}
+
+/// The actor went away (the node is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct ActorGone;
+
+/// Cheap, cloneable way in to the ledger actor.
+#[derive(Debug, Clone)]
+pub struct LedgerHandle {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Request")
+    }
+}
+
+impl LedgerHandle {
+    /// Runs `f` on the ledger and returns its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
+    ) -> Result<T, ActorGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Run(Box::new(move |ledger| {
+                let _ = reply.send(f(ledger));
+            })))
+            .map_err(|_| ActorGone)?;
+        rx.await.map_err(|_| ActorGone)
+    }
+
+    /// Starts a session with an authenticated peer; its frames go to `outgoing`.
+    pub async fn open_session(
+        &self,
+        role: Role,
+        peer: PeerIdentity,
+        outgoing: mpsc::UnboundedSender<Frame>,
+    ) -> Result<Result<SessionId, String>, ActorGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Open {
+                role,
+                peer,
+                outgoing,
+                reply,
+            })
+            .map_err(|_| ActorGone)?;
+        rx.await.map_err(|_| ActorGone)
+    }
+
+    /// Hands a frame from the peer to its session.
+    pub fn frame(&self, session: SessionId, frame: Frame) {
+        let _ = self.tx.send(Request::Frame { session, frame });
+    }
+
+    /// The link of a session is gone.
+    pub fn closed(&self, session: SessionId, reason: String, bytes_in: u64, bytes_out: u64) {
+        let _ = self.tx.send(Request::Closed {
+            session,
+            reason,
+            bytes_in,
+            bytes_out,
+        });
+    }
+
+    /// Bytes moved so far by a session's connection (reported every few seconds).
+    pub fn traffic(&self, session: SessionId, bytes_in: u64, bytes_out: u64) {
+        let _ = self.tx.send(Request::Traffic {
+            session,
+            bytes_in,
+            bytes_out,
+        });
+    }
+
+    /// Dialling the parent failed (recorded in status).
+    pub fn link_failed(&self, reason: String) {
+        let _ = self.tx.send(Request::LinkFailed { reason });
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<NodeStatus, ActorGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Status(reply))
+            .map_err(|_| ActorGone)?;
+        rx.await.map_err(|_| ActorGone)
+    }
+}
+
+/// The actor's thread; dropping it (or calling [`LedgerActor::shutdown`]) stops the
+/// actor after the request in hand and closes the ledger.
+#[derive(Debug)]
+pub struct LedgerActor {
+    tx: mpsc::UnboundedSender<Request>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Live {
+    session: Session,
+    role: Role,
+    peer: PeerIdentity,
+    outgoing: mpsc::UnboundedSender<Frame>,
+    /// Bytes of this connection so far (added to the totals when it closes).
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+struct State {
+    ledger: Ledger,
+    sessions: BTreeMap<SessionId, Live>,
+    next_id: SessionId,
+    status: StatusStore,
+    stored: StoredStatus,
+    parent_addr: Option<String>,
+}
+
+impl LedgerActor {
+    /// Starts the actor on its own thread.
+    pub fn start(ledger: Ledger) -> Result<(LedgerActor, LedgerHandle), sled::Error> {
+        let status = StatusStore::open(ledger.store().db())?;
+        let mut stored = status.load();
+        let parent_addr = ledger.config().sync.parent.clone();
+        // Nothing is connected at start, whatever was saved.
+        if let Some(p) = stored.parent.as_mut() {
+            p.connected = false;
+        }
+        if let Some(addr) = &parent_addr {
+            stored.parent.get_or_insert_with(ParentStatus::default).addr = addr.clone();
+        } else {
+            stored.parent = None;
+        }
+        for child in stored.children.values_mut() {
+            child.connected = false;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
+        let mut state = State {
+            ledger,
+            sessions: BTreeMap::new(),
+            next_id: 1,
+            status,
+            stored,
+            parent_addr,
+        };
+        let thread = std::thread::Builder::new()
+            .name("halfsky-ledger".into())
+            .spawn(move || {
+                while let Some(request) = rx.blocking_recv() {
+                    if matches!(request, Request::Shutdown) {
+                        break;
+                    }
+                    state.handle(request);
+                    state.propagate();
+                }
+                state.status.save(&state.stored);
+                let _ = state.ledger.store().flush();
+            })
+            .expect("the OS can start a thread");
+        Ok((
+            LedgerActor {
+                tx: tx.clone(),
+                thread: Some(thread),
+            },
+            LedgerHandle { tx },
+        ))
+    }
+
+    /// Stops the actor and waits until the ledger is closed (everything durable).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.tx.send(Request::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for LedgerActor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl State {
+    fn handle(&mut self, request: Request) {
+        match request {
+            Request::Open {
+                role,
+                peer,
+                outgoing,
+                reply,
+            } => {
+                let me = self.ledger.config().org;
+                let device = self.ledger.config().device.clone();
+                match Session::new(role, me, &device, peer.org, &peer.device) {
+                    Ok(mut session) => {
+                        let frames = session.start(&mut self.ledger);
+                        for f in frames {
+                            let _ = outgoing.send(f);
+                        }
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        let live = Live {
+                            session,
+                            role,
+                            peer,
+                            outgoing,
+                            bytes_in: 0,
+                            bytes_out: 0,
+                        };
+                        self.sessions.insert(id, live);
+                        self.events(id);
+                        let _ = reply.send(Ok(id));
+                    }
+                    Err(reason) => {
+                        tracing::warn!(peer = %peer, %reason, "refusing a link");
+                        let _ = outgoing.send(Frame::Abort {
+                            reason: reason.clone(),
+                        });
+                        let _ = reply.send(Err(reason));
+                    }
+                }
+            }
+            Request::Frame { session, frame } => {
+                let Some(live) = self.sessions.get_mut(&session) else {
+                    return;
+                };
+                let frames = live.session.handle(frame, &mut self.ledger);
+                for f in frames {
+                    let _ = live.outgoing.send(f);
+                }
+                self.events(session);
+            }
+            Request::Closed {
+                session,
+                reason,
+                bytes_in,
+                bytes_out,
+            } => {
+                if let Some(live) = self.sessions.remove(&session) {
+                    tracing::info!(peer = %live.peer, %reason, "link closed");
+                    match live.role {
+                        Role::Child => {
+                            let p = self.parent_status();
+                            p.connected = false;
+                            p.bytes_in += bytes_in;
+                            p.bytes_out += bytes_out;
+                            if !reason.is_empty() {
+                                p.last_error = Some(reason);
+                            }
+                        }
+                        Role::Parent => {
+                            let c = self.child_status(&live.peer);
+                            c.connected = false;
+                            c.last_seen = Some(now_text());
+                        }
+                    }
+                    self.status.save(&self.stored);
+                }
+            }
+            Request::Traffic {
+                session,
+                bytes_in,
+                bytes_out,
+            } => {
+                if let Some(live) = self.sessions.get_mut(&session) {
+                    live.bytes_in = bytes_in;
+                    live.bytes_out = bytes_out;
+                }
+            }
+            Request::LinkFailed { reason } => {
+                let p = self.parent_status();
+                p.connected = false;
+                p.last_error = Some(reason);
+                self.status.save(&self.stored);
+            }
+            Request::Run(job) => job(&mut self.ledger),
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Request::Shutdown => {}
+        }
+    }
+
+    fn parent_status(&mut self) -> &mut ParentStatus {
+        let addr = self.parent_addr.clone().unwrap_or_default();
+        self.stored.parent.get_or_insert_with(|| ParentStatus {
+            addr,
+            ..ParentStatus::default()
+        })
+    }
+
+    fn child_status(&mut self, peer: &PeerIdentity) -> &mut ChildStatus {
+        self.stored
+            .children
+            .entry(format!("{}/{}", peer.org, peer.device))
+            .or_insert_with(|| ChildStatus {
+                org: peer.org,
+                device: peer.device.clone(),
+                connected: false,
+                last_seen: None,
+                last_sync: None,
+                documents: 0,
+                last_error: None,
+            })
+    }
+
+    /// Applies what a session reported to the status.
+    fn events(&mut self, id: SessionId) {
+        let Some(live) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let events = live.session.take_events();
+        let role = live.role;
+        let peer = live.peer.clone();
+        let closed = live.session.is_closed();
+        let mut dirty = false;
+        for event in events {
+            match (&event, role) {
+                (SessionEvent::Ready, Role::Child) => {
+                    let p = self.parent_status();
+                    p.connected = true;
+                    p.connected_since = Some(now_text());
+                    dirty = true;
+                }
+                (SessionEvent::Ready, Role::Parent) => {
+                    let c = self.child_status(&peer);
+                    c.connected = true;
+                    c.last_seen = Some(now_text());
+                    dirty = true;
+                }
+                (SessionEvent::Synced, Role::Child) => {
+                    let p = self.parent_status();
+                    p.last_sync = Some(now_text());
+                    p.last_error = None;
+                    dirty = true;
+                }
+                (SessionEvent::Synced, Role::Parent) => {
+                    let c = self.child_status(&peer);
+                    c.last_sync = Some(now_text());
+                    c.last_seen = Some(now_text());
+                    dirty = true;
+                }
+                (SessionEvent::PeerHeads(org, heads), Role::Child) => {
+                    self.status.set_acked(org, heads);
+                }
+                (SessionEvent::PeerHeads(..), Role::Parent) => {
+                    self.child_status(&peer).last_seen = Some(now_text());
+                }
+                (
+                    SessionEvent::Refused {
+                        org,
+                        reason,
+                        by_peer,
+                    },
+                    _,
+                ) => {
+                    let who = if *by_peer {
+                        "the peer refused"
+                    } else {
+                        "refused"
+                    };
+                    tracing::warn!(peer = %peer, document = %org, %reason, "{who} a document");
+                    let text = format!("{who} document {org}: {reason}");
+                    match role {
+                        Role::Child => self.parent_status().last_error = Some(text),
+                        Role::Parent => self.child_status(&peer).last_error = Some(text),
+                    }
+                    dirty = true;
+                }
+                (SessionEvent::Closed(reason), _) => {
+                    tracing::warn!(peer = %peer, %reason, "session ended");
+                    match role {
+                        Role::Child => self.parent_status().last_error = Some(reason.clone()),
+                        Role::Parent => self.child_status(&peer).last_error = Some(reason.clone()),
+                    }
+                    dirty = true;
+                }
+                (SessionEvent::DocChanged(_), _) => {}
+            }
+        }
+        if closed {
+            self.sessions.remove(&id);
+        }
+        if dirty {
+            self.status.save(&self.stored);
+        }
+    }
+
+    /// Pushes changed documents to every live session.
+    fn propagate(&mut self) {
+        let changed = self.ledger.take_changed();
+        if changed.is_empty() {
+            return;
+        }
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            let Some(live) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            for org in &changed {
+                for f in live.session.local_change(org, &mut self.ledger) {
+                    let _ = live.outgoing.send(f);
+                }
+            }
+            self.events(id);
+        }
+        // Writes made while answering sessions may have changed more documents.
+        if !self.ledger.take_changed().is_empty() {
+            tracing::debug!("documents changed while propagating");
+        }
+    }
+
+    fn status(&mut self) -> NodeStatus {
+        let org = self.ledger.config().org;
+        let name = self.ledger.config().name.clone();
+        let mut parent = self.stored.parent.clone();
+        if let Some(p) = parent.as_mut() {
+            for live in self.sessions.values().filter(|l| l.role == Role::Child) {
+                p.bytes_in += live.bytes_in;
+                p.bytes_out += live.bytes_out;
+            }
+            let (changes, docs, oldest) = self.pending();
+            p.pending_changes = changes;
+            p.pending_documents = docs;
+            p.oldest_pending = oldest;
+        }
+        let mut children: Vec<ChildStatus> = self.stored.children.values().cloned().collect();
+        let documents = self.ledger.documents().unwrap_or_default();
+        for c in &mut children {
+            c.documents = documents
+                .iter()
+                .filter(|d| d.is_in_subtree_of(&c.org))
+                .count() as u64;
+        }
+        NodeStatus {
+            org,
+            name,
+            running: true,
+            parent,
+            children,
+        }
+    }
+
+    /// Changes of this subtree the parent has not acknowledged: count, documents,
+    /// oldest change time.
+    fn pending(&mut self) -> (u64, u64, Option<String>) {
+        pending_changes(&mut self.ledger, &self.status)
+    }
+}
+
+/// Changes of `ledger`'s subtree its parent has not acknowledged: (changes, documents,
+/// oldest change time).
+pub fn pending_changes(ledger: &mut Ledger, status: &StatusStore) -> (u64, u64, Option<String>) {
+    let me = ledger.config().org;
+    let (mut changes, mut docs, mut oldest) = (0u64, 0u64, None::<i64>);
+    for org in ledger.documents().unwrap_or_default() {
+        if !org.is_in_subtree_of(&me) {
+            continue;
+        }
+        let acked = status.acked(&org);
+        let mut heads = ledger.stored_heads(&org).unwrap_or_default();
+        let mut sorted_acked = acked.clone();
+        heads.sort();
+        sorted_acked.sort();
+        if heads == sorted_acked {
+            continue;
+        }
+        let times: Vec<i64> = ledger
+            .with_automerge(org, |doc| {
+                let known = acked.iter().all(|h| doc.get_change_by_hash(h).is_some());
+                let since: &[automerge::ChangeHash] = if known { &acked } else { &[] };
+                doc.get_changes(since)
+                    .iter()
+                    .map(|c| c.timestamp())
+                    .filter(|t| *t > 0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !times.is_empty() {
+            docs += 1;
+            changes += times.len() as u64;
+            let min = times.iter().copied().min();
+            oldest = match (oldest, min) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    (
+        changes,
+        docs,
+        oldest.map(halfsky_shared::ledger_doc::time_text),
+    )
+}
+
+/// The status of a node that is not running, from what its store remembers.
+pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
+    let status = StatusStore::open(ledger.store().db())?;
+    let stored = status.load();
+    let mut parent = stored.parent.clone();
+    if let Some(addr) = ledger.config().sync.parent.clone() {
+        let p = parent.get_or_insert_with(ParentStatus::default);
+        p.addr = addr;
+        p.connected = false;
+        let (changes, docs, oldest) = pending_changes(ledger, &status);
+        p.pending_changes = changes;
+        p.pending_documents = docs;
+        p.oldest_pending = oldest;
+    } else {
+        parent = None;
+    }
+    let documents = ledger.documents().unwrap_or_default();
+    let children = stored
+        .children
+        .values()
+        .cloned()
+        .map(|mut c| {
+            c.connected = false;
+            c.documents = documents
+                .iter()
+                .filter(|d| d.is_in_subtree_of(&c.org))
+                .count() as u64;
+            c
+        })
+        .collect();
+    Ok(NodeStatus {
+        org: ledger.config().org,
+        name: ledger.config().name.clone(),
+        running: false,
+        parent,
+        children,
+    })
+}
+
+/// Keeps `Arc` in scope for callers building handles.
+pub type SharedHandle = Arc<LedgerHandle>;
+
+/// Org of a peer, for logs.
+pub fn peer_org(peer: &PeerIdentity) -> OrgCode {
+    peer.org
+}

@@ -1,0 +1,213 @@
+//! One QUIC connection between a child and its parent: moves frames between the
+//! connection and the session inside the ledger actor, and nothing else.
+//!
+//! Each side sends on unidirectional streams it opens itself: one control stream
+//! (Hello, Inventory…, Abort) and one stream per document, so a large catch-up of one
+//! document never holds up another, and each document's frames stay in order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use halfsky_shared::session::Role;
+use halfsky_shared::wire::Frame;
+use halfsky_shared::OrgCode;
+use quinn::{Connection, RecvStream, SendStream, VarInt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::actor::{LedgerHandle, SessionId};
+use crate::config::{Congestion, SyncConfig};
+use crate::pki::PeerIdentity;
+
+/// QUIC close code for a normal end (shutdown, Abort).
+const CLOSE_NORMAL: u32 = 0;
+/// QUIC close code for a protocol violation (garbage or oversized frame).
+const CLOSE_PROTOCOL: u32 = 1;
+
+/// Transport settings for rural links, from `[sync]`.
+pub fn transport(config: &SyncConfig) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(config.keep_alive));
+    t.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(config.idle_timeout)
+            .unwrap_or(quinn::IdleTimeout::from(VarInt::from_u32(60_000))),
+    ));
+    t.initial_rtt(config.initial_rtt);
+    // One stream per document: a county catching up 2,000 villages opens many.
+    t.max_concurrent_uni_streams(VarInt::from_u32(8_192));
+    match config.congestion {
+        Congestion::Bbr => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))
+        }
+        Congestion::Cubic => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
+        }
+        Congestion::NewReno => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()))
+        }
+    };
+    Arc::new(t)
+}
+
+fn document_of(frame: &Frame) -> Option<OrgCode> {
+    match frame {
+        Frame::Sync { org, .. }
+        | Frame::Changes { org, .. }
+        | Frame::Synced { org, .. }
+        | Frame::Refused { org, .. } => Some(*org),
+        _ => None,
+    }
+}
+
+/// Reads frames from one stream into the session until the stream ends.
+async fn read_frames(
+    mut recv: RecvStream,
+    session: SessionId,
+    handle: LedgerHandle,
+) -> Result<(), String> {
+    loop {
+        let mut prefix = [0u8; 4];
+        match recv.read_exact(&mut prefix).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(()),
+            Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(_))) => {
+                return Ok(())
+            }
+            Err(e) => return Err(format!("reading from the peer failed: {e}")),
+        }
+        let len =
+            Frame::body_len(prefix).map_err(|e| format!("protocol error from the peer: {e}"))?;
+        let mut body = vec![0u8; len];
+        recv.read_exact(&mut body)
+            .await
+            .map_err(|e| format!("reading from the peer failed: {e}"))?;
+        let frame =
+            Frame::decode_body(&body).map_err(|e| format!("protocol error from the peer: {e}"))?;
+        handle.frame(session, frame);
+    }
+}
+
+/// Accepts the peer's streams and reads each.
+async fn read_all(conn: Connection, session: SessionId, handle: LedgerHandle) -> String {
+    let mut readers = JoinSet::new();
+    loop {
+        tokio::select! {
+            stream = conn.accept_uni() => match stream {
+                Ok(recv) => {
+                    readers.spawn(read_frames(recv, session, handle.clone()));
+                }
+                Err(e) => return crate::tls::explain_handshake_failure(&e),
+            },
+            Some(done) = readers.join_next() => {
+                if let Ok(Err(reason)) = done {
+                    conn.close(VarInt::from_u32(CLOSE_PROTOCOL), reason.as_bytes());
+                    return reason;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the session's frames: control frames on one stream, each document's on its own.
+async fn write_all(conn: Connection, mut outgoing: mpsc::UnboundedReceiver<Frame>) -> String {
+    let mut control: Option<SendStream> = None;
+    let mut documents: HashMap<OrgCode, SendStream> = HashMap::new();
+    while let Some(frame) = outgoing.recv().await {
+        let bytes = match frame.encode() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, frame = frame.name(), "cannot encode a frame");
+                continue;
+            }
+        };
+        let stream = match document_of(&frame) {
+            Some(org) => match documents.entry(org) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => match conn.open_uni().await {
+                    Ok(s) => e.insert(s),
+                    Err(e) => return crate::tls::explain_handshake_failure(&e),
+                },
+            },
+            None => {
+                if control.is_none() {
+                    match conn.open_uni().await {
+                        Ok(s) => control = Some(s),
+                        Err(e) => return crate::tls::explain_handshake_failure(&e),
+                    }
+                }
+                control.as_mut().expect("just opened")
+            }
+        };
+        if let Err(e) = stream.write_all(&bytes).await {
+            return format!("sending to the peer failed: {e}");
+        }
+        if let Frame::Abort { reason } = &frame {
+            let _ = stream.finish();
+            let _ = stream.stopped().await;
+            conn.close(VarInt::from_u32(CLOSE_NORMAL), reason.as_bytes());
+            return format!("session aborted: {reason}");
+        }
+    }
+    "the node is shutting down".into()
+}
+
+/// Runs a session over `conn` until the link drops, the session ends or `cancel` fires.
+/// Returns why it ended.
+pub async fn drive(
+    conn: Connection,
+    role: Role,
+    peer: PeerIdentity,
+    handle: LedgerHandle,
+    cancel: CancellationToken,
+) -> String {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let session = match handle.open_session(role, peer.clone(), tx).await {
+        Ok(Ok(id)) => id,
+        Ok(Err(reason)) => {
+            // The actor queued an Abort: deliver it, then close.
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                write_all(conn.clone(), rx),
+            )
+            .await;
+            conn.close(VarInt::from_u32(CLOSE_NORMAL), reason.as_bytes());
+            return reason;
+        }
+        Err(_) => return "the node is shutting down".into(),
+    };
+    let span = tracing::info_span!("link", peer = %peer);
+    let _enter = span.enter();
+    tracing::info!(?role, "session started");
+    drop(_enter);
+    let report = {
+        let conn = conn.clone();
+        let handle = handle.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                every.tick().await;
+                let stats = conn.stats();
+                handle.traffic(session, stats.udp_rx.bytes, stats.udp_tx.bytes);
+            }
+        }
+    };
+    let reason = tokio::select! {
+        _ = report => unreachable!("the traffic reporter never ends"),
+        r = read_all(conn.clone(), session, handle.clone()) => r,
+        r = write_all(conn.clone(), rx) => r,
+        e = conn.closed() => crate::tls::explain_handshake_failure(&e),
+        _ = cancel.cancelled() => {
+            conn.close(VarInt::from_u32(CLOSE_NORMAL), b"node shutting down");
+            "this node is shutting down".into()
+        }
+    };
+    let stats = conn.stats();
+    handle.closed(
+        session,
+        reason.clone(),
+        stats.udp_rx.bytes,
+        stats.udp_tx.bytes,
+    );
+    reason
+}

@@ -1,0 +1,300 @@
+//! `halfsky run`: a node in the foreground. Opens the ledger in its actor, accepts
+//! children (if `[sync] listen` is set), dials the parent (if `[sync] parent` is set)
+//! with exponential backoff and jitter, and serves the local API so every other
+//! `halfsky -d DIR` command keeps working while it runs. Everything it starts belongs
+//! to the [`RunningNode`]: shutting it down stops every task and closes the ledger with
+//! everything durable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use halfsky_shared::session::Role;
+use rand::Rng;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::actor::{LedgerActor, LedgerHandle};
+use crate::config::{NodeConfig, NodeHome};
+use crate::ledger::{Ledger, LedgerError};
+use crate::pki::{self, NodeIdentity, PkiError};
+use crate::tls::{self, TlsError};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The ledger would not open.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The node's certificate is missing or does not match its config.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another node using that port?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The local API socket could not be created.
+    #[error("cannot create the local API socket {path}: {source}")]
+    LocalApi {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The status tree could not be opened.
+    #[error("cannot open the status records: {0}")]
+    Status(#[from] sled::Error),
+}
+
+/// A node running in this process.
+#[derive(Debug)]
+pub struct RunningNode {
+    handle: LedgerHandle,
+    actor: Option<LedgerActor>,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+    endpoint: quinn::Endpoint,
+    listen: Option<SocketAddr>,
+    config: NodeConfig,
+}
+
+/// First wait before redialling a parent; doubles up to `[sync] max_backoff_secs`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+impl RunningNode {
+    /// Starts the node of `home`.
+    pub async fn start(home: &NodeHome) -> Result<RunningNode, RunError> {
+        let config = home.config().map_err(LedgerError::from)?;
+        let identity = pki::load_node_identity(home.dir())?;
+        identity.check_matches(config.org)?;
+        let transport = crate::link::transport(&config.sync);
+        let client = tls::client_config(&identity, transport.clone())?;
+        let endpoint = match config.sync.listen {
+            Some(addr) => {
+                let server = tls::server_config(&identity, transport)?;
+                quinn::Endpoint::server(server, addr)
+                    .map_err(|source| RunError::Bind { addr, source })?
+            }
+            None => {
+                let any: SocketAddr = "0.0.0.0:0".parse().expect("valid address");
+                quinn::Endpoint::client(any)
+                    .map_err(|source| RunError::Bind { addr: any, source })?
+            }
+        };
+        let mut endpoint = endpoint;
+        endpoint.set_default_client_config(client);
+        let listen = match config.sync.listen {
+            Some(_) => Some(endpoint.local_addr().map_err(|source| RunError::Bind {
+                addr: config.sync.listen.expect("set"),
+                source,
+            })?),
+            None => None,
+        };
+        let ledger = Ledger::open(home)?;
+        let (actor, handle) = LedgerActor::start(ledger)?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        if listen.is_some() {
+            tasks.spawn(accept_loop(
+                endpoint.clone(),
+                handle.clone(),
+                cancel.clone(),
+            ));
+        }
+        if let Some(parent) = config.sync.parent.clone() {
+            tasks.spawn(dial_loop(
+                endpoint.clone(),
+                parent,
+                identity_org(&identity),
+                handle.clone(),
+                config.sync.max_backoff,
+                cancel.clone(),
+            ));
+        }
+        let listener = crate::local_api::bind(home)
+            .map_err(|(path, source)| RunError::LocalApi { path, source })?;
+        tasks.spawn(crate::local_api::serve(
+            listener,
+            handle.clone(),
+            cancel.clone(),
+        ));
+        tracing::info!(org = %config.org, listen = ?listen, parent = ?config.sync.parent, "node running");
+        Ok(RunningNode {
+            handle,
+            actor: Some(actor),
+            cancel,
+            tasks,
+            endpoint,
+            listen,
+            config,
+        })
+    }
+
+    /// The actor handle (run anything on the ledger).
+    pub fn handle(&self) -> &LedgerHandle {
+        &self.handle
+    }
+
+    /// The address children dial (with the real port if the config said port 0).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen
+    }
+
+    /// The node's config.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Stops every task, closes links, and closes the ledger with everything durable.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"node shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        if let Some(actor) = self.actor.take() {
+            tokio::task::spawn_blocking(move || actor.shutdown())
+                .await
+                .ok();
+        }
+    }
+}
+
+fn identity_org(identity: &NodeIdentity) -> halfsky_shared::OrgCode {
+    identity.identity.org
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, handle: LedgerHandle, cancel: CancellationToken) {
+    let mut links = JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => break },
+            _ = cancel.cancelled() => break,
+            Some(_) = links.join_next() => continue,
+        };
+        let handle = handle.clone();
+        let cancel = cancel.clone();
+        links.spawn(async move {
+            let remote = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(%remote, reason = %tls::explain_incoming_failure(&e), "refused a connection");
+                    return;
+                }
+            };
+            let peer = match tls::peer_identity(&conn) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "refused a connection without a usable identity");
+                    conn.close(quinn::VarInt::from_u32(1), b"no usable certificate identity");
+                    return;
+                }
+            };
+            let reason = crate::link::drive(conn, Role::Parent, peer.clone(), handle, cancel).await;
+            tracing::info!(%remote, peer = %peer, %reason, "child link ended");
+        });
+    }
+    links.shutdown().await;
+}
+
+/// Splits `host:port` into the name to verify in the parent's certificate.
+fn server_name(parent: &str) -> String {
+    let host = parent.rsplit_once(':').map(|(h, _)| h).unwrap_or(parent);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+async fn dial_loop(
+    endpoint: quinn::Endpoint,
+    parent: String,
+    _me: halfsky_shared::OrgCode,
+    handle: LedgerHandle,
+    max_backoff: Duration,
+    cancel: CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let attempt = async {
+            let addr = tokio::net::lookup_host(&parent)
+                .await
+                .map_err(|e| format!("cannot resolve the parent's address {parent}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("the parent's address {parent} resolves to nothing"))?;
+            let connecting = endpoint
+                .connect(addr, &server_name(&parent))
+                .map_err(|e| format!("cannot dial the parent {parent}: {e}"))?;
+            let conn = connecting
+                .await
+                .map_err(|e| tls::explain_handshake_failure(&e))?;
+            let peer = tls::peer_identity(&conn).map_err(|e| e.to_string())?;
+            Ok::<_, String>((conn, peer))
+        };
+        let outcome = tokio::select! {
+            r = attempt => r,
+            _ = cancel.cancelled() => return,
+        };
+        match outcome {
+            Ok((conn, peer)) => {
+                backoff = FIRST_BACKOFF;
+                let reason =
+                    crate::link::drive(conn, Role::Child, peer, handle.clone(), cancel.clone())
+                        .await;
+                tracing::info!(%parent, %reason, "parent link ended");
+            }
+            Err(reason) => {
+                tracing::warn!(%parent, %reason, "cannot reach the parent");
+                handle.link_failed(reason);
+            }
+        }
+        // Exponential backoff with ±30 % jitter: never spin on a dead link, and never
+        // have a whole county redial in lockstep.
+        let jitter = rand::rng().random_range(0.7..1.3);
+        let wait = backoff.mul_f64(jitter);
+        backoff = (backoff * 2).min(max_backoff);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// `halfsky run`: runs until SIGINT or SIGTERM, then shuts down cleanly.
+pub fn run_foreground(home: &NodeHome) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let node = RunningNode::start(home).await?;
+        eprintln!(
+            "halfsky node {} ({}) running{}{}; Ctrl-C to stop",
+            node.config().name,
+            node.config().org,
+            node.listen_addr()
+                .map(|a| format!(", children dial {a}"))
+                .unwrap_or_default(),
+            node.config()
+                .sync
+                .parent
+                .as_deref()
+                .map(|p| format!(", parent {p}"))
+                .unwrap_or_default(),
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: finishing writes and closing links…");
+        node.shutdown().await;
+        eprintln!("stopped; everything is saved");
+        Ok(())
+    })
+}

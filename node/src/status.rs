@@ -1,0 +1,137 @@
+//! Link status, told honestly: when each link last completed a sync, what is still
+//! unacknowledged, and why the last attempt failed. Kept in the store so `halfsky
+//! status` can report the last known state even when the node is not running.
+
+use std::collections::BTreeMap;
+
+use automerge::ChangeHash;
+use halfsky_shared::OrgCode;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{decode_heads, encode_heads};
+
+/// The parent link.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParentStatus {
+    /// The parent's address from the config.
+    pub addr: String,
+    /// A session with the parent is up right now.
+    pub connected: bool,
+    /// When the last sync with the parent completed (RFC 3339), if ever.
+    pub last_sync: Option<String>,
+    /// When the link last came up.
+    pub connected_since: Option<String>,
+    /// Why the last attempt or session failed, in words a cadre can act on.
+    pub last_error: Option<String>,
+    /// Changes of this subtree the parent has not acknowledged yet.
+    pub pending_changes: u64,
+    /// Documents with unacknowledged changes.
+    pub pending_documents: u64,
+    /// The oldest unacknowledged change (RFC 3339), if any.
+    pub oldest_pending: Option<String>,
+    /// Bytes received from the parent (all sessions since the node started).
+    pub bytes_in: u64,
+    /// Bytes sent to the parent.
+    pub bytes_out: u64,
+}
+
+/// One child device that has connected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildStatus {
+    /// The child's unit.
+    pub org: OrgCode,
+    /// Its device name.
+    pub device: String,
+    /// Connected right now.
+    pub connected: bool,
+    /// Last time it connected or sent anything (RFC 3339).
+    pub last_seen: Option<String>,
+    /// Last completed sync with it.
+    pub last_sync: Option<String>,
+    /// Documents of its subtree held here.
+    pub documents: u64,
+    /// Last refusal or error on its link.
+    pub last_error: Option<String>,
+}
+
+/// What `halfsky status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// This node's unit.
+    pub org: OrgCode,
+    /// Its name.
+    pub name: String,
+    /// The node is running (`halfsky run`) right now.
+    pub running: bool,
+    /// The parent link, if the node has a parent.
+    pub parent: Option<ParentStatus>,
+    /// Children seen, by `<org>/<device>`.
+    pub children: Vec<ChildStatus>,
+}
+
+/// Persistent part of the status, in the store's `status-1` tree.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoredStatus {
+    /// Parent link.
+    pub parent: Option<ParentStatus>,
+    /// Children by `<org>/<device>`.
+    pub children: BTreeMap<String, ChildStatus>,
+}
+
+/// Reads and writes the status tree.
+#[derive(Debug, Clone)]
+pub struct StatusStore {
+    tree: sled::Tree,
+}
+
+impl StatusStore {
+    /// Opens the tree.
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(StatusStore {
+            tree: db.open_tree("status-1")?,
+        })
+    }
+
+    /// The last saved status (empty if none).
+    pub fn load(&self) -> StoredStatus {
+        self.tree
+            .get("status")
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Saves the status (durable at the next flush).
+    pub fn save(&self, status: &StoredStatus) {
+        let bytes = serde_json::to_vec(status).expect("status serializes");
+        if let Err(e) = self.tree.insert("status", bytes) {
+            tracing::warn!(error = %e, "could not save link status");
+        }
+    }
+
+    /// Heads of `org` the parent acknowledged holding.
+    pub fn acked(&self, org: &OrgCode) -> Vec<ChangeHash> {
+        self.tree
+            .get(format!("acked/{org}"))
+            .ok()
+            .flatten()
+            .and_then(|v| decode_heads(&v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records heads of `org` the parent holds.
+    pub fn set_acked(&self, org: &OrgCode, heads: &[ChangeHash]) {
+        if let Err(e) = self
+            .tree
+            .insert(format!("acked/{org}"), encode_heads(heads))
+        {
+            tracing::warn!(error = %e, "could not save an acknowledgement");
+        }
+    }
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn now_text() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

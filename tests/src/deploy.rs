@@ -1,0 +1,128 @@
+//! A test deployment: one CA, node homes at every level, nodes started in this process
+//! on loopback, and waiting on conditions with a deadline (never a bare sleep).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use halfsky_node::run::RunningNode;
+use halfsky_node::{Ledger, NodeHome};
+use halfsky_shared::OrgCode;
+
+/// A CA and a directory of node homes.
+#[derive(Debug)]
+pub struct Deployment {
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+    /// The deployment's ID-number key, shared by every node.
+    id_key: halfsky_shared::idcard::IdKey,
+}
+
+/// Where a new node sits in the deployment.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSpec {
+    /// Device name (unique per unit).
+    pub device: String,
+    /// The parent's address, if any.
+    pub parent: Option<SocketAddr>,
+    /// Accept children (on 127.0.0.1, port `listen_port` or any free one).
+    pub listen: bool,
+    /// Fixed listen port (to restart a parent on the same address); 0 = any.
+    pub listen_port: u16,
+}
+
+impl Deployment {
+    /// A fresh deployment for the city `230100000000`.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca");
+        halfsky_node::pki::init_ca(OrgCode::parse("230100000000").expect("valid"), &ca)
+            .expect("CA");
+        Deployment {
+            dir,
+            ca,
+            id_key: halfsky_shared::idcard::IdKey::new(vec![42; 32]),
+        }
+    }
+
+    /// The CA directory.
+    pub fn ca(&self) -> &Path {
+        &self.ca
+    }
+
+    /// The deployment's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Creates a node home for `org` with a certificate.
+    pub fn home(&self, org: &str, name: &str, spec: &NodeSpec) -> NodeHome {
+        let org = OrgCode::parse(org).expect("valid org");
+        let device = if spec.device.is_empty() {
+            "d1"
+        } else {
+            spec.device.as_str()
+        };
+        let home = NodeHome::new(self.dir.path().join(format!("{org}-{device}")));
+        let listen = spec
+            .listen
+            .then(|| format!("127.0.0.1:{}", spec.listen_port));
+        home.init_with(
+            org,
+            name,
+            device,
+            Some(self.id_key.clone()),
+            spec.parent.map(|a| a.to_string()),
+            listen,
+        )
+        .expect("node home");
+        halfsky_node::pki::issue(&self.ca, org, device, home.dir()).expect("certificate");
+        home
+    }
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Starts a node in this process.
+pub async fn start(home: &NodeHome) -> RunningNode {
+    RunningNode::start(home).await.expect("node starts")
+}
+
+/// Runs `f` on a running node's ledger.
+pub async fn with<T: Send + 'static>(
+    node: &RunningNode,
+    f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
+) -> T {
+    node.handle().run(f).await.expect("node is running")
+}
+
+/// Waits until `check` returns `Some`, polling; panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A free UDP port on loopback (to restart a parent on the same address).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
