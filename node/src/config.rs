@@ -397,4 +397,26 @@ mod tests {
         let err = home.config().unwrap_err().to_string();
         assert!(err.contains("halfsky.toml"), "{err}");
     }
+
+    #[test]
+    fn example_configs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml")
+                || path.ends_with("relay.toml")
+            {
+                continue;
+            }
+            let home_dir = tempfile::tempdir().unwrap();
+            std::fs::copy(&path, home_dir.path().join(CONFIG_FILE)).unwrap();
+            let config = NodeHome::new(home_dir.path())
+                .config()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(config.sync.congestion, Congestion::Bbr);
+            seen += 1;
+        }
+        assert!(seen >= 4, "one example per level");
+    }
 }

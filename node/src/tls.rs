@@ -17,8 +17,8 @@ use rustls::RootCertStore;
 
 use crate::pki::{self, NodeIdentity, PeerIdentity, PkiError};
 
-/// ALPN of the halfsky sync protocol; the number changes with incompatible versions.
-pub const ALPN: &[u8] = b"halfsky/1";
+/// ALPN of the sync protocol (defined with the protocol in `shared`).
+pub use halfsky_shared::wire::ALPN;
 
 /// Why a TLS config could not be built, or a peer's identity not read.
 #[derive(Debug, thiserror::Error)]

@@ -91,9 +91,7 @@ async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down
     assert_eq!(1 + counties.len() + townships.len() + villages.len(), 15);
 
     // Every village writes its ledger while linked.
-    let mut seed = 0;
-    for (_, v) in &villages {
-        seed += 1;
+    for (seed, (_, v)) in (1u64..).zip(&villages) {
         with(v, move |l| {
             fill_village(l, 6, seed);
         })
