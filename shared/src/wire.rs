@@ -2,8 +2,15 @@
 //! cap checked on encode *and* decode.
 //!
 //! ```text
-//! frame = length: u32 BE (of what follows) | format: u8 (= FRAME_FORMAT) | postcard(Frame)
+//! frame = length: u32 BE (of what follows) | format: u8 | body
+//! body  = postcard(Frame)                 (format 1, FRAME_FORMAT)
+//!       | zstd(postcard(Frame))           (format 2, FRAME_FORMAT_ZSTD)
 //! ```
+//!
+//! Bodies over [`COMPRESS_ABOVE`] bytes are sent compressed when that is smaller: a
+//! batch of Automerge changes shrinks about five-fold (their headers and audit messages
+//! repeat), which is what brings the bytes per record near the zstd-of-JSON floor.
+//! Decompression is capped at [`MAX_FRAME`], so a "zstd bomb" is refused, not allocated.
 //!
 //! Decoding arbitrary bytes never panics: a bad length, an unknown format byte or a body
 //! that does not parse is an error the caller turns into `Abort`.
@@ -16,8 +23,12 @@ use crate::org::OrgCode;
 pub const ALPN: &[u8] = b"halfsky/1";
 /// Version of the session protocol carried in `Hello`.
 pub const PROTOCOL_VERSION: u16 = 1;
-/// Version of the frame encoding (the byte after the length).
+/// Version of the frame encoding (the byte after the length): plain postcard.
 pub const FRAME_FORMAT: u8 = 1;
+/// The same, zstd-compressed.
+pub const FRAME_FORMAT_ZSTD: u8 = 2;
+/// Bodies larger than this are compressed when that makes them smaller.
+pub const COMPRESS_ABOVE: usize = 512;
 /// Largest frame accepted or sent (bytes after the length prefix). Catch-up batches are
 /// kept far below this; a peer announcing more is refused before anything is read.
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
@@ -107,10 +118,17 @@ pub enum FrameError {
 }
 
 impl Frame {
-    /// Encodes with length prefix; refuses frames above the cap.
+    /// Encodes with length prefix (compressing large bodies); refuses frames above the cap.
     pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
         let mut body = vec![FRAME_FORMAT];
         body = postcard::to_extend(self, body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        if body.len() > COMPRESS_ABOVE {
+            if let Ok(packed) = zstd::bulk::compress(&body[1..], 3) {
+                if packed.len() + 1 < body.len() {
+                    body = std::iter::once(FRAME_FORMAT_ZSTD).chain(packed).collect();
+                }
+            }
+        }
         if body.len() > MAX_FRAME {
             return Err(FrameError::TooLarge(body.len()));
         }
@@ -138,9 +156,16 @@ impl Frame {
             return Err(FrameError::TooLarge(body.len()));
         }
         let (&format, rest) = body.split_first().ok_or(FrameError::Empty)?;
-        if format != FRAME_FORMAT {
-            return Err(FrameError::Format(format));
-        }
+        let unpacked;
+        let rest = match format {
+            FRAME_FORMAT => rest,
+            FRAME_FORMAT_ZSTD => {
+                unpacked = zstd::bulk::decompress(rest, MAX_FRAME)
+                    .map_err(|e| FrameError::Malformed(format!("bad compressed body: {e}")))?;
+                unpacked.as_slice()
+            }
+            other => return Err(FrameError::Format(other)),
+        };
         let (frame, tail) = postcard::take_from_bytes::<Frame>(rest)
             .map_err(|e| FrameError::Malformed(e.to_string()))?;
         if !tail.is_empty() {
@@ -243,9 +268,19 @@ mod tests {
 
     #[test]
     fn size_cap_on_both_ends() {
+        // Incompressible bytes, so compression cannot bring it under the cap.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise = (0..MAX_FRAME)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
         let big = Frame::Sync {
             org: org(),
-            message: vec![0; MAX_FRAME],
+            message: noise,
         };
         assert!(matches!(big.encode(), Err(FrameError::TooLarge(_))));
         let announced = ((MAX_FRAME + 1) as u32).to_be_bytes();
