@@ -217,10 +217,9 @@ impl Index {
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
         for id in &touched.records {
             let old = overlay.indexed(id)?;
-            let new = doc.record(id)?;
-            let conflicted = match &new {
-                Some(_) => !doc.conflicts(id)?.is_empty(),
-                None => false,
+            let (new, conflicted) = match doc.record_flagged(id)? {
+                Some((record, conflicted)) => (Some(record), conflicted),
+                None => (None, false),
             };
             // Links: visits and pairings feed their woman's figures.
             if let Some((woman, key)) = old.as_ref().and_then(|o| link_key(&o.record)) {

@@ -407,6 +407,8 @@ impl Ledger {
         let author = self.author();
         let org = self.config.org;
         let written = ids.clone();
+        let started = std::time::Instant::now();
+        let _guard = scopeguard_log(started, records.len());
         self.edit(org, |doc| {
             for (n, (id, p)) in written.iter().zip(&records).enumerate() {
                 doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
@@ -675,6 +677,17 @@ impl Ledger {
     }
 }
 
+/// Logs how long a batch insert took, on every exit path.
+fn scopeguard_log(started: std::time::Instant, records: usize) -> impl Drop {
+    struct Log(std::time::Instant, usize);
+    impl Drop for Log {
+        fn drop(&mut self) {
+            tracing::debug!(records = self.1, total = ?self.0.elapsed(), "batch insert");
+        }
+    }
+    Log(started, records)
+}
+
 /// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns
 /// whether anything was written.
 fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<bool, LedgerError> {
@@ -682,11 +695,29 @@ fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<b
     if heads == cached.persisted {
         return Ok(false);
     }
+    let started = std::time::Instant::now();
     let chunk = cached.doc.automerge().save_after(&cached.persisted);
+    let saved = started.elapsed();
     store.append(&cached.doc.org(), &chunk, &heads)?;
+    let appended = started.elapsed();
     let patches = cached.doc.automerge().diff_incremental();
-    index.apply(&mut cached.doc, &touched(&patches))?;
+    let diffed = started.elapsed();
+    let touched = touched(&patches);
+    index.apply(&mut cached.doc, &touched)?;
+    let indexed = started.elapsed();
     store.flush()?;
+    tracing::debug!(
+        org = %cached.doc.org(),
+        chunk_bytes = chunk.len(),
+        patches = patches.len(),
+        records = touched.records.len(),
+        ?saved,
+        ?appended,
+        ?diffed,
+        ?indexed,
+        total = ?started.elapsed(),
+        "persisted"
+    );
     cached.persisted = heads;
     Ok(true)
 }

@@ -5,9 +5,16 @@
 //! ```text
 //! ROOT
 //!   meta:        { org, level, schema, name }
-//!   households:  { <record id>: { <field>: scalar, _created_at, _created_by, … } }
+//!   households:  { <record id>: { _fields: JSON, <field>: scalar, _created_at, … } }
 //!   women:       { … }   (one map per kind, keyed by the kind's plural)
 //! ```
+//!
+//! A record's fields as first written are one JSON scalar (`_fields`): a woman's card
+//! is ~5 operations instead of ~15, and Automerge's cost is per operation (measured:
+//! 1,540 records/s with 13 field keys, 18,300/s with one). Every later update writes
+//! the changed fields as keys of their own, which override `_fields`; a cleared field
+//! is an explicit null. So concurrent edits of different fields still merge, and
+//! concurrent edits of one field still keep both values (a visible conflict).
 //!
 //! Every document starts with a *genesis* change that is byte-identical on every device
 //! (fixed actor derived from the org code, time 0), so two devices that create the same
@@ -139,6 +146,24 @@ fn scalar(value: &Value) -> ScalarValue {
                 .expect("a list of strings serializes")
                 .into(),
         ),
+    }
+}
+
+/// Key of the JSON scalar holding a record's fields as first written.
+const FIELDS_KEY: &str = "_fields";
+
+/// A stored field value, or an explicit "cleared".
+enum Stored {
+    Set(Value),
+    Cleared,
+}
+
+fn stored_of(field_ty: Option<&FieldType>, v: &automerge::Value<'_>) -> Option<Stored> {
+    match v {
+        automerge::Value::Scalar(s) if matches!(s.as_ref(), ScalarValue::Null) => {
+            Some(Stored::Cleared)
+        }
+        _ => value_of(field_ty, v).map(Stored::Set),
     }
 }
 
@@ -315,13 +340,12 @@ impl LedgerDoc {
         let map = self.kind_map(id.kind())?;
         let obj = self.doc.put_object(&map, id.to_string(), ObjType::Map)?;
         let now = time_text(author.time);
-        for (key, value) in fields {
-            self.doc.put(&obj, key.as_str(), scalar(value))?;
-        }
+        let blob = serde_json::to_string(fields).expect("field values serialize");
+        self.doc.put(&obj, FIELDS_KEY, blob)?;
+        // `_updated_*` are written by the first update; until then they read as the
+        // creation (two ops fewer per record: inserts dominate bulk imports).
         self.doc.put(&obj, "_created_at", now.as_str())?;
         self.doc.put(&obj, "_created_by", author.device.as_str())?;
-        self.doc.put(&obj, "_updated_at", now.as_str())?;
-        self.doc.put(&obj, "_updated_by", author.device.as_str())?;
         if let Some(hash) = id_hash {
             self.doc.put(&obj, "_id_hash", hash)?;
         }
@@ -351,21 +375,21 @@ impl LedgerDoc {
         let obj = self
             .record_obj(id)?
             .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
+        let (current, _) = self
+            .record_flagged(id)?
+            .ok_or_else(|| DocError::NoSuchRecord(id.clone()))?;
         let mut written = Vec::new();
         for (key, value) in fields {
-            let new = scalar(value);
-            let same = matches!(
-                self.doc.get_all(&obj, key.as_str())?.as_slice(),
-                [(automerge::Value::Scalar(old), _)] if old.as_ref() == &new
-            );
-            if !same {
-                self.doc.put(&obj, key.as_str(), new)?;
+            let conflicted = self.doc.get_all(&obj, key.as_str())?.len() > 1;
+            // Writing the value already there makes no change, unless it settles a conflict.
+            if current.fields.get(key) != Some(value) || conflicted {
+                self.doc.put(&obj, key.as_str(), scalar(value))?;
                 written.push(key.clone());
             }
         }
         for key in cleared {
-            if self.doc.get(&obj, key.as_str())?.is_some() {
-                self.doc.delete(&obj, key.as_str())?;
+            if current.fields.contains_key(key) {
+                self.doc.put(&obj, key.as_str(), ScalarValue::Null)?;
                 written.push(key.clone());
             }
         }
@@ -419,18 +443,36 @@ impl LedgerDoc {
 
     /// Reads one record (winning values where devices wrote concurrently).
     pub fn record(&self, id: &RecordId) -> Result<Option<Record>, DocError> {
+        Ok(self.record_flagged(id)?.map(|(record, _)| record))
+    }
+
+    /// Reads one record and whether any of its fields holds concurrent values.
+    pub fn record_flagged(&self, id: &RecordId) -> Result<Option<(Record, bool)>, DocError> {
         let Some(obj) = self.record_obj(id)? else {
             return Ok(None);
         };
+        let mut conflicted = false;
         let spec = id.kind().spec();
         let mut fields = Fields::new();
         let mut meta = RecordMeta::default();
+        if let Some((automerge::Value::Scalar(blob), _)) = self.doc.get(&obj, FIELDS_KEY)? {
+            if let ScalarValue::Str(text) = blob.as_ref() {
+                fields = serde_json::from_str(text).unwrap_or_default();
+            }
+        }
         for item in self.doc.map_range(&obj, ..) {
             let key = item.key.to_string();
             let key = key.as_str();
+            // Concurrent bookkeeping (`_updated_at`…) is not a conflict a person resolves.
+            conflicted |= item.conflict && !key.starts_with('_');
             let field = spec.field(key).filter(|f| f.name == key);
-            let Some(value) = value_of(field.map(|f| &f.ty), &item.value.into_value()) else {
-                continue;
+            let value = match stored_of(field.map(|f| &f.ty), &item.value.into_value()) {
+                Some(Stored::Set(value)) => value,
+                Some(Stored::Cleared) => {
+                    fields.remove(key);
+                    continue;
+                }
+                None => continue,
             };
             let text = || value.as_text().unwrap_or_default().to_string();
             match key {
@@ -447,11 +489,18 @@ impl LedgerDoc {
                 }
             }
         }
-        Ok(Some(Record {
-            id: id.clone(),
-            fields,
-            meta,
-        }))
+        if meta.updated_at.is_empty() {
+            meta.updated_at = meta.created_at.clone();
+            meta.updated_by = meta.created_by.clone();
+        }
+        Ok(Some((
+            Record {
+                id: id.clone(),
+                fields,
+                meta,
+            },
+            conflicted,
+        )))
     }
 
     /// Fields of a record that hold several concurrent values, each value displayed.
@@ -462,7 +511,7 @@ impl LedgerDoc {
         let spec = id.kind().spec();
         let mut out = BTreeMap::new();
         for item in self.doc.map_range(&obj, ..) {
-            if !item.conflict {
+            if !item.conflict || item.key.starts_with('_') {
                 continue;
             }
             let key = item.key.to_string();
@@ -508,17 +557,28 @@ impl LedgerDoc {
                 continue;
             }
             let heads = [change.hash()];
+            let blob: Fields = match self.doc.get_at(&obj, FIELDS_KEY, &heads)? {
+                Some((automerge::Value::Scalar(b), _)) => match b.as_ref() {
+                    ScalarValue::Str(text) => serde_json::from_str(text).unwrap_or_default(),
+                    _ => Fields::new(),
+                },
+                _ => Fields::new(),
+            };
             let mut values = Vec::new();
             for key in &note.fields {
-                let shown = self
+                let field = id.kind().spec().field(key);
+                let stored = self
                     .doc
                     .get_at(&obj, key.as_str(), &heads)?
-                    .and_then(|(v, _)| {
-                        let field = id.kind().spec().field(key);
-                        value_of(field.map(|f| &f.ty), &v)
-                    })
-                    .map(|v| display(id.kind(), key, &v))
-                    .unwrap_or_else(|| "(cleared)".into());
+                    .and_then(|(v, _)| stored_of(field.map(|f| &f.ty), &v));
+                let shown = match stored {
+                    Some(Stored::Set(v)) => display(id.kind(), key, &v),
+                    Some(Stored::Cleared) => "(cleared)".into(),
+                    None => blob
+                        .get(key)
+                        .map(|v| display(id.kind(), key, v))
+                        .unwrap_or_else(|| "(cleared)".into()),
+                };
                 values.push((key.clone(), shown));
             }
             entries.push(HistoryEntry {
@@ -646,6 +706,49 @@ mod tests {
         let mut values = conflicts["status"].clone();
         values.sort();
         assert_eq!(values, ["at_risk", "exited"]);
+    }
+
+    #[test]
+    fn concurrent_edits_of_different_fields_merge_and_clears_stick() {
+        let mut a = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        let id = RecordId::new(org(), Kind::Woman, "AAAA", 1);
+        a.insert(&id, &woman_fields(), None, &author("a", 1))
+            .unwrap();
+        let mut b =
+            LedgerDoc::load(&a.automerge().save(), org(), ActorId::from([2u8; 16])).unwrap();
+        a.update(
+            &id,
+            &fields(&[("birth_year", Value::Int(1976))]),
+            &[],
+            None,
+            &author("a", 2),
+        )
+        .unwrap();
+        b.update(
+            &id,
+            &fields(&[("status", Value::Text("at_risk".into()))]),
+            &["poverty_causes".to_string()],
+            None,
+            &author("b", 3),
+        )
+        .unwrap();
+        a.automerge().merge(b.automerge()).unwrap();
+        let rec = a.record(&id).unwrap().unwrap();
+        assert_eq!(rec.fields["birth_year"], Value::Int(1976));
+        assert_eq!(rec.fields["status"], Value::Text("at_risk".into()));
+        assert!(
+            !rec.fields.contains_key("poverty_causes"),
+            "a cleared field stays cleared"
+        );
+        assert!(a.conflicts(&id).unwrap().is_empty());
+        let history = a.history(&id).unwrap();
+        let cleared = history
+            .iter()
+            .flat_map(|h| &h.values)
+            .filter(|(k, _)| k == "poverty_causes")
+            .last()
+            .unwrap();
+        assert_eq!(cleared.1, "(cleared)");
     }
 
     #[test]
