@@ -207,8 +207,14 @@ impl LedgerActor {
                     if matches!(request, Request::Shutdown) {
                         break;
                     }
+                    // Changes that came in from a session are not echoed back to it: that
+                    // session's own exchange already covers them.
+                    let origin = match &request {
+                        Request::Frame { session, .. } => Some(*session),
+                        _ => None,
+                    };
                     state.handle(request);
-                    state.propagate();
+                    state.propagate(origin);
                 }
                 state.status.save(&state.stored);
                 let _ = state.ledger.store().flush();
@@ -448,13 +454,18 @@ impl State {
         }
     }
 
-    /// Pushes changed documents to every live session.
-    fn propagate(&mut self) {
+    /// Pushes changed documents to every live session but `origin`.
+    fn propagate(&mut self, origin: Option<SessionId>) {
         let changed = self.ledger.take_changed();
         if changed.is_empty() {
             return;
         }
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .keys()
+            .copied()
+            .filter(|id| Some(*id) != origin)
+            .collect();
         for id in ids {
             let Some(live) = self.sessions.get_mut(&id) else {
                 continue;

@@ -11,6 +11,8 @@
 //! - `h` + org → the document heads the index reflects (written with its rows).
 //! - `n` + org → the unit's name.
 //! - `i` + ID-number hash → woman id (finds a woman registered twice).
+//! - `p` + woman id → `status|exit_date`: what training statistics need of a woman,
+//!   without parsing her whole row.
 //!
 //! A change is applied as "subtract the record's old contribution, add its new one",
 //! so incremental updates and a rebuild give identical rollups.
@@ -232,6 +234,20 @@ impl Index {
             }
             if id.kind() == Kind::Woman {
                 self.update_id_hash(&mut overlay, old.as_ref(), new.as_ref());
+                let mut key = vec![b'p'];
+                key.extend_from_slice(id.to_string().as_bytes());
+                match new.as_ref().filter(|r| !r.meta.retired) {
+                    Some(r) => overlay.put(
+                        key,
+                        format!(
+                            "{}|{}",
+                            r.text("status").unwrap_or_default(),
+                            r.text("exit_date").unwrap_or_default()
+                        )
+                        .into_bytes(),
+                    ),
+                    None => overlay.remove(key),
+                }
                 // The woman's own row is written below, with her links.
                 match new {
                     Some(record) => {
@@ -361,6 +377,20 @@ impl Index {
             .get(key)
             .map_err(io("reading"))?
             .and_then(|v| RecordId::parse(&String::from_utf8_lossy(&v)).ok()))
+    }
+
+    /// A woman's status code and exit date (not retired women).
+    pub fn woman_status(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, Option<chrono::NaiveDate>)>, IndexError> {
+        let mut key = vec![b'p'];
+        key.extend_from_slice(id.as_bytes());
+        Ok(self.tree.get(key).map_err(io("reading"))?.map(|v| {
+            let text = String::from_utf8_lossy(&v);
+            let (status, exit) = text.split_once('|').unwrap_or((&text, ""));
+            (status.to_string(), halfsky_shared::schema::parse_date(exit))
+        }))
     }
 
     /// One record.

@@ -13,7 +13,7 @@ use automerge::{AutoCommit, Change, ChangeHash};
 use chrono::{Datelike, NaiveDate};
 use halfsky_shared::ledger_doc::{touched, Author, DocError, HistoryEntry, LedgerDoc, Touched};
 use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
-use halfsky_shared::rollup::{was_poor_on, Rollup, StatsReport};
+use halfsky_shared::rollup::{poor_on, Rollup, StatsReport};
 use halfsky_shared::schema::{FieldError, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
 use lru::LruCache;
@@ -147,7 +147,11 @@ impl Ledger {
             let name = ledger.config.name.clone();
             let author = ledger.author();
             let org = ledger.config.org;
-            ledger.edit(org, |doc| doc.set_name(&name, &author))?;
+            let meta = Touched {
+                meta: true,
+                ..Touched::default()
+            };
+            ledger.edit(org, Some(meta), |doc| doc.set_name(&name, &author))?;
         }
         Ok(ledger)
     }
@@ -229,12 +233,16 @@ impl Ledger {
     }
 
     /// Runs `edit` on `org`'s document and makes the result durable and indexed.
+    /// `known`: what a local edit touches (then Automerge need not log or diff patches;
+    /// measured 65 % of an update on a 5,000-woman village). `None` for changes from
+    /// elsewhere, which are indexed from Automerge's patches.
     fn edit<T>(
         &mut self,
         org: OrgCode,
+        known: Option<Touched>,
         edit: impl FnOnce(&mut LedgerDoc) -> Result<T, DocError>,
     ) -> Result<T, LedgerError> {
-        let result = self.edit_inner(org, edit);
+        let result = self.edit_inner(org, known, edit);
         if result.is_err() {
             // Memory may hold changes the store does not: forget them.
             self.docs.pop(&org);
@@ -246,13 +254,18 @@ impl Ledger {
     fn edit_inner<T>(
         &mut self,
         org: OrgCode,
+        known: Option<Touched>,
         edit: impl FnOnce(&mut LedgerDoc) -> Result<T, DocError>,
     ) -> Result<T, LedgerError> {
         let store = self.store.clone();
         let index = self.index.clone();
         let cached = self.doc(org)?;
+        if known.is_some() {
+            // No patch log while we make edits we already know.
+            cached.doc.automerge().reset_diff_cursor();
+        }
         let out = edit(&mut cached.doc)?;
-        if persist(&store, &index, cached)? {
+        if persist(&store, &index, cached, known)? {
             self.changed.insert(org);
         }
         self.maybe_compact(org)?;
@@ -409,7 +422,11 @@ impl Ledger {
         let written = ids.clone();
         let started = std::time::Instant::now();
         let _guard = scopeguard_log(started, records.len());
-        self.edit(org, |doc| {
+        let known = Touched {
+            records: ids.iter().cloned().collect(),
+            meta: false,
+        };
+        self.edit(org, Some(known), |doc| {
             for (n, (id, p)) in written.iter().zip(&records).enumerate() {
                 doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
                 if n % 256 == 255 {
@@ -483,7 +500,11 @@ impl Ledger {
         }
         let author = self.author();
         let id = id.clone();
-        let changed = self.edit(id.org(), |doc| {
+        let known = Touched {
+            records: [id.clone()].into(),
+            meta: false,
+        };
+        let changed = self.edit(id.org(), Some(known), |doc| {
             doc.update(
                 &id,
                 &to_write,
@@ -514,7 +535,13 @@ impl Ledger {
         }
         let author = self.author();
         let id = id.clone();
-        self.edit(id.org(), |doc| doc.retire(&id, reason.trim(), &author))?;
+        let known = Touched {
+            records: [id.clone()].into(),
+            meta: false,
+        };
+        self.edit(id.org(), Some(known), |doc| {
+            doc.retire(&id, reason.trim(), &author)
+        })?;
         Ok(())
     }
 
@@ -605,11 +632,8 @@ impl Ledger {
             total += training.int("others_count").unwrap_or(0);
             for attendee in training.list("attendees") {
                 total += 1;
-                let Ok(id) = RecordId::parse(attendee) else {
-                    continue;
-                };
-                if let Some(w) = self.index.get(&id)? {
-                    poor += was_poor_on(&w.record, date) as i64;
+                if let Some((status, exit)) = self.index.woman_status(attendee)? {
+                    poor += poor_on(&status, exit, date) as i64;
                 }
             }
         }
@@ -645,7 +669,7 @@ impl Ledger {
         org: OrgCode,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
-        self.edit(org, |doc| {
+        self.edit(org, None, |doc| {
             doc.automerge().apply_changes(changes)?;
             Ok(doc.heads())
         })
@@ -658,7 +682,7 @@ impl Ledger {
         org: OrgCode,
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, LedgerError> {
-        self.edit(org, |doc| Ok(f(doc.automerge())))
+        self.edit(org, None, |doc| Ok(f(doc.automerge())))
     }
 
     /// Documents changed (durably) since the last call.
@@ -690,9 +714,17 @@ fn scopeguard_log(started: std::time::Instant, records: usize) -> impl Drop {
 
 /// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns
 /// whether anything was written.
-fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<bool, LedgerError> {
+fn persist(
+    store: &SledStore,
+    index: &Index,
+    cached: &mut CachedDoc,
+    known: Option<Touched>,
+) -> Result<bool, LedgerError> {
     let heads = cached.doc.heads();
     if heads == cached.persisted {
+        if known.is_some() {
+            cached.doc.automerge().update_diff_cursor();
+        }
         return Ok(false);
     }
     let started = std::time::Instant::now();
@@ -700,16 +732,24 @@ fn persist(store: &SledStore, index: &Index, cached: &mut CachedDoc) -> Result<b
     let saved = started.elapsed();
     store.append(&cached.doc.org(), &chunk, &heads)?;
     let appended = started.elapsed();
-    let patches = cached.doc.automerge().diff_incremental();
+    let (touched, patches) = match known {
+        Some(known) => {
+            cached.doc.automerge().update_diff_cursor();
+            (known, 0)
+        }
+        None => {
+            let patches = cached.doc.automerge().diff_incremental();
+            (touched(&patches), patches.len())
+        }
+    };
     let diffed = started.elapsed();
-    let touched = touched(&patches);
     index.apply(&mut cached.doc, &touched)?;
     let indexed = started.elapsed();
     store.flush()?;
     tracing::debug!(
         org = %cached.doc.org(),
         chunk_bytes = chunk.len(),
-        patches = patches.len(),
+        patches,
         records = touched.records.len(),
         ?saved,
         ?appended,

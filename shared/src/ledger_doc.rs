@@ -349,11 +349,12 @@ impl LedgerDoc {
         if let Some(hash) = id_hash {
             self.doc.put(&obj, "_id_hash", hash)?;
         }
+        // The fields an add wrote are the keys of `_fields`; not repeated here.
         let note = ChangeNote {
             op: "add".into(),
             id: Some(id.to_string()),
             by: author.device.clone(),
-            fields: fields.keys().cloned().collect(),
+            fields: Vec::new(),
             note: None,
         };
         Ok(self
@@ -565,7 +566,12 @@ impl LedgerDoc {
                 _ => Fields::new(),
             };
             let mut values = Vec::new();
-            for key in &note.fields {
+            let written: Vec<String> = if note.op == "add" && note.fields.is_empty() {
+                blob.keys().cloned().collect()
+            } else {
+                note.fields.clone()
+            };
+            for key in &written {
                 let field = id.kind().spec().field(key);
                 let stored = self
                     .doc
@@ -745,8 +751,7 @@ mod tests {
         let cleared = history
             .iter()
             .flat_map(|h| &h.values)
-            .filter(|(k, _)| k == "poverty_causes")
-            .last()
+            .rfind(|(k, _)| k == "poverty_causes")
             .unwrap();
         assert_eq!(cleared.1, "(cleared)");
     }

@@ -244,9 +244,18 @@ impl Rollup {
 /// Was this woman poor on `date`? (Poor or at risk now, or exited after that date.)
 /// Used for poor women's share of training attendance.
 pub fn was_poor_on(woman: &Record, date: NaiveDate) -> bool {
-    match woman.text("status") {
-        Some("poor") | Some("at_risk") => true,
-        Some("exited") => woman.date("exit_date").is_none_or(|exit| exit > date),
+    poor_on(
+        woman.text("status").unwrap_or_default(),
+        woman.date("exit_date"),
+        date,
+    )
+}
+
+/// [`was_poor_on`] from a woman's status code and exit date alone.
+pub fn poor_on(status: &str, exit_date: Option<NaiveDate>, date: NaiveDate) -> bool {
+    match status {
+        "poor" | "at_risk" => true,
+        "exited" => exit_date.is_none_or(|exit| exit > date),
         _ => false,
     }
 }

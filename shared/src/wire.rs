@@ -29,6 +29,9 @@ pub const FRAME_FORMAT: u8 = 1;
 pub const FRAME_FORMAT_ZSTD: u8 = 2;
 /// Bodies larger than this are compressed when that makes them smaller.
 pub const COMPRESS_ABOVE: usize = 512;
+/// zstd level: rural links are short of bytes, not of CPU (a 48 KB batch at level 9
+/// takes about a millisecond).
+const COMPRESSION_LEVEL: i32 = 9;
 /// Largest frame accepted or sent (bytes after the length prefix). Catch-up batches are
 /// kept far below this; a peer announcing more is refused before anything is read.
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
@@ -123,7 +126,7 @@ impl Frame {
         let mut body = vec![FRAME_FORMAT];
         body = postcard::to_extend(self, body).map_err(|e| FrameError::Malformed(e.to_string()))?;
         if body.len() > COMPRESS_ABOVE {
-            if let Ok(packed) = zstd::bulk::compress(&body[1..], 3) {
+            if let Ok(packed) = zstd::bulk::compress(&body[1..], COMPRESSION_LEVEL) {
                 if packed.len() + 1 < body.len() {
                     body = std::iter::once(FRAME_FORMAT_ZSTD).chain(packed).collect();
                 }

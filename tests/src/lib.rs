@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
 //! - [`lossy`]: the lossy-link simulator (a UDP proxy with loss, delay, rate, blackouts).
 //! - `src/bin/lossy_proxy.rs`: that proxy as a command, to put in front of a real node.
@@ -13,6 +14,7 @@
 
 pub mod lossy;
 
+pub mod bench_sync;
 pub mod deploy;
 
 use std::path::{Path, PathBuf};
