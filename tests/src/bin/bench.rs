@@ -68,6 +68,14 @@ struct Sizes {
     stats_calls: usize,
     /// Child processes started per cold-open measurement in figure 3.
     cold_runs: usize,
+    /// New records sent village → city in figure 6.
+    wire_records: &'static [usize],
+    /// Village documents under the county in figure 7.
+    reconnect_docs: usize,
+    /// Records timed through 3 hops in figure 8.
+    live_samples: usize,
+    /// Villages × women of the county in figure 9.
+    county: (usize, usize),
 }
 
 impl Sizes {
@@ -80,6 +88,10 @@ impl Sizes {
         updates: 200,
         stats_calls: 200,
         cold_runs: 5,
+        wire_records: &[100, 1_000, 10_000],
+        reconnect_docs: 2_000,
+        live_samples: 50,
+        county: (200, 1_000),
     };
     /// Small enough for CI, even in a debug build.
     const QUICK: Sizes = Sizes {
@@ -90,6 +102,10 @@ impl Sizes {
         updates: 50,
         stats_calls: 50,
         cold_runs: 3,
+        wire_records: &[100, 500],
+        reconnect_docs: 200,
+        live_samples: 10,
+        county: (10, 100),
     };
 }
 
@@ -848,6 +864,25 @@ fn stats_latency(sizes: Sizes, v: &BigVillage) -> Result<Measured> {
 }
 
 /// Runs `f`, turning an error or a panic into a message.
+/// Runs a sync benchmark on its own runtime and turns its rows into figures.
+fn sync_figures(
+    future: impl std::future::Future<Output = Vec<halfsky_tests::bench_sync::SyncFigure>>,
+) -> Result<Vec<Figure>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(runtime
+        .block_on(future)
+        .into_iter()
+        .map(|f| {
+            Figure::new(f.name, f.value, f.unit)
+                .baseline(f.baseline_name, f.baseline)
+                .goal(f.goal)
+        })
+        .collect())
+}
+
 fn guarded(f: impl FnOnce() -> Result<Measured>) -> Result<Measured, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(m)) => Ok(m),
@@ -1022,8 +1057,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=5) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 5, not {n:?}"),
+                        Ok(n @ 1..=9) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 9, not {n:?}"),
                     }
                 }
             }
@@ -1097,6 +1132,46 @@ fn run(options: &Options) -> Result<bool> {
         }
     }
     drop(shared);
+    if options.wants(6) {
+        run("6. Wire bytes, village → city", &mut || {
+            let mut figures = Vec::new();
+            for n in sizes.wire_records {
+                figures.extend(sync_figures(halfsky_tests::bench_sync::wire_bytes(*n))?);
+            }
+            Ok(Measured { figures, notes: vec![
+                "Catch-up of new records written while the village was offline; UDP bytes of its link \
+                 both ways (QUIC/TLS handshake and keep-alives included). Records are synthetic women \
+                 (very repetitive, so zstd-19 of their JSON is an unusually low floor).".into(),
+            ] })
+        });
+    }
+    if options.wants(7) {
+        run("7. No-op reconnect", &mut || {
+            Ok(Measured {
+                figures: sync_figures(halfsky_tests::bench_sync::noop_reconnect(
+                    sizes.reconnect_docs,
+                ))?,
+                notes: vec![],
+            })
+        });
+    }
+    if options.wants(8) {
+        run("8. Live latency through 3 hops", &mut || {
+            Ok(Measured {
+                figures: sync_figures(halfsky_tests::bench_sync::live_latency(sizes.live_samples))?,
+                notes: vec![],
+            })
+        });
+    }
+    if options.wants(9) {
+        run("9. Initial sync county → new city", &mut || {
+            let (villages, women) = sizes.county;
+            Ok(Measured {
+                figures: sync_figures(halfsky_tests::bench_sync::county_to_city(villages, women))?,
+                notes: vec![],
+            })
+        });
+    }
     let failed = sections.iter().any(|s| s.result.is_err());
     let markdown = report(&sections, options.quick, started.elapsed());
     println!("{markdown}");
