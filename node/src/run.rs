@@ -73,21 +73,29 @@ impl RunningNode {
         let config = home.config().map_err(LedgerError::from)?;
         let identity = pki::load_node_identity(home.dir())?;
         identity.check_matches(config.org)?;
+        // The local API first: from now on other commands wait for this node instead of
+        // opening the store themselves (sled is single-process).
+        let listener = crate::local_api::bind(home)
+            .map_err(|(path, source)| RunError::LocalApi { path, source })?;
         let transport = crate::link::transport(&config.sync);
         let client = tls::client_config(&identity, transport.clone())?;
-        let endpoint = match config.sync.listen {
-            Some(addr) => {
-                let server = tls::server_config(&identity, transport)?;
-                quinn::Endpoint::server(server, addr)
-                    .map_err(|source| RunError::Bind { addr, source })?
-            }
-            None => {
-                let any: SocketAddr = "0.0.0.0:0".parse().expect("valid address");
-                quinn::Endpoint::client(any)
-                    .map_err(|source| RunError::Bind { addr: any, source })?
-            }
+        let server = match config.sync.listen {
+            Some(_) => Some(tls::server_config(&identity, transport)?),
+            None => None,
         };
-        let mut endpoint = endpoint;
+        let addr: SocketAddr = config
+            .sync
+            .listen
+            .unwrap_or_else(|| "0.0.0.0:0".parse().expect("valid address"));
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| RunError::Bind { addr, source })?;
+        let mut endpoint = quinn::Endpoint::new(
+            endpoint_config(&identity),
+            server,
+            socket,
+            std::sync::Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| RunError::Bind { addr, source })?;
         endpoint.set_default_client_config(client);
         let listen = match config.sync.listen {
             Some(_) => Some(endpoint.local_addr().map_err(|source| RunError::Bind {
@@ -117,8 +125,6 @@ impl RunningNode {
                 cancel.clone(),
             ));
         }
-        let listener = crate::local_api::bind(home)
-            .map_err(|(path, source)| RunError::LocalApi { path, source })?;
         tasks.spawn(crate::local_api::serve(
             listener,
             handle.clone(),
@@ -164,6 +170,17 @@ impl RunningNode {
                 .ok();
         }
     }
+}
+
+/// QUIC endpoint settings with a stateless-reset key derived from the node's private
+/// key: after a crash and restart, the node can still tell its peers' old connections
+/// to reset at once, instead of leaving them waiting for the idle timeout.
+fn endpoint_config(identity: &NodeIdentity) -> quinn::EndpointConfig {
+    let mut material = b"halfsky stateless reset v1".to_vec();
+    material.extend_from_slice(identity.key.secret_der());
+    let secret = ring::digest::digest(&ring::digest::SHA256, &material);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_ref());
+    quinn::EndpointConfig::new(std::sync::Arc::new(key))
 }
 
 fn identity_org(identity: &NodeIdentity) -> halfsky_shared::OrgCode {

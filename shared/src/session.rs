@@ -147,6 +147,9 @@ pub struct Session {
     events: Vec<SessionEvent>,
     /// Frames that arrived before the peer's Hello (streams can overtake each other).
     early: Vec<Frame>,
+    /// Child: the documents and heads summarised in its Inventory (acknowledged as a
+    /// whole when the parent answers InventoryMatch).
+    summarised: Vec<(OrgCode, Vec<ChangeHash>)>,
 }
 
 /// Frames held back while waiting for the peer's Hello; more is a misbehaving peer.
@@ -212,6 +215,7 @@ impl Session {
             pending: BTreeSet::new(),
             events: Vec::new(),
             early: Vec::new(),
+            summarised: Vec::new(),
         })
     }
 
@@ -270,10 +274,13 @@ impl Session {
         if self.role == Role::Child {
             let scope = self.scope;
             match replica.documents(&|o| scope.downward(o)) {
-                Ok(docs) => out.push(Frame::Inventory {
-                    digest: digest(&docs),
-                    docs: docs.len() as u32,
-                }),
+                Ok(docs) => {
+                    out.push(Frame::Inventory {
+                        digest: digest(&docs),
+                        docs: docs.len() as u32,
+                    });
+                    self.summarised = docs;
+                }
                 Err(e) => return self.abort(format!("cannot read local documents: {e}")),
             }
         }
@@ -472,6 +479,10 @@ impl Session {
             return Err("unexpected InventoryMatch".into());
         }
         self.phase = Phase::Live;
+        // The parent holds exactly what we summarised: that is an acknowledgement.
+        for (org, heads) in std::mem::take(&mut self.summarised) {
+            self.events.push(SessionEvent::PeerHeads(org, heads));
+        }
         self.events.push(SessionEvent::Synced);
         Ok(Vec::new())
     }
@@ -503,6 +514,10 @@ impl Session {
             let mut their_heads = theirs.get(&org).cloned().unwrap_or_default();
             my_heads.sort();
             their_heads.sort();
+            if theirs.contains_key(&org) {
+                self.events
+                    .push(SessionEvent::PeerHeads(org, their_heads.clone()));
+            }
             if my_heads == their_heads {
                 continue;
             }

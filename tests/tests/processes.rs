@@ -46,6 +46,26 @@ fn halfsky() -> &'static Path {
             .args(["build", "-p", "halfsky-node", "--bin", "halfsky"])
             .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Drop what cargo set for this test run (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …):
+        // build scripts that watch them (ring's) would otherwise rerun here, and again
+        // in the next `cargo test`, rebuilding half the tree each time.
+        for (key, _) in std::env::vars_os() {
+            let Some(key) = key.to_str() else { continue };
+            let set_by_cargo = key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    key,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_RUSTC_CURRENT_DIR"
+                        | "OUT_DIR"
+                );
+            if set_by_cargo {
+                build.env_remove(key);
+            }
+        }
         match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => {}
             Some("release") => {
@@ -107,18 +127,18 @@ fn json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
 }
 
-/// Polls `check` until it returns `Some`, at most [`LIMIT`].
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it returns `Ok`, at most [`LIMIT`]; on timeout, panics with
+/// `what` and the last `Err` (what was seen instead).
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
     let started = Instant::now();
     loop {
-        if let Some(v) = check() {
-            return v;
+        match check() {
+            Ok(v) => return v,
+            Err(seen) if started.elapsed() > LIMIT => {
+                panic!("timed out after {LIMIT:?} waiting for {what}; last seen: {seen}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
-        assert!(
-            started.elapsed() < LIMIT,
-            "timed out after {LIMIT:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -238,7 +258,9 @@ impl Node {
         let process = self.process.as_mut().expect("running");
         eventually(&format!("{name}'s local API"), || {
             process.assert_running(name);
-            UnixStream::connect(&socket).ok().map(drop)
+            UnixStream::connect(&socket)
+                .map(drop)
+                .map_err(|e| format!("{}: {e}", socket.display()))
         });
     }
 
@@ -388,10 +410,14 @@ impl Pair {
     fn wait_synced(&self) -> Value {
         eventually("the village to be in sync with the township", || {
             let parent = self.village.status()["parent"].clone();
-            (parent["connected"] == true
+            let synced = parent["connected"] == true
                 && parent["pending_changes"] == 0
-                && parent["last_sync"].is_string())
-            .then_some(parent)
+                && parent["last_sync"].is_string();
+            if synced {
+                Ok(parent)
+            } else {
+                Err(parent.to_string())
+            }
         })
     }
 }
@@ -446,15 +472,22 @@ fn a_township_killed_during_a_catch_up_ends_with_exactly_the_villages_records() 
     p.village.add_women(300, 31);
     let parent = eventually("the village to notice its parent is gone", || {
         let parent = p.village.status()["parent"].clone();
-        (parent["connected"] == false).then_some(parent)
+        if parent["connected"] == false {
+            Ok(parent)
+        } else {
+            Err(parent.to_string())
+        }
     });
     assert!(
         parent["pending_changes"].as_u64().unwrap_or(0) > 0,
         "changes not yet acknowledged are counted: {parent}"
     );
 
-    // It comes back and is killed again shortly after it starts, while the village
-    // catches it up…
+    // It comes back and is SIGKILLed again twice: 200-500 ms after the process starts
+    // (while it opens its store and before the village is back), then 200-500 ms after
+    // the village's session is up, in the middle of the catch-up (on loopback a debug
+    // build takes about 0.2-0.7 s to apply the 300 records). Where exactly each kill
+    // lands varies; what must hold afterwards does not.
     let women_at_town =
         |town: &Node| women_total(&town.json(&["stats", "--json", "--org", VILLAGE]));
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261122);
@@ -464,16 +497,24 @@ fn a_township_killed_during_a_catch_up_ends_with_exactly_the_villages_records() 
     let first = women_at_town(&p.town);
     eprintln!("killed 200-500 ms after its start, the township held {first} of 330 women");
 
-    // …and once more as soon as the catch-up is seen to have begun.
     p.town.run();
-    let second = eventually("the catch-up to begin", || {
-        let n = women_at_town(&p.town);
-        (n > first || first == 330).then_some(n)
+    eventually("the village to reconnect", || {
+        let status = p.town.status();
+        let children = status["children"].as_array().cloned().unwrap_or_default();
+        let back = children
+            .iter()
+            .any(|c| c["org"] == VILLAGE && c["connected"] == true);
+        if back {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        }
     });
+    std::thread::sleep(Duration::from_millis(rng.random_range(200..500)));
     p.town.sigkill();
-    let after = women_at_town(&p.town);
-    eprintln!("killed during the catch-up ({second} seen), the township held {after} of 330 women");
-    assert!(after >= second, "acknowledged records survive SIGKILL");
+    let second = women_at_town(&p.town);
+    eprintln!("killed during the catch-up, the township held {second} of 330 women");
+    assert!(second >= first, "records already held survive SIGKILL");
 
     // Last start: the catch-up completes.
     p.town.run();
@@ -481,7 +522,11 @@ fn a_township_killed_during_a_catch_up_ends_with_exactly_the_villages_records() 
     assert_eq!(village.len(), 330);
     let town = eventually("the township to hold every woman of the village", || {
         let town = p.town.women();
-        (town.len() >= village.len()).then_some(town)
+        if town.len() >= village.len() {
+            Ok(town)
+        } else {
+            Err(format!("{} women", town.len()))
+        }
     });
     let unique: BTreeSet<&String> = town.iter().collect();
     assert_eq!(unique.len(), town.len(), "no woman is listed twice");

@@ -221,6 +221,14 @@ fn catch_up_then_noop_reconnect_costs_one_round_trip() {
     let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
     let again = run((&mut c, &mut village), (&mut p, &mut township), None);
     assert_eq!(again.round_trips, 1, "{:?}", again.frames);
+    let acked = c
+        .take_events()
+        .into_iter()
+        .any(|e| matches!(e, SessionEvent::PeerHeads(org, _) if org == code(VILLAGE)));
+    assert!(
+        acked,
+        "a matching inventory acknowledges what the child holds"
+    );
     assert!(again.bytes < 200, "{} bytes", again.bytes);
     assert!(again.frames.contains(&Frame::InventoryMatch));
 }
