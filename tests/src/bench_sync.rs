@@ -222,7 +222,7 @@ pub async fn noop_reconnect(villages: usize) -> Vec<SyncFigure> {
     let mut county = Ledger::open(&county_home).expect("county");
     let mut city = Ledger::open(&city_home).expect("city");
     for i in 0..villages {
-        let org = code(&format!("230129{:03}{:03}", 100 + i / 900, 201 + i % 900));
+        let org = code(&format!("230129{:03}{:03}", 100 + i / 700, 201 + i % 700));
         let mut doc = synthetic_doc(org, 2, i as u64);
         let changes = raw_changes(&mut doc);
         county.apply_changes_raw(org, changes.clone());
@@ -449,7 +449,7 @@ pub async fn county_to_city(villages: usize, women: usize) -> Vec<SyncFigure> {
     );
     let docs: Vec<(OrgCode, Vec<Vec<u8>>)> = (0..villages)
         .map(|i| {
-            let org = code(&format!("230129{:03}{:03}", 100 + i / 900, 201 + i % 900));
+            let org = code(&format!("230129{:03}{:03}", 100 + i / 700, 201 + i % 700));
             let mut doc = synthetic_doc(org, women, 1000 + i as u64);
             (org, raw_changes(&mut doc))
         })
