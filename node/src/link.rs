@@ -25,6 +25,19 @@ const CLOSE_NORMAL: u32 = 0;
 /// QUIC close code for a protocol violation (garbage or oversized frame).
 const CLOSE_PROTOCOL: u32 = 1;
 
+/// How long a link may stay completely silent before it is treated as down: three
+/// keep-alive intervals (each side sends one at least that often on a live link).
+pub fn stall_after(config: &SyncConfig) -> std::time::Duration {
+    (config.keep_alive * 3).max(std::time::Duration::from_secs(3))
+}
+
+/// How long a dial may wait for the parent's answer before starting afresh: long
+/// enough for a few lost handshake packets at the configured initial RTT, short
+/// enough that a dial begun during a blackout does not sleep through the next window.
+pub fn handshake_timeout(config: &SyncConfig) -> std::time::Duration {
+    (config.initial_rtt * 10).max(std::time::Duration::from_secs(5))
+}
+
 /// Transport settings for rural links, from `[sync]`.
 pub fn transport(config: &SyncConfig) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
@@ -154,11 +167,20 @@ async fn write_all(conn: Connection, mut outgoing: mpsc::UnboundedReceiver<Frame
 
 /// Runs a session over `conn` until the link drops, the session ends or `cancel` fires.
 /// Returns why it ended.
+///
+/// A link that has carried no packet at all for `stall_after` is closed (and, for a
+/// child, redialled) rather than left to QUIC: while a rural link is down, QUIC's
+/// probe timeout doubles with each lost probe, so after a 30-second blackout the next
+/// probe may come only after the link has gone down again. A fresh handshake starts
+/// from the initial RTT. Keep-alives guarantee traffic on a live link, so silence
+/// means the link is down; at most the batch in flight is lost (each is durable on
+/// arrival).
 pub async fn drive(
     conn: Connection,
     role: Role,
     peer: PeerIdentity,
     handle: LedgerHandle,
+    stall_after: std::time::Duration,
     cancel: CancellationToken,
 ) -> String {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -184,16 +206,34 @@ pub async fn drive(
         let conn = conn.clone();
         let handle = handle.clone();
         async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+            let mut ticks = 0u64;
+            let mut last_rx = conn.stats().udp_rx.datagrams;
+            let mut heard = tokio::time::Instant::now();
             loop {
                 every.tick().await;
+                ticks += 1;
                 let stats = conn.stats();
-                handle.traffic(session, stats.udp_rx.bytes, stats.udp_tx.bytes);
+                if stats.udp_rx.datagrams != last_rx {
+                    last_rx = stats.udp_rx.datagrams;
+                    heard = tokio::time::Instant::now();
+                } else if heard.elapsed() >= stall_after {
+                    return format!(
+                        "no packet from the peer for {} s (the link is down); reconnecting",
+                        stall_after.as_secs()
+                    );
+                }
+                if ticks.is_multiple_of(4) {
+                    handle.traffic(session, stats.udp_rx.bytes, stats.udp_tx.bytes);
+                }
             }
         }
     };
     let reason = tokio::select! {
-        _ = report => unreachable!("the traffic reporter never ends"),
+        r = report => {
+            conn.close(VarInt::from_u32(CLOSE_NORMAL), r.as_bytes());
+            r
+        }
         r = read_all(conn.clone(), session, handle.clone()) => r,
         r = write_all(conn.clone(), rx) => r,
         e = conn.closed() => crate::tls::explain_handshake_failure(&e),

@@ -66,6 +66,30 @@ pub struct RunningNode {
 
 /// First wait before redialling a parent; doubles up to `[sync] max_backoff_secs`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait before dialling again after a dial that got no answer at all.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why a dial failed.
+enum Failure {
+    /// The parent never answered within the handshake timeout: the link is down.
+    Unanswered(String),
+    /// Anything else (refused, bad certificate, unresolvable address…).
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure::Other(reason)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Unanswered(r) | Failure::Other(r) => f.write_str(r),
+        }
+    }
+}
 
 impl RunningNode {
     /// Starts the node of `home`.
@@ -112,6 +136,7 @@ impl RunningNode {
             tasks.spawn(accept_loop(
                 endpoint.clone(),
                 handle.clone(),
+                crate::link::stall_after(&config.sync),
                 cancel.clone(),
             ));
         }
@@ -121,7 +146,7 @@ impl RunningNode {
                 parent,
                 identity_org(&identity),
                 handle.clone(),
-                config.sync.max_backoff,
+                config.sync.clone(),
                 cancel.clone(),
             ));
         }
@@ -187,7 +212,12 @@ fn identity_org(identity: &NodeIdentity) -> halfsky_shared::OrgCode {
     identity.identity.org
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint, handle: LedgerHandle, cancel: CancellationToken) {
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    handle: LedgerHandle,
+    stall_after: Duration,
+    cancel: CancellationToken,
+) {
     let mut links = JoinSet::new();
     loop {
         let incoming = tokio::select! {
@@ -214,7 +244,9 @@ async fn accept_loop(endpoint: quinn::Endpoint, handle: LedgerHandle, cancel: Ca
                     return;
                 }
             };
-            let reason = crate::link::drive(conn, Role::Parent, peer.clone(), handle, cancel).await;
+            let reason =
+                crate::link::drive(conn, Role::Parent, peer.clone(), handle, stall_after, cancel)
+                    .await;
             tracing::info!(%remote, peer = %peer, %reason, "child link ended");
         });
     }
@@ -234,11 +266,16 @@ async fn dial_loop(
     parent: String,
     _me: halfsky_shared::OrgCode,
     handle: LedgerHandle,
-    max_backoff: Duration,
+    sync: crate::config::SyncConfig,
     cancel: CancellationToken,
 ) {
+    let max_backoff = sync.max_backoff;
+    let stall_after = crate::link::stall_after(&sync);
+    let handshake_timeout = crate::link::handshake_timeout(&sync);
     let mut backoff = FIRST_BACKOFF;
     loop {
+        // Set when the parent did not answer at all (link down), not when it refused.
+        let mut unanswered = false;
         let attempt = async {
             let addr = tokio::net::lookup_host(&parent)
                 .await
@@ -248,11 +285,17 @@ async fn dial_loop(
             let connecting = endpoint
                 .connect(addr, &server_name(&parent))
                 .map_err(|e| format!("cannot dial the parent {parent}: {e}"))?;
-            let conn = connecting
-                .await
-                .map_err(|e| tls::explain_handshake_failure(&e))?;
+            let conn = match tokio::time::timeout(handshake_timeout, connecting).await {
+                Ok(c) => c.map_err(|e| tls::explain_handshake_failure(&e))?,
+                Err(_) => {
+                    return Err(Failure::Unanswered(format!(
+                        "no answer from the parent {parent} within {} s (the link is down?)",
+                        handshake_timeout.as_secs()
+                    )))
+                }
+            };
             let peer = tls::peer_identity(&conn).map_err(|e| e.to_string())?;
-            Ok::<_, String>((conn, peer))
+            Ok::<_, Failure>((conn, peer))
         };
         let outcome = tokio::select! {
             r = attempt => r,
@@ -261,20 +304,34 @@ async fn dial_loop(
         match outcome {
             Ok((conn, peer)) => {
                 backoff = FIRST_BACKOFF;
-                let reason =
-                    crate::link::drive(conn, Role::Child, peer, handle.clone(), cancel.clone())
-                        .await;
+                let reason = crate::link::drive(
+                    conn,
+                    Role::Child,
+                    peer,
+                    handle.clone(),
+                    stall_after,
+                    cancel.clone(),
+                )
+                .await;
                 tracing::info!(%parent, %reason, "parent link ended");
             }
-            Err(reason) => {
+            Err(failure) => {
+                unanswered = matches!(failure, Failure::Unanswered(_));
+                let reason = failure.to_string();
                 tracing::warn!(%parent, %reason, "cannot reach the parent");
                 handle.link_failed(reason);
             }
         }
         // Exponential backoff with ±30 % jitter: never spin on a dead link, and never
         // have a whole county redial in lockstep.
+        // A dial nobody answered already waited `handshake_timeout`; probing again
+        // soon costs a few small packets and catches short windows of coverage.
         let jitter = rand::rng().random_range(0.7..1.3);
-        let wait = backoff.mul_f64(jitter);
+        let wait = if unanswered {
+            backoff.min(PROBE_INTERVAL).mul_f64(jitter)
+        } else {
+            backoff.mul_f64(jitter)
+        };
         backoff = (backoff * 2).min(max_backoff);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

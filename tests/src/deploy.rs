@@ -30,6 +30,8 @@ pub struct NodeSpec {
     pub listen: bool,
     /// Fixed listen port (to restart a parent on the same address); 0 = any.
     pub listen_port: u16,
+    /// Extra `[sync]` settings written into `halfsky.toml` (e.g. `congestion`).
+    pub sync: Vec<(&'static str, String)>,
 }
 
 impl Deployment {
@@ -77,6 +79,9 @@ impl Deployment {
             listen,
         )
         .expect("node home");
+        if !spec.sync.is_empty() {
+            set_sync_options(&home, &spec.sync);
+        }
         halfsky_node::pki::issue(&self.ca, org, device, home.dir()).expect("certificate");
         home
     }
@@ -86,6 +91,22 @@ impl Default for Deployment {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Writes `key = "value"` pairs into the `[sync]` table of a node's `halfsky.toml`.
+pub fn set_sync_options(home: &NodeHome, options: &[(&'static str, String)]) {
+    let path = home.config_path();
+    let text = std::fs::read_to_string(&path).expect("halfsky.toml");
+    let mut table: toml::Table = toml::from_str(&text).expect("halfsky.toml parses");
+    let sync = table
+        .entry("sync")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("[sync] is a table");
+    for (key, value) in options {
+        sync.insert((*key).to_string(), toml::Value::String(value.clone()));
+    }
+    std::fs::write(&path, toml::to_string(&table).expect("serializes")).expect("written");
 }
 
 /// Starts a node in this process.

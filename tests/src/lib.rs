@@ -14,6 +14,7 @@
 
 pub mod lossy;
 
+pub mod bench_links;
 pub mod bench_sync;
 pub mod deploy;
 

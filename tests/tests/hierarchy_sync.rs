@@ -20,6 +20,7 @@ fn spec(device: &str, parent: Option<&RunningNode>, listen: bool) -> NodeSpec {
         parent: parent.and_then(|p| p.listen_addr()),
         listen,
         listen_port: 0,
+        ..Default::default()
     }
 }
 
@@ -305,6 +306,7 @@ async fn an_offline_village_catches_up_when_its_parent_returns() {
             listen: true,
             listen_port: port,
             parent: None,
+            ..Default::default()
         },
     );
     let town = start(&town_home).await;

@@ -40,6 +40,7 @@ fn spec(device: &str, parent: Option<SocketAddr>, listen: bool) -> NodeSpec {
         parent,
         listen,
         listen_port: 0,
+        ..Default::default()
     }
 }
 

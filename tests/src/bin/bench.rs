@@ -15,7 +15,12 @@
 //!    memory is not polluted by building the data);
 //! 4. index update cost: `Ledger::update` / `Ledger::add` latency on the 5,000-woman
 //!    ledger vs the same operations on a 100-woman ledger;
-//! 5. `stats` latency (reads rollups) vs a full scan of the women (`list`).
+//! 5. `stats` latency (reads rollups) vs a full scan of the women (`list`);
+//! 6. to 9. sync: wire bytes, no-op reconnect, live latency, county → city initial
+//!    sync (see `halfsky_tests::bench_sync`);
+//! 10. delivery of new records over each rural link profile vs the ideal (clean-link
+//!     bytes ÷ link rate) and vs a clean link (see `halfsky_tests::bench_links`);
+//! 11. each congestion controller on each profile (the evidence for the default).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -23,7 +28,7 @@
 //!
 //! ```text
 //! cargo run --release -p halfsky-tests --bin bench                 # full sizes
-//! cargo run --release -p halfsky-tests --bin bench -- --quick      # CI sizes (< 60 s)
+//! cargo run --release -p halfsky-tests --bin bench -- --quick      # CI sizes (a few minutes)
 //! cargo run --release -p halfsky-tests --bin bench -- --out BENCHMARKS.md
 //! ```
 //!
@@ -76,6 +81,10 @@ struct Sizes {
     live_samples: usize,
     /// Villages × women of the county in figure 9.
     county: (usize, usize),
+    /// New records delivered over each link profile in figure 10.
+    link_records: &'static [usize],
+    /// New records delivered per congestion controller and profile in figure 11.
+    controller_records: usize,
 }
 
 impl Sizes {
@@ -92,6 +101,8 @@ impl Sizes {
         reconnect_docs: 2_000,
         live_samples: 50,
         county: (200, 1_000),
+        link_records: &[1_000, 5_000],
+        controller_records: 1_000,
     };
     /// Small enough for CI, even in a debug build.
     const QUICK: Sizes = Sizes {
@@ -106,6 +117,8 @@ impl Sizes {
         reconnect_docs: 200,
         live_samples: 10,
         county: (10, 100),
+        link_records: &[100],
+        controller_records: 100,
     };
 }
 
@@ -883,6 +896,25 @@ fn sync_figures(
         .collect())
 }
 
+/// Like [`sync_figures`], for a measurement that can fail.
+fn sync_figures_result(
+    future: impl std::future::Future<Output = Result<Vec<halfsky_tests::bench_sync::SyncFigure>>>,
+) -> Result<Vec<Figure>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(runtime
+        .block_on(future)?
+        .into_iter()
+        .map(|f| {
+            Figure::new(f.name, f.value, f.unit)
+                .baseline(f.baseline_name, f.baseline)
+                .goal(f.goal)
+        })
+        .collect())
+}
+
 fn guarded(f: impl FnOnce() -> Result<Measured>) -> Result<Measured, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(m)) => Ok(m),
@@ -1057,8 +1089,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=9) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 9, not {n:?}"),
+                        Ok(n @ 1..=11) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 11, not {n:?}"),
                     }
                 }
             }
@@ -1169,6 +1201,48 @@ fn run(options: &Options) -> Result<bool> {
             Ok(Measured {
                 figures: sync_figures(halfsky_tests::bench_sync::county_to_city(villages, women))?,
                 notes: vec![],
+            })
+        });
+    }
+    if options.wants(10) {
+        run("10. Delivery over each rural link profile", &mut || {
+            let figures = sync_figures_result(halfsky_tests::bench_links::profile_figures(
+                sizes.link_records,
+            ))?;
+            Ok(Measured {
+                figures,
+                notes: vec![
+                    "New women written at a village while offline, then delivered to its township \
+                     through the in-process lossy UDP proxy (profiles as in `tests/src/lossy/profile.rs`); \
+                     time from starting the village until the township holds them all. Bytes are \
+                     UDP payload both ends handed to the link, both ways, handshakes and \
+                     retransmissions included. The lossy runs of one size run concurrently, each on \
+                     its own link; the clean baseline runs alone."
+                        .into(),
+                ],
+            })
+        });
+    }
+    if options.wants(11) {
+        run("11. Congestion controllers on each profile", &mut || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let (rows, mut notes) = runtime.block_on(
+                halfsky_tests::bench_links::controller_figures(sizes.controller_records),
+            )?;
+            notes.insert(0, "Fastest first, per profile:".into());
+            Ok(Measured {
+                figures: rows
+                    .into_iter()
+                    .map(|f| {
+                        Figure::new(f.name, f.value, f.unit)
+                            .baseline(f.baseline_name, f.baseline)
+                            .goal(f.goal)
+                    })
+                    .collect(),
+                notes,
             })
         });
     }

@@ -1,0 +1,274 @@
+//! Delivering records over a simulated rural link (the rural-links issue): a village
+//! whose link to its township goes through the in-process [`LossyProxy`] with a named
+//! profile, records written while it was offline, then started; measured until the
+//! township holds every record. Used by the `link_profiles` tests (does it arrive, in
+//! bounded time?) and by the benchmark (how fast, how many bytes, which congestion
+//! controller).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use halfsky_node::Ledger;
+use halfsky_shared::synthetic::Generator;
+use halfsky_shared::{Kind, OrgCode};
+
+use crate::deploy::{start, with, Deployment, NodeSpec};
+use crate::lossy::{LinkProfile, LossyProxy};
+
+/// The village whose records travel (under Yanshou county's first township).
+pub const VILLAGE: &str = "230129100201";
+/// Its township, the receiving end.
+pub const TOWNSHIP: &str = "230129100000";
+
+/// One delivery over one link.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The link profile's name.
+    pub profile: String,
+    /// The congestion controller both ends used.
+    pub congestion: String,
+    /// Records delivered.
+    pub records: usize,
+    /// From starting the village until the township held every record.
+    pub elapsed: Duration,
+    /// UDP payload bytes both ends handed to the link (both directions, including
+    /// handshakes, retransmissions and packets the link then lost).
+    pub bytes_sent: u64,
+    /// Of those, bytes the link dropped (loss, queue overflow, blackout).
+    pub bytes_dropped: u64,
+    /// The profile's bottleneck rate, if it has one.
+    pub rate_bps: Option<u64>,
+}
+
+impl Delivery {
+    /// Payload bytes per second the link actually delivered (both directions).
+    pub fn throughput_bps(&self) -> f64 {
+        (self.bytes_sent - self.bytes_dropped) as f64 * 8.0 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Writes `records` synthetic women into a stopped village ledger in one batch
+/// (one Automerge change each, as `import` does).
+fn write_offline(home: &halfsky_node::NodeHome, records: usize, seed: u64) -> Result<()> {
+    let mut ledger = Ledger::open(home).context("opening the village ledger")?;
+    let org = ledger.config().org;
+    let mut generator = Generator::new(seed, ledger.today());
+    let mut pending = std::collections::HashSet::new();
+    let prepared = (0..records)
+        .map(|_| ledger.prepare(Kind::Woman, &generator.woman(&org, None), &mut pending))
+        .collect::<Result<Vec<_>, _>>()
+        .context("preparing synthetic women")?;
+    ledger
+        .add_prepared(prepared, |_| {})
+        .context("writing synthetic women")?;
+    Ok(())
+}
+
+/// Delivers `records` new women from a village to its township over a link shaped
+/// like `profile` (a name from [`crate::lossy::NAMES`]), both ends using
+/// `congestion`; fails if the township does not hold them all within `limit`.
+pub async fn deliver(
+    profile: &str,
+    records: usize,
+    congestion: &str,
+    seed: u64,
+    limit: Duration,
+) -> Result<Delivery> {
+    let link =
+        LinkProfile::named(profile).ok_or_else(|| anyhow!("no link profile named {profile}"))?;
+    let d = Deployment::new();
+    let sync = vec![("congestion", congestion.to_string())];
+    let township = start(&d.home(
+        TOWNSHIP,
+        "镇",
+        &NodeSpec {
+            device: "t".into(),
+            listen: true,
+            sync: sync.clone(),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let township_addr = township
+        .listen_addr()
+        .ok_or_else(|| anyhow!("the township does not listen"))?;
+    let localhost: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    // The proxy (and its blackout schedule) starts just before the village does.
+    let proxy = LossyProxy::start(localhost, township_addr, link.clone(), seed)
+        .await
+        .context("starting the lossy proxy")?;
+    let village_home = d.home(
+        VILLAGE,
+        "村",
+        &NodeSpec {
+            device: "v".into(),
+            parent: Some(proxy.local_addr()),
+            sync,
+            ..Default::default()
+        },
+    );
+    write_offline(&village_home, records, seed)?;
+    let started = Instant::now();
+    let village = start(&village_home).await;
+    let org = OrgCode::parse(VILLAGE).expect("valid code");
+    let arrived = loop {
+        let held = with(&township, move |l| {
+            l.stats(Some(org))
+                .map(|s| s.women["total"].as_i64().unwrap_or(0))
+                .unwrap_or(0)
+        })
+        .await;
+        if held as usize >= records {
+            break Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            break Err(anyhow!(
+                "over {profile} ({congestion}): the township holds {held} of {records} records after {limit:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stats = proxy.stats();
+    village.shutdown().await;
+    township.shutdown().await;
+    drop(proxy);
+    let elapsed = arrived?;
+    let (up, down) = (stats.to_upstream, stats.to_client);
+    Ok(Delivery {
+        profile: profile.to_string(),
+        congestion: congestion.to_string(),
+        records,
+        elapsed,
+        bytes_sent: up.received.bytes + down.received.bytes,
+        bytes_dropped: up.dropped().bytes + down.dropped().bytes,
+        rate_bps: link.rate_bps(),
+    })
+}
+
+/// Link profiles measured by the benchmark, mildest first.
+pub const LOSSY_PROFILES: &[&str] = &["satellite", "rural-3g", "edge-2g", "flaky", "awful"];
+
+/// Congestion controllers quinn offers, as `[sync] congestion` spells them.
+pub const CONTROLLERS: &[&str] = &["bbr", "cubic", "newreno"];
+
+/// Deadline for one delivery in the benchmark.
+const BENCH_LIMIT: Duration = Duration::from_secs(1_200);
+
+/// Runs deliveries concurrently (each has its own nodes and link, and a slow link
+/// leaves the CPU idle), returning them in the order given.
+async fn deliver_all(runs: Vec<(&'static str, usize, &'static str)>) -> Result<Vec<Delivery>> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (profile, records, congestion)) in runs.into_iter().enumerate() {
+        set.spawn(async move {
+            (
+                i,
+                deliver(profile, records, congestion, 11 + i as u64, BENCH_LIMIT).await,
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        out.push(done.context("a delivery task panicked")?);
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Ideal time to push `bytes` through a link of `rate_bps`.
+fn ideal_secs(bytes: u64, rate_bps: Option<u64>) -> f64 {
+    rate_bps.map_or(0.0, |r| bytes as f64 * 8.0 / r as f64)
+}
+
+/// The rows of one delivery against the clean link with the same records.
+fn delivery_rows(
+    d: &Delivery,
+    clean: &Delivery,
+    label: &str,
+) -> Vec<crate::bench_sync::SyncFigure> {
+    let ideal = ideal_secs(clean.bytes_sent, d.rate_bps);
+    let goodput_goal = match d.profile.as_str() {
+        "edge-2g" | "awful" => "goodput ≥ 60 % of the link rate (ratio ≤ 1.67)",
+        "flaky" => "— (two thirds of the time the link is down)",
+        _ => "—",
+    };
+    let bytes_goal = if d.profile == "flaky" {
+        "≤ 1.3× clean (nothing re-sent from zero)"
+    } else {
+        "—"
+    };
+    vec![
+        crate::bench_sync::SyncFigure {
+            name: format!("{label}: delivery time"),
+            value: d.elapsed.as_secs_f64(),
+            unit: "s",
+            baseline_name: format!(
+                "ideal: clean-link bytes ÷ {} kbit/s",
+                d.rate_bps.unwrap_or(0) / 1000
+            ),
+            baseline: ideal,
+            goal: goodput_goal.into(),
+        },
+        crate::bench_sync::SyncFigure {
+            name: format!("{label}: UDP bytes sent (both ways)"),
+            value: d.bytes_sent as f64,
+            unit: "B",
+            baseline_name: format!(
+                "clean link, same records ({:.2} s)",
+                clean.elapsed.as_secs_f64()
+            ),
+            baseline: clean.bytes_sent as f64,
+            goal: bytes_goal.into(),
+        },
+    ]
+}
+
+/// Per profile and size: time and bytes to deliver new records village → township
+/// with the default controller (BBR), against the ideal and the clean link.
+pub async fn profile_figures(sizes: &[usize]) -> Result<Vec<crate::bench_sync::SyncFigure>> {
+    let mut figures = Vec::new();
+    for &n in sizes {
+        let clean = deliver("clean", n, "bbr", 5, BENCH_LIMIT).await?;
+        let runs = LOSSY_PROFILES.iter().map(|p| (*p, n, "bbr")).collect();
+        for d in deliver_all(runs).await? {
+            figures.extend(delivery_rows(
+                &d,
+                &clean,
+                &format!("{}, {n} records", d.profile),
+            ));
+        }
+    }
+    Ok(figures)
+}
+
+/// Each congestion controller on each profile, `records` new records: the evidence
+/// for the default. Returns the rows and, per profile, the fastest controller.
+pub async fn controller_figures(
+    records: usize,
+) -> Result<(Vec<crate::bench_sync::SyncFigure>, Vec<String>)> {
+    let mut figures = Vec::new();
+    let mut notes = Vec::new();
+    let clean = deliver("clean", records, "bbr", 5, BENCH_LIMIT).await?;
+    let runs = LOSSY_PROFILES
+        .iter()
+        .flat_map(|p| CONTROLLERS.iter().map(move |c| (*p, records, *c)))
+        .collect();
+    let deliveries = deliver_all(runs).await?;
+    for per_profile in deliveries.chunks(CONTROLLERS.len()) {
+        let profile = &per_profile[0].profile;
+        for d in per_profile {
+            let label = format!("{profile}, {}, {records} records", d.congestion);
+            figures.extend(delivery_rows(d, &clean, &label).into_iter().take(1));
+        }
+        let ranking: Vec<String> = {
+            let mut sorted: Vec<&Delivery> = per_profile.iter().collect();
+            sorted.sort_by_key(|d| d.elapsed);
+            sorted
+                .iter()
+                .map(|d| format!("{} {:.1} s", d.congestion, d.elapsed.as_secs_f64()))
+                .collect()
+        };
+        notes.push(format!("{profile}: {}", ranking.join(" < ")));
+    }
+    Ok((figures, notes))
+}
