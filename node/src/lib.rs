@@ -12,6 +12,7 @@
 //! - [`import`] / [`export`]: CSV and XLSX in, CSV and XLSX out.
 //! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
+//! - [`lossy`]: the lossy-link simulator (tests, benchmarks and the demo city).
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
 
 pub mod actor;
@@ -25,6 +26,7 @@ pub mod index;
 pub mod ledger;
 pub mod link;
 pub mod local_api;
+pub mod lossy;
 pub mod pki;
 pub mod replica;
 pub mod run;

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use halfsky_tests::lossy::{LinkProfile, LossyProxy};
+//! use halfsky_node::lossy::{LinkProfile, LossyProxy};
 //!
 //! let server: std::net::SocketAddr = "127.0.0.1:7000".parse().expect("literal");
 //! let profile = LinkProfile::named("rural-3g").expect("a known profile");
