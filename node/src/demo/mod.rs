@@ -1,0 +1,301 @@
+//! `halfsky demo`: a whole city on one machine. Harbin with its poverty counties
+//! Yanshou, Bayan and Mulan (the embedded plan, `config/demo/city.toml`), two
+//! townships each and three villages per township: 28 nodes in this process, each its
+//! own QUIC endpoint with its own certificate from a demo CA, villages behind
+//! simulated rural links, writing records at a gentle rate, while a one-screen summary
+//! shows what has reached the city. Ctrl-C stops everything cleanly.
+//!
+//! Also home of the human-readable statistics printout shared with `halfsky stats`.
+//!
+//! # Layout
+//! - [`plan`]: the city's shape (TOML), resizing.
+//! - [`city`]: the running city and its [`city::Snapshot`].
+//! - [`screen`]: the terminal summary.
+
+pub mod city;
+pub mod plan;
+pub mod screen;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use halfsky_shared::rollup::StatsReport;
+use halfsky_shared::schema::enums;
+
+use city::{DemoCity, DemoOptions};
+use plan::CityPlan;
+
+/// Options of `halfsky demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's CA and node homes here, to pick up again next time (default:
+    /// a temporary directory, removed when the demo stops).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The city to run, as TOML (default: the embedded Harbin plan; see
+    /// config/demo/city.toml for the format).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Counties to run (the plan's first ones; more are invented).
+    #[arg(long)]
+    pub counties: Option<usize>,
+    /// Townships per county.
+    #[arg(long)]
+    pub townships: Option<usize>,
+    /// Villages per township.
+    #[arg(long)]
+    pub villages: Option<usize>,
+    /// Households each new village starts with.
+    #[arg(long, default_value_t = 20)]
+    pub households: usize,
+    /// Records each village adds per minute while the demo runs (0: none).
+    #[arg(long, default_value_t = 6.0)]
+    pub rate: f64,
+    /// Stop by itself after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Seed of the synthetic data and the simulated links.
+    #[arg(long, default_value_t = 2016)]
+    pub seed: u64,
+}
+
+/// The plan the options ask for.
+fn plan_of(args: &DemoArgs) -> anyhow::Result<CityPlan> {
+    let plan = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the demo plan {}", path.display()))?;
+            CityPlan::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e}; see config/demo/city.toml for the format",
+                    path.display()
+                )
+            })?
+        }
+        None => CityPlan::default_city(),
+    };
+    if args.counties.is_none() && args.townships.is_none() && args.villages.is_none() {
+        return Ok(plan);
+    }
+    let first = &plan.counties[0];
+    let counties = args.counties.unwrap_or(plan.counties.len());
+    let townships = args.townships.unwrap_or(first.townships.len());
+    let villages = args
+        .villages
+        .unwrap_or_else(|| first.townships.first().map_or(3, |t| t.villages.len()));
+    for (n, what) in [
+        (counties, "--counties"),
+        (townships, "--townships"),
+        (villages, "--villages"),
+    ] {
+        if !(1..=50).contains(&n) {
+            anyhow::bail!("{what} {n}: give a number from 1 to 50");
+        }
+    }
+    Ok(plan.resized(counties, townships, villages))
+}
+
+/// Runs the demo until Ctrl-C (or `--duration`).
+pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    if args.rate < 0.0 || !args.rate.is_finite() {
+        anyhow::bail!(
+            "--rate {}: give records per village per minute, 0 or more",
+            args.rate
+        );
+    }
+    let plan = plan_of(&args)?;
+    let city_org = plan.city.org;
+    let temp;
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let options = DemoOptions {
+        dir: dir.clone(),
+        households: args.households,
+        records_per_minute: args.rate,
+        seed: args.seed,
+    };
+    writeln!(
+        out,
+        "halfsky demo: {} {} with {} nodes, data in {}",
+        plan.city.name,
+        plan.city.org,
+        plan.node_count(),
+        dir.display()
+    )?;
+    let interactive = std::io::stdout().is_terminal();
+    runtime.block_on(async {
+        let city = DemoCity::start(plan, options, |line| {
+            let _ = writeln!(out, "  {line}");
+        })
+        .await?;
+        let deadline = args
+            .duration
+            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        let refresh = Duration::from_secs(if interactive { 2 } else { 10 });
+        let last = loop {
+            let snapshot = city.snapshot().await;
+            let text = if interactive {
+                screen::full(&city, &snapshot)
+            } else {
+                screen::line(&snapshot)
+            };
+            if interactive {
+                write!(out, "\x1b[2J\x1b[H{text}")?;
+            } else {
+                writeln!(out, "{text}")?;
+            }
+            out.flush()?;
+            let sleep = tokio::time::sleep(refresh);
+            let stop = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {}
+                _ = stop => break snapshot,
+                _ = tokio::signal::ctrl_c() => {
+                    writeln!(out)?;
+                    break snapshot;
+                }
+            }
+        };
+        writeln!(
+            out,
+            "stopping: every node closes its ledger with everything durable…"
+        )?;
+        city.shutdown().await;
+        writeln!(out, "{}", screen::line(&last))?;
+        anyhow::Ok(())
+    })?;
+    match &args.data {
+        Some(dir) => writeln!(
+            out,
+            "The city is kept in {}: run the same command again to go on, or try `halfsky -d {}/{city_org} stats`.",
+            dir.display(),
+            dir.display(),
+        )?,
+        None => writeln!(out, "(temporary data removed; keep it with --data DIR)")?,
+    }
+    Ok(())
+}
+
+fn n(v: &serde_json::Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// Prints a statistics report for a person (Chinese labels, English beside them).
+pub fn print_stats(out: &mut impl Write, r: &StatsReport) -> std::io::Result<()> {
+    let w = &r.women;
+    writeln!(
+        out,
+        "{} {} ({}) — as of {}",
+        r.level.zh(),
+        r.name,
+        r.org,
+        r.as_of
+    )?;
+    writeln!(
+        out,
+        "户 households           {:>7}   建档立卡 registered poor {}",
+        n(&r.households["total"]),
+        n(&r.households["registered_poor"])
+    )?;
+    writeln!(out, "妇女 women             {:>7}", n(&w["total"]))?;
+    let status: Vec<_> = enums::STATUS
+        .codes()
+        .map(|c| format!("{} {} {}", enums::STATUS.zh(c), c, n(&w["by_status"][c])))
+        .collect();
+    writeln!(out, "  状态 status          {}", status.join(" · "))?;
+    let labor: Vec<_> = enums::LABOR
+        .codes()
+        .map(|c| {
+            let cell = &w["by_labor_and_work"][c];
+            format!(
+                "{} {} (wants work {})",
+                c,
+                n(&w["by_labor"][c]),
+                n(&cell["wants_work"])
+            )
+        })
+        .collect();
+    writeln!(out, "  劳动能力 labour       {}", labor.join(" · "))?;
+    let causes: Vec<_> = enums::CAUSE
+        .codes()
+        .filter(|c| n(&w["by_cause"][*c]) > 0)
+        .map(|c| format!("{} {}", enums::CAUSE.zh(c), n(&w["by_cause"][c])))
+        .collect();
+    writeln!(out, "  致贫原因 causes       {}", causes.join(" · "))?;
+    let ages: Vec<_> = halfsky_shared::rollup::AGE_BANDS
+        .iter()
+        .map(|b| format!("{b} {}", n(&w["by_age_band"][*b])))
+        .collect();
+    writeln!(out, "  年龄 age bands        {}", ages.join(" · "))?;
+    writeln!(
+        out,
+        "结对 pairings active   {:>7}   coverage {}%",
+        n(&r.pairings["active"]),
+        w["pairing_coverage_percent"]
+    )?;
+    writeln!(
+        out,
+        "回访 visits            {:>7}   overdue (> {} days) {} of {} followed",
+        n(&r.visits["total"]),
+        n(&r.visits["overdue_after_days"]),
+        n(&r.visits["overdue_women"]),
+        n(&r.visits["followed_women"])
+    )?;
+    let share = r.trainings["poor_share_percent_this_year"]
+        .as_f64()
+        .map(|s| format!("{s}% (goal ≥ 40%)"))
+        .unwrap_or_else(|| "-".into());
+    writeln!(
+        out,
+        "培训 trainings {}     {:>7} sessions, {} person-times; poor women's share {}",
+        r.trainings["year"],
+        n(&r.trainings["sessions_this_year"]),
+        n(&r.trainings["person_times_this_year"]),
+        share
+    )?;
+    writeln!(
+        out,
+        "贷款 loans             {:>7}   {} yuan",
+        n(&r.loans["count"]),
+        r.loans["amount_yuan"]
+    )?;
+    writeln!(out, "两癌保险 insured       {:>7}", r.insured)?;
+    writeln!(out, "今年脱贫 exits this year {:>5}", r.exits_this_year)?;
+    writeln!(
+        out,
+        "核查 verifications     {:>7}",
+        n(&r.verifications["total"])
+    )?;
+    if !r.children.is_empty() {
+        writeln!(out, "下级 units below:")?;
+        for c in &r.children {
+            writeln!(
+                out,
+                "  {} {:<12} women {:>6}  households {:>6}  overdue {:>5}  exits {:>4}",
+                c.org,
+                c.name,
+                c.women_total,
+                c.households_total,
+                c.overdue_women,
+                c.exits_this_year
+            )?;
+        }
+    }
+    Ok(())
+}
