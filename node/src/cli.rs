@@ -139,12 +139,13 @@ pub enum Command {
         #[arg(long)]
         skip_bad: bool,
     },
-    /// Export records to CSV (UTF-8 with BOM, opens in Excel) or XLSX.
+    /// Export records to CSV (UTF-8 with BOM, opens in Excel), XLSX, or Parquet (for
+    /// Spark, Trino, DuckDB: the merged records of a whole subtree, typed).
     Export {
         /// Kind of record.
         #[arg(long, value_parser = kind_parser())]
         kind: Kind,
-        /// csv or xlsx.
+        /// csv, xlsx or parquet.
         #[arg(long, default_value = "csv")]
         format: Format,
         /// Output file.

@@ -279,7 +279,7 @@ pub fn read_rows(path: &Path, kind: Kind) -> Result<Table, ImportError> {
     let grid = match Format::from_path(path) {
         Some(Format::Csv) => read_csv(path)?,
         Some(Format::Xlsx) => read_xlsx(path)?,
-        None => {
+        Some(Format::Parquet) | None => {
             return Err(ImportError::Unsupported {
                 path: path.to_path_buf(),
             })
