@@ -13,8 +13,14 @@
 //! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
+//! - [`bundle`]: sealing, opening and acknowledging bundles (relay and sneakernet);
+//!   [`bundle_cli`]: `halfsky bundle`.
+//! - [`pending`]: which path (direct, relay, bundle) unacknowledged changes are on.
+//! - [`relay_client`]: leaving bundles at the relay and collecting them.
 
 pub mod actor;
+pub mod bundle;
+pub mod bundle_cli;
 pub mod cli;
 pub mod compact;
 pub mod config;
@@ -25,7 +31,9 @@ pub mod index;
 pub mod ledger;
 pub mod link;
 pub mod local_api;
+pub mod pending;
 pub mod pki;
+pub mod relay_client;
 pub mod replica;
 pub mod run;
 pub mod status;

@@ -118,6 +118,7 @@ impl RunningNode {
         if let Some(parent) = config.sync.parent.clone() {
             tasks.spawn(dial_loop(
                 endpoint.clone(),
+                home.dir().to_path_buf(),
                 parent,
                 identity_org(&identity),
                 handle.clone(),
@@ -231,6 +232,7 @@ fn server_name(parent: &str) -> String {
 
 async fn dial_loop(
     endpoint: quinn::Endpoint,
+    home: std::path::PathBuf,
     parent: String,
     _me: halfsky_shared::OrgCode,
     handle: LedgerHandle,
@@ -261,6 +263,13 @@ async fn dial_loop(
         match outcome {
             Ok((conn, peer)) => {
                 backoff = FIRST_BACKOFF;
+                // Keep the parent's certificate: bundles for it (relay, sneakernet)
+                // are sealed to its key.
+                if let Some(der) = tls::peer_certificate(&conn) {
+                    if let Err(e) = crate::bundle::save_peer_cert(&home, &peer.org, &der) {
+                        tracing::warn!(%parent, error = %e, "cannot keep the parent's certificate in peers/");
+                    }
+                }
                 let reason =
                     crate::link::drive(conn, Role::Child, peer, handle.clone(), cancel.clone())
                         .await;

@@ -29,6 +29,9 @@ pub struct ParentStatus {
     pub pending_documents: u64,
     /// The oldest unacknowledged change (RFC 3339), if any.
     pub oldest_pending: Option<String>,
+    /// Unacknowledged changes by the path they are on (direct link, relay, bundle file).
+    #[serde(default)]
+    pub pending: crate::pending::PendingPaths,
     /// Bytes received from the parent (all sessions since the node started).
     pub bytes_in: u64,
     /// Bytes sent to the parent.
@@ -128,6 +131,48 @@ impl StatusStore {
         {
             tracing::warn!(error = %e, "could not save an acknowledgement");
         }
+    }
+}
+
+impl StatusStore {
+    /// Heads of `org` last sealed into a bundle left at the relay for the parent.
+    pub fn relayed(&self, org: &OrgCode) -> Vec<ChangeHash> {
+        self.heads_at(&format!("relayed/{org}"))
+    }
+
+    /// Records heads of `org` sealed into a bundle left at the relay.
+    pub fn set_relayed(&self, org: &OrgCode, heads: &[ChangeHash]) {
+        self.set_heads_at(&format!("relayed/{org}"), heads);
+    }
+
+    /// Heads of `org` last exported into a bundle file for the parent.
+    pub fn bundled(&self, org: &OrgCode) -> Vec<ChangeHash> {
+        self.heads_at(&format!("bundled/{org}"))
+    }
+
+    /// Records heads of `org` exported into a bundle file.
+    pub fn set_bundled(&self, org: &OrgCode, heads: &[ChangeHash]) {
+        self.set_heads_at(&format!("bundled/{org}"), heads);
+    }
+
+    fn heads_at(&self, key: &str) -> Vec<ChangeHash> {
+        self.tree
+            .get(key)
+            .ok()
+            .flatten()
+            .and_then(|v| decode_heads(&v).ok())
+            .unwrap_or_default()
+    }
+
+    fn set_heads_at(&self, key: &str, heads: &[ChangeHash]) {
+        if let Err(e) = self.tree.insert(key, encode_heads(heads)) {
+            tracing::warn!(error = %e, key, "could not save heads");
+        }
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), sled::Error> {
+        self.tree.flush().map(|_| ())
     }
 }
 

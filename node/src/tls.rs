@@ -138,6 +138,14 @@ pub fn peer_identity(conn: &quinn::Connection) -> Result<PeerIdentity, TlsError>
     pki::identity_of(leaf).map_err(|source| TlsError::PeerIdentity { source })
 }
 
+/// The other side's leaf certificate (DER), as verified by the handshake.
+pub fn peer_certificate(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())?;
+    certs.first().map(|c| c.to_vec())
+}
+
 /// Which end of a link is reading the explanation.
 #[derive(Clone, Copy)]
 enum Side {

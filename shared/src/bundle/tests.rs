@@ -125,7 +125,7 @@ fn arb_contents() -> impl Strategy<Value = Contents> {
     prop_oneof![
         proptest::collection::vec(
             (
-                org.clone(),
+                org,
                 proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..5)
             ),
             0..4

@@ -1,0 +1,1 @@
+//! Leaving bundles at the relay and collecting them (see [`crate::bundle`]).
