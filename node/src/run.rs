@@ -126,6 +126,25 @@ impl RunningNode {
                 cancel.clone(),
             ));
         }
+        if let Some(relay) = config.sync.relay.clone() {
+            let client = tls::client_config_with_alpn(
+                &identity,
+                crate::link::transport(&config.sync),
+                halfsky_shared::relay_wire::RELAY_ALPN,
+            )?;
+            tasks.spawn(crate::relay_client::relay_loop(
+                endpoint.clone(),
+                client,
+                home.dir().to_path_buf(),
+                crate::relay_client::RelaySettings {
+                    addr: relay,
+                    after: config.sync.relay_after,
+                    poll: config.sync.relay_poll,
+                },
+                handle.clone(),
+                cancel.clone(),
+            ));
+        }
         tasks.spawn(crate::local_api::serve(
             listener,
             handle.clone(),

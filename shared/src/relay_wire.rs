@@ -10,6 +10,7 @@
 //!                                            | Refused{reason}
 //! Fetch{limit}                        ──▶   Item{id, bundle}… End{remaining}
 //! Delete{id}                          ──▶   Deleted{id}
+//! CertOf{org}                         ──▶   Cert{org, cert}
 //! ```
 //!
 //! The relay learns the depositor's org from its certificate and the mailbox to read
@@ -81,6 +82,20 @@ pub enum RelayFrame {
     Deleted {
         /// The item.
         id: ItemId,
+    },
+    /// Node → relay: the certificate the relay last saw from a device of `org` (to
+    /// seal a bundle to a parent this node never reached). The node checks it against
+    /// the deployment's CA itself: the relay cannot substitute another unit's key.
+    CertOf {
+        /// The unit.
+        org: OrgCode,
+    },
+    /// Relay → node: that certificate (DER), if the relay has seen one.
+    Cert {
+        /// The unit.
+        org: OrgCode,
+        /// Its certificate.
+        cert: Option<Vec<u8>>,
     },
     /// Relay → node: the request was refused; nothing was stored or removed.
     Refused {
@@ -192,6 +207,9 @@ mod tests {
             any::<[u8; 32]>().prop_map(|id| RelayFrame::Delete { id }),
             any::<[u8; 32]>().prop_map(|id| RelayFrame::Deleted { id }),
             "\\PC{0,60}".prop_map(|reason| RelayFrame::Refused { reason }),
+            Just(RelayFrame::CertOf { org: org() }),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..500))
+                .prop_map(|cert| RelayFrame::Cert { org: org(), cert }),
         ]
     }
 
