@@ -321,3 +321,205 @@ impl RelayStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use halfsky_shared::bundle::{Header, BUNDLE_FORMAT, MAGIC};
+
+    use super::*;
+
+    const VILLAGE: &str = "230129100201";
+    const TOWNSHIP: &str = "230129100000";
+
+    fn org(code: &str) -> OrgCode {
+        OrgCode::parse(code).unwrap()
+    }
+
+    /// A structurally valid bundle (the relay never opens one).
+    fn bundle(sender: &str, recipient: &str, expires: i64, fill: u8, len: usize) -> Vec<u8> {
+        let header = Header {
+            sender: org(sender),
+            recipient: org(recipient),
+            created: 0,
+            expires,
+            sealed_len: len as u32,
+            plain_len: len as u32,
+            ephemeral: vec![4; 65],
+        };
+        let h = postcard::to_stdvec(&header).unwrap();
+        let mut out = MAGIC.to_vec();
+        out.push(BUNDLE_FORMAT);
+        out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+        out.extend_from_slice(&h);
+        out.extend(std::iter::repeat_n(fill, len));
+        out
+    }
+
+    const QUOTA: Quota = Quota {
+        bytes: 10_000,
+        count: 3,
+    };
+
+    #[tokio::test]
+    async fn deposits_are_idempotent_replaceable_and_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RelayStore::open(dir.path()).unwrap();
+        let (v, t) = (org(VILLAGE), org(TOWNSHIP));
+        let a = bundle(VILLAGE, TOWNSHIP, 100, 1, 100);
+        let id = store
+            .deposit(v, t, false, a.clone(), 10, QUOTA)
+            .await
+            .unwrap();
+        assert_eq!(store.deposit(v, t, false, a, 10, QUOTA).await.unwrap(), id);
+        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+
+        // Lying about the sender or the recipient is refused.
+        let err = store
+            .deposit(
+                org("230129100202"),
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 2, 10),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("deposited by"), "{err}");
+        let err = store
+            .deposit(
+                v,
+                org("230129101000"),
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 2, 10),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("sealed to"), "{err}");
+        let err = store
+            .deposit(v, t, false, b"not a bundle".to_vec(), 10, QUOTA)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a valid bundle"), "{err}");
+
+        // Quota by count, then by bytes.
+        for fill in 2..=3 {
+            store
+                .deposit(
+                    v,
+                    t,
+                    false,
+                    bundle(VILLAGE, TOWNSHIP, 100, fill, 100),
+                    10,
+                    QUOTA,
+                )
+                .await
+                .unwrap();
+        }
+        let err = store
+            .deposit(
+                v,
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 4, 100),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("quota"), "{err}");
+        // Replacing drops the earlier three in the same write.
+        store
+            .deposit(
+                v,
+                t,
+                true,
+                bundle(VILLAGE, TOWNSHIP, 100, 5, 100),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+        let err = store
+            .deposit(
+                v,
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 6, 20_000),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("quota"), "{err}");
+
+        let boxes = store.mailboxes().unwrap();
+        assert_eq!(boxes.len(), 1);
+        assert_eq!(boxes[0].recipient, t);
+        assert_eq!(boxes[0].count, 1);
+
+        // Delete, then expiry.
+        let (items, _) = store.fetch(t, 10, 10).unwrap();
+        store.delete(t, &items[0].0).await.unwrap();
+        store.delete(t, &items[0].0).await.unwrap();
+        assert!(store.mailboxes().unwrap().is_empty());
+        store
+            .deposit(
+                v,
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 7, 10),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap();
+        assert!(
+            store.fetch(t, 10, 101).unwrap().0.is_empty(),
+            "expired: not handed out"
+        );
+        assert_eq!(store.prune(101).await.unwrap(), 1);
+        assert!(store.mailboxes().unwrap().is_empty());
+        let err = store
+            .deposit(
+                v,
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 8, 10),
+                200,
+                QUOTA,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn only_the_recipient_reads_a_mailbox_and_certificates_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RelayStore::open(dir.path()).unwrap();
+        let (v, t) = (org(VILLAGE), org(TOWNSHIP));
+        store
+            .deposit(
+                v,
+                t,
+                false,
+                bundle(VILLAGE, TOWNSHIP, 100, 1, 10),
+                10,
+                QUOTA,
+            )
+            .await
+            .unwrap();
+        assert!(store.fetch(v, 10, 10).unwrap().0.is_empty());
+        let (items, _) = store.fetch(t, 10, 10).unwrap();
+        // A delete from another mailbox removes nothing.
+        store.delete(v, &items[0].0).await.unwrap();
+        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+        assert_eq!(store.cert(&t).unwrap(), None);
+        store.put_cert(&t, b"der").unwrap();
+        assert_eq!(store.cert(&t).unwrap().as_deref(), Some(&b"der"[..]));
+    }
+}

@@ -285,3 +285,75 @@ fn status_shows_which_path_pending_changes_are_on() {
     let text = run(&mut village, &["status"]).stdout;
     assert!(text.contains("in bundle files"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_commands_work_while_the_nodes_run() {
+    use halfsky_tests::deploy::{start, with};
+    let d = Deployment::new();
+    let spec = |device: &str| NodeSpec {
+        device: device.into(),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let town_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    {
+        let mut ledger = Ledger::open(&village_home).unwrap();
+        fill_village(&mut ledger, 2, 5);
+    }
+    let village = start(&village_home).await;
+    let town = start(&town_home).await;
+    // The running node holds the store: the commands go over its local API.
+    let forward = |home: &NodeHome, args: Vec<String>| {
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || {
+            halfsky_node::local_api::try_forward(&home, &args)
+                .unwrap()
+                .expect("the node is running")
+        })
+    };
+    let file = d.dir().join("v.bundle");
+    let ack = d.dir().join("v.ack");
+    let cert = town_home.dir().join("node.pem");
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let reply = forward(
+        &village_home,
+        args(&[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            file.to_str().unwrap(),
+            "--to-cert",
+            cert.to_str().unwrap(),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let reply = forward(
+        &town_home,
+        args(&[
+            "bundle",
+            "import",
+            file.to_str().unwrap(),
+            "--ack-out",
+            ack.to_str().unwrap(),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let reply = forward(
+        &village_home,
+        args(&["bundle", "ack", ack.to_str().unwrap()]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let v = with(&village, |l| heads(l, VILLAGE)).await;
+    let t = with(&town, |l| heads(l, VILLAGE)).await;
+    assert_eq!(v, t);
+    town.shutdown().await;
+    village.shutdown().await;
+}
