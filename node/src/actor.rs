@@ -506,12 +506,14 @@ impl State {
                 .filter(|d| d.is_in_subtree_of(&c.org))
                 .count() as u64;
         }
+        let relay = relay_status(&self.ledger, &self.status);
         NodeStatus {
             org,
             name,
             running: true,
             parent,
             children,
+            relay,
         }
     }
 }
@@ -598,7 +600,16 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
         running: false,
         parent,
         children,
+        relay: relay_status(ledger, &status),
     })
+}
+
+/// The relay's last recorded status, if a relay is configured.
+fn relay_status(ledger: &Ledger, status: &StatusStore) -> Option<crate::status::RelayStatus> {
+    let addr = ledger.config().sync.relay.clone()?;
+    let mut relay = status.relay_status().unwrap_or_default();
+    relay.addr = addr;
+    Some(relay)
 }
 
 /// Keeps `Arc` in scope for callers building handles.

@@ -572,6 +572,20 @@ fn print_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
             }
         }
     }
+    if let Some(r) = &s.relay {
+        writeln!(
+            out,
+            "relay {}: last visit {}, last bundle left for the parent {}, {} collected{}",
+            r.addr,
+            r.last_visit.as_deref().unwrap_or("never"),
+            r.last_deposit.as_deref().unwrap_or("never"),
+            r.collected,
+            r.last_error
+                .as_deref()
+                .map(|e| format!(" — last problem: {e}"))
+                .unwrap_or_default()
+        )?;
+    }
     if s.children.is_empty() {
         writeln!(out, "children: none seen yet")?;
     }

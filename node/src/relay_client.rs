@@ -158,15 +158,50 @@ pub async fn relay_loop(
             r = visit => r,
             _ = cancel.cancelled() => return,
         };
-        if let Err(reason) = outcome {
+        if let Err(reason) = &outcome {
             tracing::warn!(relay = %settings.addr, %reason, "relay visit failed");
         }
+        record(&handle, outcome).await;
         let wait = settings.poll.mul_f64(rand::rng().random_range(0.7..1.3));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = cancel.cancelled() => return,
         }
     }
+}
+
+/// What one visit did.
+#[derive(Debug, Default)]
+struct Visit {
+    collected: u64,
+    deposited: bool,
+    /// A bundle refused (and removed) during the visit, and why.
+    refused: Option<String>,
+}
+
+/// Keeps the outcome of a visit for `halfsky status`.
+async fn record(handle: &LedgerHandle, outcome: Result<Visit, String>) {
+    let _ = handle
+        .run(move |ledger| {
+            let Ok(status) = StatusStore::open(ledger.store().db()) else {
+                return;
+            };
+            let mut relay = status.relay_status().unwrap_or_default();
+            let now = crate::status::now_text();
+            match outcome {
+                Ok(visit) => {
+                    relay.last_visit = Some(now.clone());
+                    relay.last_error = visit.refused;
+                    relay.collected += visit.collected;
+                    if visit.deposited {
+                        relay.last_deposit = Some(now);
+                    }
+                }
+                Err(reason) => relay.last_error = Some(reason),
+            }
+            status.set_relay_status(&relay);
+        })
+        .await;
 }
 
 fn server_name(addr: &str) -> String {
@@ -184,7 +219,7 @@ async fn visit(
     settings: &RelaySettings,
     handle: &LedgerHandle,
     parent_gone: bool,
-) -> Result<(), String> {
+) -> Result<Visit, String> {
     let addr = tokio::net::lookup_host(&settings.addr)
         .await
         .map_err(|e| format!("cannot resolve the relay's address {}: {e}", settings.addr))?
@@ -205,8 +240,9 @@ async fn exchange(
     home: &std::path::Path,
     handle: &LedgerHandle,
     parent_gone: bool,
-) -> Result<(), String> {
+) -> Result<Visit, String> {
     let keys = Keys::load(home).map_err(|e| e.to_string())?;
+    let mut visit = Visit::default();
     // Collect everything waiting for this unit.
     loop {
         let (items, remaining) = fetch(conn).await?;
@@ -237,30 +273,32 @@ async fn exchange(
                 }
                 Err(e) => {
                     tracing::warn!(%sender, reason = %e, "refused a bundle at the relay; removing it");
+                    visit.refused = Some(format!("refused a bundle from {sender}: {e}"));
                 }
             }
             delete(conn, id).await?;
+            visit.collected += 1;
         }
         if remaining == 0 || fetched == 0 {
             break;
         }
     }
     if parent_gone {
-        deposit_for_parent(conn, home, handle, keys).await?;
+        visit.deposited = deposit_for_parent(conn, home, handle, keys).await?;
     }
-    Ok(())
+    Ok(visit)
 }
 
 /// Seals what the parent lacks and leaves it at the relay, unless nothing is new
-/// since the last deposit.
+/// since the last deposit. True if a bundle was left.
 async fn deposit_for_parent(
     conn: &Connection,
     home: &std::path::Path,
     handle: &LedgerHandle,
     keys: Keys,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let Some(parent) = keys.org.parent() else {
-        return Ok(());
+        return Ok(false);
     };
     let path = bundle::peer_cert_path(home, &parent);
     let cert = match bundle::read_cert_file(&path) {
@@ -300,7 +338,7 @@ async fn deposit_for_parent(
         .await
         .map_err(|e| e.to_string())??;
     let Some(sealed) = sealed else {
-        return Ok(());
+        return Ok(false);
     };
     let heads = sealed.heads.clone();
     deposit(conn, parent, true, sealed.bytes).await?;
@@ -310,5 +348,5 @@ async fn deposit_for_parent(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     tracing::info!(%parent, changes = sealed.changes, documents = sealed.documents, "left a bundle for the parent at the relay");
-    Ok(())
+    Ok(true)
 }

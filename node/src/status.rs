@@ -70,6 +70,24 @@ pub struct NodeStatus {
     pub parent: Option<ParentStatus>,
     /// Children seen, by `<org>/<device>`.
     pub children: Vec<ChildStatus>,
+    /// The relay, if one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayStatus>,
+}
+
+/// The relay as this node last saw it (`[sync] relay`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RelayStatus {
+    /// The relay's address from the config.
+    pub addr: String,
+    /// Last visit that completed (RFC 3339).
+    pub last_visit: Option<String>,
+    /// Why the last visit failed, if it did.
+    pub last_error: Option<String>,
+    /// When this node last left a bundle for its parent there.
+    pub last_deposit: Option<String>,
+    /// Bundles and acknowledgements collected there since the node home was made.
+    pub collected: u64,
 }
 
 /// Persistent part of the status, in the store's `status-1` tree.
@@ -167,6 +185,23 @@ impl StatusStore {
     fn set_heads_at(&self, key: &str, heads: &[ChangeHash]) {
         if let Err(e) = self.tree.insert(key, encode_heads(heads)) {
             tracing::warn!(error = %e, key, "could not save heads");
+        }
+    }
+
+    /// The relay's status as last recorded.
+    pub fn relay_status(&self) -> Option<RelayStatus> {
+        self.tree
+            .get("relay")
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+    }
+
+    /// Records the relay's status.
+    pub fn set_relay_status(&self, relay: &RelayStatus) {
+        let bytes = serde_json::to_vec(relay).expect("relay status serializes");
+        if let Err(e) = self.tree.insert("relay", bytes) {
+            tracing::warn!(error = %e, "could not save the relay status");
         }
     }
 

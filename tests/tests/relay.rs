@@ -126,6 +126,9 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
     .await;
     assert_eq!(p["pending"]["relay"], p["pending_changes"], "{p}");
     assert_eq!(p["connected"], false);
+    let relay_seen = village.handle().status().await.unwrap().relay.unwrap();
+    assert!(relay_seen.last_deposit.is_some(), "{relay_seen:?}");
+    assert_eq!(relay_seen.last_error, None, "{relay_seen:?}");
     village.shutdown().await;
 
     // The township comes back (the village is gone): it collects, applies, and leaves
@@ -149,6 +152,19 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
         },
     )
     .await;
+    let seen = eventually(
+        LIMIT,
+        "the township's status to count the collected bundle",
+        || {
+            let town = &town;
+            async move {
+                let relay = town.handle().status().await.unwrap().relay.unwrap();
+                (relay.collected >= 1).then_some(relay)
+            }
+        },
+    )
+    .await;
+    assert_eq!(seen.last_error, None, "{seen:?}");
     let women = with(&town, |l| {
         l.stats(Some(org(VILLAGE))).unwrap().women["total"].clone()
     })
