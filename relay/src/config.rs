@@ -54,7 +54,7 @@ struct RawRelay {
     /// Bytes one sender may have waiting (default 64 MiB).
     #[serde(default)]
     max_bytes_per_sender: Option<u64>,
-    /// Bundles one sender may have waiting (default 64).
+    /// Bundles one sender may have waiting (default 1024).
     #[serde(default)]
     max_bundles_per_sender: Option<u64>,
     /// Seconds between expiry sweeps (default 600).
@@ -161,7 +161,7 @@ impl RelayHome {
                 )?,
                 count: positive(
                     raw.relay.max_bundles_per_sender,
-                    64,
+                    1024,
                     "max_bundles_per_sender",
                 )?,
             },
@@ -183,7 +183,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = RelayHome::new(dir.path().join("r"));
         let config = home.init("127.0.0.1:0").unwrap();
-        assert_eq!(config.quota.count, 64);
+        assert_eq!(config.quota.count, 1024);
         assert_eq!(config.quota.bytes, 64 << 20);
         assert!(matches!(
             home.init("127.0.0.1:0"),

@@ -248,3 +248,35 @@ fn the_relay_store_keeps_every_acknowledged_deposit_across_sigkill() {
         "the writer deposited too little to test anything"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_of_another_deployment_cannot_use_the_relay() {
+    let d = Deployment::new();
+    let relay = Relay::start(&relay_home(&d)).await.unwrap();
+    // Same org code, certificate from another CA.
+    let foreign = Deployment::new();
+    let intruder = foreign.home(VILLAGE, "假村", &NodeSpec::default());
+    let identity = halfsky_node::pki::load_node_identity(intruder.dir()).unwrap();
+    let transport = halfsky_node::link::transport(&Default::default());
+    let client = halfsky_node::tls::client_config_with_alpn(
+        &identity,
+        transport,
+        halfsky_shared::relay_wire::RELAY_ALPN,
+    )
+    .unwrap();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let attempt = async {
+        let conn = endpoint
+            .connect_with(client, relay.addr(), "localhost")
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        halfsky_node::relay_client::fetch(&conn).await.map(|_| ())
+    };
+    let result = tokio::time::timeout(LIMIT, attempt)
+        .await
+        .expect("the attempt ends");
+    assert!(result.is_err(), "a foreign device read a mailbox");
+    assert!(relay.store().cert(&org(VILLAGE)).unwrap().is_none());
+    relay.shutdown().await;
+}
