@@ -357,3 +357,51 @@ async fn bundle_commands_work_while_the_nodes_run() {
     town.shutdown().await;
     village.shutdown().await;
 }
+
+#[test]
+fn an_older_acknowledgement_never_undoes_a_newer_one() {
+    let d = Deployment::new();
+    let spec = |device: &str| NodeSpec {
+        device: device.into(),
+        parent: Some("127.0.0.1:9".parse().unwrap()),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    let cert = township_home.dir().join("node.pem");
+    let path = |name: &str| d.dir().join(name).to_str().unwrap().to_string();
+    let export = |village: &mut Ledger, out: &str| {
+        let reply = run(
+            village,
+            &[
+                "bundle",
+                "export",
+                "--to",
+                TOWNSHIP,
+                "--out",
+                out,
+                "--to-cert",
+                cert.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    };
+    let import = |township: &mut Ledger, file: &str, ack: &str| {
+        let reply = run(township, &["bundle", "import", file, "--ack-out", ack]);
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    };
+    fill_village(&mut village, 1, 1);
+    export(&mut village, &path("1.bundle"));
+    fill_village(&mut village, 1, 2);
+    export(&mut village, &path("2.bundle"));
+    import(&mut township, &path("1.bundle"), &path("1.ack"));
+    import(&mut township, &path("2.bundle"), &path("2.ack"));
+    for ack in ["2.ack", "1.ack"] {
+        let reply = run(&mut village, &["bundle", "ack", &path(ack)]);
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    }
+    let s = status(&mut village);
+    assert_eq!(s["parent"]["pending_changes"], 0, "{s}");
+}
