@@ -146,11 +146,25 @@ pub async fn relay_loop(
     cancel: CancellationToken,
 ) {
     let mut last_parent_up = Instant::now();
+    let started = crate::status::now_text();
     loop {
-        if let Ok(status) = handle.status().await {
-            if status.parent.as_ref().is_none_or(|p| p.connected) {
-                last_parent_up = Instant::now();
-            }
+        // The saved link status (cheap; `status()` would also count pending changes).
+        // A "connected" saved by an earlier run of this node (killed before it could
+        // record the end of its link) does not count.
+        let since = started.clone();
+        let parent_up = handle
+            .run(move |ledger| {
+                if ledger.config().sync.parent.is_none() {
+                    return true;
+                }
+                StatusStore::open(ledger.store().db())
+                    .ok()
+                    .and_then(|s| s.load().parent)
+                    .is_some_and(|p| p.connected && p.connected_since.is_some_and(|t| t >= since))
+            })
+            .await;
+        if parent_up.unwrap_or(true) {
+            last_parent_up = Instant::now();
         }
         let parent_gone = last_parent_up.elapsed() >= settings.after;
         let visit = visit(&endpoint, &client, &home, &settings, &handle, parent_gone);
