@@ -492,10 +492,11 @@ impl State {
                 p.bytes_in += live.bytes_in;
                 p.bytes_out += live.bytes_out;
             }
-            let (changes, docs, oldest) = self.pending();
-            p.pending_changes = changes;
-            p.pending_documents = docs;
-            p.oldest_pending = oldest;
+            let paths = crate::pending::pending_paths(&mut self.ledger, &self.status);
+            p.pending_changes = paths.total();
+            p.pending_documents = paths.documents;
+            p.oldest_pending = paths.oldest.clone();
+            p.pending = paths;
         }
         let mut children: Vec<ChildStatus> = self.stored.children.values().cloned().collect();
         let documents = self.ledger.documents().unwrap_or_default();
@@ -505,19 +506,15 @@ impl State {
                 .filter(|d| d.is_in_subtree_of(&c.org))
                 .count() as u64;
         }
+        let relay = relay_status(&self.ledger, &self.status);
         NodeStatus {
             org,
             name,
             running: true,
             parent,
             children,
+            relay,
         }
-    }
-
-    /// Changes of this subtree the parent has not acknowledged: count, documents,
-    /// oldest change time.
-    fn pending(&mut self) -> (u64, u64, Option<String>) {
-        pending_changes(&mut self.ledger, &self.status)
     }
 }
 
@@ -575,10 +572,11 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
         let p = parent.get_or_insert_with(ParentStatus::default);
         p.addr = addr;
         p.connected = false;
-        let (changes, docs, oldest) = pending_changes(ledger, &status);
-        p.pending_changes = changes;
-        p.pending_documents = docs;
-        p.oldest_pending = oldest;
+        let paths = crate::pending::pending_paths(ledger, &status);
+        p.pending_changes = paths.total();
+        p.pending_documents = paths.documents;
+        p.oldest_pending = paths.oldest.clone();
+        p.pending = paths;
     } else {
         parent = None;
     }
@@ -602,7 +600,16 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
         running: false,
         parent,
         children,
+        relay: relay_status(ledger, &status),
     })
+}
+
+/// The relay's last recorded status, if a relay is configured.
+fn relay_status(ledger: &Ledger, status: &StatusStore) -> Option<crate::status::RelayStatus> {
+    let addr = ledger.config().sync.relay.clone()?;
+    let mut relay = status.relay_status().unwrap_or_default();
+    relay.addr = addr;
+    Some(relay)
 }
 
 /// Keeps `Arc` in scope for callers building handles.

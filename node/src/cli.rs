@@ -178,6 +178,49 @@ pub enum Command {
     },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
+    /// Carry changes by hand when there is no network at all: sealed bundle files
+    /// (signed by this node, readable only by the recipient) and their acknowledgements.
+    Bundle {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: BundleCommand,
+    },
+}
+
+/// `halfsky bundle …`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal the changes the recipient (normally the parent unit) lacks, as far as this
+    /// node knows, into a file for a USB stick or phone.
+    Export {
+        /// 12-digit code of the recipient unit (the parent).
+        #[arg(long)]
+        to: String,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The recipient's certificate (its node.pem), if this node never connected to
+        /// it (otherwise peers/<ORG>.pem in the node home is used).
+        #[arg(long, value_name = "FILE")]
+        to_cert: Option<PathBuf>,
+        /// Days until the bundle expires and is refused.
+        #[arg(long, default_value_t = 30)]
+        expires_days: u32,
+    },
+    /// Apply a bundle from a unit below (checks signature, recipient, expiry and the
+    /// sender's rights first); applying one twice changes nothing.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// Write the signed acknowledgement here, to carry back to the sender.
+        #[arg(long, value_name = "ACKFILE")]
+        ack_out: Option<PathBuf>,
+    },
+    /// Apply an acknowledgement file from the parent: its changes count as delivered.
+    Ack {
+        /// The acknowledgement file written by `bundle import --ack-out`.
+        file: PathBuf,
+    },
 }
 
 /// `halfsky init`.
@@ -423,6 +466,26 @@ fn absolute_paths(command: Command, cwd: &Path) -> Command {
             org,
             zh,
         },
+        Command::Bundle { cmd } => Command::Bundle {
+            cmd: match cmd {
+                BundleCommand::Export {
+                    to,
+                    out,
+                    to_cert,
+                    expires_days,
+                } => BundleCommand::Export {
+                    to,
+                    out: abs(out),
+                    to_cert: to_cert.map(abs),
+                    expires_days,
+                },
+                BundleCommand::Import { file, ack_out } => BundleCommand::Import {
+                    file: abs(file),
+                    ack_out: ack_out.map(abs),
+                },
+                BundleCommand::Ack { file } => BundleCommand::Ack { file: abs(file) },
+            },
+        },
         other => other,
     }
 }
@@ -497,11 +560,32 @@ fn print_status(out: &mut impl Write, s: &NodeStatus) -> std::io::Result<()> {
                     .map(|t| format!(", oldest from {t}"))
                     .unwrap_or_default()
             )?;
+            if p.pending.total() > 0 {
+                writeln!(
+                    out,
+                    "  by path: {} waiting for the direct link, {} left at the relay, {} in bundle files",
+                    p.pending.direct, p.pending.relay, p.pending.bundle
+                )?;
+            }
             writeln!(out, "  bytes in/out: {} / {}", p.bytes_in, p.bytes_out)?;
             if let Some(e) = &p.last_error {
                 writeln!(out, "  last problem: {e}")?;
             }
         }
+    }
+    if let Some(r) = &s.relay {
+        writeln!(
+            out,
+            "relay {}: last visit {}, last bundle left for the parent {}, {} collected{}",
+            r.addr,
+            r.last_visit.as_deref().unwrap_or("never"),
+            r.last_deposit.as_deref().unwrap_or("never"),
+            r.collected,
+            r.last_error
+                .as_deref()
+                .map(|e| format!(" — last problem: {e}"))
+                .unwrap_or_default()
+        )?;
     }
     if s.children.is_empty() {
         writeln!(out, "children: none seen yet")?;
@@ -622,6 +706,7 @@ pub fn execute(
                 out.write_all(&text)?;
             }
         }
+        Command::Bundle { cmd } => crate::bundle_cli::execute(ledger, cmd, out, err)?,
         Command::Status { json } => {
             let status = crate::actor::offline_status(ledger)?;
             let args = if json {

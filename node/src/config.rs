@@ -90,6 +90,16 @@ struct RawSync {
     /// Longest wait between reconnect attempts, seconds (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_backoff_secs: Option<u64>,
+    /// The relay's address `host:port` (default: none, no relay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relay: Option<String>,
+    /// How long the parent must be out of reach before changes go to the relay, e.g.
+    /// "90s", "2m", "1h" (default "2m").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relay_after: Option<String>,
+    /// How often to visit the relay for bundles and acknowledgements (default "30s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relay_poll: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -141,6 +151,12 @@ pub struct SyncConfig {
     pub congestion: Congestion,
     /// Longest reconnect backoff.
     pub max_backoff: std::time::Duration,
+    /// The relay's address, `host:port`.
+    pub relay: Option<String>,
+    /// Parent out of reach this long → changes go to the relay.
+    pub relay_after: std::time::Duration,
+    /// Interval between visits to the relay.
+    pub relay_poll: std::time::Duration,
 }
 
 impl Default for SyncConfig {
@@ -153,6 +169,9 @@ impl Default for SyncConfig {
             initial_rtt: std::time::Duration::from_millis(600),
             congestion: Congestion::Bbr,
             max_backoff: std::time::Duration::from_secs(60),
+            relay: None,
+            relay_after: std::time::Duration::from_secs(120),
+            relay_poll: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -415,7 +434,57 @@ fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {
             defaults.max_backoff,
             "max_backoff_secs",
         )?,
+        relay: match &raw.relay {
+            Some(relay) if !host_port(relay) => {
+                return Err(format!(
+                    "sync.relay = \"{relay}\" must be host:port, e.g. relay.example.org:7420"
+                ))
+            }
+            other => other.clone(),
+        },
+        relay_after: raw
+            .relay_after
+            .as_deref()
+            .map(|t| duration(t, "relay_after"))
+            .transpose()?
+            .unwrap_or(defaults.relay_after),
+        relay_poll: raw
+            .relay_poll
+            .as_deref()
+            .map(|t| duration(t, "relay_poll"))
+            .transpose()?
+            .unwrap_or(defaults.relay_poll),
     })
+}
+
+fn host_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+/// Parses "500ms", "90s", "2m", "1h" (a bare number is seconds); at least 1 ms.
+pub fn duration(text: &str, name: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("sync.{name} = \"{text}\" must be a duration such as \"90s\", \"2m\" or \"1h\"")
+    })?;
+    let d = match unit.trim() {
+        "ms" => std::time::Duration::from_millis(n),
+        "" | "s" => std::time::Duration::from_secs(n),
+        "m" | "min" => std::time::Duration::from_secs(n * 60),
+        "h" => std::time::Duration::from_secs(n * 3600),
+        other => {
+            return Err(format!(
+                "sync.{name} = \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
+            ))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("sync.{name} must be more than zero"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -437,6 +506,19 @@ mod tests {
         std::fs::write(home.config_path(), "[node]\norg = \"23012910020X\"\n").unwrap();
         let err = home.config().unwrap_err().to_string();
         assert!(err.contains("halfsky.toml"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("2m", "x").unwrap().as_secs(), 120);
+        assert_eq!(duration("90s", "x").unwrap().as_secs(), 90);
+        assert_eq!(duration("1h", "x").unwrap().as_secs(), 3600);
+        assert_eq!(duration("250ms", "x").unwrap().as_millis(), 250);
+        assert!(duration("0s", "x").is_err());
+        assert!(duration("2 weeks", "x")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(duration("soon", "x").unwrap_err().contains("duration"));
     }
 
     #[test]

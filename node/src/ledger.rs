@@ -107,6 +107,8 @@ struct CachedDoc {
 /// A node's ledger: store, index and the documents it holds.
 pub struct Ledger {
     config: NodeConfig,
+    /// The node home (certificates and peer certificates live beside the store).
+    home: NodeHome,
     store: Arc<SledStore>,
     index: Index,
     docs: LruCache<OrgCode, CachedDoc>,
@@ -134,6 +136,7 @@ impl Ledger {
         let index = Index::open(store.db())?;
         let mut ledger = Ledger {
             config,
+            home: home.clone(),
             compactor: Compactor::start(store.clone()),
             store,
             index,
@@ -154,6 +157,11 @@ impl Ledger {
             ledger.edit(org, Some(meta), |doc| doc.set_name(&name, &author))?;
         }
         Ok(ledger)
+    }
+
+    /// The node home this ledger was opened from.
+    pub fn home(&self) -> &NodeHome {
+        &self.home
     }
 
     /// This node's config.

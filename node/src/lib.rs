@@ -14,8 +14,14 @@
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
 //! - [`lossy`]: the lossy-link simulator (tests, benchmarks and the demo city).
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
+//! - [`bundle`]: sealing, opening and acknowledging bundles (relay and sneakernet);
+//!   [`bundle_cli`]: `halfsky bundle`.
+//! - [`pending`]: which path (direct, relay, bundle) unacknowledged changes are on.
+//! - [`relay_client`]: leaving bundles at the relay and collecting them.
 
 pub mod actor;
+pub mod bundle;
+pub mod bundle_cli;
 pub mod cli;
 pub mod compact;
 pub mod config;
@@ -27,7 +33,9 @@ pub mod ledger;
 pub mod link;
 pub mod local_api;
 pub mod lossy;
+pub mod pending;
 pub mod pki;
+pub mod relay_client;
 pub mod replica;
 pub mod run;
 pub mod status;

@@ -143,10 +143,30 @@ impl RunningNode {
         if let Some(parent) = config.sync.parent.clone() {
             tasks.spawn(dial_loop(
                 endpoint.clone(),
+                home.dir().to_path_buf(),
                 parent,
                 identity_org(&identity),
                 handle.clone(),
                 config.sync.clone(),
+                cancel.clone(),
+            ));
+        }
+        if let Some(relay) = config.sync.relay.clone() {
+            let client = tls::client_config_with_alpn(
+                &identity,
+                crate::link::transport(&config.sync),
+                halfsky_shared::relay_wire::RELAY_ALPN,
+            )?;
+            tasks.spawn(crate::relay_client::relay_loop(
+                endpoint.clone(),
+                client,
+                home.dir().to_path_buf(),
+                crate::relay_client::RelaySettings {
+                    addr: relay,
+                    after: config.sync.relay_after,
+                    poll: config.sync.relay_poll,
+                },
+                handle.clone(),
                 cancel.clone(),
             ));
         }
@@ -263,6 +283,7 @@ fn server_name(parent: &str) -> String {
 
 async fn dial_loop(
     endpoint: quinn::Endpoint,
+    home: std::path::PathBuf,
     parent: String,
     _me: halfsky_shared::OrgCode,
     handle: LedgerHandle,
@@ -304,6 +325,13 @@ async fn dial_loop(
         match outcome {
             Ok((conn, peer)) => {
                 backoff = FIRST_BACKOFF;
+                // Keep the parent's certificate: bundles for it (relay, sneakernet)
+                // are sealed to its key.
+                if let Some(der) = tls::peer_certificate(&conn) {
+                    if let Err(e) = crate::bundle::save_peer_cert(&home, &peer.org, &der) {
+                        tracing::warn!(%parent, error = %e, "cannot keep the parent's certificate in peers/");
+                    }
+                }
                 let reason = crate::link::drive(
                     conn,
                     Role::Child,

@@ -29,6 +29,9 @@ pub struct ParentStatus {
     pub pending_documents: u64,
     /// The oldest unacknowledged change (RFC 3339), if any.
     pub oldest_pending: Option<String>,
+    /// Unacknowledged changes by the path they are on (direct link, relay, bundle file).
+    #[serde(default)]
+    pub pending: crate::pending::PendingPaths,
     /// Bytes received from the parent (all sessions since the node started).
     pub bytes_in: u64,
     /// Bytes sent to the parent.
@@ -67,6 +70,24 @@ pub struct NodeStatus {
     pub parent: Option<ParentStatus>,
     /// Children seen, by `<org>/<device>`.
     pub children: Vec<ChildStatus>,
+    /// The relay, if one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayStatus>,
+}
+
+/// The relay as this node last saw it (`[sync] relay`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RelayStatus {
+    /// The relay's address from the config.
+    pub addr: String,
+    /// Last visit that completed (RFC 3339).
+    pub last_visit: Option<String>,
+    /// Why the last visit failed, if it did.
+    pub last_error: Option<String>,
+    /// When this node last left a bundle for its parent there.
+    pub last_deposit: Option<String>,
+    /// Bundles and acknowledgements collected there since the node home was made.
+    pub collected: u64,
 }
 
 /// Persistent part of the status, in the store's `status-1` tree.
@@ -128,6 +149,65 @@ impl StatusStore {
         {
             tracing::warn!(error = %e, "could not save an acknowledgement");
         }
+    }
+}
+
+impl StatusStore {
+    /// Heads of `org` last sealed into a bundle left at the relay for the parent.
+    pub fn relayed(&self, org: &OrgCode) -> Vec<ChangeHash> {
+        self.heads_at(&format!("relayed/{org}"))
+    }
+
+    /// Records heads of `org` sealed into a bundle left at the relay.
+    pub fn set_relayed(&self, org: &OrgCode, heads: &[ChangeHash]) {
+        self.set_heads_at(&format!("relayed/{org}"), heads);
+    }
+
+    /// Heads of `org` last exported into a bundle file for the parent.
+    pub fn bundled(&self, org: &OrgCode) -> Vec<ChangeHash> {
+        self.heads_at(&format!("bundled/{org}"))
+    }
+
+    /// Records heads of `org` exported into a bundle file.
+    pub fn set_bundled(&self, org: &OrgCode, heads: &[ChangeHash]) {
+        self.set_heads_at(&format!("bundled/{org}"), heads);
+    }
+
+    fn heads_at(&self, key: &str) -> Vec<ChangeHash> {
+        self.tree
+            .get(key)
+            .ok()
+            .flatten()
+            .and_then(|v| decode_heads(&v).ok())
+            .unwrap_or_default()
+    }
+
+    fn set_heads_at(&self, key: &str, heads: &[ChangeHash]) {
+        if let Err(e) = self.tree.insert(key, encode_heads(heads)) {
+            tracing::warn!(error = %e, key, "could not save heads");
+        }
+    }
+
+    /// The relay's status as last recorded.
+    pub fn relay_status(&self) -> Option<RelayStatus> {
+        self.tree
+            .get("relay")
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+    }
+
+    /// Records the relay's status.
+    pub fn set_relay_status(&self, relay: &RelayStatus) {
+        let bytes = serde_json::to_vec(relay).expect("relay status serializes");
+        if let Err(e) = self.tree.insert("relay", bytes) {
+            tracing::warn!(error = %e, "could not save the relay status");
+        }
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), sled::Error> {
+        self.tree.flush().map(|_| ())
     }
 }
 

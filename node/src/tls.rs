@@ -84,6 +84,15 @@ pub fn server_config(
     id: &NodeIdentity,
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::ServerConfig, TlsError> {
+    server_config_with_alpn(id, transport, ALPN)
+}
+
+/// Like [`server_config`], offering another protocol (the relay's).
+pub fn server_config_with_alpn(
+    id: &NodeIdentity,
+    transport: Arc<quinn::TransportConfig>,
+    alpn: &[u8],
+) -> Result<quinn::ServerConfig, TlsError> {
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(roots(id)?, provider.clone())
         .build()
@@ -97,7 +106,7 @@ pub fn server_config(
             role: "server",
             source,
         })?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicServerConfig::try_from(tls).map_err(|source| TlsError::Quic { source })?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport);
@@ -111,6 +120,15 @@ pub fn client_config(
     id: &NodeIdentity,
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::ClientConfig, TlsError> {
+    client_config_with_alpn(id, transport, ALPN)
+}
+
+/// Like [`client_config`], asking for another protocol (the relay's).
+pub fn client_config_with_alpn(
+    id: &NodeIdentity,
+    transport: Arc<quinn::TransportConfig>,
+    alpn: &[u8],
+) -> Result<quinn::ClientConfig, TlsError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|source| TlsError::Protocol { source })?
@@ -120,7 +138,7 @@ pub fn client_config(
             role: "client",
             source,
         })?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|source| TlsError::Quic { source })?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(transport);
@@ -136,6 +154,14 @@ pub fn peer_identity(conn: &quinn::Connection) -> Result<PeerIdentity, TlsError>
         .ok_or(TlsError::NoPeerCertificate)?;
     let leaf = certs.first().ok_or(TlsError::NoPeerCertificate)?;
     pki::identity_of(leaf).map_err(|source| TlsError::PeerIdentity { source })
+}
+
+/// The other side's leaf certificate (DER), as verified by the handshake.
+pub fn peer_certificate(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())?;
+    certs.first().map(|c| c.to_vec())
 }
 
 /// Which end of a link is reading the explanation.

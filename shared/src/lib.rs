@@ -14,11 +14,15 @@
 //! - [`synthetic`]: realistic synthetic ledgers for the demo, tests and benchmarks.
 //! - [`wire`]: frames of the sync protocol (length-prefixed, versioned, size-capped).
 //! - [`session`]: the sync session between a child and its parent, as a state machine.
+//! - [`bundle`]: sealed bundles (signed, encrypted) for the relay and for sneakernet.
+//! - [`relay_wire`]: frames between nodes and the relay mailbox.
 
+pub mod bundle;
 pub mod idcard;
 pub mod ledger_doc;
 pub mod org;
 pub mod record;
+pub mod relay_wire;
 pub mod rollup;
 pub mod schema;
 pub mod session;

@@ -6,10 +6,12 @@
 //! - this file: temporary node homes, synthetic ledgers, small helpers.
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
+//! - [`procs`]: real child processes (workspace binaries, SIGKILL guards, bounded waits).
 //! - [`lossy`]: the lossy-link simulator (re-exported from `halfsky_node::lossy`, where
 //!   the demo uses it too).
 //! - `src/bin/lossy_proxy.rs`: that proxy as a command, to put in front of a real node.
 //! - `src/bin/crash_writer.rs`: a process that adds records until it is killed.
+//! - `src/bin/relay_writer.rs`: a process that deposits bundles in a relay store until killed.
 //! - `src/bin/bench.rs`: the benchmark report.
 //! - `tests/`: integration tests by area (`crash`, …).
 
@@ -18,6 +20,7 @@ pub use halfsky_node::lossy;
 pub mod bench_links;
 pub mod bench_sync;
 pub mod deploy;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 

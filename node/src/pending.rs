@@ -1,0 +1,101 @@
+//! Which path each unacknowledged change is on (`halfsky status`, item 6 of issue 4):
+//! waiting for the direct link to the parent, sealed into a bundle left at the relay,
+//! or exported into a bundle file carried by hand. A change counts on the first path
+//! that carries it in this order: relay, bundle, direct.
+
+use std::collections::HashSet;
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Ledger;
+use crate::status::StatusStore;
+
+/// Unacknowledged changes of this node's subtree, by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPaths {
+    /// Waiting for the direct link to the parent.
+    pub direct: u64,
+    /// Sealed into a bundle at the relay, not yet acknowledged.
+    pub relay: u64,
+    /// Exported into a bundle file, not yet acknowledged.
+    pub bundle: u64,
+    /// Documents with unacknowledged changes.
+    pub documents: u64,
+    /// Time of the oldest unacknowledged change (RFC 3339), if any.
+    pub oldest: Option<String>,
+}
+
+impl PendingPaths {
+    /// All unacknowledged changes.
+    pub fn total(&self) -> u64 {
+        self.direct + self.relay + self.bundle
+    }
+}
+
+/// Counts the changes of `ledger`'s subtree the parent has not acknowledged, by path.
+pub fn pending_paths(ledger: &mut Ledger, status: &StatusStore) -> PendingPaths {
+    let me = ledger.config().org;
+    let mut out = PendingPaths::default();
+    let mut oldest = None::<i64>;
+    for org in ledger.documents().unwrap_or_default() {
+        if !org.is_in_subtree_of(&me) {
+            continue;
+        }
+        let acked = status.acked(&org);
+        let mut heads = ledger.stored_heads(&org).unwrap_or_default();
+        let mut sorted_acked = acked.clone();
+        heads.sort();
+        sorted_acked.sort();
+        if heads == sorted_acked {
+            continue;
+        }
+        let relayed = status.relayed(&org);
+        let bundled = status.bundled(&org);
+        let counted = ledger.with_automerge(org, |doc| {
+            // Hashes of changes NOT covered by `heads` (None: heads unknown here).
+            let mut uncovered = |heads: &[ChangeHash]| -> Option<HashSet<ChangeHash>> {
+                if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+                    return None;
+                }
+                Some(doc.get_changes(heads).iter().map(|c| c.hash()).collect())
+            };
+            let not_relayed = uncovered(&relayed);
+            let not_bundled = uncovered(&bundled);
+            let known = acked.iter().all(|h| doc.get_change_by_hash(h).is_some());
+            let since: &[ChangeHash] = if known { &acked } else { &[] };
+            let mut counts = (0u64, 0u64, 0u64, None::<i64>);
+            for change in doc.get_changes(since) {
+                let hash = change.hash();
+                if not_relayed.as_ref().is_some_and(|s| !s.contains(&hash)) {
+                    counts.1 += 1;
+                } else if not_bundled.as_ref().is_some_and(|s| !s.contains(&hash)) {
+                    counts.2 += 1;
+                } else {
+                    counts.0 += 1;
+                }
+                let t = change.timestamp();
+                if t > 0 {
+                    counts.3 = Some(counts.3.map_or(t, |o: i64| o.min(t)));
+                }
+            }
+            counts
+        });
+        let Ok((direct, relay, bundle, min)) = counted else {
+            continue;
+        };
+        if direct + relay + bundle == 0 {
+            continue;
+        }
+        out.documents += 1;
+        out.direct += direct;
+        out.relay += relay;
+        out.bundle += bundle;
+        oldest = match (oldest, min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    out.oldest = oldest.map(halfsky_shared::ledger_doc::time_text);
+    out
+}

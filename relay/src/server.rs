@@ -1,0 +1,282 @@
+//! The relay server: accepts QUIC connections with mutual TLS from the deployment's
+//! CA (ALPN [`RELAY_ALPN`]), one request per bidirectional stream. The depositor's and
+//! fetcher's unit come from their certificates, so a node can only leave mail as
+//! itself and read and delete only its own mailbox. Everything the server starts
+//! belongs to the [`Relay`]; shutting it down stops every task.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use halfsky_node::pki::{self, PeerIdentity, PkiError};
+use halfsky_node::relay_client::{read_frame, write_frame};
+use halfsky_node::tls::{self, TlsError};
+use halfsky_shared::relay_wire::{RelayFrame, MAX_FETCH, RELAY_ALPN};
+use quinn::{Connection, RecvStream, SendStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, RelayConfig, RelayHome};
+use crate::store::{RelayStore, StoreError};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// relay.toml.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The relay's certificate.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// TLS settings.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address.
+    #[error("cannot listen on {addr}: {source}; is another program using that port?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A relay running in this process.
+#[derive(Debug)]
+pub struct Relay {
+    store: RelayStore,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+    endpoint: quinn::Endpoint,
+    addr: SocketAddr,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Relay {
+    /// Starts the relay of `home`.
+    pub async fn start(home: &RelayHome) -> Result<Relay, StartError> {
+        let config = home.config()?;
+        let identity = pki::load_node_identity(home.dir())?;
+        let transport = halfsky_node::link::transport(&Default::default());
+        let server = tls::server_config_with_alpn(&identity, transport, RELAY_ALPN)?;
+        let store = RelayStore::open(&home.store_path())?;
+        let endpoint =
+            quinn::Endpoint::server(server, config.listen).map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = endpoint.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(accept_loop(
+            endpoint.clone(),
+            store.clone(),
+            config.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(prune_loop(
+            store.clone(),
+            config.prune_every,
+            cancel.clone(),
+        ));
+        tracing::info!(%addr, "relay running");
+        Ok(Relay {
+            store,
+            cancel,
+            tasks,
+            endpoint,
+            addr,
+        })
+    }
+
+    /// The address nodes dial (with the real port if the config said port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The store (mailbox listing while running).
+    pub fn store(&self) -> RelayStore {
+        self.store.clone()
+    }
+
+    /// Stops every task and closes every link.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn prune_loop(store: RelayStore, every: Duration, cancel: CancellationToken) {
+    loop {
+        match store.prune(now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(dropped = n, "dropped expired bundles"),
+            Err(e) => tracing::warn!(error = %e, "cannot drop expired bundles"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    store: RelayStore,
+    config: RelayConfig,
+    cancel: CancellationToken,
+) {
+    let mut links = JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => break },
+            _ = cancel.cancelled() => break,
+            Some(_) = links.join_next() => continue,
+        };
+        let store = store.clone();
+        let config = config.clone();
+        let cancel = cancel.clone();
+        links.spawn(async move {
+            let remote = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(%remote, reason = %tls::explain_incoming_failure(&e), "refused a connection");
+                    return;
+                }
+            };
+            let peer = match tls::peer_identity(&conn) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "refused a connection without a usable identity");
+                    conn.close(quinn::VarInt::from_u32(1), b"no usable certificate identity");
+                    return;
+                }
+            };
+            if let Some(der) = tls::peer_certificate(&conn) {
+                if let Err(e) = store.put_cert(&peer.org, &der) {
+                    tracing::warn!(peer = %peer, error = %e, "cannot keep a certificate");
+                }
+            }
+            tokio::select! {
+                _ = serve_link(&conn, &peer, &store, &config) => {}
+                _ = cancel.cancelled() => conn.close(quinn::VarInt::from_u32(0), b"relay shutting down"),
+            }
+        });
+    }
+    links.shutdown().await;
+}
+
+async fn serve_link(
+    conn: &Connection,
+    peer: &PeerIdentity,
+    store: &RelayStore,
+    config: &RelayConfig,
+) {
+    let mut requests = JoinSet::new();
+    loop {
+        let (send, recv) = tokio::select! {
+            s = conn.accept_bi() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            Some(_) = requests.join_next() => continue,
+        };
+        let (peer, store, config) = (peer.clone(), store.clone(), config.clone());
+        requests.spawn(async move {
+            if let Err(reason) = serve_request(send, recv, &peer, &store, &config).await {
+                tracing::warn!(peer = %peer, %reason, "relay request failed");
+            }
+        });
+    }
+    while requests.join_next().await.is_some() {}
+}
+
+async fn serve_request(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    peer: &PeerIdentity,
+    store: &RelayStore,
+    config: &RelayConfig,
+) -> Result<(), String> {
+    let Some(frame) = read_frame(&mut recv).await? else {
+        return Ok(());
+    };
+    let answers = match frame {
+        RelayFrame::Deposit {
+            recipient,
+            replace,
+            bundle,
+        } => {
+            let size = bundle.len();
+            match store
+                .deposit(peer.org, recipient, replace, bundle, now(), config.quota)
+                .await
+            {
+                Ok(id) => {
+                    tracing::info!(sender = %peer, %recipient, size, "bundle deposited");
+                    vec![RelayFrame::Deposited { id }]
+                }
+                Err(e) => {
+                    tracing::warn!(sender = %peer, %recipient, reason = %e, "deposit refused");
+                    vec![RelayFrame::Refused {
+                        reason: e.to_string(),
+                    }]
+                }
+            }
+        }
+        RelayFrame::Fetch { limit } => {
+            let limit = limit.min(MAX_FETCH) as usize;
+            match store.fetch(peer.org, limit, now()) {
+                Ok((items, remaining)) => {
+                    let mut out: Vec<RelayFrame> = items
+                        .into_iter()
+                        .map(|(id, item)| RelayFrame::Item {
+                            id,
+                            sender: item.sender,
+                            bundle: item.bundle,
+                        })
+                        .collect();
+                    out.push(RelayFrame::End { remaining });
+                    out
+                }
+                Err(e) => vec![RelayFrame::Refused {
+                    reason: e.to_string(),
+                }],
+            }
+        }
+        RelayFrame::Delete { id } => match store.delete(peer.org, &id).await {
+            Ok(()) => vec![RelayFrame::Deleted { id }],
+            Err(e) => vec![RelayFrame::Refused {
+                reason: e.to_string(),
+            }],
+        },
+        RelayFrame::CertOf { org } => match store.cert(&org) {
+            Ok(cert) => vec![RelayFrame::Cert { org, cert }],
+            Err(e) => vec![RelayFrame::Refused {
+                reason: e.to_string(),
+            }],
+        },
+        other => vec![RelayFrame::Refused {
+            reason: format!("{other:?} is not a request"),
+        }],
+    };
+    for a in &answers {
+        write_frame(&mut send, a).await?;
+    }
+    send.finish().map_err(|e| e.to_string())?;
+    // Wait until the node has read everything before the stream goes away.
+    let _ = tokio::time::timeout(Duration::from_secs(30), send.stopped()).await;
+    Ok(())
+}

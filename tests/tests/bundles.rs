@@ -1,0 +1,407 @@
+//! Sneakernet with no network at all: a village exports a sealed bundle, its township
+//! imports it and writes an acknowledgement, the village applies the acknowledgement.
+//! Tampered, truncated, wrong-recipient, expired and foreign-CA bundles are refused
+//! with a reason and change nothing; a bundle applied twice changes nothing.
+
+use std::path::Path;
+
+use automerge::ChangeHash;
+use halfsky_node::local_api::Reply;
+use halfsky_node::{Ledger, NodeHome};
+use halfsky_shared::bundle::{self, Contents, Sender};
+use halfsky_shared::OrgCode;
+use halfsky_tests::deploy::{Deployment, NodeSpec};
+use halfsky_tests::{fill_village, VILLAGE};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+const TOWNSHIP: &str = "230129100000";
+
+fn run(ledger: &mut Ledger, args: &[&str]) -> Reply {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
+}
+
+fn heads(ledger: &Ledger, org: &str) -> Vec<ChangeHash> {
+    let mut h = ledger.stored_heads(&OrgCode::parse(org).unwrap()).unwrap();
+    h.sort();
+    h
+}
+
+fn status(ledger: &mut Ledger) -> serde_json::Value {
+    let reply = run(ledger, &["status", "--json"]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    serde_json::from_str(&reply.stdout).unwrap()
+}
+
+fn key_der(home: &NodeHome) -> Vec<u8> {
+    PrivatePkcs8KeyDer::from_pem_file(home.dir().join("node.key"))
+        .unwrap()
+        .secret_pkcs8_der()
+        .to_vec()
+}
+
+fn cert_der(home: &NodeHome) -> Vec<u8> {
+    CertificateDer::from_pem_file(home.dir().join("node.pem"))
+        .unwrap()
+        .to_vec()
+}
+
+fn public_sec1(home: &NodeHome) -> Vec<u8> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let der = cert_der(home);
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    cert.public_key().subject_public_key.data.to_vec()
+}
+
+fn changes_bundle(from: &NodeHome, to: &NodeHome, created: i64, expires: i64) -> Vec<u8> {
+    let key = key_der(from);
+    let cert = cert_der(from);
+    bundle::seal(
+        Sender {
+            org: OrgCode::parse(VILLAGE).unwrap(),
+            cert_der: &cert,
+            key_pkcs8: &key,
+        },
+        OrgCode::parse(TOWNSHIP).unwrap(),
+        &public_sec1(to),
+        &Contents::Changes(vec![]),
+        created,
+        expires,
+        [7; 32],
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_village_and_its_township_converge_through_bundle_files() {
+    let d = Deployment::new();
+    let spec = |device: &str| NodeSpec {
+        device: device.into(),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    fill_village(&mut village, 4, 11);
+
+    let files = d.dir().join("usb");
+    std::fs::create_dir_all(&files).unwrap();
+    let file = files.join("village.bundle");
+    let ack = files.join("village.ack");
+    let township_cert = township_home.dir().join("node.pem");
+
+    // Without the township's certificate the export says what to do.
+    let reply = run(
+        &mut village,
+        &[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("--to-cert"), "{}", reply.stderr);
+    assert!(!file.exists());
+
+    let reply = run(
+        &mut village,
+        &[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            file.to_str().unwrap(),
+            "--to-cert",
+            township_cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let good = std::fs::read(&file).unwrap();
+    let before = heads(&township, VILLAGE);
+    assert!(before.is_empty());
+
+    // Refusals: each says why and changes nothing.
+    let try_import = |township: &mut Ledger, bytes: &[u8], name: &str| -> Reply {
+        let path = files.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        run(township, &["bundle", "import", path.to_str().unwrap()])
+    };
+    let mut tampered = good.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 1;
+    let reply = try_import(&mut township, &tampered, "tampered.bundle");
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("altered"), "{}", reply.stderr);
+    let reply = try_import(&mut township, &good[..good.len() - 10], "short.bundle");
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("truncated"), "{}", reply.stderr);
+    let now = chrono::Utc::now().timestamp();
+    let expired = changes_bundle(&village_home, &township_home, now - 100, now - 10);
+    let reply = try_import(&mut township, &expired, "expired.bundle");
+    assert!(reply.stderr.contains("expired"), "{}", reply.stderr);
+    // A device of another deployment (its own CA) cannot write here.
+    let foreign = Deployment::new();
+    let intruder = foreign.home(VILLAGE, "假村", &spec("x1"));
+    let forged = changes_bundle(&intruder, &township_home, now, now + 100);
+    let reply = try_import(&mut township, &forged, "forged.bundle");
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("CA"), "{}", reply.stderr);
+    // Another township cannot open it.
+    let other_home = d.home("230129101000", "别镇", &spec("o1"));
+    let mut other = Ledger::open(&other_home).unwrap();
+    let reply = run(&mut other, &["bundle", "import", file.to_str().unwrap()]);
+    assert_ne!(reply.code, 0);
+    assert!(
+        reply.stderr.contains("addressed to unit"),
+        "{}",
+        reply.stderr
+    );
+    assert!(heads(&other, VILLAGE).is_empty());
+    assert_eq!(
+        heads(&township, VILLAGE),
+        before,
+        "refused bundles changed nothing"
+    );
+
+    // The real one: applied, acknowledged; again: nothing changes.
+    let reply = run(
+        &mut township,
+        &[
+            "bundle",
+            "import",
+            file.to_str().unwrap(),
+            "--ack-out",
+            ack.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    assert_eq!(heads(&township, VILLAGE), heads(&village, VILLAGE));
+    assert_eq!(
+        township.stats(None).unwrap().women,
+        village.stats(None).unwrap().women
+    );
+    let once = heads(&township, VILLAGE);
+    let reply = run(&mut township, &["bundle", "import", file.to_str().unwrap()]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    assert!(reply.stderr.contains("applied before"), "{}", reply.stderr);
+    assert_eq!(heads(&township, VILLAGE), once);
+
+    // An acknowledgement is not a bundle of changes, and the reverse.
+    let reply = run(&mut village, &["bundle", "ack", file.to_str().unwrap()]);
+    assert_ne!(reply.code, 0);
+    let reply = run(&mut village, &["bundle", "ack", ack.to_str().unwrap()]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let status = halfsky_node::status::StatusStore::open(village.store().db()).unwrap();
+    let mut acked = status.acked(&OrgCode::parse(VILLAGE).unwrap());
+    acked.sort();
+    assert_eq!(
+        acked,
+        heads(&village, VILLAGE),
+        "the village knows the township has it all"
+    );
+
+    // Nothing left to send.
+    let reply = run(
+        &mut village,
+        &[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            files.join("again.bundle").to_str().unwrap(),
+            "--to-cert",
+            township_cert.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("nothing to send"), "{}", reply.stderr);
+}
+
+#[test]
+fn status_shows_which_path_pending_changes_are_on() {
+    let d = Deployment::new();
+    let spec = NodeSpec {
+        device: "v1".into(),
+        parent: Some("127.0.0.1:9".parse().unwrap()),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec);
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    fill_village(&mut village, 2, 3);
+    let s = status(&mut village);
+    let total = s["parent"]["pending_changes"].as_u64().unwrap();
+    assert!(total > 0);
+    assert_eq!(
+        s["parent"]["pending"]["direct"].as_u64(),
+        Some(total),
+        "{s}"
+    );
+    assert!(s["parent"]["pending"]["oldest"].is_string(), "{s}");
+
+    let file = d.dir().join("v.bundle");
+    let cert = township_home.dir().join("node.pem");
+    let reply = run(
+        &mut village,
+        &[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            file.to_str().unwrap(),
+            "--to-cert",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let s = status(&mut village);
+    assert_eq!(
+        s["parent"]["pending"]["bundle"].as_u64(),
+        Some(total),
+        "{s}"
+    );
+    assert_eq!(s["parent"]["pending"]["direct"].as_u64(), Some(0), "{s}");
+
+    // A change made after the export waits for the direct link (or the next bundle).
+    fill_village(&mut village, 1, 4);
+    let s = status(&mut village);
+    assert_eq!(
+        s["parent"]["pending"]["bundle"].as_u64(),
+        Some(total),
+        "{s}"
+    );
+    assert!(
+        s["parent"]["pending"]["direct"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    let text = run(&mut village, &["status"]).stdout;
+    assert!(text.contains("in bundle files"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_commands_work_while_the_nodes_run() {
+    use halfsky_tests::deploy::{start, with};
+    let d = Deployment::new();
+    let spec = |device: &str| NodeSpec {
+        device: device.into(),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let town_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    {
+        let mut ledger = Ledger::open(&village_home).unwrap();
+        fill_village(&mut ledger, 2, 5);
+    }
+    let village = start(&village_home).await;
+    let town = start(&town_home).await;
+    // The running node holds the store: the commands go over its local API.
+    let forward = |home: &NodeHome, args: Vec<String>| {
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || {
+            halfsky_node::local_api::try_forward(&home, &args)
+                .unwrap()
+                .expect("the node is running")
+        })
+    };
+    let file = d.dir().join("v.bundle");
+    let ack = d.dir().join("v.ack");
+    let cert = town_home.dir().join("node.pem");
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let reply = forward(
+        &village_home,
+        args(&[
+            "bundle",
+            "export",
+            "--to",
+            TOWNSHIP,
+            "--out",
+            file.to_str().unwrap(),
+            "--to-cert",
+            cert.to_str().unwrap(),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let reply = forward(
+        &town_home,
+        args(&[
+            "bundle",
+            "import",
+            file.to_str().unwrap(),
+            "--ack-out",
+            ack.to_str().unwrap(),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let reply = forward(
+        &village_home,
+        args(&["bundle", "ack", ack.to_str().unwrap()]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let v = with(&village, |l| heads(l, VILLAGE)).await;
+    let t = with(&town, |l| heads(l, VILLAGE)).await;
+    assert_eq!(v, t);
+    town.shutdown().await;
+    village.shutdown().await;
+}
+
+#[test]
+fn an_older_acknowledgement_never_undoes_a_newer_one() {
+    let d = Deployment::new();
+    let spec = |device: &str| NodeSpec {
+        device: device.into(),
+        parent: Some("127.0.0.1:9".parse().unwrap()),
+        ..NodeSpec::default()
+    };
+    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    let cert = township_home.dir().join("node.pem");
+    let path = |name: &str| d.dir().join(name).to_str().unwrap().to_string();
+    let export = |village: &mut Ledger, out: &str| {
+        let reply = run(
+            village,
+            &[
+                "bundle",
+                "export",
+                "--to",
+                TOWNSHIP,
+                "--out",
+                out,
+                "--to-cert",
+                cert.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    };
+    let import = |township: &mut Ledger, file: &str, ack: &str| {
+        let reply = run(township, &["bundle", "import", file, "--ack-out", ack]);
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    };
+    fill_village(&mut village, 1, 1);
+    export(&mut village, &path("1.bundle"));
+    fill_village(&mut village, 1, 2);
+    export(&mut village, &path("2.bundle"));
+    import(&mut township, &path("1.bundle"), &path("1.ack"));
+    import(&mut township, &path("2.bundle"), &path("2.ack"));
+    for ack in ["2.ack", "1.ack"] {
+        let reply = run(&mut village, &["bundle", "ack", &path(ack)]);
+        assert_eq!(reply.code, 0, "{}", reply.stderr);
+    }
+    let s = status(&mut village);
+    assert_eq!(s["parent"]["pending_changes"], 0, "{s}");
+}
