@@ -3,14 +3,28 @@
 use clap::Parser;
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = halfsky_node::cli::Cli::parse();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    // The demo's 28 nodes would write over its one-screen summary: their logs go to
+    // a file the demo names.
+    let demo_log = match &cli.command {
+        halfsky_node::cli::Command::Demo(args) => halfsky_node::demo::open_log(args),
+        _ => None,
+    };
+    match demo_log {
+        Some(file) => tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter(filter())
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter())
+            .init(),
+    }
     let raw_args: Vec<String> = std::env::args().skip(1).collect();
     match halfsky_node::cli::run(cli, &raw_args) {
         Ok(code) => std::process::exit(code),

@@ -32,6 +32,7 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
         households: 5,
         records_per_minute: 120.0,
         seed: 1,
+        carry_every: Duration::from_secs(2),
     };
     let mut lines = Vec::new();
     let city = DemoCity::start(plan.clone(), options.clone(), |l| lines.push(l.to_string()))

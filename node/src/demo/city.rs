@@ -37,6 +37,8 @@ pub struct DemoOptions {
     pub records_per_minute: f64,
     /// Seed of the synthetic data and of the simulated links.
     pub seed: u64,
+    /// How often the bundle carrier takes files across.
+    pub carry_every: Duration,
 }
 
 /// One running node of the demo.
@@ -61,6 +63,10 @@ pub struct DemoCity {
     pub nodes: Vec<DemoNode>,
     /// The simulated village links, by village.
     proxies: Vec<(OrgCode, LossyProxy)>,
+    /// The relay process, if a village goes by relay.
+    relay: Option<RelayProcess>,
+    /// What the bundle carrier did last, for the screen.
+    pub carrier: std::sync::Arc<std::sync::Mutex<String>>,
     writers: JoinSet<()>,
     cancel: CancellationToken,
     started: Instant,
@@ -187,6 +193,36 @@ impl DemoCity {
         } else {
             IdKey::generate()
         };
+        let mut plan = plan;
+        let relay = if plan
+            .villages()
+            .any(|(_, _, v)| v.link == VillageLink::Relay)
+        {
+            match RelayProcess::start(dir, &ca, plan.city.org).await {
+                Ok(r) => {
+                    progress(&format!("started the relay on {}", r.addr));
+                    Some(r)
+                }
+                Err(e) => {
+                    progress(&format!(
+                        "no relay ({e:#}); relay villages go by bundle files instead"
+                    ));
+                    for c in &mut plan.counties {
+                        for t in &mut c.townships {
+                            for v in &mut t.villages {
+                                if v.link == VillageLink::Relay {
+                                    v.link = VillageLink::Bundle;
+                                }
+                            }
+                        }
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let relay_addr = relay.as_ref().map(|r| r.addr.to_string());
         let mut nodes = Vec::new();
         let mut proxies = Vec::new();
         let home = ensure_home(dir, &ca, &plan.city, &key, true)?;
@@ -213,6 +249,11 @@ impl DemoCity {
             });
             for (ti, township) in county.townships.iter().enumerate() {
                 let home = ensure_home(dir, &ca, &township.unit, &key, true)?;
+                let serves_relay = township
+                    .villages
+                    .iter()
+                    .any(|v| v.link == VillageLink::Relay);
+                set_relay(&home, relay_addr.as_deref().filter(|_| serves_relay))?;
                 let node = start_node(&home, Some(county_addr)).await?;
                 let township_addr = node.listen_addr().context("a township listens")?;
                 nodes.push(DemoNode {
@@ -253,9 +294,29 @@ impl DemoCity {
                             proxies.push((village.unit.org, proxy));
                             Some(addr)
                         }
-                        // Never online with its township: no direct link at all.
-                        VillageLink::Relay | VillageLink::Bundle => None,
+                        // Never online with its township: a link that is never up
+                        // (so the node knows its parent and counts what it lacks).
+                        VillageLink::Relay | VillageLink::Bundle => {
+                            let proxy = LossyProxy::start(
+                                "127.0.0.1:0".parse().expect("literal"),
+                                township_addr,
+                                LinkProfile::clean(),
+                                seed,
+                            )
+                            .await
+                            .context("starting a simulated link")?;
+                            proxy.set_link_up(false);
+                            let addr = proxy.local_addr();
+                            proxies.push((village.unit.org, proxy));
+                            Some(addr)
+                        }
                     };
+                    set_relay(
+                        &home,
+                        relay_addr
+                            .as_deref()
+                            .filter(|_| village.link == VillageLink::Relay),
+                    )?;
                     let node = start_node(&home, parent).await?;
                     nodes.push(DemoNode {
                         unit: village.unit.clone(),
@@ -275,6 +336,8 @@ impl DemoCity {
             plan,
             nodes,
             proxies,
+            relay,
+            carrier: Default::default(),
             writers: JoinSet::new(),
             cancel: CancellationToken::new(),
             started,
@@ -282,7 +345,51 @@ impl DemoCity {
         if options.records_per_minute > 0.0 {
             city.start_writers(options.records_per_minute, options.seed);
         }
+        city.start_carrier(dir.join("carried"), options.carry_every);
         Ok(city)
+    }
+
+    /// Starts the bundle carrier: every `every`, for each bundle village, seals what
+    /// its township lacks into a file, imports it at the township, and carries the
+    /// acknowledgement back — what a cadre does with a USB stick.
+    fn start_carrier(&mut self, dir: PathBuf, every: Duration) {
+        let mut trips = Vec::new();
+        for (_, t, v) in self.plan.villages() {
+            if v.link != VillageLink::Bundle {
+                continue;
+            }
+            let find = |org: OrgCode| self.nodes.iter().find(|n| n.unit.org == org);
+            if let (Some(village), Some(township)) = (find(v.unit.org), find(t.unit.org)) {
+                trips.push((
+                    village.unit.clone(),
+                    village.node.handle().clone(),
+                    township.node.handle().clone(),
+                    township.home.dir().join(crate::pki::NODE_CERT_FILE),
+                ));
+            }
+        }
+        if trips.is_empty() {
+            return;
+        }
+        let cancel = self.cancel.clone();
+        let last = self.carrier.clone();
+        self.writers.spawn(async move {
+            let _ = std::fs::create_dir_all(&dir);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = cancel.cancelled() => return,
+                }
+                for (unit, village, township, cert) in &trips {
+                    let text = match carry(&dir, unit, village, township, cert).await {
+                        Ok(line) => line,
+                        Err(e) => format!("{} {}: {e:#}", unit.org, unit.name),
+                    };
+                    *last.lock().expect("carrier status") =
+                        format!("{} {text}", chrono::Local::now().format("%H:%M:%S"));
+                }
+            }
+        });
     }
 
     /// Starts one writer per village: a record every `60 / per_minute` seconds on
@@ -439,6 +546,168 @@ impl DemoCity {
         }
         while stopping.join_next().await.is_some() {}
         self.proxies.clear();
+        if let Some(relay) = self.relay.take() {
+            relay.stop();
+        }
+    }
+}
+
+/// Runs a `halfsky bundle …` command on a running node's ledger.
+async fn bundle_command(
+    handle: &crate::actor::LedgerHandle,
+    cmd: crate::cli::BundleCommand,
+) -> Result<String> {
+    handle
+        .run(move |ledger| {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            crate::bundle_cli::execute(ledger, cmd, &mut out, &mut err)
+                .map(|_| String::from_utf8_lossy(&out).trim().to_string())
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the node stopped"))?
+}
+
+/// One trip of the bundle carrier for one village.
+async fn carry(
+    dir: &Path,
+    unit: &Unit,
+    village: &crate::actor::LedgerHandle,
+    township: &crate::actor::LedgerHandle,
+    township_cert: &Path,
+) -> Result<String> {
+    use crate::cli::BundleCommand;
+    let bundle = dir.join(format!("{}.bundle", unit.org));
+    let ack = dir.join(format!("{}.ack", unit.org));
+    let parent = unit.org.parent().context("a village has a township")?;
+    bundle_command(
+        village,
+        BundleCommand::Export {
+            to: parent.to_string(),
+            out: bundle.clone(),
+            to_cert: Some(township_cert.to_path_buf()),
+            expires_days: 30,
+        },
+    )
+    .await
+    .context("sealing the bundle")?;
+    let imported = bundle_command(
+        township,
+        BundleCommand::Import {
+            file: bundle.clone(),
+            ack_out: Some(ack.clone()),
+        },
+    )
+    .await
+    .context("importing the bundle at the township")?;
+    bundle_command(village, BundleCommand::Ack { file: ack.clone() })
+        .await
+        .context("carrying the acknowledgement back")?;
+    let _ = std::fs::remove_file(&bundle);
+    let _ = std::fs::remove_file(&ack);
+    Ok(format!(
+        "carried a bundle from {} {} to its township: {}",
+        unit.org,
+        unit.name,
+        imported.lines().next().unwrap_or("applied")
+    ))
+}
+
+/// Points a node at the relay (short timings, for a demo), or at none.
+fn set_relay(home: &NodeHome, relay: Option<&str>) -> Result<()> {
+    home.set_sync_option("relay", relay)?;
+    home.set_sync_option("relay_after", relay.map(|_| "10s"))?;
+    home.set_sync_option("relay_poll", relay.map(|_| "5s"))?;
+    Ok(())
+}
+
+/// The `halfsky-relay` binary: `$HALFSKY_RELAY_BIN`, or beside this executable (or
+/// one folder up, as for test binaries in `target/*/deps`).
+fn relay_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HALFSKY_RELAY_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let name = format!("halfsky-relay{}", std::env::consts::EXE_SUFFIX);
+    let dir = exe.parent()?;
+    [dir.join(&name), dir.parent()?.join(&name)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// The demo's relay: a `halfsky-relay` child process on loopback (the relay is its
+/// own program; the node cannot link it in).
+struct RelayProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl RelayProcess {
+    async fn start(dir: &Path, ca: &Path, city: OrgCode) -> Result<RelayProcess> {
+        let bin = relay_binary().context(
+            "halfsky-relay is not built beside halfsky (cargo build --release builds both)",
+        )?;
+        let home = dir.join("relay");
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        if home.join("relay.toml").exists() {
+            // A kept demo: the relay keeps its mailboxes, on a new port.
+            let text = std::fs::read_to_string(home.join("relay.toml"))?;
+            let mut table: toml::Table = toml::from_str(&text)?;
+            if let Some(relay) = table.get_mut("relay").and_then(|r| r.as_table_mut()) {
+                relay.insert("listen".into(), toml::Value::String(addr.to_string()));
+            }
+            std::fs::write(home.join("relay.toml"), toml::to_string(&table)?)?;
+        } else {
+            let status = std::process::Command::new(&bin)
+                .arg("-d")
+                .arg(&home)
+                .args(["init", "--listen", &addr.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            anyhow::ensure!(status.success(), "halfsky-relay init failed");
+            crate::pki::issue(ca, city, "relay", &home).context("the relay's certificate")?;
+        }
+        let log = std::fs::File::create(dir.join("relay.log"))?;
+        let child = std::process::Command::new(&bin)
+            .arg("-d")
+            .arg(&home)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(RelayProcess { child, addr })
+    }
+
+    /// Stops the relay (SIGTERM, then waits; its store is durable either way).
+    fn stop(mut self) {
+        #[cfg(unix)]
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -54,12 +54,38 @@ pub struct DemoArgs {
     /// Records each village adds per minute while the demo runs (0: none).
     #[arg(long, default_value_t = 6.0)]
     pub rate: f64,
+    /// Seconds between the bundle carrier's trips (a village with no network at all).
+    #[arg(long, default_value_t = 30)]
+    pub carry_every: u64,
     /// Stop by itself after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
     /// Seed of the synthetic data and the simulated links.
     #[arg(long, default_value_t = 2016)]
     pub seed: u64,
+}
+
+/// Where the demo's node logs go: `DIR/demo.log` with `--data DIR`, else a file in
+/// the system's temporary folder named after this process.
+pub fn log_path(args: &DemoArgs) -> PathBuf {
+    match &args.data {
+        Some(dir) => dir.join("demo.log"),
+        None => std::env::temp_dir().join(format!("halfsky-demo-{}.log", std::process::id())),
+    }
+}
+
+/// Opens (appending) the demo's log file, creating its folder; `None` if that fails
+/// (logs then go to stderr as usual).
+pub fn open_log(args: &DemoArgs) -> Option<std::fs::File> {
+    let path = log_path(args);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
 }
 
 /// The plan the options ask for.
@@ -124,14 +150,16 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         households: args.households,
         records_per_minute: args.rate,
         seed: args.seed,
+        carry_every: Duration::from_secs(args.carry_every.max(1)),
     };
     writeln!(
         out,
-        "halfsky demo: {} {} with {} nodes, data in {}",
+        "halfsky demo: {} {} with {} nodes, data in {}, node logs in {}",
         plan.city.name,
         plan.city.org,
         plan.node_count(),
-        dir.display()
+        dir.display(),
+        log_path(&args).display()
     )?;
     let interactive = std::io::stdout().is_terminal();
     runtime.block_on(async {

@@ -92,6 +92,10 @@ pub fn full(city: &DemoCity, s: &Snapshot) -> String {
         "待确认 pending: {} changes at {} nodes not yet acknowledged by their parent{oldest}",
         s.pending, s.pending_nodes
     );
+    let carried = city.carrier.lock().map(|c| c.clone()).unwrap_or_default();
+    if !carried.is_empty() {
+        let _ = writeln!(t, "U盘 bundle carrier: {carried}");
+    }
     let _ = writeln!(t);
     let _ = writeln!(
         t,
