@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use automerge::{Change, ChangeHash};
-use halfsky_shared::bundle::{self as format, Contents, Sender};
+use halfsky_shared::bundle::{self as format, Contents, DocChanges, DocHeads, Sender};
 use halfsky_shared::OrgCode;
 use rand::Rng;
 use rustls::pki_types::pem::PemObject;
@@ -329,7 +329,15 @@ pub fn seal_changes(
     let changes = docs.iter().map(|(_, c, _)| c.len()).sum();
     let heads = docs.iter().map(|(o, _, h)| (*o, h.clone())).collect();
     let documents = docs.len();
-    let contents = Contents::Changes(docs.into_iter().map(|(o, c, _)| (o, c)).collect());
+    let mut held = Vec::new();
+    for ancestor in me.ancestors() {
+        let heads = ledger.stored_heads(&ancestor)?;
+        held.push((ancestor, heads.iter().map(|h| h.0).collect()));
+    }
+    let contents = Contents::Changes {
+        docs: docs.into_iter().map(|(o, c, _)| (o, c)).collect(),
+        held,
+    };
     let bytes = seal(keys, recipient, &public, &contents, ttl_secs)?;
     Ok(Some(SealedBundle {
         bytes,
@@ -391,12 +399,15 @@ pub enum Received {
         /// The acknowledgement, sealed to the sender.
         ack: Vec<u8>,
     },
-    /// An acknowledgement from the parent, applied to the acknowledged heads.
+    /// An acknowledgement from the parent, applied to the acknowledged heads, with
+    /// the changes of this node's ancestors' documents it carried.
     Ack {
         /// The sender.
         sender: PeerIdentity,
         /// Documents acknowledged.
         documents: usize,
+        /// Changes of ancestors' documents received with it.
+        received: usize,
     },
 }
 
@@ -444,7 +455,7 @@ pub fn receive(
         }
     }
     match contents {
-        Contents::Changes(docs) => {
+        Contents::Changes { docs, held } => {
             if sender.org == me || !sender.org.is_in_subtree_of(&me) {
                 return Err(BundleError::NotAllowed(format!(
                     "{sender} is not below {me}: a node accepts changes only from units below it"
@@ -458,14 +469,7 @@ pub fn receive(
                         "the bundle carries document {org}, outside {sender}'s subtree"
                     )));
                 }
-                let mut changes = Vec::with_capacity(raw.len());
-                for r in raw {
-                    changes.push(Change::from_bytes(r).map_err(|e| BundleError::BadChange {
-                        org,
-                        reason: e.to_string(),
-                    })?);
-                }
-                parsed.push((org, changes));
+                parsed.push((org, parse_changes(org, raw)?));
             }
             let documents = parsed.len();
             let changes = parsed.iter().map(|(_, c)| c.len()).sum();
@@ -484,11 +488,15 @@ pub fn receive(
                 acked.push((org, heads.iter().map(|h| h.0).collect()));
             }
             ledger.store().flush().map_err(LedgerError::from)?;
+            let down = downward(ledger, &sender.org, held)?;
             let ack = seal(
                 keys,
                 sender.org,
                 &public,
-                &Contents::Ack(acked),
+                &Contents::Ack {
+                    heads: acked,
+                    changes: down,
+                },
                 DEFAULT_TTL_SECS,
             )?;
             Ok(Received::Changes {
@@ -499,15 +507,26 @@ pub fn receive(
                 ack,
             })
         }
-        Contents::Ack(docs) => {
+        Contents::Ack { heads, changes } => {
             if me.parent() != Some(sender.org) {
                 return Err(BundleError::NotAllowed(format!(
                     "an acknowledgement from {sender}, which is not this node's parent unit"
                 )));
             }
+            // Changes from above: only of this node's ancestors' documents.
+            let ancestors = me.ancestors();
+            let mut parsed = Vec::with_capacity(changes.len());
+            for (org, raw) in changes {
+                if !ancestors.contains(&org) {
+                    return Err(BundleError::NotAllowed(format!(
+                        "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
+                    )));
+                }
+                parsed.push((org, parse_changes(org, raw)?));
+            }
             let status = StatusStore::open(ledger.store().db()).map_err(store_error)?;
-            let documents = docs.len();
-            for (org, heads) in docs {
+            let documents = heads.len();
+            for (org, heads) in heads {
                 if !org.is_in_subtree_of(&me) {
                     continue;
                 }
@@ -515,9 +534,64 @@ pub fn receive(
                 merge_acked(ledger, &status, org, &heads)?;
             }
             status.flush().map_err(store_error)?;
-            Ok(Received::Ack { sender, documents })
+            let received = parsed.iter().map(|(_, c)| c.len()).sum();
+            for (org, list) in parsed {
+                ledger.apply_changes(org, list)?;
+            }
+            Ok(Received::Ack {
+                sender,
+                documents,
+                received,
+            })
         }
     }
+}
+
+fn parse_changes(org: OrgCode, raw: Vec<Vec<u8>>) -> Result<Vec<Change>, BundleError> {
+    raw.into_iter()
+        .map(|r| {
+            Change::from_bytes(r).map_err(|e| BundleError::BadChange {
+                org,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Most bytes of ancestors' changes one acknowledgement carries down; the rest
+/// follows with the next one.
+const DOWNWARD_BYTES: usize = 4 * 1024 * 1024;
+
+/// Changes of `child`'s ancestors' documents that it lacks, from the heads it says it
+/// holds (`held`): what the link would send down in live sync.
+fn downward(
+    ledger: &mut Ledger,
+    child: &OrgCode,
+    held: DocHeads,
+) -> Result<DocChanges, BundleError> {
+    let ancestors = child.ancestors();
+    let documents = ledger.documents()?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for (org, heads) in held {
+        if !ancestors.contains(&org) || !documents.contains(&org) || bytes >= DOWNWARD_BYTES {
+            continue;
+        }
+        let theirs: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
+        let changes: Vec<Vec<u8>> = ledger.with_automerge(org, |doc| {
+            let known = theirs.iter().all(|h| doc.get_change_by_hash(h).is_some());
+            let since: &[ChangeHash] = if known { &theirs } else { &[] };
+            doc.get_changes(since)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect()
+        })?;
+        if !changes.is_empty() {
+            bytes += changes.iter().map(Vec::len).sum::<usize>();
+            out.push((org, changes));
+        }
+    }
+    Ok(out)
 }
 
 /// Adds `heads` (which the parent says it holds) to the parent's acknowledged heads
