@@ -15,20 +15,21 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use automerge::{Change, ChangeHash};
-use halfsky_shared::bundle::{self as format, Contents, Sender};
+use halfsky_shared::bundle::{self as format, Contents, DocChanges, DocHeads, Sender};
 use halfsky_shared::OrgCode;
 use rand::Rng;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use x509_parser::prelude::{FromDer, X509Certificate};
+
+pub use certs::{
+    check_cert, peer_cert_path, read_cert_file, save_peer_cert, write_atomic, PEERS_DIR,
+};
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, PeerIdentity, PkiError};
+
+mod certs;
 use crate::status::StatusStore;
 use crate::store::Storage;
 
-/// Directory in a node home holding peers' certificates, `<ORG>.pem`.
-pub const PEERS_DIR: &str = "peers";
 /// How long a bundle stays valid unless told otherwise: 30 days.
 pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 60 * 60;
 
@@ -140,105 +141,6 @@ impl Keys {
     }
 }
 
-/// Checks that `cert_der` was issued by the CA `ca_der` and is valid now; returns the
-/// identity it carries and its public key (SEC1).
-pub fn check_cert(
-    ca_der: &[u8],
-    cert_der: &[u8],
-    what: &'static str,
-) -> Result<(PeerIdentity, Vec<u8>), BundleError> {
-    let refuse = |reason: String| BundleError::Cert { what, reason };
-    let (_, ca) = X509Certificate::from_der(ca_der)
-        .map_err(|e| refuse(format!("this node's ca.pem does not parse ({e})")))?;
-    let (_, cert) = X509Certificate::from_der(cert_der)
-        .map_err(|e| refuse(format!("not an X.509 certificate ({e})")))?;
-    cert.verify_signature(Some(ca.public_key())).map_err(|_| {
-        refuse("it was not issued by this deployment's CA (a foreign or forged certificate)".into())
-    })?;
-    if !cert.validity().is_valid() {
-        return Err(refuse("it is expired or not yet valid".into()));
-    }
-    let identity = pki::identity_of(cert_der).map_err(|e| refuse(e.to_string()))?;
-    Ok((identity, cert.public_key().subject_public_key.data.to_vec()))
-}
-
-/// `peers/<ORG>.pem` in `home`.
-pub fn peer_cert_path(home: &Path, org: &OrgCode) -> PathBuf {
-    home.join(PEERS_DIR).join(format!("{org}.pem"))
-}
-
-/// Keeps a peer's certificate in the node home (atomically; only if it changed).
-pub fn save_peer_cert(home: &Path, org: &OrgCode, cert_der: &[u8]) -> std::io::Result<()> {
-    let path = peer_cert_path(home, org);
-    let pem = pem_of(cert_der);
-    if std::fs::read_to_string(&path).is_ok_and(|old| old == pem) {
-        return Ok(());
-    }
-    std::fs::create_dir_all(home.join(PEERS_DIR))?;
-    write_atomic(&path, pem.as_bytes())
-}
-
-fn pem_of(der: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in text.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename: never half-written.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
-/// Reads a certificate file (PEM or DER).
-pub fn read_cert_file(path: &Path) -> Result<Vec<u8>, BundleError> {
-    let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if bytes.starts_with(b"-----") {
-        let cert = CertificateDer::from_pem_slice(&bytes).map_err(|e| BundleError::Cert {
-            what: "recipient's",
-            reason: format!("{} is not a PEM certificate ({e})", path.display()),
-        })?;
-        Ok(cert.to_vec())
-    } else {
-        Ok(bytes)
-    }
-}
-
 /// What went into a sealed bundle.
 #[derive(Debug, Clone)]
 pub struct SealedBundle {
@@ -329,7 +231,15 @@ pub fn seal_changes(
     let changes = docs.iter().map(|(_, c, _)| c.len()).sum();
     let heads = docs.iter().map(|(o, _, h)| (*o, h.clone())).collect();
     let documents = docs.len();
-    let contents = Contents::Changes(docs.into_iter().map(|(o, c, _)| (o, c)).collect());
+    let mut held = Vec::new();
+    for ancestor in me.ancestors() {
+        let heads = ledger.stored_heads(&ancestor)?;
+        held.push((ancestor, heads.iter().map(|h| h.0).collect()));
+    }
+    let contents = Contents::Changes {
+        docs: docs.into_iter().map(|(o, c, _)| (o, c)).collect(),
+        held,
+    };
     let bytes = seal(keys, recipient, &public, &contents, ttl_secs)?;
     Ok(Some(SealedBundle {
         bytes,
@@ -391,12 +301,15 @@ pub enum Received {
         /// The acknowledgement, sealed to the sender.
         ack: Vec<u8>,
     },
-    /// An acknowledgement from the parent, applied to the acknowledged heads.
+    /// An acknowledgement from the parent, applied to the acknowledged heads, with
+    /// the changes of this node's ancestors' documents it carried.
     Ack {
         /// The sender.
         sender: PeerIdentity,
         /// Documents acknowledged.
         documents: usize,
+        /// Changes of ancestors' documents received with it.
+        received: usize,
     },
 }
 
@@ -444,7 +357,7 @@ pub fn receive(
         }
     }
     match contents {
-        Contents::Changes(docs) => {
+        Contents::Changes { docs, held } => {
             if sender.org == me || !sender.org.is_in_subtree_of(&me) {
                 return Err(BundleError::NotAllowed(format!(
                     "{sender} is not below {me}: a node accepts changes only from units below it"
@@ -458,14 +371,7 @@ pub fn receive(
                         "the bundle carries document {org}, outside {sender}'s subtree"
                     )));
                 }
-                let mut changes = Vec::with_capacity(raw.len());
-                for r in raw {
-                    changes.push(Change::from_bytes(r).map_err(|e| BundleError::BadChange {
-                        org,
-                        reason: e.to_string(),
-                    })?);
-                }
-                parsed.push((org, changes));
+                parsed.push((org, parse_changes(org, raw)?));
             }
             let documents = parsed.len();
             let changes = parsed.iter().map(|(_, c)| c.len()).sum();
@@ -484,11 +390,15 @@ pub fn receive(
                 acked.push((org, heads.iter().map(|h| h.0).collect()));
             }
             ledger.store().flush().map_err(LedgerError::from)?;
+            let down = downward(ledger, &sender.org, held)?;
             let ack = seal(
                 keys,
                 sender.org,
                 &public,
-                &Contents::Ack(acked),
+                &Contents::Ack {
+                    heads: acked,
+                    changes: down,
+                },
                 DEFAULT_TTL_SECS,
             )?;
             Ok(Received::Changes {
@@ -499,15 +409,26 @@ pub fn receive(
                 ack,
             })
         }
-        Contents::Ack(docs) => {
+        Contents::Ack { heads, changes } => {
             if me.parent() != Some(sender.org) {
                 return Err(BundleError::NotAllowed(format!(
                     "an acknowledgement from {sender}, which is not this node's parent unit"
                 )));
             }
+            // Changes from above: only of this node's ancestors' documents.
+            let ancestors = me.ancestors();
+            let mut parsed = Vec::with_capacity(changes.len());
+            for (org, raw) in changes {
+                if !ancestors.contains(&org) {
+                    return Err(BundleError::NotAllowed(format!(
+                        "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
+                    )));
+                }
+                parsed.push((org, parse_changes(org, raw)?));
+            }
             let status = StatusStore::open(ledger.store().db()).map_err(store_error)?;
-            let documents = docs.len();
-            for (org, heads) in docs {
+            let documents = heads.len();
+            for (org, heads) in heads {
                 if !org.is_in_subtree_of(&me) {
                     continue;
                 }
@@ -515,9 +436,64 @@ pub fn receive(
                 merge_acked(ledger, &status, org, &heads)?;
             }
             status.flush().map_err(store_error)?;
-            Ok(Received::Ack { sender, documents })
+            let received = parsed.iter().map(|(_, c)| c.len()).sum();
+            for (org, list) in parsed {
+                ledger.apply_changes(org, list)?;
+            }
+            Ok(Received::Ack {
+                sender,
+                documents,
+                received,
+            })
         }
     }
+}
+
+fn parse_changes(org: OrgCode, raw: Vec<Vec<u8>>) -> Result<Vec<Change>, BundleError> {
+    raw.into_iter()
+        .map(|r| {
+            Change::from_bytes(r).map_err(|e| BundleError::BadChange {
+                org,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Most bytes of ancestors' changes one acknowledgement carries down; the rest
+/// follows with the next one.
+const DOWNWARD_BYTES: usize = 4 * 1024 * 1024;
+
+/// Changes of `child`'s ancestors' documents that it lacks, from the heads it says it
+/// holds (`held`): what the link would send down in live sync.
+fn downward(
+    ledger: &mut Ledger,
+    child: &OrgCode,
+    held: DocHeads,
+) -> Result<DocChanges, BundleError> {
+    let ancestors = child.ancestors();
+    let documents = ledger.documents()?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for (org, heads) in held {
+        if !ancestors.contains(&org) || !documents.contains(&org) || bytes >= DOWNWARD_BYTES {
+            continue;
+        }
+        let theirs: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
+        let changes: Vec<Vec<u8>> = ledger.with_automerge(org, |doc| {
+            let known = theirs.iter().all(|h| doc.get_change_by_hash(h).is_some());
+            let since: &[ChangeHash] = if known { &theirs } else { &[] };
+            doc.get_changes(since)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect()
+        })?;
+        if !changes.is_empty() {
+            bytes += changes.iter().map(Vec::len).sum::<usize>();
+            out.push((org, changes));
+        }
+    }
+    Ok(out)
 }
 
 /// Adds `heads` (which the parent says it holds) to the parent's acknowledged heads
@@ -571,21 +547,4 @@ pub fn mark_sent(
         }
     }
     status.flush().map_err(store_error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pem_round_trips() {
-        for len in [0usize, 1, 2, 3, 100, 301] {
-            let der: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let pem = pem_of(&der);
-            if len > 0 {
-                let back = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
-                assert_eq!(back.as_ref(), der.as_slice());
-            }
-        }
-    }
 }

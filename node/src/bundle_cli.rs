@@ -105,21 +105,28 @@ pub fn execute(
                         )?,
                     }
                 }
-                Received::Ack { sender, documents } => writeln!(
+                Received::Ack {
+                    sender,
+                    documents,
+                    received,
+                } => writeln!(
                     err,
-                    "applied the acknowledgement {label} from {sender} ({documents} documents)"
+                    "applied the acknowledgement {label} from {sender} ({documents} documents; {received} changes from above)"
                 )?,
             }
         }
         BundleCommand::Ack { file } => {
             let bytes = read(&file)?;
             let label = file.display().to_string();
-            if let Received::Ack { sender, documents } =
-                bundle::receive(ledger, &keys, &bytes, Some("acknowledgement"), &label)?
+            if let Received::Ack {
+                sender,
+                documents,
+                received,
+            } = bundle::receive(ledger, &keys, &bytes, Some("acknowledgement"), &label)?
             {
                 writeln!(
                     err,
-                    "applied the acknowledgement from {sender}: {documents} documents acknowledged"
+                    "applied the acknowledgement from {sender}: {documents} documents acknowledged, {received} changes of the units above received"
                 )?;
             }
         }

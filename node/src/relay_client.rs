@@ -278,8 +278,12 @@ async fn exchange(
                     tracing::info!(%sender, changes, "applied a bundle from the relay");
                     deposit(conn, sender.org, true, ack).await?;
                 }
-                Ok(Received::Ack { sender, documents }) => {
-                    tracing::info!(%sender, documents, "applied an acknowledgement from the relay");
+                Ok(Received::Ack {
+                    sender,
+                    documents,
+                    received,
+                }) => {
+                    tracing::info!(%sender, documents, received, "applied an acknowledgement from the relay");
                 }
                 Err(bundle::BundleError::Ledger(e)) => {
                     // Our own store failed: keep the item for the next visit.

@@ -47,6 +47,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Most bytes of bundles handed out in one answer to a fetch (the node asks again).
+pub const FETCH_BYTES: usize = 32 * 1024 * 1024;
+
 /// One bundle waiting in a mailbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredItem {
@@ -209,8 +212,8 @@ impl RelayStore {
         Ok(id)
     }
 
-    /// Up to `limit` bundles waiting for `recipient` (expired ones are dropped), and
-    /// how many more wait after them.
+    /// Up to `limit` bundles waiting for `recipient` and at most [`FETCH_BYTES`]
+    /// (but always one), skipping expired ones, and how many more wait after them.
     pub fn fetch(
         &self,
         recipient: OrgCode,
@@ -219,6 +222,7 @@ impl RelayStore {
     ) -> Result<(Vec<(ItemId, StoredItem)>, u32), StoreError> {
         let mut items = Vec::new();
         let mut remaining = 0u32;
+        let mut bytes = 0usize;
         for entry in self.tree.scan_prefix(prefix(b'm', &recipient)) {
             let (k, v) = entry.map_err(self.err("read"))?;
             let item: StoredItem =
@@ -227,7 +231,9 @@ impl RelayStore {
             if item.expires < now {
                 continue;
             }
-            if items.len() < limit {
+            let fits = items.is_empty() || bytes + item.bundle.len() <= FETCH_BYTES;
+            if items.len() < limit && fits && remaining == 0 {
+                bytes += item.bundle.len();
                 items.push((id, item));
             } else {
                 remaining += 1;

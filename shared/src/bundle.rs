@@ -72,22 +72,37 @@ pub struct Header {
     pub ephemeral: Vec<u8>,
 }
 
+/// Raw changes per document (`Change::raw_bytes()`, in dependency order).
+pub type DocChanges = Vec<(OrgCode, Vec<Vec<u8>>)>;
+/// Heads per document (32-byte change hashes).
+pub type DocHeads = Vec<(OrgCode, Vec<[u8; 32]>)>;
+
 /// What a bundle carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Contents {
-    /// Changes the recipient lacks, per document, as `Change::raw_bytes()` in
-    /// dependency order.
-    Changes(Vec<(OrgCode, Vec<Vec<u8>>)>),
-    /// Acknowledgement: the heads the sender of the ack now holds, per document.
-    Ack(Vec<(OrgCode, Vec<[u8; 32]>)>),
+    /// From a unit to one above it.
+    Changes {
+        /// Changes the recipient lacks, per document of the sender's subtree.
+        docs: DocChanges,
+        /// The sender's heads of the documents it receives from above (its
+        /// ancestors'), so the acknowledgement can carry what it lacks of them.
+        held: DocHeads,
+    },
+    /// The answer, from the unit above.
+    Ack {
+        /// The heads the acknowledging unit now holds, per document it received.
+        heads: DocHeads,
+        /// Changes of the ancestors' documents the sender of the bundle lacked.
+        changes: DocChanges,
+    },
 }
 
 impl Contents {
     /// Short name for messages.
     pub fn kind(&self) -> &'static str {
         match self {
-            Contents::Changes(_) => "changes",
-            Contents::Ack(_) => "acknowledgement",
+            Contents::Changes { .. } => "changes",
+            Contents::Ack { .. } => "acknowledgement",
         }
     }
 }

@@ -65,7 +65,10 @@ fn changes_bundle(from: &NodeHome, to: &NodeHome, created: i64, expires: i64) ->
         },
         OrgCode::parse(TOWNSHIP).unwrap(),
         &public_sec1(to),
-        &Contents::Changes(vec![]),
+        &Contents::Changes {
+            docs: vec![],
+            held: vec![],
+        },
         created,
         expires,
         [7; 32],
@@ -205,6 +208,9 @@ fn a_village_and_its_township_converge_through_bundle_files() {
         heads(&village, VILLAGE),
         "the village knows the township has it all"
     );
+    // The acknowledgement brought the township's own document down.
+    assert!(!heads(&township, TOWNSHIP).is_empty());
+    assert_eq!(heads(&village, TOWNSHIP), heads(&township, TOWNSHIP));
 
     // Nothing left to send.
     let reply = run(
@@ -404,4 +410,52 @@ fn an_older_acknowledgement_never_undoes_a_newer_one() {
     }
     let s = status(&mut village);
     assert_eq!(s["parent"]["pending_changes"], 0, "{s}");
+}
+
+#[test]
+fn an_acknowledgement_may_carry_only_the_ancestors_documents() {
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::default());
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    // Another village's document, smuggled into an acknowledgement.
+    let neighbour = d.home("230129100202", "邻村", &NodeSpec::default());
+    let raw: Vec<Vec<u8>> = {
+        let mut n = Ledger::open(&neighbour).unwrap();
+        fill_village(&mut n, 1, 9);
+        let org = OrgCode::parse("230129100202").unwrap();
+        n.with_automerge(org, |doc| {
+            doc.get_changes(&[])
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect()
+        })
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let key = key_der(&township_home);
+    let cert = cert_der(&township_home);
+    let bytes = bundle::seal(
+        Sender {
+            org: OrgCode::parse(TOWNSHIP).unwrap(),
+            cert_der: &cert,
+            key_pkcs8: &key,
+        },
+        OrgCode::parse(VILLAGE).unwrap(),
+        &public_sec1(&village_home),
+        &Contents::Ack {
+            heads: vec![],
+            changes: vec![(OrgCode::parse("230129100202").unwrap(), raw)],
+        },
+        now,
+        now + 100,
+        [8; 32],
+    )
+    .unwrap();
+    let file = d.dir().join("smuggled.ack");
+    std::fs::write(&file, bytes).unwrap();
+    let reply = run(&mut village, &["bundle", "ack", file.to_str().unwrap()]);
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("ancestors"), "{}", reply.stderr);
+    assert!(heads(&village, "230129100202").is_empty());
 }

@@ -165,6 +165,7 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
     )
     .await;
     assert_eq!(seen.last_error, None, "{seen:?}");
+    let town_own = with(&town, |l| sorted(l.stored_heads(&org(TOWNSHIP)).unwrap())).await;
     let women = with(&town, |l| {
         l.stats(Some(org(VILLAGE))).unwrap().women["total"].clone()
     })
@@ -182,6 +183,12 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
     })
     .await;
     assert_eq!(p["pending"]["relay"], 0, "{p}");
+    // The acknowledgement also brought the township's own document down.
+    let down = with(&village, |l| {
+        sorted(l.stored_heads(&org(TOWNSHIP)).unwrap())
+    })
+    .await;
+    assert_eq!(down, town_own);
     let own = with(&village, |l| {
         l.stats(Some(org(VILLAGE))).unwrap().women["total"].clone()
     })

@@ -23,10 +23,13 @@ fn keys(seed: u8) -> Keys {
 const NOW: i64 = 1_800_000_000;
 
 fn sample() -> Contents {
-    Contents::Changes(vec![(
-        org("230129100201"),
-        vec![b"change one".to_vec(), vec![7; 300]],
-    )])
+    Contents::Changes {
+        docs: vec![(
+            org("230129100201"),
+            vec![b"change one".to_vec(), vec![7; 300]],
+        )],
+        held: vec![(org("230129100000"), vec![[3; 32]])],
+    }
 }
 
 fn sealed(contents: &Contents) -> (Vec<u8>, Keys, Keys) {
@@ -122,20 +125,20 @@ fn forged_by_another_key_fails_the_signature() {
 
 fn arb_contents() -> impl Strategy<Value = Contents> {
     let org = Just(org("230129100201"));
+    let changes = proptest::collection::vec(
+        (
+            org,
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..5),
+        ),
+        0..4,
+    );
+    let heads = proptest::collection::vec(
+        (org, proptest::collection::vec(any::<[u8; 32]>(), 0..4)),
+        0..4,
+    );
     prop_oneof![
-        proptest::collection::vec(
-            (
-                org,
-                proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..5)
-            ),
-            0..4
-        )
-        .prop_map(Contents::Changes),
-        proptest::collection::vec(
-            (org, proptest::collection::vec(any::<[u8; 32]>(), 0..4)),
-            0..4
-        )
-        .prop_map(Contents::Ack),
+        (changes.clone(), heads.clone()).prop_map(|(docs, held)| Contents::Changes { docs, held }),
+        (heads, changes).prop_map(|(heads, changes)| Contents::Ack { heads, changes }),
     ]
 }
 
