@@ -450,6 +450,20 @@ impl Index {
         Ok(out)
     }
 
+    /// Ids of a woman's active pairings.
+    pub fn active_pairings(&self, woman: &str) -> Result<Vec<RecordId>, IndexError> {
+        let mut prefix = links_prefix(woman);
+        prefix.push(b'P');
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(io("scanning"))?;
+            if let Ok(id) = RecordId::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes every row (before a rebuild).
     pub fn clear(&self) -> Result<(), IndexError> {
         self.tree.clear().map_err(io("clearing"))

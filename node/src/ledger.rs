@@ -20,6 +20,7 @@ use lru::LruCache;
 
 use crate::compact::Compactor;
 use crate::config::{ConfigError, NodeConfig, NodeHome};
+use crate::freshness::{ArrivalPath, Freshness};
 use crate::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
 
@@ -115,6 +116,10 @@ pub struct Ledger {
     today: Option<NaiveDate>,
     /// Documents changed since [`Ledger::take_changed`] was last called (for sync).
     changed: std::collections::BTreeSet<OrgCode>,
+    /// When and how each document's changes last arrived.
+    freshness: Freshness,
+    /// Path recorded for changes from elsewhere (set by `apply_changes_from`).
+    incoming: ArrivalPath,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -132,7 +137,13 @@ impl Ledger {
         let config = home.config()?;
         let store = Arc::new(SledStore::open(&home.store_path())?);
         let index = Index::open(store.db())?;
+        let freshness = Freshness::open(store.db()).map_err(|source| StoreError::Io {
+            op: "open the freshness records",
+            source,
+        })?;
         let mut ledger = Ledger {
+            freshness,
+            incoming: ArrivalPath::Direct,
             config,
             compactor: Compactor::start(store.clone()),
             store,
@@ -164,6 +175,11 @@ impl Ledger {
     /// The index (read-only queries).
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// When and how each unit's data last arrived (dashboard freshness).
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     /// The store (for sync).
@@ -259,13 +275,32 @@ impl Ledger {
     ) -> Result<T, LedgerError> {
         let store = self.store.clone();
         let index = self.index.clone();
+        let path = if known.is_some() {
+            ArrivalPath::Local
+        } else {
+            self.incoming
+        };
         let cached = self.doc(org)?;
         if known.is_some() {
             // No patch log while we make edits we already know.
             cached.doc.automerge().reset_diff_cursor();
         }
         let out = edit(&mut cached.doc)?;
+        let before = cached.persisted.clone();
         if persist(&store, &index, cached, known)? {
+            let newest = cached
+                .doc
+                .automerge()
+                .get_changes(&before)
+                .iter()
+                .map(|c| c.timestamp())
+                .filter(|t| *t > 0)
+                .max()
+                .map(|t| if t > 100_000_000_000 { t / 1000 } else { t });
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = self.freshness.record(org, path, now, newest) {
+                tracing::warn!(%org, error = %e, "cannot record the arrival time");
+            }
             self.changed.insert(org);
         }
         self.maybe_compact(org)?;
@@ -669,10 +704,24 @@ impl Ledger {
         org: OrgCode,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
-        self.edit(org, None, |doc| {
+        self.apply_changes_from(org, changes, ArrivalPath::Direct)
+    }
+
+    /// [`Ledger::apply_changes`], recording in the freshness records how the changes
+    /// came (`Relay`, `Bundle`, …).
+    pub fn apply_changes_from(
+        &mut self,
+        org: OrgCode,
+        changes: Vec<Change>,
+        path: ArrivalPath,
+    ) -> Result<Vec<ChangeHash>, LedgerError> {
+        self.incoming = path;
+        let result = self.edit(org, None, |doc| {
             doc.automerge().apply_changes(changes)?;
             Ok(doc.heads())
-        })
+        });
+        self.incoming = ArrivalPath::Direct;
+        result
     }
 
     /// Runs `f` on `org`'s Automerge document (for the sync protocol), then persists and

@@ -12,14 +12,18 @@
 //! - [`import`] / [`export`]: CSV and XLSX in, CSV and XLSX out.
 //! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
+//! - [`freshness`]: when and how each unit's data last arrived.
+//! - [`dashboard`]: the web dashboard (HTTP, server-rendered pages, JSON API).
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
 
 pub mod actor;
 pub mod cli;
 pub mod compact;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod export;
+pub mod freshness;
 pub mod import;
 pub mod index;
 pub mod ledger;
