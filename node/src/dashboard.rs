@@ -47,6 +47,7 @@ struct Inner {
     stale_after_secs: i64,
     anonymous_read: bool,
     sessions: auth::Sessions,
+    cookie: String,
 }
 
 /// Shared state of the dashboard's handlers.
@@ -87,6 +88,7 @@ impl AppState {
                 stale_after_secs: config.stale_after.as_secs() as i64,
                 anonymous_read: is_loopback(&listen) && config.users.is_empty(),
                 sessions: auth::Sessions::default(),
+                cookie: auth::session_cookie_name(listen.port()),
             }),
         }
     }
@@ -94,6 +96,11 @@ impl AppState {
     /// Live sessions.
     pub fn sessions(&self) -> &auth::Sessions {
         &self.inner.sessions
+    }
+
+    /// Name of this dashboard's session cookie.
+    pub fn cookie_name(&self) -> &str {
+        &self.inner.cookie
     }
 
     /// May pages be read without logging in?

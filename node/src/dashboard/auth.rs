@@ -23,8 +23,11 @@ use super::i18n::Lang;
 use super::AppState;
 use crate::config::Role;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "halfsky_session";
+/// Name of the session cookie: `halfsky_session_<port>`, because browsers keep cookies
+/// per host, not per port, and two dashboards on one host must not log each other out.
+pub fn session_cookie_name(port: u16) -> String {
+    format!("halfsky_session_{port}")
+}
 /// A session ends after this long.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -201,7 +204,7 @@ impl FromRequestParts<AppState> for Ctx {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let session = cookie(parts, SESSION_COOKIE).and_then(|t| state.sessions().get(t));
+        let session = cookie(parts, state.cookie_name()).and_then(|t| state.sessions().get(t));
         if session.is_none() && !state.anonymous_read() {
             if path.starts_with("/api/") {
                 let body = serde_json::json!({
@@ -269,13 +272,13 @@ pub fn login_page(lang: Lang, next: &str, error: Option<&str>, no_users: bool) -
 }
 
 /// The session cookie for a token.
-pub fn session_cookie(token: &str) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200")
+pub fn session_cookie(name: &str, token: &str) -> String {
+    format!("{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200")
 }
 
 /// A cookie that ends the session in the browser.
-pub fn clear_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_session_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 #[cfg(test)]

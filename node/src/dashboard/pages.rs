@@ -1286,7 +1286,8 @@ pub async fn login(
             let token = state.sessions().open(&u.name, u.role);
             tracing::info!(user = %u.name, "dashboard login");
             let mut resp = Redirect::to(&next).into_response();
-            if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&token)) {
+            if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(state.cookie_name(), &token))
+            {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp
@@ -1343,13 +1344,13 @@ pub async fn logout(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == auth::SESSION_COOKIE)
+        .find(|(k, _)| *k == state.cookie_name())
         .map(|(_, v)| v.to_string());
     if let Some(t) = token {
         state.sessions().close(&t);
     }
     let mut resp = Redirect::to("/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::clear_session_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_session_cookie(state.cookie_name())) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp

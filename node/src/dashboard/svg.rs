@@ -41,10 +41,10 @@ pub fn progress(value: f64, target: f64, text: &str) -> String {
     let w = (ratio * 300.0).round();
     let color = if ratio >= 1.0 { "#27ae60" } else { "#e67e22" };
     format!(
-        "<svg class=\"chart\" role=\"img\" width=\"420\" height=\"20\" viewBox=\"0 0 420 20\">\
+        "<div><svg class=\"chart\" role=\"img\" width=\"300\" height=\"20\" viewBox=\"0 0 300 20\">\
          <rect x=\"0\" y=\"2\" width=\"300\" height=\"16\" fill=\"#eee\"/>\
-         <rect x=\"0\" y=\"2\" width=\"{w}\" height=\"16\" fill=\"{color}\"/>\
-         <text x=\"306\" y=\"15\" font-size=\"13\">{}</text></svg>",
+         <rect x=\"0\" y=\"2\" width=\"{w}\" height=\"16\" fill=\"{color}\"/></svg> \
+         <span>{}</span></div>",
         esc(text)
     )
 }
