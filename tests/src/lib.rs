@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - [`bench_dashboard`]: the dashboard benchmark (a city-sized index served over HTTP).
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
 //! - [`lossy`]: the lossy-link simulator (a UDP proxy with loss, delay, rate, blackouts).
@@ -14,6 +15,7 @@
 
 pub mod lossy;
 
+pub mod bench_dashboard;
 pub mod bench_sync;
 pub mod deploy;
 

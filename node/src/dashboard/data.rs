@@ -214,7 +214,8 @@ pub struct OverdueRow {
 }
 
 /// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
-/// at most `limit` rows, and the total count.
+/// at most `limit` rows (the scan stops there), and the total count (from the
+/// rollups, the same figure as the statistics).
 pub fn overdue(
     ledger: &Ledger,
     org: OrgCode,
@@ -226,8 +227,15 @@ pub fn overdue(
         .to_string();
     let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
     let mut out = Vec::new();
-    let mut count = 0;
+    let mut total = halfsky_shared::rollup::Rollup::default();
+    for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
+        total.merge(&rollup, 1);
+    }
+    let count = total.overdue_women(today) as usize;
     for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
+        if out.len() >= limit {
+            break;
+        }
         let row = row?;
         let r = &row.record;
         if r.meta.retired {
@@ -239,10 +247,6 @@ pub fn overdue(
         }
         let last = row.links.last_visit.clone();
         if last.as_deref().is_some_and(|d| d >= cutoff.as_str()) {
-            continue;
-        }
-        count += 1;
-        if out.len() >= limit {
             continue;
         }
         let village = r.id.org();
