@@ -218,6 +218,40 @@ fn freshness_text(
     }
 }
 
+/// The freshness box shown above every total of `org`'s subtree.
+async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> String {
+    let stale = state.stale_after_secs();
+    let now = chrono::Utc::now().timestamp();
+    let res = state
+        .run(move |l| {
+            let rows = data::arrivals(l, &org).unwrap_or_default();
+            let f = SubtreeFreshness::of(&rows, now, stale);
+            let names: BTreeMap<OrgCode, String> = [&f.newest, &f.oldest]
+                .into_iter()
+                .flatten()
+                .filter_map(|(o, _)| l.index().name(o).ok().flatten().map(|n| (*o, n)))
+                .collect();
+            (f, names)
+        })
+        .await;
+    let Ok((f, names)) = res else {
+        return String::new();
+    };
+    let class = if f.is_stale(now, stale) {
+        "warn"
+    } else {
+        "fresh"
+    };
+    format!(
+        "<div class=\"{class}\" id=\"freshness\"><b>{}</b> {}</div>",
+        lang.t(
+            "数据新鲜度（合计所含各部分）：",
+            "Freshness of this total's parts:"
+        ),
+        esc(&freshness_text(lang, &f, &names, now))
+    )
+}
+
 fn num(v: &serde_json::Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
@@ -716,6 +750,7 @@ pub async fn overdue(
         esc(&name),
         esc(&tables[0].title)
     );
+    b.push_str(&freshness_box(&state, lang, org).await);
     b.push_str(&format!(
         "<p>{} <b id=\"overdue-total\">{count}</b>（{} {}）{}</p>",
         lang.t("共", "In all"),
@@ -948,6 +983,7 @@ pub async fn women(
         "<button type=\"submit\">{}</button></form>",
         lang.t("筛选", "Filter")
     ));
+    b.push_str(&freshness_box(&state, lang, org).await);
     b.push_str(&format!(
         "<p>{} <b id=\"women-count\">{count}</b> {}{}</p>",
         lang.t("共", "In all"),
