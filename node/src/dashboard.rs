@@ -48,7 +48,18 @@ struct Inner {
     anonymous_read: bool,
     sessions: auth::Sessions,
     cookie: String,
+    /// Overviews by unit, with the ledger generation and time they were computed at.
+    overviews: Arc<std::sync::Mutex<OverviewCache>>,
 }
+
+/// Overviews already computed: `(ledger generation, computed at, overview)` by unit.
+type OverviewCache = std::collections::HashMap<OrgCode, (u64, i64, Arc<data::Overview>)>;
+
+/// A cached overview is reused for at most this long even if nothing was written,
+/// so "3 minutes ago" and stale flags stay true.
+const OVERVIEW_MAX_AGE_SECS: i64 = 60;
+/// Units whose overviews are kept.
+const OVERVIEW_CACHE_UNITS: usize = 512;
 
 /// Shared state of the dashboard's handlers.
 #[derive(Clone)]
@@ -89,6 +100,7 @@ impl AppState {
                 anonymous_read: is_loopback(&listen) && config.users.is_empty(),
                 sessions: auth::Sessions::default(),
                 cookie: auth::session_cookie_name(listen.port()),
+                overviews: Default::default(),
             }),
         }
     }
@@ -138,6 +150,35 @@ impl AppState {
             )
                 .into_response()
         })
+    }
+
+    /// The overview of `org` (statistics, drill-down with freshness, verification),
+    /// computed in the ledger actor, or reused if nothing was written since (the
+    /// ledger's generation is unchanged) and it is under a minute old: at a city of a
+    /// million women the statistics take a few hundred milliseconds to sum.
+    pub async fn overview(
+        &self,
+        org: OrgCode,
+    ) -> Result<Result<Arc<data::Overview>, crate::LedgerError>, Response> {
+        let cache = self.inner.overviews.clone();
+        let stale = self.inner.stale_after_secs;
+        self.run(move |l| {
+            let now = chrono::Utc::now().timestamp();
+            let generation = l.generation();
+            let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((g, at, o)) = map.get(&org) {
+                if *g == generation && now - at < OVERVIEW_MAX_AGE_SECS {
+                    return Ok(o.clone());
+                }
+            }
+            let o = Arc::new(data::overview(l, org, now, stale)?);
+            if map.len() >= OVERVIEW_CACHE_UNITS {
+                map.clear();
+            }
+            map.insert(org, (generation, now, o.clone()));
+            Ok(o)
+        })
+        .await
     }
 
     /// Parses `code` and checks it is this node's unit or below it.

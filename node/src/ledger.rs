@@ -120,6 +120,9 @@ pub struct Ledger {
     freshness: Freshness,
     /// Path recorded for changes from elsewhere (set by `apply_changes_from`).
     incoming: ArrivalPath,
+    /// Counts durable changes since open: readers (the dashboard) cache what they
+    /// computed and recompute when this moves.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -144,6 +147,7 @@ impl Ledger {
         let mut ledger = Ledger {
             freshness,
             incoming: ArrivalPath::Direct,
+            generation: 0,
             config,
             compactor: Compactor::start(store.clone()),
             store,
@@ -177,6 +181,12 @@ impl Ledger {
         &self.index
     }
 
+    /// A number that changes whenever anything is written (locally or from sync):
+    /// what was computed from the index at one generation is still true at it.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// When and how each unit's data last arrived (dashboard freshness).
     pub fn freshness(&self) -> &Freshness {
         &self.freshness
@@ -189,6 +199,7 @@ impl Ledger {
 
     /// Fixes "today" (tests and reproducible demos); by default the local date.
     pub fn set_today(&mut self, today: NaiveDate) {
+        self.generation += 1;
         self.today = Some(today);
     }
 
@@ -302,6 +313,7 @@ impl Ledger {
                 tracing::warn!(%org, error = %e, "cannot record the arrival time");
             }
             self.changed.insert(org);
+            self.generation += 1;
         }
         self.maybe_compact(org)?;
         Ok(out)
@@ -677,6 +689,7 @@ impl Ledger {
 
     /// Rebuilds the index from the documents; returns how many records it indexed.
     pub fn reindex(&mut self) -> Result<usize, LedgerError> {
+        self.generation += 1;
         self.docs.clear();
         self.index.clear()?;
         let mut count = 0;

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use halfsky_node::actor::{LedgerActor, LedgerHandle};
 use halfsky_node::config::{set_dashboard_user, DashboardConfig, Role};
 use halfsky_node::dashboard::{auth, router, AppState};
+use halfsky_node::freshness::ArrivalPath;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, OrgCode};
@@ -65,6 +66,12 @@ fn township() -> Fixture {
     ledger.set_today(today());
     ledger.apply_changes(org(V1), c1).unwrap();
     ledger.apply_changes(org(V2), c2).unwrap();
+    // 前进村 last synced three days ago: stale under the default 24 hours.
+    let three_days_ago = chrono::Utc::now().timestamp() - 3 * 86_400;
+    ledger
+        .freshness()
+        .record(org(V2), ArrivalPath::Relay, three_days_ago, None)
+        .unwrap();
     let (actor, handle) = LedgerActor::start(ledger).unwrap();
     Fixture {
         _dir: dir,
@@ -319,6 +326,14 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     assert!(html.contains("红星村") && html.contains("前进村"), "{html}");
     assert!(html.contains(&format!("href=\"/org/{V1}\"")));
     assert!(html.contains("直连同步"));
+    // The stale village stands out, and so does the total that includes it.
+    assert!(
+        html.contains("<tr class=\"stale\"><td><a href=\"/org/230129100202\">"),
+        "{html}"
+    );
+    assert!(html.contains("中继转发") && html.contains("过期"), "{html}");
+    assert!(html.contains("class=\"warn\" id=\"freshness\""), "{html}");
+    assert!(html.contains("最旧部分：前进村"), "{html}");
     assert!(html.contains("最旧部分"));
     assert!(html.contains("<svg"));
     // The API serves the same report.
@@ -338,6 +353,12 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     assert_eq!(
         api["children"][0]["freshness"]["newest"][1]["path"],
         "direct"
+    );
+    assert_eq!(api["children"][0]["stale"], false);
+    assert_eq!(api["children"][1]["stale"], true);
+    assert_eq!(
+        api["children"][1]["freshness"]["newest"][1]["path"],
+        "relay"
     );
 
     // Overdue list: count equals the statistics; the API agrees.

@@ -138,7 +138,7 @@ pub fn build_city(
     let village = codes[0];
     Ok(BuiltCity {
         county: village.ancestors()[1],
-        township: village.ancestors()[2],
+        township: village.ancestors()[0],
         village,
         women,
         build_secs: started.elapsed().as_secs_f64(),

@@ -63,9 +63,11 @@ pub async fn overview(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let stale = state.stale_after_secs();
-    let now = chrono::Utc::now().timestamp();
-    reply(state.run(move |l| data::overview(l, org, now, stale)).await)
+    match state.overview(org).await {
+        Ok(Ok(o)) => Json(&*o).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(r) => r,
+    }
 }
 
 /// `GET /api/v1/overdue?org=&limit=`: women overdue for a visit.
@@ -79,11 +81,16 @@ pub async fn overdue(
         Err(r) => return r,
     };
     let limit = q.limit.unwrap_or(PAGE_ROWS);
+    let known = match state.overview(org).await {
+        Ok(Ok(o)) => o.stats.visits["overdue_women"].as_i64(),
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(r) => return r,
+    };
     reply(
         state
             .run(move |l| {
                 let today = l.today();
-                data::overdue(l, org, today, limit)
+                data::overdue(l, org, today, limit, known)
                     .map(|(rows, count)| serde_json::json!({"count": count, "rows": rows}))
             })
             .await,

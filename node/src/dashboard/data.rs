@@ -215,23 +215,30 @@ pub struct OverdueRow {
 
 /// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
 /// at most `limit` rows (the scan stops there), and the total count (from the
-/// rollups, the same figure as the statistics).
+/// rollups, the same figure as the statistics; `known_count` if the caller already
+/// has that figure).
 pub fn overdue(
     ledger: &Ledger,
     org: OrgCode,
     today: NaiveDate,
     limit: usize,
+    known_count: Option<i64>,
 ) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
     let cutoff = (today - Duration::days(OVERDUE_DAYS))
         .format("%Y-%m-%d")
         .to_string();
     let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
     let mut out = Vec::new();
-    let mut total = halfsky_shared::rollup::Rollup::default();
-    for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
-        total.merge(&rollup, 1);
-    }
-    let count = total.overdue_women(today) as usize;
+    let count = match known_count {
+        Some(n) => n as usize,
+        None => {
+            let mut total = halfsky_shared::rollup::Rollup::default();
+            for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
+                total.merge(&rollup, 1);
+            }
+            total.overdue_women(today) as usize
+        }
+    };
     for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
         if out.len() >= limit {
             break;

@@ -449,9 +449,8 @@ pub async fn overview(
             )
         }
     };
-    let stale = state.stale_after_secs();
     let now = chrono::Utc::now().timestamp();
-    let o = match state.run(move |l| data::overview(l, org, now, stale)).await {
+    let o = match state.overview(org).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             return message(
@@ -677,10 +676,27 @@ pub async fn overdue(
         PAGE_ROWS
     };
     let res = state
+        .overview(org)
+        .await
+        .map(|o| o.map(|o| o.stats.visits["overdue_women"].as_i64()));
+    let known = match res {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            return message(
+                &ctx,
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang.t("读取失败", "Cannot read"),
+                &e.to_string(),
+            )
+        }
+        Err(r) => return r,
+    };
+    let res = state
         .run(move |l| {
             let today = l.today();
             let name = l.index().name(&org).ok().flatten().unwrap_or_default();
-            data::overdue(l, org, today, limit).map(|r| (r, today, name))
+            data::overdue(l, org, today, limit, known).map(|r| (r, today, name))
         })
         .await;
     let ((rows, count), today, name) = match res {
