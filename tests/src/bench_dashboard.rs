@@ -9,6 +9,10 @@
 //! parsing as real input; about 70 % get a last-visit date within 120 days. There are
 //! no pairing or visit rows, so overdue lists show no helper names here.
 //!
+//! Pages reuse an overview while nothing has been written (the ledger's generation);
+//! the "after a change" figure writes before each request, so it is the cost of
+//! recomputing the statistics of the whole city.
+//!
 //! Everything timed runs in a child process ([`serve_child`]) so cold start and RSS
 //! are those of a fresh dashboard process, not of the process that built the data.
 
@@ -222,6 +226,19 @@ pub fn serve_child(home: &Path, units: [&str; 3], requests: usize) -> anyhow::Re
         }
         print_percentiles(name, &samples);
     }
+    // The city overview right after something was written: recomputed, not reused.
+    let mut samples = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        runtime.block_on(handle.run(|l| {
+            let today = l.today();
+            l.set_today(today)
+        }))?;
+        let t = Instant::now();
+        let (status, _) = http_get(addr, &format!("/org/{CITY}"))?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(status == 200, "the overview answered {status}");
+    }
+    print_percentiles("overview_after_change", &samples);
     for (name, len) in bytes.iter().step_by(requests.max(1)) {
         println!("{name}_bytes={len}");
     }

@@ -1239,6 +1239,12 @@ fn run(options: &Options) -> Result<bool> {
                                 "`stats` of the city alone",
                             ),
                             (
+                                "overview_after_change",
+                                "city overview page right after a write",
+                                "stats_city",
+                                "`stats` of the city alone",
+                            ),
+                            (
                                 "drilldown",
                                 "county drill-down page",
                                 "stats_county",
