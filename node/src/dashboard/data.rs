@@ -99,11 +99,16 @@ pub fn overview(
             }
         })
         .collect();
-    let names = ledger
+    let mut names: BTreeMap<OrgCode, String> = ledger
         .index()
         .names(org.subtree_prefix())?
         .into_iter()
         .collect();
+    for a in org.ancestors() {
+        if let Some(n) = ledger.index().name(&a)? {
+            names.insert(a, n);
+        }
+    }
     let counties = match org.level() {
         halfsky_shared::org::Level::City => stats.children.len().max(1) as i64,
         _ => 1,

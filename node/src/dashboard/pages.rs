@@ -259,7 +259,7 @@ fn num(v: &serde_json::Value) -> i64 {
 /// Breadcrumbs from this node's unit down to `org`.
 fn crumbs(state: &AppState, org: OrgCode, names: &BTreeMap<OrgCode, String>) -> String {
     let mut parts = Vec::new();
-    for a in org.ancestors().into_iter().chain([org]) {
+    for a in org.ancestors().into_iter().rev().chain([org]) {
         if a.is_in_subtree_of(&state.org()) {
             parts.push(format!(
                 "<a href=\"/org/{a}\">{}</a>",
