@@ -94,7 +94,11 @@ fn input(lang: Lang, field: &FieldSpec, values: &[(String, String)], today: &str
     let label = format!(
         "<label for=\"f-{name}\">{}{req} <small>{}</small></label>",
         esc(&field_label(lang, field)),
-        esc(field.help)
+        if lang == Lang::En {
+            esc(field.help)
+        } else {
+            String::new()
+        }
     );
     let control = match &field.ty {
         FieldType::Bool => {
