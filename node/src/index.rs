@@ -427,6 +427,26 @@ impl Index {
         Ok(out)
     }
 
+    /// Rollup rows of every unit whose code starts with `org_prefix`, undecoded (to
+    /// tell which changed since they were last read).
+    pub fn rollup_bytes(&self, org_prefix: &str) -> Result<Vec<(OrgCode, sled::IVec)>, IndexError> {
+        let mut out = Vec::new();
+        let mut prefix = vec![b'u'];
+        prefix.extend_from_slice(org_prefix.as_bytes());
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item.map_err(io("scanning"))?;
+            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            out.push((org, v));
+        }
+        Ok(out)
+    }
+
+    /// Decodes a rollup row read by [`Index::rollup_bytes`].
+    pub fn decode_rollup(bytes: &[u8]) -> Result<Rollup, IndexError> {
+        parse(bytes, "rollup row")
+    }
+
     /// The name of a unit, if its document has one.
     pub fn name(&self, org: &OrgCode) -> Result<Option<String>, IndexError> {
         Ok(self
