@@ -176,6 +176,12 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::pki::PkiCommand,
     },
+    /// Dashboard users (stored in halfsky.toml with argon2 password hashes).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
     /// Carry changes by hand when there is no network at all: sealed bundle files
@@ -220,6 +226,24 @@ pub enum BundleCommand {
     Ack {
         /// The acknowledgement file written by `bundle import --ack-out`.
         file: PathBuf,
+    },
+}
+
+/// `halfsky user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a dashboard user (or set a user's role and password). The password is
+    /// asked for on the terminal, or read from standard input with --password-stdin.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), editor (also enters records) or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -389,6 +413,10 @@ pub fn run(cli: Cli, raw_args: &[String]) -> anyhow::Result<i32> {
             crate::run::run_foreground(&home)?;
             Ok(0)
         }
+        Command::User { cmd } => {
+            user_command(&home, cmd)?;
+            Ok(0)
+        }
         command => {
             // A running node holds the store: let it execute the command.
             if let Some(reply) = crate::local_api::try_forward(&home, raw_args)? {
@@ -414,7 +442,11 @@ pub fn execute_args(ledger: &mut Ledger, cwd: &Path, args: &[String]) -> crate::
         Ok(cli) => {
             let command = absolute_paths(cli.command, cwd);
             match command {
-                Command::Init(_) | Command::Demo(_) | Command::Run | Command::Pki { .. } => {
+                Command::Init(_)
+                | Command::Demo(_)
+                | Command::Run
+                | Command::Pki { .. }
+                | Command::User { .. } => {
                     let _ = writeln!(err, "error: this command cannot run while the node is running; stop `halfsky run` first");
                     1
                 }
@@ -764,11 +796,76 @@ pub fn execute(
             let n = ledger.reindex()?;
             writeln!(err, "index rebuilt: {n} records")?;
         }
-        Command::Init(_) | Command::Demo(_) | Command::Run | Command::Pki { .. } => {
+        Command::Init(_)
+        | Command::Demo(_)
+        | Command::Run
+        | Command::Pki { .. }
+        | Command::User { .. } => {
             anyhow::bail!("this command does not use an open ledger")
         }
     }
     Ok(0)
+}
+
+fn user_command(home: &NodeHome, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"') {
+                anyhow::bail!("--name must be a non-empty name without quotes");
+            }
+            let role: crate::config::Role = role
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+            let password = read_password(password_stdin)?;
+            if password.chars().count() < 8 {
+                anyhow::bail!("the password must have at least 8 characters");
+            }
+            let hash = crate::dashboard::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            crate::config::set_dashboard_user(home, &name, role, &hash)?;
+            eprintln!(
+                "user {name} ({}) saved in {}; restart `halfsky run` for the dashboard to see it",
+                role.as_str(),
+                home.config_path().display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        eprint!("password: ");
+        std::io::stderr().flush()?;
+        let echo = set_echo(false);
+        let mut line = String::new();
+        let read = stdin.lock().read_line(&mut line);
+        if echo {
+            set_echo(true);
+        }
+        eprintln!();
+        read?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Turns terminal echo on or off (for the password prompt); returns whether it changed.
+fn set_echo(on: bool) -> bool {
+    std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Prints a clap error or help where it belongs; returns its exit code.

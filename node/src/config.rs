@@ -102,11 +102,157 @@ struct RawSync {
     relay_poll: Option<String>,
 }
 
+/// `[dashboard]`: the web dashboard (off unless `listen` is set).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    /// Address to serve the dashboard on, e.g. `127.0.0.1:8080`. Anything but loopback
+    /// requires a login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    /// A unit whose data last arrived longer ago than this is marked stale (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stale_after_hours: Option<u64>,
+    /// Users (`halfsky user add`): name, role (viewer/editor/admin), argon2 hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    users: Vec<RawUser>,
+}
+
+/// One `[[dashboard.users]]` entry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    role: String,
+    password_hash: String,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct RawConfig {
     node: RawNode,
     #[serde(default)]
     sync: RawSync,
+    #[serde(default, skip_serializing_if = "RawDashboard::is_empty")]
+    dashboard: RawDashboard,
+}
+
+impl RawDashboard {
+    fn is_empty(&self) -> bool {
+        self.listen.is_none() && self.stale_after_hours.is_none() && self.users.is_empty()
+    }
+}
+
+/// What a dashboard user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads pages, lists and exports.
+    Viewer,
+    /// Also enters records for the node's own unit.
+    Editor,
+    /// Everything (reserved for user management through the dashboard).
+    Admin,
+}
+
+impl Role {
+    /// The name written in `halfsky.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// May this role write records?
+    pub fn can_write(self) -> bool {
+        self >= Role::Editor
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "\"{other}\" is not a role; use viewer, editor or admin"
+            )),
+        }
+    }
+}
+
+/// A dashboard user as configured.
+#[derive(Debug, Clone)]
+pub struct DashboardUser {
+    /// Login name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Argon2 PHC string of the password.
+    pub password_hash: String,
+}
+
+/// Validated `[dashboard]` settings.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    /// Where to serve; `None` = no dashboard.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data older than this marks a unit stale.
+    pub stale_after: std::time::Duration,
+    /// Users who may log in.
+    pub users: Vec<DashboardUser>,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            listen: None,
+            stale_after: std::time::Duration::from_secs(24 * 3600),
+            users: Vec::new(),
+        }
+    }
+}
+
+fn validate_dashboard(raw: &RawDashboard) -> Result<DashboardConfig, String> {
+    let listen = raw
+        .listen
+        .as_deref()
+        .map(|l| {
+            l.parse().map_err(|_| {
+                format!("dashboard.listen = \"{l}\" must be ip:port, e.g. 127.0.0.1:8080")
+            })
+        })
+        .transpose()?;
+    let hours = match raw.stale_after_hours {
+        Some(0) => return Err("dashboard.stale_after_hours must be at least 1".into()),
+        Some(h) => h,
+        None => 24,
+    };
+    let mut users = Vec::new();
+    for u in &raw.users {
+        let role = u
+            .role
+            .parse()
+            .map_err(|e| format!("dashboard.users {}: {e}", u.name))?;
+        if !u.password_hash.starts_with("$argon2") {
+            return Err(format!(
+                "dashboard.users {}: password_hash must be an argon2 hash; set it with `halfsky user add`",
+                u.name
+            ));
+        }
+        users.push(DashboardUser {
+            name: u.name.clone(),
+            role,
+            password_hash: u.password_hash.clone(),
+        });
+    }
+    Ok(DashboardConfig {
+        listen,
+        stale_after: std::time::Duration::from_secs(hours * 3600),
+        users,
+    })
 }
 
 /// Congestion controllers quinn offers.
@@ -193,6 +339,8 @@ pub struct NodeConfig {
     pub id_key: IdKey,
     /// Links to parent and children.
     pub sync: SyncConfig,
+    /// The web dashboard.
+    pub dashboard: DashboardConfig,
 }
 
 /// A node home directory.
@@ -274,6 +422,7 @@ impl NodeHome {
                 listen,
                 ..RawSync::default()
             },
+            dashboard: RawDashboard::default(),
         };
         validate_sync(&raw.sync).map_err(|reason| ConfigError::Invalid {
             path: path.clone(),
@@ -368,8 +517,10 @@ impl NodeHome {
             ));
         }
         let sync = validate_sync(&raw.sync).map_err(invalid)?;
+        let dashboard = validate_dashboard(&raw.dashboard).map_err(invalid)?;
         Ok(NodeConfig {
             sync,
+            dashboard,
             org,
             name: raw.node.name,
             device: raw.node.device,
@@ -378,6 +529,58 @@ impl NodeHome {
             id_key,
         })
     }
+}
+
+/// Adds (or replaces) a dashboard user in `halfsky.toml`, keeping the file's comments
+/// and layout. `password_hash` is an argon2 PHC string.
+pub fn set_dashboard_user(
+    home: &NodeHome,
+    name: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<(), ConfigError> {
+    let path = home.config_path();
+    home.config()?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+        op: "read",
+        path: path.clone(),
+        source,
+    })?;
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: path.clone(),
+        reason,
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
+    let dashboard = doc
+        .entry("dashboard")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| invalid("dashboard must be a table".into()))?;
+    let users = dashboard
+        .entry("users")
+        .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()))
+        .as_array_of_tables_mut()
+        .ok_or_else(|| invalid("dashboard.users must be [[dashboard.users]] tables".into()))?;
+    let mut entry = toml_edit::Table::new();
+    entry["name"] = toml_edit::value(name);
+    entry["role"] = toml_edit::value(role.as_str());
+    entry["password_hash"] = toml_edit::value(password_hash);
+    let existing = users
+        .iter()
+        .position(|t| t.get("name").and_then(|v| v.as_str()) == Some(name));
+    match existing {
+        Some(i) => *users.get_mut(i).expect("found above") = entry,
+        None => users.push(entry),
+    }
+    let tmp = home.dir().join(".halfsky.toml.tmp");
+    std::fs::write(&tmp, doc.to_string())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|source| ConfigError::Io {
+            op: "write",
+            path: path.clone(),
+            source,
+        })?;
+    home.config().map(|_| ())
 }
 
 fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {

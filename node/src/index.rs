@@ -427,6 +427,26 @@ impl Index {
         Ok(out)
     }
 
+    /// Rollup rows of every unit whose code starts with `org_prefix`, undecoded (to
+    /// tell which changed since they were last read).
+    pub fn rollup_bytes(&self, org_prefix: &str) -> Result<Vec<(OrgCode, sled::IVec)>, IndexError> {
+        let mut out = Vec::new();
+        let mut prefix = vec![b'u'];
+        prefix.extend_from_slice(org_prefix.as_bytes());
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item.map_err(io("scanning"))?;
+            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            out.push((org, v));
+        }
+        Ok(out)
+    }
+
+    /// Decodes a rollup row read by [`Index::rollup_bytes`].
+    pub fn decode_rollup(bytes: &[u8]) -> Result<Rollup, IndexError> {
+        parse(bytes, "rollup row")
+    }
+
     /// The name of a unit, if its document has one.
     pub fn name(&self, org: &OrgCode) -> Result<Option<String>, IndexError> {
         Ok(self
@@ -445,6 +465,64 @@ impl Index {
             let (k, v) = item.map_err(io("scanning"))?;
             if let Ok(org) = OrgCode::parse(&String::from_utf8_lossy(&k[1..])) {
                 out.push((org, String::from_utf8_lossy(&v).to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes records straight into the index, without documents: for benchmarks and
+    /// load tests that need a city-sized index (a million women) faster than Automerge
+    /// can build one. Each record's `links` are taken as given (no visit or pairing
+    /// link rows are written); rollups and names are updated as a real write would.
+    pub fn bulk_load(
+        &self,
+        names: &[(OrgCode, String)],
+        rows: &[IndexedRecord],
+    ) -> Result<(), IndexError> {
+        let mut batch = sled::Batch::default();
+        let mut deltas: BTreeMap<OrgCode, Rollup> = BTreeMap::new();
+        for (org, name) in names {
+            batch.insert(tagged(b'n', org), name.as_bytes());
+        }
+        for row in rows {
+            let id = &row.record.id;
+            batch.insert(record_key(id), json(row));
+            if id.kind() == Kind::Woman {
+                let mut key = vec![b'p'];
+                key.extend_from_slice(id.to_string().as_bytes());
+                let value = format!(
+                    "{}|{}",
+                    row.record.text("status").unwrap_or_default(),
+                    row.record.text("exit_date").unwrap_or_default()
+                );
+                batch.insert(key, value.into_bytes());
+            }
+            deltas
+                .entry(id.org())
+                .or_default()
+                .merge(&Rollup::of_record(&row.record, &row.links), 1);
+        }
+        for (org, delta) in deltas {
+            let key = tagged(b'u', &org);
+            let mut rollup: Rollup = match self.tree.get(&key).map_err(io("reading"))? {
+                Some(b) => parse(&b, "rollup row")?,
+                None => Rollup::default(),
+            };
+            rollup.merge(&delta, 1);
+            batch.insert(key, json(&rollup));
+        }
+        self.tree.apply_batch(batch).map_err(io("writing"))
+    }
+
+    /// Ids of a woman's active pairings.
+    pub fn active_pairings(&self, woman: &str) -> Result<Vec<RecordId>, IndexError> {
+        let mut prefix = links_prefix(woman);
+        prefix.push(b'P');
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(io("scanning"))?;
+            if let Ok(id) = RecordId::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+                out.push(id);
             }
         }
         Ok(out)

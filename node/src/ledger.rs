@@ -20,6 +20,7 @@ use lru::LruCache;
 
 use crate::compact::Compactor;
 use crate::config::{ConfigError, NodeConfig, NodeHome};
+use crate::freshness::{ArrivalPath, Freshness};
 use crate::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
 
@@ -98,6 +99,23 @@ pub struct RecordView {
     pub conflicts: BTreeMap<String, Vec<String>>,
 }
 
+/// Sums of one subtree's rollups, kept between `stats` calls and brought up to date
+/// by re-reading only the units whose rollup row changed: at a city of 2,000 villages
+/// summing every rollup again takes hundreds of milliseconds, one changed village
+/// well under one.
+#[derive(Default)]
+struct SubtreeSums {
+    /// Each unit's rollup row as last read, and its decoded value.
+    units: BTreeMap<OrgCode, (sled::IVec, Rollup)>,
+    /// Sum over all units.
+    total: Rollup,
+    /// Sum per child of the subtree's top unit.
+    children: BTreeMap<OrgCode, Rollup>,
+}
+
+/// Subtrees whose sums are kept (the dashboard's most visited units).
+const STATS_CACHE_UNITS: usize = 32;
+
 struct CachedDoc {
     doc: LedgerDoc,
     /// Heads of what is already in the store.
@@ -117,6 +135,15 @@ pub struct Ledger {
     today: Option<NaiveDate>,
     /// Documents changed since [`Ledger::take_changed`] was last called (for sync).
     changed: std::collections::BTreeSet<OrgCode>,
+    /// When and how each document's changes last arrived.
+    freshness: Freshness,
+    /// Path recorded for changes from elsewhere (set by `apply_changes_from`).
+    incoming: ArrivalPath,
+    /// Rollup sums per subtree, for `stats`.
+    sums: std::sync::Mutex<BTreeMap<OrgCode, SubtreeSums>>,
+    /// Counts durable changes since open: readers (the dashboard) cache what they
+    /// computed and recompute when this moves.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -134,7 +161,15 @@ impl Ledger {
         let config = home.config()?;
         let store = Arc::new(SledStore::open(&home.store_path())?);
         let index = Index::open(store.db())?;
+        let freshness = Freshness::open(store.db()).map_err(|source| StoreError::Io {
+            op: "open the freshness records",
+            source,
+        })?;
         let mut ledger = Ledger {
+            freshness,
+            incoming: ArrivalPath::Direct,
+            generation: 0,
+            sums: Default::default(),
             config,
             home: home.clone(),
             compactor: Compactor::start(store.clone()),
@@ -174,6 +209,17 @@ impl Ledger {
         &self.index
     }
 
+    /// A number that changes whenever anything is written (locally or from sync):
+    /// what was computed from the index at one generation is still true at it.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// When and how each unit's data last arrived (dashboard freshness).
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
     /// The store (for sync).
     pub fn store(&self) -> &Arc<SledStore> {
         &self.store
@@ -181,6 +227,7 @@ impl Ledger {
 
     /// Fixes "today" (tests and reproducible demos); by default the local date.
     pub fn set_today(&mut self, today: NaiveDate) {
+        self.generation += 1;
         self.today = Some(today);
     }
 
@@ -267,14 +314,34 @@ impl Ledger {
     ) -> Result<T, LedgerError> {
         let store = self.store.clone();
         let index = self.index.clone();
+        let path = if known.is_some() {
+            ArrivalPath::Local
+        } else {
+            self.incoming
+        };
         let cached = self.doc(org)?;
         if known.is_some() {
             // No patch log while we make edits we already know.
             cached.doc.automerge().reset_diff_cursor();
         }
         let out = edit(&mut cached.doc)?;
+        let before = cached.persisted.clone();
         if persist(&store, &index, cached, known)? {
+            let newest = cached
+                .doc
+                .automerge()
+                .get_changes(&before)
+                .iter()
+                .map(|c| c.timestamp())
+                .filter(|t| *t > 0)
+                .max()
+                .map(|t| if t > 100_000_000_000 { t / 1000 } else { t });
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = self.freshness.record(org, path, now, newest) {
+                tracing::warn!(%org, error = %e, "cannot record the arrival time");
+            }
             self.changed.insert(org);
+            self.generation += 1;
         }
         self.maybe_compact(org)?;
         Ok(out)
@@ -596,14 +663,7 @@ impl Ledger {
     pub fn stats(&self, org: Option<OrgCode>) -> Result<StatsReport, LedgerError> {
         let org = org.unwrap_or(self.config.org);
         let today = self.today();
-        let mut total = Rollup::default();
-        let mut children: BTreeMap<OrgCode, Rollup> = BTreeMap::new();
-        for (unit, rollup) in self.index.rollups(org.subtree_prefix())? {
-            total.merge(&rollup, 1);
-            if let Some(child) = org.child_towards(&unit) {
-                children.entry(child).or_default().merge(&rollup, 1);
-            }
-        }
+        let (total, mut children) = self.subtree_sums(org)?;
         let names: BTreeMap<OrgCode, String> = self
             .index
             .names(org.subtree_prefix())?
@@ -624,6 +684,64 @@ impl Ledger {
         let name = names.get(&org).cloned().unwrap_or_default();
         let share = self.poor_share(org, today.year())?;
         Ok(total.report(org, name, today, children, share))
+    }
+
+    /// The summed rollups of `org`'s subtree and of each of its children, updated
+    /// from the rollup rows that changed since the last call.
+    fn subtree_sums(
+        &self,
+        org: OrgCode,
+    ) -> Result<(Rollup, BTreeMap<OrgCode, Rollup>), LedgerError> {
+        let rows = self.index.rollup_bytes(org.subtree_prefix())?;
+        let mut cache = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.contains_key(&org) && cache.len() >= STATS_CACHE_UNITS {
+            cache.clear();
+        }
+        let sums = cache.entry(org).or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (unit, bytes) in rows {
+            seen.insert(unit);
+            if sums.units.get(&unit).is_some_and(|(old, _)| *old == bytes) {
+                continue;
+            }
+            let rollup = Index::decode_rollup(&bytes)?;
+            if let Some((_, old)) = sums.units.remove(&unit) {
+                sums.total.merge(&old, -1);
+                if let Some(child) = org.child_towards(&unit) {
+                    sums.children.entry(child).or_default().merge(&old, -1);
+                }
+            }
+            sums.total.merge(&rollup, 1);
+            if let Some(child) = org.child_towards(&unit) {
+                sums.children.entry(child).or_default().merge(&rollup, 1);
+            }
+            sums.units.insert(unit, (bytes, rollup));
+        }
+        let gone: Vec<OrgCode> = sums
+            .units
+            .keys()
+            .filter(|u| !seen.contains(*u))
+            .copied()
+            .collect();
+        for unit in gone {
+            if let Some((_, old)) = sums.units.remove(&unit) {
+                sums.total.merge(&old, -1);
+                if let Some(child) = org.child_towards(&unit) {
+                    sums.children.entry(child).or_default().merge(&old, -1);
+                }
+            }
+        }
+        let children = sums
+            .children
+            .iter()
+            .filter(|(child, _)| {
+                sums.units
+                    .keys()
+                    .any(|u| org.child_towards(u) == Some(**child))
+            })
+            .map(|(c, r)| (*c, r.clone()))
+            .collect();
+        Ok((sums.total.clone(), children))
     }
 
     /// Poor women's share of this year's training person-times, in percent.
@@ -650,6 +768,8 @@ impl Ledger {
 
     /// Rebuilds the index from the documents; returns how many records it indexed.
     pub fn reindex(&mut self) -> Result<usize, LedgerError> {
+        self.generation += 1;
+        self.sums.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.docs.clear();
         self.index.clear()?;
         let mut count = 0;
@@ -677,10 +797,24 @@ impl Ledger {
         org: OrgCode,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
-        self.edit(org, None, |doc| {
+        self.apply_changes_from(org, changes, ArrivalPath::Direct)
+    }
+
+    /// [`Ledger::apply_changes`], recording in the freshness records how the changes
+    /// came (`Relay`, `Bundle`, …).
+    pub fn apply_changes_from(
+        &mut self,
+        org: OrgCode,
+        changes: Vec<Change>,
+        path: ArrivalPath,
+    ) -> Result<Vec<ChangeHash>, LedgerError> {
+        self.incoming = path;
+        let result = self.edit(org, None, |doc| {
             doc.automerge().apply_changes(changes)?;
             Ok(doc.heads())
-        })
+        });
+        self.incoming = ArrivalPath::Direct;
+        result
     }
 
     /// Runs `f` on `org`'s Automerge document (for the sync protocol), then persists and

@@ -13,6 +13,8 @@
 //! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
 //! - [`lossy`]: the lossy-link simulator (tests, benchmarks and the demo city).
+//! - [`freshness`]: when and how each unit's data last arrived.
+//! - [`dashboard`]: the web dashboard (HTTP, server-rendered pages, JSON API).
 //! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
 //! - [`bundle`]: sealing, opening and acknowledging bundles (relay and sneakernet);
 //!   [`bundle_cli`]: `halfsky bundle`.
@@ -25,8 +27,10 @@ pub mod bundle_cli;
 pub mod cli;
 pub mod compact;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod export;
+pub mod freshness;
 pub mod import;
 pub mod index;
 pub mod ledger;

@@ -61,6 +61,7 @@ pub struct RunningNode {
     tasks: JoinSet<()>,
     endpoint: quinn::Endpoint,
     listen: Option<SocketAddr>,
+    dashboard: Option<SocketAddr>,
     config: NodeConfig,
 }
 
@@ -175,6 +176,33 @@ impl RunningNode {
             handle.clone(),
             cancel.clone(),
         ));
+        let dashboard = match config.dashboard.listen {
+            Some(addr) => {
+                let http = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| RunError::Bind { addr, source })?;
+                let local = http
+                    .local_addr()
+                    .map_err(|source| RunError::Bind { addr, source })?;
+                if !crate::dashboard::is_loopback(&local) && config.dashboard.users.is_empty() {
+                    tracing::warn!(%local, "the dashboard listens beyond this machine but has no users: nobody can log in; add one with `halfsky user add`");
+                }
+                let state = crate::dashboard::AppState::new(
+                    handle.clone(),
+                    config.org,
+                    config.name.clone(),
+                    &config.dashboard,
+                    local,
+                );
+                tasks.spawn(crate::dashboard::serve(
+                    http,
+                    crate::dashboard::router(state),
+                    cancel.clone(),
+                ));
+                Some(local)
+            }
+            None => None,
+        };
         tracing::info!(org = %config.org, listen = ?listen, parent = ?config.sync.parent, "node running");
         Ok(RunningNode {
             handle,
@@ -183,8 +211,14 @@ impl RunningNode {
             tasks,
             endpoint,
             listen,
+            dashboard,
             config,
         })
+    }
+
+    /// Where the dashboard serves (with the real port if the config said port 0).
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard
     }
 
     /// The actor handle (run anything on the ledger).
@@ -375,6 +409,9 @@ pub fn run_foreground(home: &NodeHome) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let node = RunningNode::start(home).await?;
+        if let Some(addr) = node.dashboard_addr() {
+            eprintln!("dashboard: http://{addr}/");
+        }
         eprintln!(
             "halfsky node {} ({}) running{}{}; Ctrl-C to stop",
             node.config().name,

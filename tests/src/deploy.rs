@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use halfsky_node::config::Role;
 use halfsky_node::run::RunningNode;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::OrgCode;
@@ -84,6 +85,19 @@ impl Deployment {
         }
         halfsky_node::pki::issue(&self.ca, org, device, home.dir()).expect("certificate");
         home
+    }
+}
+
+/// Turns on the dashboard of a node home, on 127.0.0.1 (any free port), with one
+/// user per `(name, role, password)`.
+pub fn enable_dashboard(home: &NodeHome, users: &[(&str, Role, &str)]) {
+    let path = home.config_path();
+    let mut text = std::fs::read_to_string(&path).expect("config readable");
+    text.push_str("\n[dashboard]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&path, text).expect("config writable");
+    for (name, role, password) in users {
+        let hash = halfsky_node::dashboard::auth::hash_password(password).expect("hashes");
+        halfsky_node::config::set_dashboard_user(home, name, *role, &hash).expect("user saved");
     }
 }
 

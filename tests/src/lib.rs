@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - [`bench_dashboard`]: the dashboard benchmark (a city-sized index served over HTTP).
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
 //! - [`procs`]: real child processes (workspace binaries, SIGKILL guards, bounded waits).
@@ -17,6 +18,7 @@
 
 pub use halfsky_node::lossy;
 
+pub mod bench_dashboard;
 pub mod bench_links;
 pub mod bench_sync;
 pub mod deploy;

@@ -20,7 +20,13 @@
 //!    sync (see `halfsky_tests::bench_sync`);
 //! 10. delivery of new records over each rural link profile vs the ideal (clean-link
 //!     bytes ÷ link rate) and vs a clean link (see `halfsky_tests::bench_links`);
-//! 11. each congestion controller on each profile (the evidence for the default).
+//! 11. each congestion controller on each profile (the evidence for the default);
+//! 12. dashboard page latency (p50/p99 of overview, drill-down and overdue pages over
+//!     HTTP on loopback) on a city index of 1,000,000 women over 2,000 villages, vs the
+//!     bare `stats` work and a raw index scan in the same process;
+//! 13. dashboard cold start (process start → first overview served) and RSS while
+//!     serving, vs opening the same store with plain sled. The index of figures 12–13
+//!     is filled directly, not through documents (see `bench_dashboard`).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -55,6 +61,10 @@ use halfsky_tests::{new_home, open, today, village};
 const COLD_OPEN_CHILD: &str = "--cold-open-child";
 /// Flag that turns the binary into the `AutoCommit::load` child of figure 3.
 const AUTOMERGE_LOAD_CHILD: &str = "--automerge-load-child";
+/// Flag that turns the binary into the dashboard child of figures 10–11.
+const DASHBOARD_CHILD: &str = "--dashboard-child";
+/// Flag that turns the binary into the plain-sled child of figure 11.
+const SLED_CHILD: &str = "--sled-child";
 
 /// How big each scenario is; `--quick` shrinks everything for CI.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +95,10 @@ struct Sizes {
     link_records: &'static [usize],
     /// New records delivered per congestion controller and profile in figure 11.
     controller_records: usize,
+    /// Villages × women per village of the city index in figures 12–13.
+    city: (usize, usize),
+    /// Timed requests per page in figure 12.
+    page_requests: usize,
 }
 
 impl Sizes {
@@ -103,6 +117,8 @@ impl Sizes {
         county: (200, 1_000),
         link_records: &[1_000, 5_000],
         controller_records: 1_000,
+        city: (2_000, 500),
+        page_requests: 200,
     };
     /// Small enough for CI, even in a debug build.
     const QUICK: Sizes = Sizes {
@@ -119,6 +135,8 @@ impl Sizes {
         county: (10, 100),
         link_records: &[100],
         controller_records: 100,
+        city: (20, 100),
+        page_requests: 20,
     };
 }
 
@@ -1089,8 +1107,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=11) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 11, not {n:?}"),
+                        Ok(n @ 1..=13) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 13, not {n:?}"),
                     }
                 }
             }
@@ -1246,6 +1264,132 @@ fn run(options: &Options) -> Result<bool> {
             })
         });
     }
+    if options.wants(12) || options.wants(13) {
+        let mut city: Option<(tempfile::TempDir, halfsky_tests::bench_dashboard::BuiltCity)> = None;
+        run("Building the city index for figures 12–13", &mut || {
+            let dir = tempfile::tempdir().context("creating a temporary directory")?;
+            let home = NodeHome::new(dir.path().join("city"));
+            let (villages, per) = sizes.city;
+            let built = halfsky_tests::bench_dashboard::build_city(&home, villages, per, 10)?;
+            let notes = vec![format!(
+                "City index for figures 12–13: {} women over {villages} villages, filled directly \
+                 into the index (not through Automerge documents) in {:.0} s; pages fetched over \
+                 HTTP/1.1 on loopback, one connection per request.",
+                thousands(built.women as u64),
+                built.build_secs
+            )];
+            city = Some((dir, built));
+            Ok(Measured {
+                figures: Vec::new(),
+                notes,
+            })
+        });
+        match &city {
+            Some((dir, built)) => {
+                let home = dir.path().join("city");
+                let values = child_medians(
+                    1,
+                    &[
+                        DASHBOARD_CHILD.as_ref(),
+                        home.as_os_str(),
+                        built.county.as_str().as_ref(),
+                        built.township.as_str().as_ref(),
+                        built.village.as_str().as_ref(),
+                        sizes.page_requests.to_string().as_ref(),
+                    ],
+                );
+                let sled_values = child_medians(3, &[SLED_CHILD.as_ref(), home.as_os_str()]);
+                let women = thousands(built.women as u64);
+                if options.wants(12) {
+                    run("12. Dashboard page latency", &mut || {
+                        let v = values.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+                        let mut figures = Vec::new();
+                        for (key, label, base_key, base_name) in [
+                            (
+                                "overview",
+                                "city overview page",
+                                "stats_city",
+                                "`stats` of the city alone",
+                            ),
+                            (
+                                "overview_after_change",
+                                "city overview page right after a write",
+                                "stats_city",
+                                "`stats` of the city alone",
+                            ),
+                            (
+                                "drilldown",
+                                "county drill-down page",
+                                "stats_county",
+                                "`stats` of the county alone",
+                            ),
+                            (
+                                "drilldown_township",
+                                "township drill-down page",
+                                "stats_county",
+                                "`stats` of the county alone",
+                            ),
+                            (
+                                "overdue",
+                                "village overdue page",
+                                "scan200",
+                                "raw index scan of 200 women",
+                            ),
+                            (
+                                "overdue_city",
+                                "city overdue page (first 200)",
+                                "scan200",
+                                "raw index scan of 200 women",
+                            ),
+                        ] {
+                            for p in ["p50", "p99"] {
+                                let fig = Figure::new(
+                                    format!("{label} {p}, {women} women"),
+                                    need(v, &format!("{key}_{p}"))?,
+                                    "ms",
+                                )
+                                .baseline(base_name, need(v, &format!("{base_key}_{p}"))?);
+                                figures.push(if p == "p99" {
+                                    fig.goal("p99 ≤ 50 ms")
+                                } else {
+                                    fig
+                                });
+                            }
+                        }
+                        Ok(Measured {
+                            figures,
+                            notes: vec![format!(
+                                "Page sizes: overview {} B, county drill-down {} B, village overdue {} B; {} requests per page.",
+                                need(v, "overview_bytes")?, need(v, "drilldown_bytes")?, need(v, "overdue_bytes")?, sizes.page_requests
+                            )],
+                        })
+                    });
+                }
+                if options.wants(13) {
+                    run("13. Dashboard cold start and memory", &mut || {
+                        let v = values.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+                        let s = sled_values.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+                        Ok(Measured {
+                            figures: vec![
+                                Figure::new(format!("cold start until the city overview is served, {women} women"), need(v, "cold_start_ms")?, "ms")
+                                    .baseline("plain `sled::open` + scan of the rollups", need(s, "sled_open_ms")?)
+                                    .goal("≤ 5,000 ms"),
+                                Figure::new("RSS while serving (VmRSS)", need(v, "rss_kib")? / 1024.0, "MiB")
+                                    .baseline("process with the store open in plain sled", need(s, "rss_kib")? / 1024.0)
+                                    .goal("≤ 1,024 MiB"),
+                                Figure::new("peak RSS while serving (VmHWM)", need(v, "hwm_kib")? / 1024.0, "MiB")
+                                    .baseline("process with the store open in plain sled", need(s, "hwm_kib")? / 1024.0),
+                            ],
+                            notes: vec![],
+                        })
+                    });
+                }
+            }
+            None => run("12–13. Dashboard", &mut || {
+                bail!("the city index could not be built (see above)")
+            }),
+        }
+    }
     let failed = sections.iter().any(|s| s.result.is_err());
     let markdown = report(&sections, options.quick, started.elapsed());
     println!("{markdown}");
@@ -1264,6 +1408,18 @@ fn main() -> ExitCode {
         }
         Some(AUTOMERGE_LOAD_CHILD) if args.len() == 2 => {
             automerge_load_child(Path::new(&args[1])).map(|()| true)
+        }
+        Some(DASHBOARD_CHILD) if args.len() == 6 => {
+            let requests = args[5].parse().unwrap_or(20);
+            halfsky_tests::bench_dashboard::serve_child(
+                Path::new(&args[1]),
+                [&args[2], &args[3], &args[4]],
+                requests,
+            )
+            .map(|()| true)
+        }
+        Some(SLED_CHILD) if args.len() == 2 => {
+            halfsky_tests::bench_dashboard::sled_child(Path::new(&args[1])).map(|()| true)
         }
         _ => parse_options(&args).and_then(|o| run(&o)),
     };

@@ -1,0 +1,296 @@
+//! Access: users and roles from `[dashboard]` in `halfsky.toml` (argon2 password
+//! hashes), login sessions in memory (cookie `HttpOnly; SameSite=Strict`), a CSRF
+//! token per session checked on every form post, and the request context every page
+//! and API handler takes ([`Ctx`]).
+//!
+//! Login is required whenever users are configured or the dashboard listens on
+//! anything but loopback; on loopback without users, pages are readable anonymously
+//! (and say so) but nothing can be written.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use rand::Rng;
+
+use super::html::{esc, Viewer};
+use super::i18n::Lang;
+use super::AppState;
+use crate::config::Role;
+
+/// Name of the session cookie: `halfsky_session_<port>`, because browsers keep cookies
+/// per host, not per port, and two dashboards on one host must not log each other out.
+pub fn session_cookie_name(port: u16) -> String {
+    format!("halfsky_session_{port}")
+}
+/// A session ends after this long.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// A logged-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Login name.
+    pub name: String,
+    /// Role at login.
+    pub role: Role,
+    /// Token forms must echo.
+    pub csrf: String,
+    expires: Instant,
+}
+
+/// Live sessions by token.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    map: std::sync::Mutex<HashMap<String, Session>>,
+}
+
+fn token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+impl Sessions {
+    /// Opens a session; returns its token.
+    pub fn open(&self, name: &str, role: Role) -> String {
+        let t = token();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        map.retain(|_, s| s.expires > now);
+        map.insert(
+            t.clone(),
+            Session {
+                name: name.to_string(),
+                role,
+                csrf: token(),
+                expires: now + SESSION_TTL,
+            },
+        );
+        t
+    }
+
+    /// The live session of a token.
+    pub fn get(&self, token: &str) -> Option<Session> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(token)
+            .filter(|s| s.expires > Instant::now())
+            .cloned()
+    }
+
+    /// Ends a session.
+    pub fn close(&self, token: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(token);
+    }
+}
+
+/// Hashes a password with argon2 (random salt) into a PHC string for `halfsky.toml`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks a password against a stored hash.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Cookies of a request, by name.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// What every handler knows about the request: language, user, CSRF token, URL.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Page language.
+    pub lang: Lang,
+    /// The logged-in session (None: anonymous read).
+    pub session: Option<Session>,
+    /// Path and query of the request.
+    pub path: String,
+    /// Language chosen by `?lang=` on this request (to remember in a cookie).
+    pub set_lang: Option<Lang>,
+}
+
+impl Ctx {
+    /// May this request write records?
+    pub fn can_write(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.role.can_write())
+    }
+
+    /// The frame's view of the user.
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            name: self.session.as_ref().map(|s| s.name.clone()),
+            can_write: self.can_write(),
+            csrf: self.csrf().to_string(),
+        }
+    }
+
+    /// The session's CSRF token ("" when anonymous).
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
+    }
+
+    /// Does a posted token match the session's?
+    pub fn csrf_ok(&self, posted: &str) -> bool {
+        match &self.session {
+            Some(s) => {
+                s.csrf.len() == posted.len()
+                    && s.csrf
+                        .bytes()
+                        .zip(posted.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+            None => false,
+        }
+    }
+
+    /// A `Set-Cookie` for the language, if `?lang=` chose one.
+    pub fn lang_cookie(&self) -> Option<String> {
+        self.set_lang.map(|l| {
+            let v = if l == Lang::En { "en" } else { "zh" };
+            format!("lang={v}; Path=/; SameSite=Strict; Max-Age=31536000")
+        })
+    }
+}
+
+fn query_lang(parts: &Parts) -> Option<Lang> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "lang")
+        .and_then(|(_, v)| Lang::parse(v))
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let set_lang = query_lang(parts);
+        let lang = set_lang
+            .or_else(|| cookie(parts, "lang").and_then(Lang::parse))
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let session = cookie(parts, state.cookie_name()).and_then(|t| state.sessions().get(t));
+        if session.is_none() && !state.anonymous_read() {
+            if path.starts_with("/api/") {
+                let body = serde_json::json!({
+                    "error": "login required: POST /login with name and password, then send the session cookie"
+                });
+                return Err((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response());
+            }
+            let next = urlencode(&path);
+            return Err(Redirect::to(&format!("/login?next={next}")).into_response());
+        }
+        Ok(Ctx {
+            lang,
+            session,
+            path,
+            set_lang,
+        })
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The login form.
+pub fn login_page(lang: Lang, next: &str, error: Option<&str>, no_users: bool) -> String {
+    let err = error
+        .map(|e| format!("<p class=\"err\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let hint = if no_users {
+        format!(
+            "<p class=\"warn\">{}</p>",
+            lang.t(
+                "本节点还没有用户。请在节点电脑上运行 halfsky user add -d 目录 --name 名字 --role editor 创建用户。",
+                "This node has no users yet. Create one on the node's computer: halfsky user add -d DIR --name NAME --role editor"
+            )
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;margin:40px}}label{{display:block;margin-top:8px}}.err{{color:#a00}}\
+         .warn{{background:#fff3cd;padding:6px}}</style></head><body><h1>{title}</h1>{hint}{err}\
+         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label>{user} <input type=\"text\" name=\"name\" id=\"name\" autofocus></label>\
+         <label>{pw} <input type=\"password\" name=\"password\" id=\"password\"></label>\
+         <p><button type=\"submit\" id=\"login\">{go}</button></p></form></body></html>",
+        code = lang.code(),
+        title = lang.t("登录 妇联精准扶贫台账", "Log in — women's federation ledger"),
+        next = esc(next),
+        user = lang.t("用户名", "User name"),
+        pw = lang.t("密码", "Password"),
+        go = lang.t("登录", "Log in"),
+    )
+}
+
+/// The session cookie for a token.
+pub fn session_cookie(name: &str, token: &str) -> String {
+    format!("{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200")
+}
+
+/// A cookie that ends the session in the browser.
+pub fn clear_session_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify() {
+        let h = hash_password("秘密123").unwrap();
+        assert!(h.starts_with("$argon2"));
+        assert!(verify_password(&h, "秘密123"));
+        assert!(!verify_password(&h, "wrong"));
+        assert!(!verify_password("garbage", "x"));
+    }
+}

@@ -1,0 +1,454 @@
+//! What pages and the JSON API show, computed in one place from the ledger's index
+//! (run inside the ledger actor). Pages render these structs as HTML; the API
+//! serialises them as they are, so both always show the same numbers. The statistics
+//! are [`Ledger::stats`], the very report `halfsky stats --json` prints.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Duration, NaiveDate};
+use halfsky_shared::rollup::{ChildStats, StatsReport, OVERDUE_DAYS};
+use halfsky_shared::{Kind, OrgCode, Record, RecordId};
+use serde::Serialize;
+
+use crate::freshness::{Arrival, SubtreeFreshness};
+use crate::ledger::{Ledger, LedgerError, RecordView};
+
+/// At most this many rows of a list are shown on a page (exports have them all).
+pub const PAGE_ROWS: usize = 200;
+
+/// Verification progress of one verifying level over a subtree's women.
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelVerification {
+    /// The verifying level (`village`…`city`).
+    pub level: halfsky_shared::org::Level,
+    /// Women whose latest verification at this level confirmed them.
+    pub confirmed: i64,
+    /// Latest result rejected.
+    pub rejected: i64,
+    /// Latest result needs fixing.
+    pub needs_fix: i64,
+    /// Women in the subtree (the denominator).
+    pub women: i64,
+}
+
+/// One child row of the drill-down, with the freshness of its parts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildRow {
+    /// Key numbers (from the same report as `stats --json`).
+    #[serde(flatten)]
+    pub stats: ChildStats,
+    /// When its documents last arrived.
+    pub freshness: SubtreeFreshness,
+    /// Its oldest part is older than the stale limit.
+    pub stale: bool,
+}
+
+/// The overview of a unit: its statistics, its children and how fresh they are.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    /// The statistics (`halfsky stats --json` for this unit).
+    pub stats: StatsReport,
+    /// Freshness of the whole subtree.
+    pub freshness: SubtreeFreshness,
+    /// The total's oldest part is older than the stale limit.
+    pub stale: bool,
+    /// Hours after which a unit counts as stale.
+    pub stale_after_hours: i64,
+    /// Children with their freshness.
+    pub children: Vec<ChildRow>,
+    /// Verification progress by verifying level.
+    pub verification: Vec<LevelVerification>,
+    /// Names of units in the subtree (for freshness labels).
+    #[serde(skip)]
+    pub names: BTreeMap<OrgCode, String>,
+    /// Training person-times this year against 300 per county.
+    pub training_target_this_year: i64,
+}
+
+/// Person-times each county must train per year (seed 001).
+pub const TRAINING_TARGET_PER_COUNTY: i64 = 300;
+/// Poor women's minimum share of training person-times, percent (seed 001).
+pub const POOR_SHARE_TARGET: f64 = 40.0;
+
+/// Builds the overview of `org`.
+pub fn overview(
+    ledger: &Ledger,
+    org: OrgCode,
+    now: i64,
+    stale_after_secs: i64,
+) -> Result<Overview, LedgerError> {
+    let stats = ledger.stats(Some(org))?;
+    let rows = arrivals(ledger, &org)?;
+    let freshness = SubtreeFreshness::of(&rows, now, stale_after_secs);
+    let mut by_child: BTreeMap<OrgCode, Vec<(OrgCode, Arrival)>> = BTreeMap::new();
+    for (unit, a) in &rows {
+        if let Some(child) = org.child_towards(unit) {
+            by_child.entry(child).or_default().push((*unit, a.clone()));
+        }
+    }
+    let children = stats
+        .children
+        .iter()
+        .map(|c| {
+            let parts = by_child.remove(&c.org).unwrap_or_default();
+            let f = SubtreeFreshness::of(&parts, now, stale_after_secs);
+            ChildRow {
+                stale: f.is_stale(now, stale_after_secs) || f.units == 0,
+                stats: c.clone(),
+                freshness: f,
+            }
+        })
+        .collect();
+    let mut names: BTreeMap<OrgCode, String> = ledger
+        .index()
+        .names(org.subtree_prefix())?
+        .into_iter()
+        .collect();
+    for a in org.ancestors() {
+        if let Some(n) = ledger.index().name(&a)? {
+            names.insert(a, n);
+        }
+    }
+    let counties = match org.level() {
+        halfsky_shared::org::Level::City => stats.children.len().max(1) as i64,
+        _ => 1,
+    };
+    Ok(Overview {
+        stale: freshness.is_stale(now, stale_after_secs),
+        freshness,
+        stale_after_hours: stale_after_secs / 3600,
+        children,
+        verification: verification(ledger, org, &stats)?,
+        names,
+        training_target_this_year: TRAINING_TARGET_PER_COUNTY * counties,
+        stats,
+    })
+}
+
+/// Arrivals of every document of `org`'s subtree.
+pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
+    ledger
+        .freshness()
+        .subtree(org.subtree_prefix())
+        .map_err(|source| {
+            LedgerError::Store(crate::store::StoreError::Io {
+                op: "read the freshness records",
+                source,
+            })
+        })
+}
+
+/// Latest verification result per (level, woman) over `org`'s subtree.
+fn verification(
+    ledger: &Ledger,
+    org: OrgCode,
+    stats: &StatsReport,
+) -> Result<Vec<LevelVerification>, LedgerError> {
+    let mut latest: BTreeMap<(halfsky_shared::org::Level, String), (String, String)> =
+        BTreeMap::new();
+    let mut sources = vec![org.subtree_prefix().to_string()];
+    sources.extend(org.ancestors().iter().map(|a| a.as_str().to_string()));
+    for prefix in sources {
+        for row in ledger.list(Kind::Verification, &prefix, false)? {
+            let r = row.record;
+            let Some(target) = r.text("record") else {
+                continue;
+            };
+            let Ok(target_id) = RecordId::parse(target) else {
+                continue;
+            };
+            if target_id.kind() != Kind::Woman || !target_id.org().is_in_subtree_of(&org) {
+                continue;
+            }
+            let date = r.text("date").unwrap_or_default().to_string();
+            let result = r.text("result").unwrap_or_default().to_string();
+            let key = (r.id.org().level(), target.to_string());
+            if latest.get(&key).is_none_or(|(d, _)| *d <= date) {
+                latest.insert(key, (date, result));
+            }
+        }
+    }
+    let women = stats.women["total"].as_i64().unwrap_or(0);
+    let mut out: Vec<LevelVerification> = Vec::new();
+    for level in [
+        halfsky_shared::org::Level::Township,
+        halfsky_shared::org::Level::County,
+        halfsky_shared::org::Level::City,
+    ] {
+        let mut v = LevelVerification {
+            level,
+            confirmed: 0,
+            rejected: 0,
+            needs_fix: 0,
+            women,
+        };
+        for ((l, _), (_, result)) in &latest {
+            if *l != level {
+                continue;
+            }
+            match result.as_str() {
+                "confirmed" => v.confirmed += 1,
+                "rejected" => v.rejected += 1,
+                _ => v.needs_fix += 1,
+            }
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// One woman overdue for a visit.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverdueRow {
+    /// Her id.
+    pub woman_id: String,
+    /// Her name.
+    pub name: String,
+    /// Her village's code.
+    pub village: OrgCode,
+    /// Its name.
+    pub village_name: String,
+    /// Her status.
+    pub status: String,
+    /// Her latest visit, if any.
+    pub last_visit: Option<String>,
+    /// Days since then (None: never visited).
+    pub days_since: Option<i64>,
+    /// Her active helpers.
+    pub helpers: Vec<String>,
+}
+
+/// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
+/// at most `limit` rows (the scan stops there), and the total count (from the
+/// rollups, the same figure as the statistics; `known_count` if the caller already
+/// has that figure).
+pub fn overdue(
+    ledger: &Ledger,
+    org: OrgCode,
+    today: NaiveDate,
+    limit: usize,
+    known_count: Option<i64>,
+) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
+    let cutoff = (today - Duration::days(OVERDUE_DAYS))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    let count = match known_count {
+        Some(n) => n as usize,
+        None => {
+            let mut total = halfsky_shared::rollup::Rollup::default();
+            for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
+                total.merge(&rollup, 1);
+            }
+            total.overdue_women(today) as usize
+        }
+    };
+    for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
+        if out.len() >= limit {
+            break;
+        }
+        let row = row?;
+        let r = &row.record;
+        if r.meta.retired {
+            continue;
+        }
+        let status = r.text("status").unwrap_or("poor");
+        if status != "poor" && status != "at_risk" {
+            continue;
+        }
+        let last = row.links.last_visit.clone();
+        if last.as_deref().is_some_and(|d| d >= cutoff.as_str()) {
+            continue;
+        }
+        let village = r.id.org();
+        let village_name = match names.get(&village) {
+            Some(n) => n.clone(),
+            None => {
+                let n = ledger.index().name(&village)?.unwrap_or_default();
+                names.insert(village, n.clone());
+                n
+            }
+        };
+        let mut helpers = Vec::new();
+        for p in ledger.index().active_pairings(&r.id.to_string())? {
+            if let Some(pr) = ledger.index().get(&p)? {
+                if let Some(h) = pr.record.text("helper_name") {
+                    helpers.push(h.to_string());
+                }
+            }
+        }
+        let days_since = last
+            .as_deref()
+            .and_then(halfsky_shared::schema::parse_date)
+            .map(|d| (today - d).num_days());
+        out.push(OverdueRow {
+            woman_id: r.id.to_string(),
+            name: r.text("name").unwrap_or_default().to_string(),
+            village,
+            village_name,
+            status: status.to_string(),
+            last_visit: last,
+            days_since,
+            helpers,
+        });
+    }
+    Ok((out, count))
+}
+
+/// A filter over women, from the query string (every field optional).
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+pub struct WomenFilter {
+    /// Status code.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Labour capacity code.
+    #[serde(default)]
+    pub labor: Option<String>,
+    /// `yes` / `no`.
+    #[serde(default)]
+    pub wants_work: Option<String>,
+    /// Poverty cause code.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// Age band (`under_30`, `30_39`, …).
+    #[serde(default)]
+    pub age: Option<String>,
+    /// `yes` / `no`.
+    #[serde(default)]
+    pub insured: Option<String>,
+    /// `yes` / `no`: has an active pairing.
+    #[serde(default)]
+    pub paired: Option<String>,
+    /// Part of her name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn yes(v: &str) -> bool {
+    matches!(v, "yes" | "true" | "1" | "是")
+}
+
+impl WomenFilter {
+    /// Does this woman pass?
+    pub fn matches(&self, row: &crate::index::IndexedRecord, year: i64) -> bool {
+        let r = &row.record;
+        if r.meta.retired {
+            return false;
+        }
+        if let Some(s) = set(&self.status) {
+            if r.text("status").unwrap_or("poor") != s {
+                return false;
+            }
+        }
+        if let Some(l) = set(&self.labor) {
+            if r.text("labor_capacity") != Some(l) {
+                return false;
+            }
+        }
+        if let Some(w) = set(&self.wants_work) {
+            if r.flag("wants_work") != yes(w) {
+                return false;
+            }
+        }
+        if let Some(c) = set(&self.cause) {
+            if !r.list("poverty_causes").iter().any(|x| x == c) {
+                return false;
+            }
+        }
+        if let Some(a) = set(&self.age) {
+            let band = r.int("birth_year").map(|b| age_band(year - b));
+            if band != Some(a) {
+                return false;
+            }
+        }
+        if let Some(i) = set(&self.insured) {
+            if r.flag("insured_two_cancers") != yes(i) {
+                return false;
+            }
+        }
+        if let Some(p) = set(&self.paired) {
+            if (row.links.active_pairings > 0) != yes(p) {
+                return false;
+            }
+        }
+        if let Some(n) = set(&self.name) {
+            if !r.text("name").unwrap_or_default().contains(n) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The report's age band of an age.
+pub fn age_band(age: i64) -> &'static str {
+    use halfsky_shared::rollup::AGE_BANDS;
+    match age {
+        i64::MIN..=29 => AGE_BANDS[0],
+        30..=39 => AGE_BANDS[1],
+        40..=49 => AGE_BANDS[2],
+        50..=59 => AGE_BANDS[3],
+        _ => AGE_BANDS[4],
+    }
+}
+
+/// Women under `org` passing `filter`: at most `limit` rows, and the total count.
+pub fn women(
+    ledger: &Ledger,
+    org: OrgCode,
+    filter: &WomenFilter,
+    limit: usize,
+) -> Result<(Vec<crate::index::IndexedRecord>, usize), LedgerError> {
+    let year = ledger.today().year() as i64;
+    let mut out = Vec::new();
+    let mut count = 0;
+    for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
+        let row = row?;
+        if filter.matches(&row, year) {
+            count += 1;
+            if out.len() < limit {
+                out.push(row);
+            }
+        }
+    }
+    Ok((out, count))
+}
+
+/// A record with its history and the records that point at it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordPage {
+    /// The record and its conflicting values.
+    pub view: RecordView,
+    /// Who changed what, when, from which device.
+    pub history: Vec<halfsky_shared::ledger_doc::HistoryEntry>,
+    /// Visits, pairings, measures, loans of a woman (newest first).
+    pub related: Vec<Record>,
+}
+
+/// The record page of `id`.
+pub fn record(ledger: &mut Ledger, id: &RecordId) -> Result<RecordPage, LedgerError> {
+    let view = ledger.show(id)?;
+    let history = ledger.history(id)?;
+    let mut related = Vec::new();
+    if id.kind() == Kind::Woman {
+        let sid = id.to_string();
+        for kind in [Kind::Visit, Kind::Pairing, Kind::Measure, Kind::Loan] {
+            for row in ledger.list(kind, id.org().as_str(), false)? {
+                if row.record.text("woman_id") == Some(sid.as_str()) {
+                    related.push(row.record);
+                }
+            }
+        }
+        related.sort_by(|a, b| b.meta.created_at.cmp(&a.meta.created_at));
+    }
+    Ok(RecordPage {
+        view,
+        history,
+        related,
+    })
+}

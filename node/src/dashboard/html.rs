@@ -1,0 +1,100 @@
+//! The page frame (header, language switch, who is logged in, inline CSS) and HTML
+//! escaping. Pages are small: one inline stylesheet, no scripts, no web fonts.
+
+use super::i18n::Lang;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font-family:sans-serif;margin:0;color:#222;background:#fafafa}\
+header{background:#b03a2e;color:#fff;padding:6px 12px}header a{color:#fff;margin-right:12px}\
+main{padding:8px 14px;max-width:1100px}table{border-collapse:collapse;margin:4px 0 12px}\
+th,td{border:1px solid #ccc;padding:3px 7px;font-size:14px}th{background:#f0e6e4}\
+td.n{text-align:right}tr.stale td{background:#fde2c8}.stale-note{color:#a04000;font-weight:bold}\
+.fresh{background:#eef6ee;border:1px solid #9c9;padding:6px;margin:6px 0}\
+.warn{background:#fff3cd;border:1px solid #e0c060;padding:6px;margin:6px 0}\
+.err{color:#a00;font-weight:bold}.ok{color:#060}.exp{margin:2px 0;font-size:13px}\
+.grid{display:flex;flex-wrap:wrap;gap:14px}.box{background:#fff;border:1px solid #ddd;padding:6px 10px}\
+form.rec label{display:block;margin:6px 0 2px}form.rec input[type=text],form.rec select,form.rec textarea{width:320px}\
+.crumbs{margin:6px 0}small{color:#555}";
+
+/// Who is looking at the page, as the frame shows it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// Login name, or `None` for anonymous read on loopback.
+    pub name: Option<String>,
+    /// The user may enter records.
+    pub can_write: bool,
+    /// CSRF token for forms on this page.
+    pub csrf: String,
+}
+
+/// A whole page: frame around `body`.
+pub fn page(
+    lang: Lang,
+    title: &str,
+    node: &str,
+    viewer: &Viewer,
+    path: &str,
+    body: &str,
+) -> String {
+    let switch = match lang {
+        Lang::Zh => format!("<a href=\"{}\">English</a>", esc(&with_lang(path, "en"))),
+        Lang::En => format!("<a href=\"{}\">中文</a>", esc(&with_lang(path, "zh"))),
+    };
+    let who = match &viewer.name {
+        Some(name) => format!(
+            "{} {} <form method=\"post\" action=\"/logout\" style=\"display:inline\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\">{}</button></form>",
+            lang.t("用户", "user"),
+            esc(name),
+            esc(&viewer.csrf),
+            lang.t("退出", "log out")
+        ),
+        None => format!(
+            "<span>{}</span>",
+            lang.t(
+                "匿名只读（本机访问，未设置用户）",
+                "anonymous, read only (local access, no users configured)"
+            )
+        ),
+    };
+    format!(
+        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{title}</title><style>{CSS}</style></head><body>\
+         <header><a href=\"/\"><b>{app}</b></a> {node} · \
+         <a href=\"/new\">{entry}</a>{switch} {who}</header><main>{body}</main></body></html>",
+        code = lang.code(),
+        title = esc(title),
+        app = lang.t("妇联精准扶贫台账", "Women's federation poverty ledger"),
+        node = esc(node),
+        entry = lang.t("录入", "Data entry"),
+    )
+}
+
+/// `path` (with query) with `lang=` set.
+fn with_lang(path: &str, lang: &str) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut parts: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("lang="))
+        .collect();
+    let l = format!("lang={lang}");
+    parts.push(&l);
+    format!("{base}?{}", parts.join("&"))
+}

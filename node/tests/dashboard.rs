@@ -1,0 +1,795 @@
+//! The dashboard over HTTP: every page and API route, login and roles, CSRF, bad form
+//! input (a clear Chinese message, nothing written), exports, languages, and the
+//! numbers on the page and in the API equal to `halfsky stats --json`.
+//!
+//! A township ledger holds two villages' documents (applied as synced changes), so
+//! drill-down and freshness have something to show; the router is driven in-process.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use automerge::Change;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use chrono::NaiveDate;
+use halfsky_node::actor::{LedgerActor, LedgerHandle};
+use halfsky_node::config::{set_dashboard_user, DashboardConfig, Role};
+use halfsky_node::dashboard::{auth, router, AppState};
+use halfsky_node::freshness::ArrivalPath;
+use halfsky_node::{Ledger, NodeHome};
+use halfsky_shared::synthetic::Generator;
+use halfsky_shared::{Kind, OrgCode};
+use tower::ServiceExt;
+
+const TOWNSHIP: &str = "230129100000";
+const V1: &str = "230129100201";
+const V2: &str = "230129100202";
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+}
+
+fn org(code: &str) -> OrgCode {
+    OrgCode::parse(code).unwrap()
+}
+
+/// A village's whole document as changes, from a ledger of its own.
+fn village_changes(dir: &std::path::Path, code: &str, name: &str, seed: u64) -> Vec<Change> {
+    let home = NodeHome::new(dir.join(code));
+    home.init(org(code), name, "pc", None).unwrap();
+    let mut ledger = Ledger::open(&home).unwrap();
+    ledger.set_today(today());
+    let mut g = Generator::new(seed, today());
+    g.village(&org(code), 12, |kind, inputs| ledger.add(kind, &inputs))
+        .unwrap();
+    ledger
+        .with_automerge(org(code), |d| d.get_changes(&[]))
+        .unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    home: NodeHome,
+    handle: LedgerHandle,
+    _actor: LedgerActor,
+}
+
+/// A township node holding two villages' documents (as if synced from them).
+fn township() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let c1 = village_changes(dir.path(), V1, "红星村", 1);
+    let c2 = village_changes(dir.path(), V2, "前进村", 2);
+    let home = NodeHome::new(dir.path().join("t"));
+    home.init(org(TOWNSHIP), "加信镇", "pc", None).unwrap();
+    let mut ledger = Ledger::open(&home).unwrap();
+    ledger.set_today(today());
+    ledger.apply_changes(org(V1), c1).unwrap();
+    ledger.apply_changes(org(V2), c2).unwrap();
+    // 前进村 last synced three days ago: stale under the default 24 hours.
+    let three_days_ago = chrono::Utc::now().timestamp() - 3 * 86_400;
+    ledger
+        .freshness()
+        .record(org(V2), ArrivalPath::Relay, three_days_ago, None)
+        .unwrap();
+    let (actor, handle) = LedgerActor::start(ledger).unwrap();
+    Fixture {
+        _dir: dir,
+        home,
+        handle,
+        _actor: actor,
+    }
+}
+
+/// A village node with synthetic records.
+fn village() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let home = NodeHome::new(dir.path().join("v"));
+    home.init(org(V1), "红星村", "pc", None).unwrap();
+    let mut ledger = Ledger::open(&home).unwrap();
+    ledger.set_today(today());
+    let mut g = Generator::new(7, today());
+    g.village(&org(V1), 15, |kind, inputs| ledger.add(kind, &inputs))
+        .unwrap();
+    let (actor, handle) = LedgerActor::start(ledger).unwrap();
+    Fixture {
+        _dir: dir,
+        home,
+        handle,
+        _actor: actor,
+    }
+}
+
+fn users() -> DashboardConfig {
+    let mut config = DashboardConfig::default();
+    for (name, role) in [
+        ("viewer", Role::Viewer),
+        ("editor", Role::Editor),
+        ("admin", Role::Admin),
+    ] {
+        config.users.push(halfsky_node::config::DashboardUser {
+            name: name.into(),
+            role,
+            password_hash: auth::hash_password(&format!("{name}-password")).unwrap(),
+        });
+    }
+    config
+}
+
+fn make_app(f: &Fixture, config: &DashboardConfig, listen: &str) -> Router {
+    let cfg = f.home.config().unwrap();
+    router(AppState::new(
+        f.handle.clone(),
+        cfg.org,
+        cfg.name,
+        config,
+        listen.parse().unwrap(),
+    ))
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn location(&self) -> String {
+        self.headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Resp {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 10 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Resp {
+    let mut req = Request::get(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    send(app, req.body(Body::empty()).unwrap()).await
+}
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", auth::urlencode(k), auth::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn post(app: &Router, path: &str, cookie: Option<&str>, pairs: &[(&str, &str)]) -> Resp {
+    let mut req =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    send(app, req.body(Body::from(form_body(pairs))).unwrap()).await
+}
+
+/// Logs in; returns the cookie header value.
+async fn login(app: &Router, name: &str) -> String {
+    let r = post(
+        app,
+        "/login",
+        None,
+        &[
+            ("name", name),
+            ("password", &format!("{name}-password")),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token of the form on a page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page[at..at + 64].to_string()
+}
+
+async fn stats_cli(handle: &LedgerHandle, code: &str) -> serde_json::Value {
+    let code = code.to_string();
+    let text = handle
+        .run(move |l| {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let cli = <halfsky_node::cli::Cli as clap::Parser>::try_parse_from([
+                "halfsky", "stats", "--org", &code, "--json",
+            ])
+            .unwrap();
+            halfsky_node::cli::execute(l, cli.command, &mut out, &mut err).unwrap();
+            String::from_utf8(out).unwrap()
+        })
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn number_after(page: &str, id: &str) -> i64 {
+    let marker = format!("id=\"{id}\">");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no #{id}")) + marker.len();
+    let digits: String = page[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_required_beyond_loopback_and_wrong_passwords_are_refused() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let r = get(&app, &format!("/org/{TOWNSHIP}"), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/login?next="), "{}", r.location());
+    let r = get(&app, "/api/v1/stats", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = get(&app, "/login", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("密码"));
+    let r = post(
+        &app,
+        "/login",
+        None,
+        &[("name", "viewer"), ("password", "wrong"), ("next", "/")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("用户名或密码错误"));
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+    let r = post(
+        &app,
+        "/login",
+        None,
+        &[("name", "nobody"), ("password", "x"), ("next", "/")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // An open redirect is not possible through ?next=.
+    let r = post(
+        &app,
+        "/login",
+        None,
+        &[
+            ("name", "viewer"),
+            ("password", "viewer-password"),
+            ("next", "//evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.location(), "/");
+    let cookie = login(&app, "viewer").await;
+    let r = get(&app, &format!("/org/{TOWNSHIP}"), Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Logging out needs the CSRF token, then ends the session.
+    let r = post(&app, "/logout", Some(&cookie), &[("csrf", "bad")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(
+        &get(&app, &format!("/org/{TOWNSHIP}"), Some(&cookie))
+            .await
+            .text(),
+    );
+    let r = post(&app, "/logout", Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = get(&app, &format!("/org/{TOWNSHIP}"), Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+
+    // Overview of the township: numbers equal `halfsky stats --json`.
+    let page = get(&app, &format!("/org/{TOWNSHIP}"), c).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    let cli = stats_cli(&f.handle, TOWNSHIP).await;
+    assert_eq!(number_after(&html, "women-total"), cli["women"]["total"]);
+    assert_eq!(
+        number_after(&html, "overdue-count"),
+        cli["visits"]["overdue_women"]
+    );
+    assert_eq!(number_after(&html, "visits-total"), cli["visits"]["total"]);
+    assert_eq!(number_after(&html, "insured"), cli["insured"]);
+    assert_eq!(number_after(&html, "exits"), cli["exits_this_year"]);
+    // Drill-down rows for both villages, with freshness (direct sync) beside them.
+    assert!(html.contains("红星村") && html.contains("前进村"), "{html}");
+    assert!(html.contains(&format!("href=\"/org/{V1}\"")));
+    assert!(html.contains("直连同步"));
+    // The stale village stands out, and so does the total that includes it.
+    assert!(
+        html.contains("<tr class=\"stale\"><td><a href=\"/org/230129100202\">"),
+        "{html}"
+    );
+    assert!(html.contains("中继转发") && html.contains("过期"), "{html}");
+    assert!(html.contains("class=\"warn\" id=\"freshness\""), "{html}");
+    assert!(html.contains("最旧部分：前进村"), "{html}");
+    assert!(html.contains("最旧部分"));
+    assert!(html.contains("<svg"));
+    // The API serves the same report.
+    for code in [TOWNSHIP, V1, V2] {
+        let api = get(&app, &format!("/api/v1/stats?org={code}"), c).await;
+        assert_eq!(api.status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+        assert_eq!(json, stats_cli(&f.handle, code).await, "{code}");
+    }
+    let v1 = get(&app, &format!("/org/{V1}"), c).await.text();
+    let cli_v1 = stats_cli(&f.handle, V1).await;
+    assert_eq!(number_after(&v1, "women-total"), cli_v1["women"]["total"]);
+    let api: serde_json::Value =
+        serde_json::from_slice(&get(&app, "/api/v1/overview", c).await.body).unwrap();
+    assert_eq!(api["stats"], cli);
+    assert_eq!(api["children"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        api["children"][0]["freshness"]["newest"][1]["path"],
+        "direct"
+    );
+    assert_eq!(api["children"][0]["stale"], false);
+    assert_eq!(api["children"][1]["stale"], true);
+    assert_eq!(
+        api["children"][1]["freshness"]["newest"][1]["path"],
+        "relay"
+    );
+
+    // Overdue list: count equals the statistics; the API agrees.
+    let overdue = get(&app, &format!("/org/{TOWNSHIP}/overdue"), c)
+        .await
+        .text();
+    assert_eq!(
+        number_after(&overdue, "overdue-total"),
+        cli["visits"]["overdue_women"]
+    );
+    let api: serde_json::Value =
+        serde_json::from_slice(&get(&app, "/api/v1/overdue", c).await.body).unwrap();
+    assert_eq!(api["count"], cli["visits"]["overdue_women"]);
+
+    // Women by filter.
+    let all = get(&app, &format!("/org/{TOWNSHIP}/women"), c).await.text();
+    assert_eq!(number_after(&all, "women-count"), cli["women"]["total"]);
+    let poor = get(
+        &app,
+        &format!("/org/{TOWNSHIP}/women?status=poor&labor=full"),
+        c,
+    )
+    .await;
+    assert_eq!(poor.status, StatusCode::OK);
+    let api: serde_json::Value = serde_json::from_slice(
+        &get(&app, "/api/v1/women?status=poor&labor=full", c)
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(number_after(&poor.text(), "women-count"), api["count"]);
+    assert_eq!(
+        api["rows"].as_array().unwrap().len() as i64,
+        api["count"].as_i64().unwrap()
+    );
+
+    // A record page: masked ID number, history with device.
+    let rows = api["rows"].as_array().unwrap();
+    let woman = rows
+        .iter()
+        .find(|r| r["fields"]["id_number"].is_string())
+        .unwrap_or(&rows[0]);
+    let id = woman["id"].as_str().unwrap();
+    let page = get(&app, &format!("/record/{id}"), c).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("修改历史"));
+    assert!(html.contains("/pc"), "history names the device: {html}");
+    if let Some(n) = woman["fields"]["id_number"].as_str() {
+        assert!(n.contains("****") && html.contains(n));
+    }
+    let api = get(&app, &format!("/api/v1/records/{id}"), c).await;
+    assert_eq!(api.status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    assert!(!json["history"].as_array().unwrap().is_empty());
+    assert_eq!(
+        get(&app, &format!("/api/v1/records/{V1}-W-NONE-1"), c)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let fresh: serde_json::Value =
+        serde_json::from_slice(&get(&app, "/api/v1/freshness", c).await.body).unwrap();
+    assert!(fresh.as_array().unwrap().len() >= 3);
+
+    // Forms exist for every kind (a viewer sees them read-only).
+    assert_eq!(get(&app, "/new", c).await.status, StatusCode::OK);
+    for kind in Kind::ALL {
+        let r = get(&app, &format!("/new/{}", kind.spec().name), c).await;
+        assert_eq!(r.status, StatusCode::OK, "{kind}");
+        assert!(r.text().contains("不能录入"), "{kind}");
+    }
+
+    // Exports: CSV with BOM, XLSX workbook, for each table.
+    for path in [
+        format!("/org/{TOWNSHIP}?format=csv&table=0"),
+        format!("/org/{TOWNSHIP}/overdue?format=csv"),
+        format!("/org/{TOWNSHIP}/women?status=poor&format=csv"),
+        format!("/record/{id}?format=csv&table=1"),
+    ] {
+        let r = get(&app, &path, c).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(r.body.starts_with("\u{feff}".as_bytes()), "{path}");
+    }
+    let csv = String::from_utf8(
+        get(&app, &format!("/org/{TOWNSHIP}?format=csv&table=0"), c)
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(csv.contains("红星村") && csv.contains("前进村"));
+    for t in 0..6 {
+        let r = get(&app, &format!("/org/{TOWNSHIP}?format=xlsx&table={t}"), c).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.starts_with(b"PK"), "table {t}");
+        assert!(r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment"));
+    }
+    assert_eq!(
+        get(&app, &format!("/org/{TOWNSHIP}?format=pdf"), c)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // English on request, remembered in a cookie.
+    let r = get(&app, &format!("/org/{TOWNSHIP}?lang=en"), c).await;
+    assert!(r.text().contains("Overdue"));
+    assert!(r.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("lang=en"));
+
+    // Outside the subtree, or unknown: a clear 404.
+    let r = get(&app, "/org/230126000000", c).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text().contains("not 230129100000 or a unit below it"));
+    assert_eq!(
+        get(&app, "/api/v1/stats?org=230126000000", c).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&app, "/nowhere", c).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/", c).await.status, StatusCode::SEE_OTHER);
+}
+
+async fn women_total(handle: &LedgerHandle) -> i64 {
+    handle
+        .run(|l| l.stats(None).unwrap().women["total"].as_i64().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_write_through_the_ledger_and_refuse_bad_input_in_chinese() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let before = women_total(&f.handle).await;
+
+    // A viewer cannot post, even with a valid token.
+    let viewer = login(&app, "viewer").await;
+    let csrf = csrf_of(&get(&app, "/new/woman", Some(&viewer)).await.text());
+    let r = post(
+        &app,
+        "/new/woman",
+        Some(&viewer),
+        &[
+            ("csrf", &csrf),
+            ("name", "王小红"),
+            ("birth_year", "1980"),
+            ("labor_capacity", "full"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(women_total(&f.handle).await, before);
+
+    let editor = login(&app, "editor").await;
+    let ec = Some(editor.as_str());
+    // No or wrong CSRF token: refused.
+    let r = post(
+        &app,
+        "/new/woman",
+        ec,
+        &[
+            ("name", "王小红"),
+            ("birth_year", "1980"),
+            ("labor_capacity", "full"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        "/new/woman",
+        ec,
+        &[
+            ("csrf", &csrf),
+            ("name", "王小红"),
+            ("birth_year", "1980"),
+            ("labor_capacity", "full"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another session's token");
+    let csrf = csrf_of(&get(&app, "/new/woman", ec).await.text());
+
+    // Bad input: every problem listed in Chinese, values kept, nothing written.
+    let r = post(
+        &app,
+        "/new/woman",
+        ec,
+        &[
+            ("csrf", &csrf),
+            ("name", "王小红"),
+            ("birth_year", "一九八零"),
+            ("exit_date", "明天"),
+            ("wants_work", "false"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text();
+    assert!(html.contains("未保存"), "{html}");
+    assert!(html.contains("出生年份：请填写整数"), "{html}");
+    assert!(html.contains("脱贫日期：不是有效日期"), "{html}");
+    assert!(html.contains("value=\"王小红\""), "values are kept");
+    assert_eq!(women_total(&f.handle).await, before);
+    let r = post(
+        &app,
+        "/new/visit",
+        ec,
+        &[
+            ("csrf", &csrf),
+            ("woman_id", &format!("{V1}-W-NONE-9")),
+            ("date", "2026-11-01"),
+            ("visitor", "李"),
+            ("mode", "home"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text().contains("妇女编号：所填编号在本台账中不存在"),
+        "{}",
+        r.text()
+    );
+
+    // Good input: written through the ledger, visible in statistics and history.
+    let r = post(
+        &app,
+        "/new/woman",
+        ec,
+        &[
+            ("csrf", &csrf),
+            ("name", "王小红"),
+            ("birth_year", "1980"),
+            ("labor_capacity", "full"),
+            ("wants_work", "false"),
+            ("wants_work", "true"),
+            ("poverty_causes", "illness"),
+            ("poverty_causes", "disaster"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(r.location().starts_with("/record/"));
+    assert_eq!(women_total(&f.handle).await, before + 1);
+    let id = r.location()["/record/".len()..]
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let rec: serde_json::Value =
+        serde_json::from_slice(&get(&app, &format!("/api/v1/records/{id}"), ec).await.body)
+            .unwrap();
+    assert_eq!(rec["view"]["record"]["fields"]["wants_work"], true);
+    assert_eq!(
+        rec["view"]["record"]["fields"]["poverty_causes"],
+        serde_json::json!(["illness", "disaster"])
+    );
+
+    // A visit for an overdue woman lowers the overdue count by one.
+    let overdue: serde_json::Value =
+        serde_json::from_slice(&get(&app, "/api/v1/overdue", ec).await.body).unwrap();
+    let count = overdue["count"].as_i64().unwrap();
+    let woman = overdue["rows"][0]["woman_id"].as_str().unwrap().to_string();
+    let form = get(&app, &format!("/new/visit?woman_id={woman}"), ec)
+        .await
+        .text();
+    assert!(form.contains(&woman), "prefilled");
+    let r = post(
+        &app,
+        "/new/visit",
+        ec,
+        &[
+            ("csrf", &csrf),
+            ("woman_id", &woman),
+            ("date", "2026年11月20日"),
+            ("visitor", "李主任"),
+            ("mode", "home"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let page = get(&app, &format!("/org/{V1}"), ec).await.text();
+    assert_eq!(number_after(&page, "overdue-count"), count - 1);
+    assert!(page.contains("本机录入"));
+
+    // The statistics kept up to date between calls equal a fresh sum (reindex drops
+    // every kept sum and rebuilds the index from the documents).
+    let (kept, fresh) = f
+        .handle
+        .run(|l| {
+            let kept = l.stats(None).unwrap();
+            l.reindex().unwrap();
+            (kept, l.stats(None).unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, fresh);
+
+    // Every kind's form posts (empty → the required fields are named in Chinese).
+    for kind in Kind::ALL {
+        let r = post(
+            &app,
+            &format!("/new/{}", kind.spec().name),
+            ec,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}");
+        assert!(r.text().contains("必填"), "{kind}: {}", r.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_without_users_reads_anonymously_but_never_writes() {
+    let f = village();
+    let local = make_app(&f, &DashboardConfig::default(), "127.0.0.1:8080");
+    let app = local.clone();
+    let r = get(&app, &format!("/org/{V1}"), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("匿名只读"));
+    assert_eq!(
+        get(&app, "/api/v1/stats", None).await.status,
+        StatusCode::OK
+    );
+    let before = women_total(&f.handle).await;
+    let r = post(
+        &app,
+        "/new/woman",
+        None,
+        &[
+            ("csrf", ""),
+            ("name", "王小红"),
+            ("birth_year", "1980"),
+            ("labor_capacity", "full"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(women_total(&f.handle).await, before);
+    // Beyond loopback, the same node without users lets nobody in.
+    let app = make_app(&f, &DashboardConfig::default(), "0.0.0.0:8080");
+    assert_eq!(
+        get(&app, &format!("/org/{V1}"), None).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(get(&app, "/login", None)
+        .await
+        .text()
+        .contains("halfsky user add"));
+}
+
+#[test]
+fn user_add_stores_an_argon2_hash_in_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = NodeHome::new(dir.path().join("v"));
+    home.init(org(V1), "红星村", "pc", None).unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_halfsky"))
+            .arg("-d")
+            .arg(home.dir())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "li",
+            "--role",
+            "editor",
+            "--password-stdin",
+        ],
+        "long-enough-pw\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "wang",
+            "--role",
+            "boss",
+            "--password-stdin",
+        ],
+        "long-enough-pw\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("viewer, editor or admin"));
+    let out = run(
+        &["user", "add", "--name", "zhao", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!out.status.success());
+    let config = home.config().unwrap();
+    assert_eq!(config.dashboard.users.len(), 1);
+    let u = &config.dashboard.users[0];
+    assert_eq!((u.name.as_str(), u.role), ("li", Role::Editor));
+    assert!(auth::verify_password(&u.password_hash, "long-enough-pw"));
+    // Setting the same user again replaces it; the file keeps its comments.
+    set_dashboard_user(
+        &home,
+        "li",
+        Role::Viewer,
+        &auth::hash_password("another-pw").unwrap(),
+    )
+    .unwrap();
+    let config = home.config().unwrap();
+    assert_eq!(config.dashboard.users.len(), 1);
+    assert_eq!(config.dashboard.users[0].role, Role::Viewer);
+    let text = std::fs::read_to_string(home.config_path()).unwrap();
+    assert!(text.starts_with("# halfsky node configuration"));
+}

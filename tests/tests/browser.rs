@@ -1,0 +1,351 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver + fantoccini). A city → county → township → village hierarchy with
+//! data runs on loopback; the test logs in at the city, drills down to the village,
+//! records a visit through the village's own dashboard form, sees the overdue count
+//! drop at the city once the visit has synced, and exports XLSX. Screenshots of each
+//! page land in `target/test-output/browser/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use halfsky_node::config::Role;
+use halfsky_node::run::RunningNode;
+use halfsky_shared::OrgCode;
+use halfsky_tests::deploy::{enable_dashboard, eventually, start, with, Deployment, NodeSpec};
+use halfsky_tests::{fill_village, output_dir};
+
+const CITY: &str = "230100000000";
+const COUNTY: &str = "230129000000";
+const TOWNSHIP: &str = "230129100000";
+const VILLAGE: &str = "230129100201";
+const USER: &str = "cadre";
+const PASSWORD: &str = "cadre-password-1";
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start_driver() -> Driver {
+    let binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "chromedriver is missing: apt-get install -y chromium chromium-driver (.ci/run does)",
+        );
+    let port = free_tcp_port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver { child, port };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    driver
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium is missing: apt-get install -y chromium (.ci/run does)");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,1600",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(output_dir("browser").join(format!("{name}.png")), png).expect("written");
+}
+
+async fn login(client: &Client, base: &str) {
+    client.goto(&format!("{base}/")).await.unwrap();
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/login"));
+    client
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys(USER)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn number(client: &Client, id: &str) -> i64 {
+    let Ok(element) = client.find(Locator::Id(id)).await else {
+        let url = client.current_url().await.unwrap();
+        let page = client.source().await.unwrap_or_default();
+        panic!("no #{id} on {url}:\n{page}");
+    };
+    let text = element.text().await.unwrap();
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("#{id} holds {text:?}"))
+}
+
+async fn drill(client: &Client, code: &str) {
+    let link = client
+        .find(Locator::Css(&format!("table a[href=\"/org/{code}\"]")))
+        .await
+        .unwrap_or_else(|e| panic!("no drill-down link to {code}: {e}"));
+    link.click().await.unwrap();
+    let path = client.current_url().await.unwrap().path().to_string();
+    assert_eq!(path, format!("/org/{code}"));
+}
+
+fn spec(device: &str, parent: Option<&RunningNode>) -> NodeSpec {
+    NodeSpec {
+        device: device.into(),
+        parent: parent.and_then(|p| p.listen_addr()),
+        listen: true,
+        listen_port: 0,
+        ..Default::default()
+    }
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+async fn overdue_at(node: &RunningNode, code: &str) -> i64 {
+    let org = OrgCode::parse(code).unwrap();
+    with(node, move |l| {
+        l.stats(Some(org)).unwrap().visits["overdue_women"]
+            .as_i64()
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cadre_drills_down_records_a_visit_and_exports_in_chromium() {
+    tokio::time::timeout(Duration::from_secs(240), scenario())
+        .await
+        .expect("the browser test finishes within 4 minutes");
+}
+
+async fn scenario() {
+    let d = Deployment::new();
+    let users = [(USER, Role::Editor, PASSWORD)];
+    let city_home = d.home(CITY, "哈尔滨市", &spec("c1", None));
+    enable_dashboard(&city_home, &users);
+    let city = start(&city_home).await;
+    let county = start(&d.home(COUNTY, "延寿县", &spec("k1", Some(&city)))).await;
+    let township = start(&d.home(TOWNSHIP, "加信镇", &spec("t1", Some(&county)))).await;
+    let village_home = d.home(
+        VILLAGE,
+        "红星村",
+        &NodeSpec {
+            device: "v1".into(),
+            parent: township.listen_addr(),
+            ..NodeSpec::default()
+        },
+    );
+    enable_dashboard(&village_home, &users);
+    let village = start(&village_home).await;
+    with(&village, |l| fill_village(l, 20, 11)).await;
+    let local = overdue_at(&village, VILLAGE).await;
+    assert!(local > 0, "the synthetic village has overdue women");
+    eventually(LIMIT, "the village's records at the city", || async {
+        (overdue_at(&city, VILLAGE).await == local).then_some(())
+    })
+    .await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let driver = start_driver();
+    let client = browser(&driver, profile.path()).await;
+    let city_url = url(city.dashboard_addr().expect("city dashboard"));
+    let village_url = url(village.dashboard_addr().expect("village dashboard"));
+
+    // Log in at the city and drill down to the village.
+    client.goto(&format!("{city_url}/")).await.unwrap();
+    shot(&client, "01-login").await;
+    login(&client, &city_url).await;
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        format!("/org/{CITY}")
+    );
+    shot(&client, "02-city").await;
+    drill(&client, COUNTY).await;
+    shot(&client, "03-county").await;
+    drill(&client, TOWNSHIP).await;
+    shot(&client, "04-township").await;
+    drill(&client, VILLAGE).await;
+    let before = number(&client, "overdue-count").await;
+    assert_eq!(before, local);
+    shot(&client, "05-village-at-city").await;
+
+    // Record a visit at the village's own dashboard, from its overdue list.
+    login(&client, &village_url).await;
+    client
+        .goto(&format!("{village_url}/org/{VILLAGE}/overdue"))
+        .await
+        .unwrap();
+    assert_eq!(number(&client, "overdue-total").await, before);
+    shot(&client, "06-overdue-list").await;
+    client
+        .find(Locator::Css("a[href^=\"/new/visit?woman_id=\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("f-visitor"))
+        .await
+        .unwrap()
+        .send_keys("李主任")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#f-mode option[value=\"home\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("f-note"))
+        .await
+        .unwrap()
+        .send_keys("入户走访，身体好转")
+        .await
+        .unwrap();
+    shot(&client, "07-visit-form").await;
+    client
+        .find(Locator::Id("save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with(&format!("/record/{VILLAGE}-V-")));
+    shot(&client, "08-visit-saved").await;
+    client
+        .goto(&format!("{village_url}/org/{VILLAGE}"))
+        .await
+        .unwrap();
+    assert_eq!(number(&client, "overdue-count").await, before - 1);
+
+    // The city sees the drop once the visit has synced up three hops.
+    eventually(LIMIT, "the visit at the city", || async {
+        (overdue_at(&city, VILLAGE).await == before - 1).then_some(())
+    })
+    .await;
+    client
+        .goto(&format!("{city_url}/org/{VILLAGE}"))
+        .await
+        .unwrap();
+    assert_eq!(number(&client, "overdue-count").await, before - 1);
+    shot(&client, "09-village-at-city-after").await;
+
+    // Export the city's drill-down table as XLSX, in the browser's session.
+    client
+        .goto(&format!("{city_url}/org/{CITY}"))
+        .await
+        .unwrap();
+    let href = client
+        .find(Locator::Css("a[href*=\"format=xlsx\"]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("an XLSX link");
+    let probe = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch(arguments[0]).then(r => r.arrayBuffer().then(b => {\
+               const a = new Uint8Array(b);\
+               done({status: r.status, type: r.headers.get('content-type'), len: a.length, head: String.fromCharCode(a[0], a[1])});\
+             })).catch(e => done({error: String(e)}));",
+            vec![serde_json::Value::String(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(probe["status"], 200, "{probe}");
+    assert_eq!(probe["head"], "PK", "{probe}");
+    assert!(
+        probe["type"]
+            .as_str()
+            .unwrap_or("")
+            .contains("spreadsheetml"),
+        "{probe}"
+    );
+    shot(&client, "10-city-export").await;
+
+    client.close().await.unwrap();
+    drop(driver);
+    village.shutdown().await;
+    township.shutdown().await;
+    county.shutdown().await;
+    city.shutdown().await;
+}
