@@ -1313,7 +1313,7 @@ fn run(options: &Options) -> Result<bool> {
                             ),
                             (
                                 "overview_after_change",
-                                "city overview page right after a write",
+                                "city overview page right after a new card in one village",
                                 "stats_city",
                                 "`stats` of the city alone",
                             ),
