@@ -322,6 +322,7 @@ pub fn receive(
     bytes: &[u8],
     expect: Option<&'static str>,
     source: &str,
+    via: crate::freshness::ArrivalPath,
 ) -> Result<Received, BundleError> {
     let me = ledger.config().org;
     let now = chrono::Utc::now().timestamp();
@@ -380,7 +381,7 @@ pub fn receive(
             let orgs: BTreeSet<OrgCode> = parsed.iter().map(|(o, _)| *o).collect();
             for (org, list) in parsed {
                 let before = ledger.stored_heads(&org)?;
-                let after = ledger.apply_changes(org, list)?;
+                let after = ledger.apply_changes_from(org, list, via)?;
                 if before != after {
                     changed += 1;
                 }
@@ -438,7 +439,7 @@ pub fn receive(
             status.flush().map_err(store_error)?;
             let received = parsed.iter().map(|(_, c)| c.len()).sum();
             for (org, list) in parsed {
-                ledger.apply_changes(org, list)?;
+                ledger.apply_changes_from(org, list, via)?;
             }
             Ok(Received::Ack {
                 sender,

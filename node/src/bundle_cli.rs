@@ -69,7 +69,14 @@ pub fn execute(
         BundleCommand::Import { file, ack_out } => {
             let bytes = read(&file)?;
             let label = file.display().to_string();
-            match bundle::receive(ledger, &keys, &bytes, None, &label)? {
+            match bundle::receive(
+                ledger,
+                &keys,
+                &bytes,
+                None,
+                &label,
+                crate::freshness::ArrivalPath::Bundle,
+            )? {
                 Received::Changes {
                     sender,
                     documents,
@@ -122,8 +129,14 @@ pub fn execute(
                 sender,
                 documents,
                 received,
-            } = bundle::receive(ledger, &keys, &bytes, Some("acknowledgement"), &label)?
-            {
+            } = bundle::receive(
+                ledger,
+                &keys,
+                &bytes,
+                Some("acknowledgement"),
+                &label,
+                crate::freshness::ArrivalPath::Bundle,
+            )? {
                 writeln!(
                     err,
                     "applied the acknowledgement from {sender}: {documents} documents acknowledged, {received} changes of the units above received"

@@ -447,39 +447,50 @@ impl NodeHome {
     }
 
     /// Sets (or with `None` removes) one key of the `[sync]` table in `halfsky.toml`,
-    /// keeping everything else, e.g. the parent's address when it moved. The file is
-    /// replaced atomically, and restored if the result does not validate.
+    /// e.g. the parent's address when it moved. See [`NodeHome::set_option`].
     pub fn set_sync_option(&self, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+        self.set_option("sync", key, value)
+    }
+
+    /// Sets (or with `None` removes) `key` in the `[table]` of `halfsky.toml`, keeping
+    /// the file's comments and layout. The file is replaced atomically, and restored
+    /// if the result does not validate.
+    pub fn set_option(
+        &self,
+        table: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), ConfigError> {
         let path = self.config_path();
         let io = |op: &'static str, source| ConfigError::Io {
             op,
             path: path.clone(),
             source,
         };
-        let old = std::fs::read_to_string(&path).map_err(|e| io("read", e))?;
-        let mut table: toml::Table = toml::from_str(&old).map_err(|e| ConfigError::Invalid {
+        let invalid = |reason: String| ConfigError::Invalid {
             path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let sync = table
-            .entry("sync")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(sync) = sync.as_table_mut() else {
-            return Err(ConfigError::Invalid {
-                path: path.clone(),
-                reason: "[sync] is not a table".into(),
-            });
+            reason,
         };
+        let old = std::fs::read_to_string(&path).map_err(|e| io("read", e))?;
+        let mut doc: toml_edit::DocumentMut = old.parse().map_err(|e| invalid(format!("{e}")))?;
+        let section = doc
+            .entry(table)
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| invalid(format!("[{table}] is not a table")))?;
         match value {
-            Some(v) => sync.insert(key.to_string(), toml::Value::String(v.to_string())),
-            None => sync.remove(key),
-        };
+            Some(v) => {
+                section.insert(key, toml_edit::value(v));
+            }
+            None => {
+                section.remove(key);
+            }
+        }
         let write = |text: &str| {
             let tmp = self.dir.join(".halfsky.toml.tmp");
             std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
         };
-        let text = toml::to_string(&table).expect("a TOML table serializes");
-        write(&text).map_err(|e| io("write", e))?;
+        write(&doc.to_string()).map_err(|e| io("write", e))?;
         if let Err(e) = self.config() {
             write(&old).map_err(|e| io("restore", e))?;
             return Err(e);

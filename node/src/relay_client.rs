@@ -265,7 +265,16 @@ async fn exchange(
             let k = keys.clone();
             let label = format!("relay item from {sender}");
             let received = handle
-                .run(move |ledger| bundle::receive(ledger, &k, &bytes, None, &label))
+                .run(move |ledger| {
+                    bundle::receive(
+                        ledger,
+                        &k,
+                        &bytes,
+                        None,
+                        &label,
+                        crate::freshness::ArrivalPath::Relay,
+                    )
+                })
                 .await
                 .map_err(|e| e.to_string())?;
             match received {

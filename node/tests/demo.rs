@@ -22,6 +22,25 @@ async fn wait_until_city_has_everything(city: &DemoCity, limit: Duration) {
     }
 }
 
+/// The status line of a plain HTTP/1.0 GET.
+async fn http_status(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("request sent");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.expect("reply");
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_city_gets_every_village_record_and_picks_up_again() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -33,6 +52,7 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
         records_per_minute: 120.0,
         seed: 1,
         carry_every: Duration::from_secs(2),
+        dashboard_port: 0,
     };
     let mut lines = Vec::new();
     let city = DemoCity::start(plan.clone(), options.clone(), |l| lines.push(l.to_string()))
@@ -43,6 +63,15 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
         lines.iter().any(|l| l.contains("wrote")),
         "new villages are seeded: {lines:?}"
     );
+    let (addr, login) = city.dashboard.clone().expect("the city serves a dashboard");
+    assert_eq!(login.user, "demo");
+    assert!(login.password.len() >= 12);
+    let status = http_status(addr, "/").await;
+    assert!(
+        status.contains("303") || status.contains("302"),
+        "the city dashboard asks for the demo login: {status}"
+    );
+    assert!(http_status(addr, "/login").await.contains("200"));
     wait_until_city_has_everything(&city, Duration::from_secs(90)).await;
     let first = city.snapshot().await;
     assert!(first.city_women >= first.village_women);
@@ -56,6 +85,11 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
     assert!(
         !lines.iter().any(|l| l.contains("wrote")),
         "villages are not seeded twice: {lines:?}"
+    );
+    assert_eq!(
+        city.dashboard.as_ref().map(|(_, l)| l.password.clone()),
+        Some(login.password.clone()),
+        "a kept demo keeps its login"
     );
     let again = city.snapshot().await;
     assert!(again.village_women >= first.village_women);

@@ -39,6 +39,51 @@ pub struct DemoOptions {
     pub seed: u64,
     /// How often the bundle carrier takes files across.
     pub carry_every: Duration,
+    /// Port of the city's dashboard on 127.0.0.1 (0: any free port; a busy port
+    /// falls back to a free one).
+    pub dashboard_port: u16,
+}
+
+/// The city dashboard's login for the demo.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    /// User name.
+    pub user: String,
+    /// Password (kept in `DIR/demo-login.txt` so a kept demo keeps it).
+    pub password: String,
+}
+
+/// Gives the city node a dashboard on loopback with a `demo` user (created once,
+/// its password kept beside the node homes).
+fn enable_dashboard(dir: &Path, home: &NodeHome, port: u16) -> Result<DemoLogin> {
+    let port = if port != 0 && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        port
+    } else {
+        0
+    };
+    home.set_option("dashboard", "listen", Some(&format!("127.0.0.1:{port}")))?;
+    let file = dir.join("demo-login.txt");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Some((user, password)) = text.trim().split_once(' ') {
+            return Ok(DemoLogin {
+                user: user.into(),
+                password: password.into(),
+            });
+        }
+    }
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    let password: String = (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let hash = crate::dashboard::auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
+    crate::config::set_dashboard_user(home, "demo", crate::config::Role::Editor, &hash)?;
+    std::fs::write(&file, format!("demo {password}\n"))?;
+    Ok(DemoLogin {
+        user: "demo".into(),
+        password,
+    })
 }
 
 /// One running node of the demo.
@@ -67,6 +112,8 @@ pub struct DemoCity {
     relay: Option<RelayProcess>,
     /// What the bundle carrier did last, for the screen.
     pub carrier: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The city dashboard's address and login.
+    pub dashboard: Option<(SocketAddr, DemoLogin)>,
     writers: JoinSet<()>,
     cancel: CancellationToken,
     started: Instant,
@@ -226,8 +273,10 @@ impl DemoCity {
         let mut nodes = Vec::new();
         let mut proxies = Vec::new();
         let home = ensure_home(dir, &ca, &plan.city, &key, true)?;
+        let login = enable_dashboard(dir, &home, options.dashboard_port)?;
         let city = start_node(&home, None).await?;
         let city_addr = city.listen_addr().context("the city listens")?;
+        let dashboard = city.dashboard_addr().map(|a| (a, login));
         nodes.push(DemoNode {
             unit: plan.city.clone(),
             level: Level::City,
@@ -338,6 +387,7 @@ impl DemoCity {
             proxies,
             relay,
             carrier: Default::default(),
+            dashboard,
             writers: JoinSet::new(),
             cancel: CancellationToken::new(),
             started,

@@ -54,6 +54,9 @@ pub struct DemoArgs {
     /// Records each village adds per minute while the demo runs (0: none).
     #[arg(long, default_value_t = 6.0)]
     pub rate: f64,
+    /// Port of the city dashboard on 127.0.0.1 (a busy port falls back to a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub dashboard_port: u16,
     /// Seconds between the bundle carrier's trips (a village with no network at all).
     #[arg(long, default_value_t = 30)]
     pub carry_every: u64,
@@ -151,6 +154,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         records_per_minute: args.rate,
         seed: args.seed,
         carry_every: Duration::from_secs(args.carry_every.max(1)),
+        dashboard_port: args.dashboard_port,
     };
     writeln!(
         out,
@@ -167,6 +171,13 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
             let _ = writeln!(out, "  {line}");
         })
         .await?;
+        if let Some((addr, login)) = &city.dashboard {
+            writeln!(
+                out,
+                "city dashboard: http://{addr}/  (login {} / {})",
+                login.user, login.password
+            )?;
+        }
         let deadline = args
             .duration
             .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));

@@ -92,6 +92,13 @@ pub fn full(city: &DemoCity, s: &Snapshot) -> String {
         "待确认 pending: {} changes at {} nodes not yet acknowledged by their parent{oldest}",
         s.pending, s.pending_nodes
     );
+    if let Some((addr, login)) = &city.dashboard {
+        let _ = writeln!(
+            t,
+            "仪表盘 dashboard: http://{addr}/   login {} / {}",
+            login.user, login.password
+        );
+    }
     let carried = city.carrier.lock().map(|c| c.clone()).unwrap_or_default();
     if !carried.is_empty() {
         let _ = writeln!(t, "U盘 bundle carrier: {carried}");
