@@ -55,10 +55,20 @@ fn write_offline(home: &halfsky_node::NodeHome, records: usize, seed: u64) -> Re
     let org = ledger.config().org;
     let mut generator = Generator::new(seed, ledger.today());
     let mut pending = std::collections::HashSet::new();
-    let prepared = (0..records)
-        .map(|_| ledger.prepare(Kind::Woman, &generator.woman(&org, None), &mut pending))
-        .collect::<Result<Vec<_>, _>>()
-        .context("preparing synthetic women")?;
+    // The generator's ID numbers can repeat over thousands of women: a duplicate is
+    // refused like a cadre's would be, and another woman is drawn instead.
+    let mut prepared = Vec::with_capacity(records);
+    let mut refused = 0;
+    while prepared.len() < records {
+        match ledger.prepare(Kind::Woman, &generator.woman(&org, None), &mut pending) {
+            Ok(p) => prepared.push(p),
+            Err(e) if refused < records => {
+                refused += 1;
+                tracing::debug!(error = %e, "synthetic woman refused; drawing another");
+            }
+            Err(e) => return Err(e).context("preparing synthetic women"),
+        }
+    }
     ledger
         .add_prepared(prepared, |_| {})
         .context("writing synthetic women")?;

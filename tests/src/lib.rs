@@ -19,6 +19,7 @@
 pub use halfsky_node::lossy;
 
 pub mod bench_dashboard;
+pub mod bench_demo;
 pub mod bench_links;
 pub mod bench_sync;
 pub mod deploy;

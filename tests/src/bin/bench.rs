@@ -27,6 +27,8 @@
 //! 13. dashboard cold start (process start → first overview served) and RSS while
 //!     serving, vs opening the same store with plain sled. The index of figures 12–13
 //!     is filled directly, not through documents (see `bench_dashboard`).
+//! 14. the whole demo city: start until the city holds every village's records, vs
+//!     the same city on clean links (see `halfsky_tests::bench_demo`).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -99,6 +101,8 @@ struct Sizes {
     city: (usize, usize),
     /// Timed requests per page in figure 12.
     page_requests: usize,
+    /// Households per village of the demo city in figure 14.
+    demo_households: usize,
 }
 
 impl Sizes {
@@ -119,6 +123,7 @@ impl Sizes {
         controller_records: 1_000,
         city: (2_000, 500),
         page_requests: 200,
+        demo_households: 20,
     };
     /// Small enough for CI, even in a debug build.
     const QUICK: Sizes = Sizes {
@@ -137,6 +142,7 @@ impl Sizes {
         controller_records: 100,
         city: (20, 100),
         page_requests: 20,
+        demo_households: 3,
     };
 }
 
@@ -1107,8 +1113,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=13) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 13, not {n:?}"),
+                        Ok(n @ 1..=14) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 14, not {n:?}"),
                     }
                 }
             }
@@ -1389,6 +1395,27 @@ fn run(options: &Options) -> Result<bool> {
                 bail!("the city index could not be built (see above)")
             }),
         }
+    }
+    if options.wants(14) {
+        run("14. The whole demo city", &mut || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let (rows, notes) =
+                runtime.block_on(halfsky_tests::bench_demo::demo_city(sizes.demo_households))?;
+            Ok(Measured {
+                figures: rows
+                    .into_iter()
+                    .map(|f| {
+                        Figure::new(f.name, f.value, f.unit)
+                            .baseline(f.baseline_name, f.baseline)
+                            .goal(f.goal)
+                    })
+                    .collect(),
+                notes,
+            })
+        });
     }
     let failed = sections.iter().any(|s| s.result.is_err());
     let markdown = report(&sections, options.quick, started.elapsed());
