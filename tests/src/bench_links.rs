@@ -233,13 +233,20 @@ fn delivery_rows(
     ]
 }
 
+/// Profiles quick (CI) runs measure: `awful` is left out, its 30-second blackouts
+/// make one delivery take minutes.
+pub const QUICK_PROFILES: &[&str] = &["satellite", "rural-3g", "edge-2g", "flaky"];
+
 /// Per profile and size: time and bytes to deliver new records village → township
 /// with the default controller (BBR), against the ideal and the clean link.
-pub async fn profile_figures(sizes: &[usize]) -> Result<Vec<crate::bench_sync::SyncFigure>> {
+pub async fn profile_figures(
+    sizes: &[usize],
+    profiles: &[&'static str],
+) -> Result<Vec<crate::bench_sync::SyncFigure>> {
     let mut figures = Vec::new();
     for &n in sizes {
         let clean = deliver("clean", n, "bbr", 5, BENCH_LIMIT).await?;
-        let runs = LOSSY_PROFILES.iter().map(|p| (*p, n, "bbr")).collect();
+        let runs = profiles.iter().map(|p| (*p, n, "bbr")).collect();
         for d in deliver_all(runs).await? {
             figures.extend(delivery_rows(
                 &d,
@@ -255,11 +262,12 @@ pub async fn profile_figures(sizes: &[usize]) -> Result<Vec<crate::bench_sync::S
 /// for the default. Returns the rows and, per profile, the fastest controller.
 pub async fn controller_figures(
     records: usize,
+    profiles: &[&'static str],
 ) -> Result<(Vec<crate::bench_sync::SyncFigure>, Vec<String>)> {
     let mut figures = Vec::new();
     let mut notes = Vec::new();
     let clean = deliver("clean", records, "bbr", 5, BENCH_LIMIT).await?;
-    let runs = LOSSY_PROFILES
+    let runs = profiles
         .iter()
         .flat_map(|p| CONTROLLERS.iter().map(move |c| (*p, records, *c)))
         .collect();

@@ -97,6 +97,8 @@ struct Sizes {
     link_records: &'static [usize],
     /// New records delivered per congestion controller and profile in figure 11.
     controller_records: usize,
+    /// Link profiles of figures 10 and 11.
+    link_profiles: &'static [&'static str],
     /// Villages × women per village of the city index in figures 12–13.
     city: (usize, usize),
     /// Timed requests per page in figure 12.
@@ -121,6 +123,7 @@ impl Sizes {
         county: (200, 1_000),
         link_records: &[1_000, 5_000],
         controller_records: 1_000,
+        link_profiles: halfsky_tests::bench_links::LOSSY_PROFILES,
         city: (2_000, 500),
         page_requests: 200,
         demo_households: 20,
@@ -140,6 +143,7 @@ impl Sizes {
         county: (10, 100),
         link_records: &[100],
         controller_records: 100,
+        link_profiles: halfsky_tests::bench_links::QUICK_PROFILES,
         city: (20, 100),
         page_requests: 20,
         demo_households: 3,
@@ -1232,6 +1236,7 @@ fn run(options: &Options) -> Result<bool> {
         run("10. Delivery over each rural link profile", &mut || {
             let figures = sync_figures_result(halfsky_tests::bench_links::profile_figures(
                 sizes.link_records,
+                sizes.link_profiles,
             ))?;
             Ok(Measured {
                 figures,
@@ -1241,7 +1246,8 @@ fn run(options: &Options) -> Result<bool> {
                      time from starting the village until the township holds them all. Bytes are \
                      UDP payload both ends handed to the link, both ways, handshakes and \
                      retransmissions included. The lossy runs of one size run concurrently, each on \
-                     its own link; the clean baseline runs alone."
+                     its own link; the clean baseline runs alone. Quick runs leave out `awful` \
+                     (its 30-second blackouts make one delivery take minutes)."
                         .into(),
                 ],
             })
@@ -1253,9 +1259,11 @@ fn run(options: &Options) -> Result<bool> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let (rows, mut notes) = runtime.block_on(
-                halfsky_tests::bench_links::controller_figures(sizes.controller_records),
-            )?;
+            let (rows, mut notes) =
+                runtime.block_on(halfsky_tests::bench_links::controller_figures(
+                    sizes.controller_records,
+                    sizes.link_profiles,
+                ))?;
             notes.insert(0, "Fastest first, per profile:".into());
             Ok(Measured {
                 figures: rows
