@@ -909,38 +909,34 @@ fn stats_latency(sizes: Sizes, v: &BigVillage) -> Result<Measured> {
 fn sync_figures(
     future: impl std::future::Future<Output = Vec<halfsky_tests::bench_sync::SyncFigure>>,
 ) -> Result<Vec<Figure>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    Ok(runtime
-        .block_on(future)
-        .into_iter()
-        .map(|f| {
-            Figure::new(f.name, f.value, f.unit)
-                .baseline(f.baseline_name, f.baseline)
-                .goal(f.goal)
-        })
-        .collect())
+    Ok(figures_of(block_on(future)?))
 }
 
 /// Like [`sync_figures`], for a measurement that can fail.
 fn sync_figures_result(
     future: impl std::future::Future<Output = Result<Vec<halfsky_tests::bench_sync::SyncFigure>>>,
 ) -> Result<Vec<Figure>> {
+    Ok(figures_of(block_on(future)??))
+}
+
+/// Runs an async measurement on a fresh 2-thread runtime.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    Ok(runtime
-        .block_on(future)?
-        .into_iter()
+    Ok(runtime.block_on(future))
+}
+
+/// The report's rows for measured figures.
+fn figures_of(rows: Vec<halfsky_tests::bench_sync::SyncFigure>) -> Vec<Figure> {
+    rows.into_iter()
         .map(|f| {
             Figure::new(f.name, f.value, f.unit)
                 .baseline(f.baseline_name, f.baseline)
                 .goal(f.goal)
         })
-        .collect())
+        .collect()
 }
 
 fn guarded(f: impl FnOnce() -> Result<Measured>) -> Result<Measured, String> {
@@ -1255,25 +1251,13 @@ fn run(options: &Options) -> Result<bool> {
     }
     if options.wants(11) {
         run("11. Congestion controllers on each profile", &mut || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            let (rows, mut notes) =
-                runtime.block_on(halfsky_tests::bench_links::controller_figures(
-                    sizes.controller_records,
-                    sizes.link_profiles,
-                ))?;
+            let (rows, mut notes) = block_on(halfsky_tests::bench_links::controller_figures(
+                sizes.controller_records,
+                sizes.link_profiles,
+            ))??;
             notes.insert(0, "Fastest first, per profile:".into());
             Ok(Measured {
-                figures: rows
-                    .into_iter()
-                    .map(|f| {
-                        Figure::new(f.name, f.value, f.unit)
-                            .baseline(f.baseline_name, f.baseline)
-                            .goal(f.goal)
-                    })
-                    .collect(),
+                figures: figures_of(rows),
                 notes,
             })
         });
@@ -1406,21 +1390,10 @@ fn run(options: &Options) -> Result<bool> {
     }
     if options.wants(14) {
         run("14. The whole demo city", &mut || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
             let (rows, notes) =
-                runtime.block_on(halfsky_tests::bench_demo::demo_city(sizes.demo_households))?;
+                block_on(halfsky_tests::bench_demo::demo_city(sizes.demo_households))??;
             Ok(Measured {
-                figures: rows
-                    .into_iter()
-                    .map(|f| {
-                        Figure::new(f.name, f.value, f.unit)
-                            .baseline(f.baseline_name, f.baseline)
-                            .goal(f.goal)
-                    })
-                    .collect(),
+                figures: figures_of(rows),
                 notes,
             })
         });
