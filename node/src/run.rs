@@ -283,24 +283,18 @@ async fn accept_loop(
         let cancel = cancel.clone();
         links.spawn(async move {
             let remote = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(%remote, reason = %tls::explain_incoming_failure(&e), "refused a connection");
-                    return;
-                }
+            let Some((conn, peer)) = tls::accept_identified(incoming).await else {
+                return;
             };
-            let peer = match tls::peer_identity(&conn) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(%remote, error = %e, "refused a connection without a usable identity");
-                    conn.close(quinn::VarInt::from_u32(1), b"no usable certificate identity");
-                    return;
-                }
-            };
-            let reason =
-                crate::link::drive(conn, Role::Parent, peer.clone(), handle, stall_after, cancel)
-                    .await;
+            let reason = crate::link::drive(
+                conn,
+                Role::Parent,
+                peer.clone(),
+                handle,
+                stall_after,
+                cancel,
+            )
+            .await;
             tracing::info!(%remote, peer = %peer, %reason, "child link ended");
         });
     }

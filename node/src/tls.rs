@@ -181,6 +181,33 @@ pub fn explain_handshake_failure(e: &ConnectionError) -> String {
     explain(e, Side::Child)
 }
 
+/// Completes an incoming QUIC handshake and reads the peer's certificate identity;
+/// on failure logs a readable reason (and closes a connection without a usable
+/// identity) and returns `None`. Shared by the node's and the relay's accept loops.
+pub async fn accept_identified(
+    incoming: quinn::Incoming,
+) -> Option<(quinn::Connection, PeerIdentity)> {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(%remote, reason = %explain_incoming_failure(&e), "refused a connection");
+            return None;
+        }
+    };
+    match peer_identity(&conn) {
+        Ok(peer) => Some((conn, peer)),
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "refused a connection without a usable identity");
+            conn.close(
+                quinn::VarInt::from_u32(1),
+                b"no usable certificate identity",
+            );
+            None
+        }
+    }
+}
+
 /// The same for a parent whose child's connection failed (for its log).
 pub fn explain_incoming_failure(e: &ConnectionError) -> String {
     explain(e, Side::Parent)

@@ -148,21 +148,8 @@ async fn accept_loop(
         let config = config.clone();
         let cancel = cancel.clone();
         links.spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(%remote, reason = %tls::explain_incoming_failure(&e), "refused a connection");
-                    return;
-                }
-            };
-            let peer = match tls::peer_identity(&conn) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(%remote, error = %e, "refused a connection without a usable identity");
-                    conn.close(quinn::VarInt::from_u32(1), b"no usable certificate identity");
-                    return;
-                }
+            let Some((conn, peer)) = tls::accept_identified(incoming).await else {
+                return;
             };
             if let Some(der) = tls::peer_certificate(&conn) {
                 if let Err(e) = store.put_cert(&peer.org, &der) {
