@@ -1,9 +1,11 @@
 //! The `halfsky` command line. Parsing lives here; every command calls the library
-//! ([`Ledger`], [`crate::import`], [`crate::export`], [`crate::demo`]).
+//! ([`Ledger`], [`crate::exchange::import`], [`crate::exchange::export`], [`crate::demo`]).
 //!
 //! Record fields are not hand-written flags: each kind's flags are generated from the
 //! schema table (`--birth-year`, `--household-id`, booleans as bare flags, lists by
 //! repeating), so the CLI, imports and forms accept exactly the same fields.
+
+pub mod bundle;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,9 @@ use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId};
 
 use crate::config::NodeHome;
-use crate::export::Format;
+use crate::exchange::export::Format;
 use crate::ledger::{Ledger, RecordView};
-use crate::status::NodeStatus;
+use crate::sync::status::NodeStatus;
 
 /// halfsky — the women's federation's precise poverty-alleviation ledger (精准扶贫台账).
 ///
@@ -738,9 +740,9 @@ pub fn execute(
                 out.write_all(&text)?;
             }
         }
-        Command::Bundle { cmd } => crate::bundle_cli::execute(ledger, cmd, out, err)?,
+        Command::Bundle { cmd } => crate::cli::bundle::execute(ledger, cmd, out, err)?,
         Command::Status { json } => {
-            let status = crate::actor::offline_status(ledger)?;
+            let status = crate::ledger::actor::offline_status(ledger)?;
             let args = if json {
                 vec!["--json".to_string()]
             } else {
@@ -754,7 +756,7 @@ pub fn execute(
             kind,
             skip_bad,
         } => {
-            let report = crate::import::import(ledger, &file, kind, skip_bad, true)?;
+            let report = crate::exchange::import::import(ledger, &file, kind, skip_bad, true)?;
             for bad in &report.bad {
                 writeln!(
                     err,
@@ -777,7 +779,7 @@ pub fn execute(
             org,
             zh,
         } => {
-            let n = crate::export::export(
+            let n = crate::exchange::export::export(
                 ledger,
                 kind,
                 format,
@@ -898,7 +900,7 @@ fn cell(view: &halfsky_shared::Record, field: &FieldSpec) -> String {
 fn print_table(
     out: &mut dyn Write,
     kind: Kind,
-    rows: &[crate::index::IndexedRecord],
+    rows: &[crate::store::index::IndexedRecord],
 ) -> std::io::Result<()> {
     let spec = kind.spec();
     let fields: Vec<&FieldSpec> = spec.fields.iter().take(6).collect();

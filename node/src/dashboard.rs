@@ -35,8 +35,8 @@ use axum::Router;
 use halfsky_shared::OrgCode;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::LedgerHandle;
 use crate::config::{DashboardConfig, DashboardUser};
+use crate::ledger::actor::LedgerHandle;
 use crate::ledger::Ledger;
 
 struct Inner {

@@ -5,6 +5,9 @@
 //! new changes as one chunk → update the index from the patches → flush → acknowledge.
 //! If any step fails the cached document is dropped, so memory never runs ahead of disk.
 
+pub mod actor;
+pub mod replica;
+
 use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -18,11 +21,11 @@ use halfsky_shared::schema::{FieldError, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
 use lru::LruCache;
 
-use crate::compact::Compactor;
 use crate::config::{ConfigError, NodeConfig, NodeHome};
-use crate::freshness::{ArrivalPath, Freshness};
-use crate::index::{Index, IndexError, IndexedRecord};
+use crate::store::compact::Compactor;
+use crate::store::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
+use crate::sync::freshness::{ArrivalPath, Freshness};
 
 /// Documents kept loaded; others are loaded on demand from the store.
 const DOC_CACHE: usize = 32;

@@ -1,50 +1,44 @@
 //! # halfsky-node
 //!
-//! A halfsky node: keeps its unit's ledger (and its subtree's) durably, answers
-//! questions about it, and exposes it through the `halfsky` command line.
+//! A halfsky node: keeps its unit's ledger (and its subtree's) durably, syncs it with
+//! its parent and children, and lets people in through the command line, the local
+//! API and the web dashboard.
 //!
 //! # Layout
+//! The folders go from the disk up to the people who use the node; a module only
+//! imports from its own floor or the floors below it.
+//!
 //! - [`config`]: the node home (`halfsky.toml` + store directory).
-//! - [`store`]: durable document storage (sled) behind the [`store::Storage`] trait.
-//! - [`compact`]: background compaction of stored documents.
-//! - [`index`]: flattened records and per-org rollups, updated from patches.
-//! - [`ledger`]: the one API for writing and reading records.
-//! - [`import`] / [`export`]: CSV and XLSX in, CSV and XLSX out.
+//! - [`store`]: durable document storage (sled) behind the [`store::Storage`] trait;
+//!   [`store::index`] (flattened records and per-org rollups, updated from patches)
+//!   and [`store::compact`] (background compaction).
+//! - [`ledger`]: the one API for writing and reading records; [`ledger::actor`] owns
+//!   it on its own thread while the node runs, [`ledger::replica`] lets the sync
+//!   session read and apply documents through it.
 //! - [`pki`]: the deployment's CA and device certificates (`halfsky pki`).
-//! - [`tls`]: mutual-TLS configs for QUIC links between nodes.
-//! - [`lossy`]: the lossy-link simulator (tests, benchmarks and the demo city).
-//! - [`freshness`]: when and how each unit's data last arrived.
-//! - [`dashboard`]: the web dashboard (HTTP, server-rendered pages, JSON API).
-//! - [`cli`]: the `halfsky` command line; [`demo`]: `halfsky demo`.
-//! - [`bundle`]: sealing, opening and acknowledging bundles (relay and sneakernet);
-//!   [`bundle_cli`]: `halfsky bundle`.
-//! - [`pending`]: which path (direct, relay, bundle) unacknowledged changes are on.
-//! - [`relay_client`]: leaving bundles at the relay and collecting them.
+//! - [`sync`]: links to parent and children over QUIC (TLS, session driving), the
+//!   relay client, sealed bundles, and the bookkeeping `status` reports (pending
+//!   changes, freshness).
+//! - [`exchange`]: records in and out of files: CSV/XLSX import and export, Parquet.
+//! - Ways in: [`cli`] (the `halfsky` command line), [`local_api`] (the same commands
+//!   sent to a running node over a Unix socket), [`dashboard`] (the web dashboard).
+//! - [`run`]: `halfsky run`, the running node that wires the ledger actor, the links,
+//!   the local API and the dashboard together.
+//! - [`demo`]: `halfsky demo`, a whole city on one machine; [`lossy`]: the lossy-link
+//!   simulator behind the demo's rural links (and the tests and benchmarks).
 
-pub mod actor;
-pub mod bundle;
-pub mod bundle_cli;
 pub mod cli;
-pub mod compact;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
-pub mod export;
-pub mod freshness;
-pub mod import;
-pub mod index;
+pub mod exchange;
 pub mod ledger;
-pub mod link;
 pub mod local_api;
 pub mod lossy;
-pub mod pending;
 pub mod pki;
-pub mod relay_client;
-pub mod replica;
 pub mod run;
-pub mod status;
 pub mod store;
-pub mod tls;
+pub mod sync;
 
 pub use config::{NodeConfig, NodeHome};
 pub use ledger::{Ledger, LedgerError};

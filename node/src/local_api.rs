@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::LedgerHandle;
 use crate::config::NodeHome;
+use crate::ledger::actor::LedgerHandle;
 
 /// Socket file name inside a node home.
 pub const SOCKET: &str = "node.sock";

@@ -1,5 +1,5 @@
 //! The deployment's private certificate authority and the device certificates it
-//! issues. Nodes sync over mutual TLS ([`crate::tls`]); a certificate is how a parent
+//! issues. Nodes sync over mutual TLS ([`crate::sync::tls`]); a certificate is how a parent
 //! knows which unit a child speaks for (DESIGN.md, "Sync protocol"), so every device
 //! certificate carries its org code and device name, in a SAN URI
 //! `halfsky://org/<code>/device/<name>` (what [`identity_of`] reads) and in the
@@ -236,7 +236,7 @@ pub struct DeviceCert {
     pub not_after: SystemTime,
 }
 
-/// A node's own TLS identity, loaded from its home: everything [`crate::tls`] needs.
+/// A node's own TLS identity, loaded from its home: everything [`crate::sync::tls`] needs.
 pub struct NodeIdentity {
     /// This node's certificate chain (leaf first).
     pub chain: Vec<CertificateDer<'static>>,

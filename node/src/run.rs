@@ -13,11 +13,11 @@ use rand::Rng;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::{LedgerActor, LedgerHandle};
 use crate::config::{NodeConfig, NodeHome};
+use crate::ledger::actor::{LedgerActor, LedgerHandle};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, NodeIdentity, PkiError};
-use crate::tls::{self, TlsError};
+use crate::sync::tls::{self, TlsError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ impl RunningNode {
         // opening the store themselves (sled is single-process).
         let listener = crate::local_api::bind(home)
             .map_err(|(path, source)| RunError::LocalApi { path, source })?;
-        let transport = crate::link::transport(&config.sync);
+        let transport = crate::sync::link::transport(&config.sync);
         let client = tls::client_config(&identity, transport.clone())?;
         let server = match config.sync.listen {
             Some(_) => Some(tls::server_config(&identity, transport)?),
@@ -137,7 +137,7 @@ impl RunningNode {
             tasks.spawn(accept_loop(
                 endpoint.clone(),
                 handle.clone(),
-                crate::link::stall_after(&config.sync),
+                crate::sync::link::stall_after(&config.sync),
                 cancel.clone(),
             ));
         }
@@ -155,14 +155,14 @@ impl RunningNode {
         if let Some(relay) = config.sync.relay.clone() {
             let client = tls::client_config_with_alpn(
                 &identity,
-                crate::link::transport(&config.sync),
+                crate::sync::link::transport(&config.sync),
                 halfsky_shared::relay_wire::RELAY_ALPN,
             )?;
-            tasks.spawn(crate::relay_client::relay_loop(
+            tasks.spawn(crate::sync::relay_client::relay_loop(
                 endpoint.clone(),
                 client,
                 home.dir().to_path_buf(),
-                crate::relay_client::RelaySettings {
+                crate::sync::relay_client::RelaySettings {
                     addr: relay,
                     after: config.sync.relay_after,
                     poll: config.sync.relay_poll,
@@ -286,7 +286,7 @@ async fn accept_loop(
             let Some((conn, peer)) = tls::accept_identified(incoming).await else {
                 return;
             };
-            let reason = crate::link::drive(
+            let reason = crate::sync::link::drive(
                 conn,
                 Role::Parent,
                 peer.clone(),
@@ -319,8 +319,8 @@ async fn dial_loop(
     cancel: CancellationToken,
 ) {
     let max_backoff = sync.max_backoff;
-    let stall_after = crate::link::stall_after(&sync);
-    let handshake_timeout = crate::link::handshake_timeout(&sync);
+    let stall_after = crate::sync::link::stall_after(&sync);
+    let handshake_timeout = crate::sync::link::handshake_timeout(&sync);
     let mut backoff = FIRST_BACKOFF;
     loop {
         // Set when the parent did not answer at all (link down), not when it refused.
@@ -356,11 +356,11 @@ async fn dial_loop(
                 // Keep the parent's certificate: bundles for it (relay, sneakernet)
                 // are sealed to its key.
                 if let Some(der) = tls::peer_certificate(&conn) {
-                    if let Err(e) = crate::bundle::save_peer_cert(&home, &peer.org, &der) {
+                    if let Err(e) = crate::sync::bundle::save_peer_cert(&home, &peer.org, &der) {
                         tracing::warn!(%parent, error = %e, "cannot keep the parent's certificate in peers/");
                     }
                 }
-                let reason = crate::link::drive(
+                let reason = crate::sync::link::drive(
                     conn,
                     Role::Child,
                     peer,

@@ -13,6 +13,9 @@
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
 
+pub mod compact;
+pub mod index;
+
 use std::path::{Path, PathBuf};
 
 use automerge::ChangeHash;

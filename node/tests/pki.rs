@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfsky_node::pki::{self, PkiCommand, PkiError};
-use halfsky_node::tls;
+use halfsky_node::sync::tls;
 use halfsky_node::NodeHome;
 use halfsky_shared::OrgCode;
 use quinn::{ConnectionError, Endpoint, TransportConfig};

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use halfsky_node::pki::{self, PeerIdentity, PkiError};
-use halfsky_node::relay_client::{read_frame, write_frame};
-use halfsky_node::tls::{self, TlsError};
+use halfsky_node::sync::relay_client::{read_frame, write_frame};
+use halfsky_node::sync::tls::{self, TlsError};
 use halfsky_shared::relay_wire::{RelayFrame, MAX_FETCH, RELAY_ALPN};
 use quinn::{Connection, RecvStream, SendStream};
 use tokio::task::JoinSet;
@@ -62,7 +62,7 @@ impl Relay {
     pub async fn start(home: &RelayHome) -> Result<Relay, StartError> {
         let config = home.config()?;
         let identity = pki::load_node_identity(home.dir())?;
-        let transport = halfsky_node::link::transport(&Default::default());
+        let transport = halfsky_node::sync::link::transport(&Default::default());
         let server = tls::server_config_with_alpn(&identity, transport, RELAY_ALPN)?;
         let store = RelayStore::open(&home.store_path())?;
         let endpoint =

@@ -2,7 +2,7 @@
 //! dashboard serving it over real HTTP on loopback, page latencies, cold start and
 //! resident memory.
 //!
-//! **The index is filled directly** ([`halfsky_node::index::Index::bulk_load`]), not
+//! **The index is filled directly** ([`halfsky_node::store::index::Index::bulk_load`]), not
 //! through Automerge documents: writing a million women through the ledger (~3k
 //! records/s) would take minutes per run, and the pages read only the index. The
 //! women come from the shared synthetic generator and go through the same field
@@ -21,12 +21,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use halfsky_node::actor::LedgerActor;
 use halfsky_node::config::DashboardConfig;
 use halfsky_node::dashboard::{router, AppState};
-use halfsky_node::freshness::ArrivalPath;
-use halfsky_node::index::IndexedRecord;
+use halfsky_node::ledger::actor::LedgerActor;
+use halfsky_node::store::index::IndexedRecord;
 use halfsky_node::store::Storage;
+use halfsky_node::sync::freshness::ArrivalPath;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::idcard::IdKey;
 use halfsky_shared::record::{complete, parse_fields, RecordMeta};

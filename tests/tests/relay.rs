@@ -264,8 +264,8 @@ async fn a_device_of_another_deployment_cannot_use_the_relay() {
     let foreign = Deployment::new();
     let intruder = foreign.home(VILLAGE, "假村", &NodeSpec::default());
     let identity = halfsky_node::pki::load_node_identity(intruder.dir()).unwrap();
-    let transport = halfsky_node::link::transport(&Default::default());
-    let client = halfsky_node::tls::client_config_with_alpn(
+    let transport = halfsky_node::sync::link::transport(&Default::default());
+    let client = halfsky_node::sync::tls::client_config_with_alpn(
         &identity,
         transport,
         halfsky_shared::relay_wire::RELAY_ALPN,
@@ -278,7 +278,9 @@ async fn a_device_of_another_deployment_cannot_use_the_relay() {
             .map_err(|e| e.to_string())?
             .await
             .map_err(|e| e.to_string())?;
-        halfsky_node::relay_client::fetch(&conn).await.map(|_| ())
+        halfsky_node::sync::relay_client::fetch(&conn)
+            .await
+            .map(|_| ())
     };
     let result = tokio::time::timeout(LIMIT, attempt)
         .await

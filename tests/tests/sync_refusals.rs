@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use automerge::sync::SyncDoc;
 use automerge::ChangeHash;
 use halfsky_node::run::{RunError, RunningNode};
-use halfsky_node::{tls, NodeHome};
+use halfsky_node::sync::tls;
+use halfsky_node::NodeHome;
 use halfsky_shared::ledger_doc::{Author, LedgerDoc};
 use halfsky_shared::record::Fields;
 use halfsky_shared::wire::{Frame, FRAME_FORMAT, FRAME_FORMAT_ZSTD, MAX_FRAME, PROTOCOL_VERSION};
@@ -91,7 +92,7 @@ impl RawClient {
     async fn connect(home: &NodeHome, addr: SocketAddr) -> Result<RawClient, ConnectionError> {
         let identity =
             halfsky_node::pki::load_node_identity(home.dir()).expect("the home has a certificate");
-        let transport = halfsky_node::link::transport(&Default::default());
+        let transport = halfsky_node::sync::link::transport(&Default::default());
         let client = tls::client_config(&identity, transport).expect("client TLS config");
         let mut endpoint =
             quinn::Endpoint::client("127.0.0.1:0".parse().expect("valid")).expect("UDP socket");

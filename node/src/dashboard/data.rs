@@ -10,8 +10,8 @@ use halfsky_shared::rollup::{ChildStats, StatsReport, OVERDUE_DAYS};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
-use crate::freshness::{Arrival, SubtreeFreshness};
 use crate::ledger::{Ledger, LedgerError, RecordView};
+use crate::sync::freshness::{Arrival, SubtreeFreshness};
 
 /// At most this many rows of a list are shown on a page (exports have them all).
 pub const PAGE_ROWS: usize = 200;
@@ -335,7 +335,7 @@ fn yes(v: &str) -> bool {
 
 impl WomenFilter {
     /// Does this woman pass?
-    pub fn matches(&self, row: &crate::index::IndexedRecord, year: i64) -> bool {
+    pub fn matches(&self, row: &crate::store::index::IndexedRecord, year: i64) -> bool {
         let r = &row.record;
         if r.meta.retired {
             return false;
@@ -403,7 +403,7 @@ pub fn women(
     org: OrgCode,
     filter: &WomenFilter,
     limit: usize,
-) -> Result<(Vec<crate::index::IndexedRecord>, usize), LedgerError> {
+) -> Result<(Vec<crate::store::index::IndexedRecord>, usize), LedgerError> {
     let year = ledger.today().year() as i64;
     let mut out = Vec::new();
     let mut count = 0;

@@ -21,7 +21,7 @@ use super::i18n::{field_label, Lang};
 use super::svg;
 use super::table::{Cell, Table};
 use super::AppState;
-use crate::freshness::{ArrivalPath, SubtreeFreshness};
+use crate::sync::freshness::{ArrivalPath, SubtreeFreshness};
 
 /// `?format=csv|xlsx&table=N`: download table N instead of the page.
 #[derive(Debug, Default, Deserialize)]

@@ -604,13 +604,13 @@ impl DemoCity {
 
 /// Runs a `halfsky bundle …` command on a running node's ledger.
 async fn bundle_command(
-    handle: &crate::actor::LedgerHandle,
+    handle: &crate::ledger::actor::LedgerHandle,
     cmd: crate::cli::BundleCommand,
 ) -> Result<String> {
     handle
         .run(move |ledger| {
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            crate::bundle_cli::execute(ledger, cmd, &mut out, &mut err)
+            crate::cli::bundle::execute(ledger, cmd, &mut out, &mut err)
                 .map(|_| String::from_utf8_lossy(&out).trim().to_string())
         })
         .await
@@ -621,8 +621,8 @@ async fn bundle_command(
 async fn carry(
     dir: &Path,
     unit: &Unit,
-    village: &crate::actor::LedgerHandle,
-    township: &crate::actor::LedgerHandle,
+    village: &crate::ledger::actor::LedgerHandle,
+    township: &crate::ledger::actor::LedgerHandle,
     township_cert: &Path,
 ) -> Result<String> {
     use crate::cli::BundleCommand;

@@ -367,7 +367,7 @@ fn build_village_batched(ledger: &mut Ledger, women: usize, seed: u64) -> Result
             .context("Ledger::add_prepared")?;
         real.extend(placeholders.into_iter().zip(ids));
     }
-    halfsky_node::compact::compact_now(ledger.store(), &org)
+    halfsky_node::store::compact::compact_now(ledger.store(), &org)
         .context("compacting the village document")?;
     placeholder_women
         .iter()
@@ -518,8 +518,9 @@ fn bulk_import(sizes: Sizes) -> Result<Measured> {
 
     let mut ledger = open(&temp.home);
     let start = Instant::now();
-    let report = halfsky_node::import::import(&mut ledger, &path, Kind::Woman, false, false)
-        .map_err(|e| anyhow!("import::import failed: {e}"))?;
+    let report =
+        halfsky_node::exchange::import::import(&mut ledger, &path, Kind::Woman, false, false)
+            .map_err(|e| anyhow!("import::import failed: {e}"))?;
     let import_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
     drop(ledger);

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use halfsky_node::bundle::{self, Keys};
+use halfsky_node::sync::bundle::{self, Keys};
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_relay::store::{Quota, RelayStore};
 

@@ -24,7 +24,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
-use crate::index::IndexedRecord;
+use crate::store::index::IndexedRecord;
 
 /// Records per row group: large enough for good compression, small enough that the
 /// writer's memory stays bounded on a city's million records.

@@ -4,8 +4,8 @@
 //! retyping. Headers may be English field names, aliases or the Chinese names (姓名,
 //! 出生年份…); cells go through exactly the validation of `halfsky add`. Every row is
 //! checked before anything is written, and every problem is reported with its row and
-//! column, so a cadre fixes the sheet once. Files written by [`crate::export`] import
-//! back: their extra columns ([`crate::export::META_COLUMNS`]) are ignored.
+//! column, so a cadre fixes the sheet once. Files written by [`crate::exchange::export`] import
+//! back: their extra columns ([`crate::exchange::export::META_COLUMNS`]) are ignored.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -17,7 +17,7 @@ use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::{Kind, RecordId};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::export::{Format, META_COLUMNS};
+use crate::exchange::export::{Format, META_COLUMNS};
 use crate::ledger::{Ledger, LedgerError};
 
 /// A sheet read into text cells, its columns matched to the fields of a kind.

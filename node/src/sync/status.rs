@@ -31,7 +31,7 @@ pub struct ParentStatus {
     pub oldest_pending: Option<String>,
     /// Unacknowledged changes by the path they are on (direct link, relay, bundle file).
     #[serde(default)]
-    pub pending: crate::pending::PendingPaths,
+    pub pending: crate::sync::pending::PendingPaths,
     /// Bytes received from the parent (all sessions since the node started).
     pub bytes_in: u64,
     /// Bytes sent to the parent.

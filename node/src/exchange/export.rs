@@ -4,7 +4,7 @@
 //! Cadres and township staff work in spreadsheets; this is how the ledger reaches them.
 //! Columns are `id`, every field of the kind in schema order, then who wrote the record
 //! and when ([`META_COLUMNS`]). Headers are English field names or, with
-//! `chinese_headers`, the Chinese ones; [`crate::import`] accepts either, and ignores the
+//! `chinese_headers`, the Chinese ones; [`crate::exchange::import`] accepts either, and ignores the
 //! [`META_COLUMNS`], so an exported file can be edited and imported into another node.
 //! The file is written to a temporary file beside the target and renamed into place, so
 //! a failed export never leaves a half-written file.
@@ -18,10 +18,8 @@ use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::{Kind, Value};
 use rust_xlsxwriter::{ExcelDateTime, Workbook, Worksheet, XlsxError};
 
-use crate::index::IndexedRecord;
 use crate::ledger::{Ledger, LedgerError};
-
-pub mod parquet;
+use crate::store::index::IndexedRecord;
 
 /// Columns an export writes besides the fields, as `(English header, Chinese header)`:
 /// the record id first, then authorship and retirement. Import ignores these columns.
@@ -212,12 +210,14 @@ pub fn export(
                 path: out.to_path_buf(),
                 source,
             })?,
-        Format::Parquet => parquet::write(tmp.as_file_mut(), kind, &records).map_err(|source| {
-            ExportError::Parquet {
-                path: out.to_path_buf(),
-                source,
-            }
-        })?,
+        Format::Parquet => {
+            super::parquet::write(tmp.as_file_mut(), kind, &records).map_err(|source| {
+                ExportError::Parquet {
+                    path: out.to_path_buf(),
+                    source,
+                }
+            })?
+        }
     }
     tmp.as_file().sync_all().map_err(io("write", out))?;
     tmp.persist(out).map_err(|e| io("replace", out)(e.error))?;
@@ -440,8 +440,8 @@ mod tests {
             let n = export(&source, kind, format, &out, "", chinese).expect("export");
             assert_eq!(n, 25);
             let mut target = ledger(dir.path(), &format!("target-{kind}"));
-            let report =
-                crate::import::import(&mut target, &out, kind, false, false).expect("import");
+            let report = crate::exchange::import::import(&mut target, &out, kind, false, false)
+                .expect("import");
             assert_eq!(report.written, 25);
             if kind == Kind::Woman {
                 assert!(

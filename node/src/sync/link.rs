@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::{LedgerHandle, SessionId};
 use crate::config::{Congestion, SyncConfig};
+use crate::ledger::actor::{LedgerHandle, SessionId};
 use crate::pki::PeerIdentity;
 
 /// QUIC close code for a normal end (shutdown, Abort).
@@ -110,7 +110,7 @@ async fn read_all(conn: Connection, session: SessionId, handle: LedgerHandle) ->
                 Ok(recv) => {
                     readers.spawn(read_frames(recv, session, handle.clone()));
                 }
-                Err(e) => return crate::tls::explain_handshake_failure(&e),
+                Err(e) => return crate::sync::tls::explain_handshake_failure(&e),
             },
             Some(done) = readers.join_next() => {
                 if let Ok(Err(reason)) = done {
@@ -139,14 +139,14 @@ async fn write_all(conn: Connection, mut outgoing: mpsc::UnboundedReceiver<Frame
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => match conn.open_uni().await {
                     Ok(s) => e.insert(s),
-                    Err(e) => return crate::tls::explain_handshake_failure(&e),
+                    Err(e) => return crate::sync::tls::explain_handshake_failure(&e),
                 },
             },
             None => {
                 if control.is_none() {
                     match conn.open_uni().await {
                         Ok(s) => control = Some(s),
-                        Err(e) => return crate::tls::explain_handshake_failure(&e),
+                        Err(e) => return crate::sync::tls::explain_handshake_failure(&e),
                     }
                 }
                 control.as_mut().expect("just opened")
@@ -236,7 +236,7 @@ pub async fn drive(
         }
         r = read_all(conn.clone(), session, handle.clone()) => r,
         r = write_all(conn.clone(), rx) => r,
-        e = conn.closed() => crate::tls::explain_handshake_failure(&e),
+        e = conn.closed() => crate::sync::tls::explain_handshake_failure(&e),
         _ = cancel.cancelled() => {
             conn.close(VarInt::from_u32(CLOSE_NORMAL), b"node shutting down");
             "this node is shutting down".into()

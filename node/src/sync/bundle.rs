@@ -27,8 +27,8 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, PeerIdentity, PkiError};
 
 mod certs;
-use crate::status::StatusStore;
 use crate::store::Storage;
+use crate::sync::status::StatusStore;
 
 /// How long a bundle stays valid unless told otherwise: 30 days.
 pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 60 * 60;
@@ -322,7 +322,7 @@ pub fn receive(
     bytes: &[u8],
     expect: Option<&'static str>,
     source: &str,
-    via: crate::freshness::ArrivalPath,
+    via: crate::sync::freshness::ArrivalPath,
 ) -> Result<Received, BundleError> {
     let me = ledger.config().org;
     let now = chrono::Utc::now().timestamp();

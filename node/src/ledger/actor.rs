@@ -18,8 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::Ledger;
 use crate::pki::PeerIdentity;
-use crate::status::{now_text, ChildStatus, NodeStatus, ParentStatus, StatusStore, StoredStatus};
 use crate::store::Storage;
+use crate::sync::status::{
+    now_text, ChildStatus, NodeStatus, ParentStatus, StatusStore, StoredStatus,
+};
 
 /// Identifies a session inside the actor.
 pub type SessionId = u64;
@@ -492,7 +494,7 @@ impl State {
                 p.bytes_in += live.bytes_in;
                 p.bytes_out += live.bytes_out;
             }
-            let paths = crate::pending::pending_paths(&mut self.ledger, &self.status);
+            let paths = crate::sync::pending::pending_paths(&mut self.ledger, &self.status);
             p.pending_changes = paths.total();
             p.pending_documents = paths.documents;
             p.oldest_pending = paths.oldest.clone();
@@ -572,7 +574,7 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
         let p = parent.get_or_insert_with(ParentStatus::default);
         p.addr = addr;
         p.connected = false;
-        let paths = crate::pending::pending_paths(ledger, &status);
+        let paths = crate::sync::pending::pending_paths(ledger, &status);
         p.pending_changes = paths.total();
         p.pending_documents = paths.documents;
         p.oldest_pending = paths.oldest.clone();
@@ -605,7 +607,7 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
 }
 
 /// The relay's last recorded status, if a relay is configured.
-fn relay_status(ledger: &Ledger, status: &StatusStore) -> Option<crate::status::RelayStatus> {
+fn relay_status(ledger: &Ledger, status: &StatusStore) -> Option<crate::sync::status::RelayStatus> {
     let addr = ledger.config().sync.relay.clone()?;
     let mut relay = status.relay_status().unwrap_or_default();
     relay.addr = addr;

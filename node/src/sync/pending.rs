@@ -9,7 +9,7 @@ use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
-use crate::status::StatusStore;
+use crate::sync::status::StatusStore;
 
 /// Unacknowledged changes of this node's subtree, by path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,9 +6,9 @@ use std::io::Write;
 
 use halfsky_shared::OrgCode;
 
-use crate::bundle::{self, BundleError, Keys, Received};
 use crate::cli::BundleCommand;
 use crate::ledger::Ledger;
+use crate::sync::bundle::{self, BundleError, Keys, Received};
 
 /// Runs one `halfsky bundle` command against an open ledger.
 pub fn execute(
@@ -75,7 +75,7 @@ pub fn execute(
                 &bytes,
                 None,
                 &label,
-                crate::freshness::ArrivalPath::Bundle,
+                crate::sync::freshness::ArrivalPath::Bundle,
             )? {
                 Received::Changes {
                     sender,
@@ -135,7 +135,7 @@ pub fn execute(
                 &bytes,
                 Some("acknowledgement"),
                 &label,
-                crate::freshness::ArrivalPath::Bundle,
+                crate::sync::freshness::ArrivalPath::Bundle,
             )? {
                 writeln!(
                     err,

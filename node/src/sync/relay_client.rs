@@ -1,5 +1,5 @@
 //! The node's side of the relay (`[sync] relay = "HOST:PORT"`): every `relay_poll`
-//! it collects the bundles addressed to its unit, applies them ([`crate::bundle`]) and
+//! it collects the bundles addressed to its unit, applies them ([`crate::sync::bundle`]) and
 //! leaves the signed acknowledgement for their sender; it applies acknowledgements
 //! left for it; and once the parent has been out of reach for `relay_after`, it seals
 //! the changes the parent lacks into a bundle and leaves it at the relay — again only
@@ -17,9 +17,9 @@ use quinn::{Connection, RecvStream, SendStream};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::LedgerHandle;
-use crate::bundle::{self, Keys, Received};
-use crate::status::StatusStore;
+use crate::ledger::actor::LedgerHandle;
+use crate::sync::bundle::{self, Keys, Received};
+use crate::sync::status::StatusStore;
 
 /// Reads one relay frame; `Ok(None)` at a clean end of stream.
 pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<RelayFrame>, String> {
@@ -146,7 +146,7 @@ pub async fn relay_loop(
     cancel: CancellationToken,
 ) {
     let mut last_parent_up = Instant::now();
-    let started = crate::status::now_text();
+    let started = crate::sync::status::now_text();
     loop {
         // The saved link status (cheap; `status()` would also count pending changes).
         // A "connected" saved by an earlier run of this node (killed before it could
@@ -201,7 +201,7 @@ async fn record(handle: &LedgerHandle, outcome: Result<Visit, String>) {
                 return;
             };
             let mut relay = status.relay_status().unwrap_or_default();
-            let now = crate::status::now_text();
+            let now = crate::sync::status::now_text();
             match outcome {
                 Ok(visit) => {
                     relay.last_visit = Some(now.clone());
@@ -243,7 +243,7 @@ async fn visit(
         .connect_with(client.clone(), addr, &server_name(&settings.addr))
         .map_err(|e| format!("cannot dial the relay: {e}"))?
         .await
-        .map_err(|e| crate::tls::explain_handshake_failure(&e))?;
+        .map_err(|e| crate::sync::tls::explain_handshake_failure(&e))?;
     let result = exchange(&conn, home, handle, parent_gone).await;
     conn.close(quinn::VarInt::from_u32(0), b"done");
     result
@@ -272,7 +272,7 @@ async fn exchange(
                         &bytes,
                         None,
                         &label,
-                        crate::freshness::ArrivalPath::Relay,
+                        crate::sync::freshness::ArrivalPath::Relay,
                     )
                 })
                 .await
