@@ -11,7 +11,7 @@
 //! - [`plan`]: the city's shape (TOML), resizing.
 //! - [`city`]: the running city and its [`city::Snapshot`].
 //! - [`screen`]: the terminal summary.
-//! - [`error`]: [`DemoError`], why the demo failed.
+//! - [`error`]: why the demo failed ([`DemoError`]).
 
 pub mod city;
 pub mod error;

@@ -314,14 +314,6 @@ async fn accept_loop(
     links.shutdown().await;
 }
 
-/// Splits `host:port` into the name to verify in the parent's certificate.
-fn server_name(parent: &str) -> String {
-    let host = parent.rsplit_once(':').map(|(h, _)| h).unwrap_or(parent);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string()
-}
-
 async fn dial_loop(
     endpoint: quinn::Endpoint,
     home: std::path::PathBuf,
@@ -345,7 +337,7 @@ async fn dial_loop(
                 .next()
                 .ok_or_else(|| format!("the parent's address {parent} resolves to nothing"))?;
             let connecting = endpoint
-                .connect(addr, &server_name(&parent))
+                .connect(addr, &tls::server_name(&parent))
                 .map_err(|e| format!("cannot dial the parent {parent}: {e}"))?;
             let conn = match tokio::time::timeout(handshake_timeout, connecting).await {
                 Ok(c) => c.map_err(|e| tls::explain_handshake_failure(&e))?,

@@ -134,76 +134,59 @@ pub fn execute(ledger: &mut Ledger, request: BundleRequest) -> Result<BundleRepo
                 expires_days,
             })
         }
-        BundleRequest::Import { file, ack_out } => {
-            let bytes = read(&file)?;
-            let label = file.display().to_string();
-            match bundle::receive(ledger, &keys, &bytes, None, &label, ArrivalPath::Bundle)? {
-                Received::Changes {
-                    sender,
-                    documents,
-                    changes,
-                    changed,
-                    ack,
-                } => {
-                    if let Some(path) = &ack_out {
-                        bundle::write_atomic(path, &ack).map_err(|source| BundleError::Io {
-                            op: "write",
-                            path: path.clone(),
-                            source,
-                        })?;
-                    }
-                    Ok(BundleReport::Imported {
-                        file,
-                        sender: sender.to_string(),
-                        sender_org: sender.org,
-                        changes,
-                        documents,
-                        changed,
-                        ack_written: ack_out,
-                    })
-                }
-                Received::Ack {
-                    sender,
-                    documents,
-                    received,
-                } => Ok(BundleReport::Acknowledged {
-                    file,
-                    sender: sender.to_string(),
-                    documents,
-                    received,
-                }),
-            }
-        }
+        BundleRequest::Import { file, ack_out } => receive_file(ledger, &keys, file, None, ack_out),
         BundleRequest::Ack { file } => {
-            let bytes = read(&file)?;
-            let label = file.display().to_string();
-            match bundle::receive(
-                ledger,
-                &keys,
-                &bytes,
-                Some("acknowledgement"),
-                &label,
-                ArrivalPath::Bundle,
-            )? {
-                Received::Ack {
-                    sender,
-                    documents,
-                    received,
-                } => Ok(BundleReport::Acknowledged {
-                    file,
-                    sender: sender.to_string(),
-                    documents,
-                    received,
-                }),
-                // `receive` refuses the other kind when one is expected.
-                Received::Changes { .. } => Err(BundleError::WrongKind {
-                    path: label,
-                    found: "a bundle of changes",
-                    wanted: "an acknowledgement",
-                    command: "import",
-                }),
-            }
+            receive_file(ledger, &keys, file, Some("acknowledgement"), None)
         }
+    }
+}
+
+/// Applies the bundle or acknowledgement in `file` (of the `expect`ed kind, if given)
+/// and, for a bundle of changes, writes its acknowledgement to `ack_out`.
+fn receive_file(
+    ledger: &mut Ledger,
+    keys: &Keys,
+    file: PathBuf,
+    expect: Option<&'static str>,
+    ack_out: Option<PathBuf>,
+) -> Result<BundleReport, BundleError> {
+    let bytes = read(&file)?;
+    let label = file.display().to_string();
+    match bundle::receive(ledger, keys, &bytes, expect, &label, ArrivalPath::Bundle)? {
+        Received::Changes {
+            sender,
+            documents,
+            changes,
+            changed,
+            ack,
+        } => {
+            if let Some(path) = &ack_out {
+                bundle::write_atomic(path, &ack).map_err(|source| BundleError::Io {
+                    op: "write",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Ok(BundleReport::Imported {
+                file,
+                sender: sender.to_string(),
+                sender_org: sender.org,
+                changes,
+                documents,
+                changed,
+                ack_written: ack_out,
+            })
+        }
+        Received::Ack {
+            sender,
+            documents,
+            received,
+        } => Ok(BundleReport::Acknowledged {
+            file,
+            sender: sender.to_string(),
+            documents,
+            received,
+        }),
     }
 }
 

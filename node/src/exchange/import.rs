@@ -10,7 +10,7 @@
 //! # Layout
 //! - [`sheet`]: a CSV or XLSX file read into a [`Table`] of text cells, its columns
 //!   matched to the fields of a kind.
-//! - [`error`]: [`ImportError`] and [`BadRow`], what is wrong and where.
+//! - [`error`]: what is wrong and where ([`ImportError`], [`BadRow`]).
 
 pub mod error;
 pub mod sheet;
