@@ -81,12 +81,10 @@ impl CliError {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     let home = NodeHome::new(&cli.dir);
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
     match cli.command {
         Command::Init(args) => init(&home, args).map(|()| 0),
         Command::Demo(args) => {
-            crate::demo::run(args, &mut out)?;
+            crate::demo::run(args, &mut std::io::stdout())?;
             Ok(0)
         }
         Command::Pki { cmd } => {
@@ -99,6 +97,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::User { cmd } => user::execute(&home, cmd).map(|()| 0),
         command => {
+            // Locked only here: `run` and the demo log from other threads, which must
+            // never wait for a lock this thread holds.
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
             let json = wants_json(&command);
             let cwd = std::env::current_dir()?;
             let request = match request_of(command, &cwd)? {
