@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`tls`]: mutual-TLS configs for QUIC links between nodes (and the relay).
+//! - [`frames`]: length-prefixed frames over QUIC streams, read within their cap.
 //! - [`link`]: one QUIC link: transport settings for rural links, frame I/O, the
 //!   session driver.
 //! - [`relay_client`]: leaving sealed bundles at the relay and collecting them.
@@ -14,6 +15,7 @@
 //! - [`freshness`]: when and how each unit's data last arrived.
 
 pub mod bundle;
+pub mod frames;
 pub mod freshness;
 pub mod link;
 pub mod pending;

@@ -80,21 +80,11 @@ async fn read_frames(
     handle: LedgerHandle,
 ) -> Result<(), String> {
     loop {
-        let mut prefix = [0u8; 4];
-        match recv.read_exact(&mut prefix).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(()),
-            Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(_))) => {
-                return Ok(())
-            }
-            Err(e) => return Err(format!("reading from the peer failed: {e}")),
-        }
-        let len =
-            Frame::body_len(prefix).map_err(|e| format!("protocol error from the peer: {e}"))?;
-        let mut body = vec![0u8; len];
-        recv.read_exact(&mut body)
-            .await
-            .map_err(|e| format!("reading from the peer failed: {e}"))?;
+        let body = match crate::sync::frames::read_body(&mut recv, Frame::body_len).await {
+            Ok(Some(body)) => body,
+            Ok(None) | Err(crate::sync::frames::FrameReadError::ConnectionLost) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
         let frame =
             Frame::decode_body(&body).map_err(|e| format!("protocol error from the peer: {e}"))?;
         handle.frame(session, frame);

@@ -24,17 +24,12 @@ use crate::sync::tls;
 
 /// Reads one relay frame; `Ok(None)` at a clean end of stream.
 pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<RelayFrame>, String> {
-    let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(format!("reading from the relay link: {e}")),
-    }
-    let len = RelayFrame::body_len(prefix).map_err(|e| e.to_string())?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body)
+    let Some(body) = crate::sync::frames::read_body(recv, RelayFrame::body_len)
         .await
-        .map_err(|e| format!("reading from the relay link: {e}"))?;
+        .map_err(|e| format!("the relay link: {e}"))?
+    else {
+        return Ok(None);
+    };
     RelayFrame::decode_body(&body)
         .map(Some)
         .map_err(|e| e.to_string())
