@@ -122,17 +122,80 @@ fn default_link() -> String {
     "rural-3g".into()
 }
 
-fn unit(org: &str, name: &str, level: Level, parent: Option<&OrgCode>) -> Result<Unit, String> {
-    let code = OrgCode::parse(org).map_err(|e| format!("{org}: {e}"))?;
+/// Why a demo plan was refused; says which unit and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The file is not valid TOML of the plan's shape.
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// A code is not a valid org code.
+    #[error("{org}: {source}")]
+    BadCode {
+        /// The code as written.
+        org: String,
+        /// What is wrong with it.
+        source: halfsky_shared::OrgCodeError,
+    },
+    /// A code of one level listed at another.
+    #[error("{org} ({name}) is a {is:?} code, but it is listed as a {listed:?}")]
+    WrongLevel {
+        /// The code.
+        org: String,
+        /// The unit's name.
+        name: String,
+        /// The level the code has.
+        is: Level,
+        /// The level it is listed at.
+        listed: Level,
+    },
+    /// A unit listed under another unit than its code's parent.
+    #[error("{org} ({name}) is not directly under {parent}")]
+    NotUnder {
+        /// The code.
+        org: String,
+        /// The unit's name.
+        name: String,
+        /// The unit it is listed under.
+        parent: OrgCode,
+    },
+    /// A village's link is none the demo knows.
+    #[error("village {village}: link \"{link}\" is not one of {known}, relay, bundle")]
+    UnknownLink {
+        /// The village's code.
+        village: String,
+        /// The link as written.
+        link: String,
+        /// The simulated link profiles.
+        known: String,
+    },
+    /// A code listed twice.
+    #[error("{0} is listed twice")]
+    Twice(OrgCode),
+    /// No county at all.
+    #[error("the plan has no county")]
+    NoCounty,
+}
+
+fn unit(org: &str, name: &str, level: Level, parent: Option<&OrgCode>) -> Result<Unit, PlanError> {
+    let code = OrgCode::parse(org).map_err(|source| PlanError::BadCode {
+        org: org.to_string(),
+        source,
+    })?;
     if code.level() != level {
-        return Err(format!(
-            "{org} ({name}) is a {:?} code, but it is listed as a {level:?}",
-            code.level()
-        ));
+        return Err(PlanError::WrongLevel {
+            org: org.to_string(),
+            name: name.to_string(),
+            is: code.level(),
+            listed: level,
+        });
     }
     if let Some(parent) = parent {
         if code.parent() != Some(*parent) {
-            return Err(format!("{org} ({name}) is not directly under {parent}"));
+            return Err(PlanError::NotUnder {
+                org: org.to_string(),
+                name: name.to_string(),
+                parent: *parent,
+            });
         }
     }
     Ok(Unit {
@@ -141,15 +204,16 @@ fn unit(org: &str, name: &str, level: Level, parent: Option<&OrgCode>) -> Result
     })
 }
 
-fn link(text: &str, village: &str) -> Result<VillageLink, String> {
+fn link(text: &str, village: &str) -> Result<VillageLink, PlanError> {
     match text {
         "relay" => Ok(VillageLink::Relay),
         "bundle" => Ok(VillageLink::Bundle),
         p if crate::lossy::NAMES.contains(&p) => Ok(VillageLink::Profile(p.to_string())),
-        other => Err(format!(
-            "village {village}: link \"{other}\" is not one of {}, relay, bundle",
-            crate::lossy::NAMES.join(", ")
-        )),
+        other => Err(PlanError::UnknownLink {
+            village: village.to_string(),
+            link: other.to_string(),
+            known: crate::lossy::NAMES.join(", "),
+        }),
     }
 }
 
@@ -161,8 +225,8 @@ impl CityPlan {
 
     /// Parses and checks a plan: every code valid, at its level, under its parent,
     /// and no code twice.
-    pub fn parse(text: &str) -> Result<CityPlan, String> {
-        let raw: RawPlan = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<CityPlan, PlanError> {
+        let raw: RawPlan = toml::from_str(text)?;
         let city = unit(&raw.city.org, &raw.city.name, Level::City, None)?;
         let mut counties = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
@@ -170,7 +234,7 @@ impl CityPlan {
             if seen.insert(org) {
                 Ok(())
             } else {
-                Err(format!("{org} is listed twice"))
+                Err(PlanError::Twice(org))
             }
         };
         for c in &raw.county {
@@ -200,7 +264,7 @@ impl CityPlan {
             });
         }
         if counties.is_empty() {
-            return Err("the plan has no county".into());
+            return Err(PlanError::NoCounty);
         }
         Ok(CityPlan { city, counties })
     }
@@ -330,12 +394,15 @@ mod tests {
     #[test]
     fn bad_plans_say_what_is_wrong() {
         let bad_level = DEFAULT_PLAN.replace("org = \"230129100000\"", "org = \"230129000001\"");
-        let err = CityPlan::parse(&bad_level).unwrap_err();
+        let err = CityPlan::parse(&bad_level).unwrap_err().to_string();
         assert!(err.contains("230129000001"), "{err}");
         let bad_link = DEFAULT_PLAN.replace("link = \"flaky\"", "link = \"pigeon\"");
-        let err = CityPlan::parse(&bad_link).unwrap_err();
+        let err = CityPlan::parse(&bad_link).unwrap_err().to_string();
         assert!(err.contains("pigeon") && err.contains("rural-3g"), "{err}");
         let twice = DEFAULT_PLAN.replace("230129100202", "230129100201");
-        assert!(CityPlan::parse(&twice).unwrap_err().contains("twice"));
+        assert!(CityPlan::parse(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 }
