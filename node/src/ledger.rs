@@ -25,7 +25,7 @@ use crate::config::{ConfigError, NodeConfig, NodeHome};
 use crate::store::compact::Compactor;
 use crate::store::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
-use crate::sync::freshness::{ArrivalPath, Freshness};
+use crate::sync::freshness::{ArrivalPath, Freshness, FreshnessError};
 
 /// Documents kept loaded; others are loaded on demand from the store.
 const DOC_CACHE: usize = 32;
@@ -44,6 +44,9 @@ pub enum LedgerError {
     /// The index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The freshness records failed.
+    #[error(transparent)]
+    Freshness(#[from] FreshnessError),
     /// A document operation failed.
     #[error(transparent)]
     Doc(#[from] DocError),
@@ -109,7 +112,7 @@ pub struct RecordView {
 #[derive(Default)]
 struct SubtreeSums {
     /// Each unit's rollup row as last read, and its decoded value.
-    units: BTreeMap<OrgCode, (sled::IVec, Rollup)>,
+    units: BTreeMap<OrgCode, (Vec<u8>, Rollup)>,
     /// Sum over all units.
     total: Rollup,
     /// Sum per child of the subtree's top unit.
@@ -130,7 +133,7 @@ pub struct Ledger {
     config: NodeConfig,
     /// The node home (certificates and peer certificates live beside the store).
     home: NodeHome,
-    store: Arc<SledStore>,
+    store: Arc<dyn Storage>,
     index: Index,
     docs: LruCache<OrgCode, CachedDoc>,
     next_seq: BTreeMap<OrgCode, u64>,
@@ -161,13 +164,16 @@ impl Ledger {
     /// Opens the ledger of a node home, bringing the index up to date with the store
     /// (after a crash between writing a change and indexing it).
     pub fn open(home: &NodeHome) -> Result<Self, LedgerError> {
-        let config = home.config()?;
         let store = Arc::new(SledStore::open(&home.store_path())?);
-        let index = Index::open(store.db())?;
-        let freshness = Freshness::open(store.db()).map_err(|source| StoreError::Io {
-            op: "open the freshness records",
-            source,
-        })?;
+        Self::open_in(home, store)
+    }
+
+    /// Opens the ledger of `home` over an already open store (the in-memory one in
+    /// tests); `home` gives the config and the certificates.
+    pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
+        let config = home.config()?;
+        let index = Index::open(store.clone());
+        let freshness = Freshness::open(store.clone());
         let mut ledger = Ledger {
             freshness,
             incoming: ArrivalPath::Direct,
@@ -223,8 +229,8 @@ impl Ledger {
         &self.freshness
     }
 
-    /// The store (for sync).
-    pub fn store(&self) -> &Arc<SledStore> {
+    /// The store (for sync, status and bundles).
+    pub fn store(&self) -> &Arc<dyn Storage> {
         &self.store
     }
 
@@ -329,7 +335,7 @@ impl Ledger {
         }
         let out = edit(&mut cached.doc)?;
         let before = cached.persisted.clone();
-        if persist(&store, &index, cached, known)? {
+        if persist(store.as_ref(), &index, cached, known)? {
             let newest = cached
                 .doc
                 .automerge()
@@ -860,7 +866,7 @@ fn scopeguard_log(started: std::time::Instant, records: usize) -> impl Drop {
 /// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns
 /// whether anything was written.
 fn persist(
-    store: &SledStore,
+    store: &dyn Storage,
     index: &Index,
     cached: &mut CachedDoc,
     known: Option<Touched>,
