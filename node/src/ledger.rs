@@ -912,3 +912,226 @@ fn persist(
     cached.persisted = heads;
     Ok(true)
 }
+
+/// A ledger over the in-memory store, for the unit tests of the floors above the store.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+    use halfsky_shared::synthetic::Generator;
+    use halfsky_shared::OrgCode;
+
+    use super::Ledger;
+    use crate::config::NodeHome;
+    use crate::store::MemoryStore;
+
+    /// The test village.
+    pub const VILLAGE: &str = "230129100201";
+
+    /// The date the test ledgers live at.
+    pub fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date")
+    }
+
+    /// A fresh village home in `dir`, with a parent address so status has a parent.
+    pub fn home(dir: &Path) -> NodeHome {
+        let home = NodeHome::new(dir.join("village"));
+        home.init_with(
+            OrgCode::parse(VILLAGE).expect("valid code"),
+            "红星村",
+            "test",
+            None,
+            Some("127.0.0.1:9".into()),
+            None,
+        )
+        .expect("init");
+        home
+    }
+
+    /// Opens `home`'s ledger over `store`.
+    pub fn open(home: &NodeHome, store: &Arc<MemoryStore>) -> Ledger {
+        let mut ledger = Ledger::open_in(home, store.clone()).expect("open");
+        ledger.set_today(today());
+        ledger
+    }
+
+    /// Field inputs of a plausible woman.
+    pub fn woman(generator: &mut Generator) -> Vec<(String, String)> {
+        generator.woman(&OrgCode::parse(VILLAGE).expect("valid code"), None)
+    }
+
+    /// A generator with a fixed seed.
+    pub fn generator() -> Generator {
+        Generator::new(11, today())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use halfsky_shared::{Kind, OrgCode};
+
+    use super::testing::{self, VILLAGE};
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn village() -> OrgCode {
+        OrgCode::parse(VILLAGE).unwrap()
+    }
+
+    /// Everything the index says, to compare two ledgers or two moments.
+    fn indexed(ledger: &Ledger) -> (Vec<IndexedRecord>, Vec<(OrgCode, Rollup)>) {
+        (
+            ledger.list(Kind::Woman, "", true).unwrap(),
+            ledger.index().rollups("").unwrap(),
+        )
+    }
+
+    /// The index reflects exactly what the store holds.
+    fn assert_index_matches_store(ledger: &Ledger) {
+        assert_eq!(
+            ledger.store().heads(&village()).unwrap(),
+            ledger.index().heads(&village()).unwrap(),
+            "index heads = stored heads"
+        );
+    }
+
+    #[test]
+    fn add_update_retire_are_durable_and_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = testing::home(dir.path());
+        let store = Arc::new(MemoryStore::new());
+        let mut generator = testing::generator();
+        let mut ledger = testing::open(&home, &store);
+        let id = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let other = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        assert_eq!(ledger.index().get(&id).unwrap().unwrap().record.id, id);
+        assert_index_matches_store(&ledger);
+
+        let rename = [("name".to_string(), "王秀英".to_string())];
+        assert!(ledger.update(&id, Some(Kind::Woman), &rename).unwrap());
+        assert!(!ledger.update(&id, None, &rename).unwrap(), "nothing new");
+        let row = ledger.index().get(&id).unwrap().unwrap();
+        assert_eq!(row.record.text("name"), Some("王秀英"));
+
+        ledger.retire(&other, None, "moved to the city").unwrap();
+        assert!(
+            ledger
+                .index()
+                .get(&other)
+                .unwrap()
+                .unwrap()
+                .record
+                .meta
+                .retired
+        );
+        assert_eq!(ledger.list(Kind::Woman, VILLAGE, false).unwrap().len(), 1);
+        assert_index_matches_store(&ledger);
+        let before = indexed(&ledger);
+        let generation = ledger.generation();
+        drop(ledger);
+
+        // A new ledger over the same store sees the same, without re-indexing.
+        let ledger = testing::open(&home, &store);
+        assert_eq!(indexed(&ledger), before);
+        assert!(
+            ledger.generation() < generation,
+            "nothing was re-indexed on open"
+        );
+    }
+
+    #[test]
+    fn refused_input_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = testing::home(dir.path());
+        let store = Arc::new(MemoryStore::new());
+        let mut ledger = testing::open(&home, &store);
+        let heads = ledger.stored_heads(&village()).unwrap();
+        let bad = [("birth_year".to_string(), "not a year".to_string())];
+        assert!(matches!(
+            ledger.add(Kind::Woman, &bad),
+            Err(LedgerError::Invalid { .. })
+        ));
+        let foreign = RecordId::parse("230129100202-W-abcd-1").unwrap();
+        assert!(matches!(
+            ledger.retire(&foreign, None, "why"),
+            Err(LedgerError::NotOurs { .. })
+        ));
+        assert_eq!(ledger.stored_heads(&village()).unwrap(), heads);
+    }
+
+    #[test]
+    fn a_failed_append_leaves_memory_equal_to_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = testing::home(dir.path());
+        let store = Arc::new(MemoryStore::new());
+        let mut generator = testing::generator();
+        let mut ledger = testing::open(&home, &store);
+        let first = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let heads = ledger.stored_heads(&village()).unwrap();
+
+        store.fail_writes(true, false);
+        let lost = testing::woman(&mut generator);
+        assert!(matches!(
+            ledger.add(Kind::Woman, &lost),
+            Err(LedgerError::Store(_))
+        ));
+        store.fail_writes(false, false);
+        assert_eq!(ledger.stored_heads(&village()).unwrap(), heads);
+
+        // The next write carries only itself: the failed change is not in memory.
+        let second = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let names: Vec<String> = ledger
+            .list(Kind::Woman, "", true)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record.id.to_string())
+            .collect();
+        assert_eq!(names, vec![first.to_string(), second.to_string()]);
+        assert_index_matches_store(&ledger);
+        let before = indexed(&ledger);
+        drop(ledger);
+        assert_eq!(indexed(&testing::open(&home, &store)), before);
+    }
+
+    #[test]
+    fn a_failed_index_write_is_caught_up_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = testing::home(dir.path());
+        let store = Arc::new(MemoryStore::new());
+        let mut generator = testing::generator();
+        let mut ledger = testing::open(&home, &store);
+        ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+
+        // The chunk is stored, its index rows are not: a crash between the two writes.
+        store.fail_writes(false, true);
+        assert!(matches!(
+            ledger.add(Kind::Woman, &testing::woman(&mut generator)),
+            Err(LedgerError::Index(_))
+        ));
+        store.fail_writes(false, false);
+        assert_ne!(
+            ledger.store().heads(&village()).unwrap(),
+            ledger.index().heads(&village()).unwrap()
+        );
+        // The next use of the document reloads it from the store and indexes the rest.
+        ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        assert_index_matches_store(&ledger);
+        assert_eq!(ledger.list(Kind::Woman, "", false).unwrap().len(), 3);
+    }
+}
