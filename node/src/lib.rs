@@ -29,6 +29,7 @@
 //!   simulator behind the demo's rural links (and the tests and benchmarks).
 
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -103,7 +103,7 @@ impl Table {
 }
 
 /// A row that was not imported: where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BadRow {
     /// Spreadsheet row number (header = 1).
     pub row: usize,
@@ -124,7 +124,7 @@ impl fmt::Display for BadRow {
 }
 
 /// What an import wrote and what it left out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     /// Records written.
     pub written: usize,
