@@ -922,6 +922,7 @@ pub(crate) mod testing {
     use chrono::NaiveDate;
     use halfsky_shared::synthetic::Generator;
     use halfsky_shared::OrgCode;
+    use tempfile::TempDir;
 
     use super::Ledger;
     use crate::config::NodeHome;
@@ -957,6 +958,33 @@ pub(crate) mod testing {
         ledger
     }
 
+    /// A village node home (in a temporary directory) and its in-memory store, which
+    /// outlives the ledgers opened over it: a reopen sees what was stored.
+    pub struct Village {
+        _dir: TempDir,
+        /// The node home (config).
+        pub home: NodeHome,
+        /// The store its ledgers use.
+        pub store: Arc<MemoryStore>,
+    }
+
+    impl Village {
+        /// A fresh village with an empty store.
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            Village {
+                home: home(dir.path()),
+                _dir: dir,
+                store: Arc::new(MemoryStore::new()),
+            }
+        }
+
+        /// Opens a ledger over the village's store.
+        pub fn open(&self) -> Ledger {
+            open(&self.home, &self.store)
+        }
+    }
+
     /// Field inputs of a plausible woman.
     pub fn woman(generator: &mut Generator) -> Vec<(String, String)> {
         generator.woman(&OrgCode::parse(VILLAGE).expect("valid code"), None)
@@ -970,13 +998,10 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use halfsky_shared::{Kind, OrgCode};
 
-    use super::testing::{self, VILLAGE};
+    use super::testing::{self, Village, VILLAGE};
     use super::*;
-    use crate::store::MemoryStore;
 
     fn village() -> OrgCode {
         OrgCode::parse(VILLAGE).unwrap()
@@ -1001,11 +1026,9 @@ mod tests {
 
     #[test]
     fn add_update_retire_are_durable_and_indexed() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
+        let v = Village::new();
         let mut generator = testing::generator();
-        let mut ledger = testing::open(&home, &store);
+        let mut ledger = v.open();
         let id = ledger
             .add(Kind::Woman, &testing::woman(&mut generator))
             .unwrap();
@@ -1039,7 +1062,7 @@ mod tests {
         drop(ledger);
 
         // A new ledger over the same store sees the same, without re-indexing.
-        let ledger = testing::open(&home, &store);
+        let ledger = v.open();
         assert_eq!(indexed(&ledger), before);
         assert!(
             ledger.generation() < generation,
@@ -1049,10 +1072,8 @@ mod tests {
 
     #[test]
     fn refused_input_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let mut ledger = testing::open(&home, &store);
+        let v = Village::new();
+        let mut ledger = v.open();
         let heads = ledger.stored_heads(&village()).unwrap();
         let bad = [("birth_year".to_string(), "not a year".to_string())];
         assert!(matches!(
@@ -1069,23 +1090,21 @@ mod tests {
 
     #[test]
     fn a_failed_append_leaves_memory_equal_to_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
+        let v = Village::new();
         let mut generator = testing::generator();
-        let mut ledger = testing::open(&home, &store);
+        let mut ledger = v.open();
         let first = ledger
             .add(Kind::Woman, &testing::woman(&mut generator))
             .unwrap();
         let heads = ledger.stored_heads(&village()).unwrap();
 
-        store.fail_writes(true, false);
+        v.store.fail_writes(true, false);
         let lost = testing::woman(&mut generator);
         assert!(matches!(
             ledger.add(Kind::Woman, &lost),
             Err(LedgerError::Store(_))
         ));
-        store.fail_writes(false, false);
+        v.store.fail_writes(false, false);
         assert_eq!(ledger.stored_heads(&village()).unwrap(), heads);
 
         // The next write carries only itself: the failed change is not in memory.
@@ -1102,27 +1121,25 @@ mod tests {
         assert_index_matches_store(&ledger);
         let before = indexed(&ledger);
         drop(ledger);
-        assert_eq!(indexed(&testing::open(&home, &store)), before);
+        assert_eq!(indexed(&v.open()), before);
     }
 
     #[test]
     fn a_failed_index_write_is_caught_up_from_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
+        let v = Village::new();
         let mut generator = testing::generator();
-        let mut ledger = testing::open(&home, &store);
+        let mut ledger = v.open();
         ledger
             .add(Kind::Woman, &testing::woman(&mut generator))
             .unwrap();
 
         // The chunk is stored, its index rows are not: a crash between the two writes.
-        store.fail_writes(false, true);
+        v.store.fail_writes(false, true);
         assert!(matches!(
             ledger.add(Kind::Woman, &testing::woman(&mut generator)),
             Err(LedgerError::Index(_))
         ));
-        store.fail_writes(false, false);
+        v.store.fail_writes(false, false);
         assert_ne!(
             ledger.store().heads(&village()).unwrap(),
             ledger.index().heads(&village()).unwrap()

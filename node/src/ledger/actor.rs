@@ -601,8 +601,8 @@ mod tests {
     use halfsky_shared::Kind;
 
     use super::*;
-    use crate::ledger::testing::{self, VILLAGE};
-    use crate::store::{MemoryStore, Storage, Table};
+    use crate::ledger::testing::{self, Village, VILLAGE};
+    use crate::store::{Storage, Table};
 
     /// Polls `f` once, so the request it makes is queued, without waiting for it.
     async fn queue<F: Future + Unpin>(f: &mut F) {
@@ -615,10 +615,8 @@ mod tests {
 
     #[tokio::test]
     async fn requests_are_served_in_the_order_they_were_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (_actor, handle) = LedgerActor::start(testing::open(&home, &store)).unwrap();
+        let v = Village::new();
+        let (_actor, handle) = LedgerActor::start(v.open()).unwrap();
 
         // Hold the actor in a job, queue requests of every sort behind it, release it.
         let (release, gate) = std::sync::mpsc::channel::<()>();
@@ -649,10 +647,8 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_leaves_everything_durable_and_the_handle_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (actor, handle) = LedgerActor::start(testing::open(&home, &store)).unwrap();
+        let v = Village::new();
+        let (actor, handle) = LedgerActor::start(v.open()).unwrap();
         let inputs = testing::woman(&mut testing::generator());
         let id = handle
             .run(move |ledger| ledger.add(Kind::Woman, &inputs))
@@ -670,7 +666,7 @@ mod tests {
             handle.status().await,
             Err(StatusRequestError::Gone(_))
         ));
-        let mut ledger = testing::open(&home, &store);
+        let mut ledger = v.open();
         assert!(ledger.index().get(&id).unwrap().is_some());
         let offline = offline_status(&mut ledger).unwrap();
         assert!(!offline.running);
@@ -688,11 +684,9 @@ mod tests {
 
     #[tokio::test]
     async fn status_reports_a_record_it_cannot_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (actor, handle) = LedgerActor::start(testing::open(&home, &store)).unwrap();
-        store
+        let v = Village::new();
+        let (actor, handle) = LedgerActor::start(v.open()).unwrap();
+        v.store
             .insert(
                 Table::Status,
                 format!("acked/{VILLAGE}").as_bytes(),
@@ -710,8 +704,8 @@ mod tests {
         );
         actor.shutdown();
 
-        store.insert(Table::Status, b"status", b"{torn").unwrap();
-        let mut ledger = testing::open(&home, &store);
+        v.store.insert(Table::Status, b"status", b"{torn").unwrap();
+        let mut ledger = v.open();
         assert!(offline_status(&mut ledger).is_err());
         assert!(
             LedgerActor::start(ledger).is_err(),

@@ -517,14 +517,11 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use halfsky_shared::ledger_doc::Author;
 
     use super::*;
-    use crate::ledger::testing::{self, VILLAGE};
+    use crate::ledger::testing::{self, Village, VILLAGE};
     use crate::ledger::Ledger;
-    use crate::store::MemoryStore;
 
     fn village() -> OrgCode {
         OrgCode::parse(VILLAGE).unwrap()
@@ -540,8 +537,8 @@ mod tests {
     }
 
     /// A village with two households, three women and a visit.
-    fn filled(store: &Arc<MemoryStore>, home: &crate::config::NodeHome) -> (Ledger, Vec<RecordId>) {
-        let mut ledger = testing::open(home, store);
+    fn filled(v: &Village) -> (Ledger, Vec<RecordId>) {
+        let mut ledger = v.open();
         let mut generator = testing::generator();
         let mut women = Vec::new();
         for _ in 0..2 {
@@ -562,10 +559,8 @@ mod tests {
 
     #[test]
     fn reads_serve_subtrees_names_and_links() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (ledger, women) = filled(&store, &home);
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
         let index = ledger.index();
         assert_eq!(index.list(Kind::Woman, VILLAGE).count(), 3);
         assert_eq!(index.list(Kind::Woman, "230129100202").count(), 0);
@@ -597,10 +592,8 @@ mod tests {
 
     #[test]
     fn incremental_updates_equal_a_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (mut ledger, women) = filled(&store, &home);
+        let v = Village::new();
+        let (mut ledger, women) = filled(&v);
         ledger
             .update(&women[1], None, &[("name".into(), "张桂兰".into())])
             .unwrap();
@@ -616,17 +609,15 @@ mod tests {
 
     #[test]
     fn a_chunk_the_index_missed_is_re_diffed_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (ledger, women) = filled(&store, &home);
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
         let indexed_heads = ledger.index().heads(&village()).unwrap().unwrap();
         drop(ledger);
 
         // A crash between the two writes: a chunk (retiring a woman) is appended to the
         // store, and the index never hears of it.
-        let stored = store.load(&village()).unwrap().unwrap();
-        let actor = home.config().unwrap().actor;
+        let stored = v.store.load(&village()).unwrap().unwrap();
+        let actor = v.home.config().unwrap().actor;
         let mut doc = LedgerDoc::load(&stored.concatenated(), village(), actor).unwrap();
         let before = doc.heads();
         let author = Author {
@@ -635,13 +626,13 @@ mod tests {
         };
         doc.retire(&women[0], "moved away", &author).unwrap();
         let chunk = doc.automerge().save_after(&before);
-        store.append(&village(), &chunk, &doc.heads()).unwrap();
-        assert_ne!(store.heads(&village()).unwrap().unwrap(), indexed_heads);
+        v.store.append(&village(), &chunk, &doc.heads()).unwrap();
+        assert_ne!(v.store.heads(&village()).unwrap().unwrap(), indexed_heads);
 
-        let mut ledger = testing::open(&home, &store);
+        let mut ledger = v.open();
         assert_eq!(
             ledger.index().heads(&village()).unwrap(),
-            store.heads(&village()).unwrap(),
+            v.store.heads(&village()).unwrap(),
             "the index caught up on open"
         );
         let row = ledger.index().get(&women[0]).unwrap().unwrap();
@@ -661,11 +652,9 @@ mod tests {
 
     #[test]
     fn a_damaged_row_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = testing::home(dir.path());
-        let store = Arc::new(MemoryStore::new());
-        let (ledger, women) = filled(&store, &home);
-        store
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
+        v.store
             .insert(Table::Index, &record_key(&women[0]), b"{not json")
             .unwrap();
         assert!(matches!(
