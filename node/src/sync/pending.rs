@@ -77,3 +77,57 @@ pub fn pending_paths(
     out.oldest = oldest.map(halfsky_shared::ledger_doc::time_text);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use halfsky_shared::Kind;
+
+    use super::*;
+    use crate::ledger::testing::{self, Village};
+    use crate::store::{Storage, Table};
+
+    #[test]
+    fn counts_each_change_on_the_path_that_carries_it() {
+        let v = Village::new();
+        let mut ledger = v.open();
+        let status = StatusStore::new(ledger.store().clone());
+        let org = ledger.config().org;
+        // The unit's name, written on first open, waits for the direct link.
+        let first = pending_paths(&mut ledger, &status).unwrap();
+        assert!(first.direct > 0, "{first:?}");
+        assert_eq!((first.relay, first.bundle, first.documents), (0, 0, 1));
+
+        status
+            .set_relayed(&org, &ledger.stored_heads(&org).unwrap())
+            .unwrap();
+        let inputs = testing::woman(&mut testing::generator());
+        ledger.add(Kind::Woman, &inputs).unwrap();
+        let paths = pending_paths(&mut ledger, &status).unwrap();
+        assert_eq!(paths.relay, first.direct, "sealed for the relay");
+        assert_eq!(paths.direct, 1, "the woman added since");
+        assert_eq!(paths.total(), first.direct + 1);
+
+        status
+            .set_acked(&org, &ledger.stored_heads(&org).unwrap())
+            .unwrap();
+        assert_eq!(
+            pending_paths(&mut ledger, &status).unwrap(),
+            PendingPaths::default()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_acknowledgement_fails_the_count() {
+        let v = Village::new();
+        let mut ledger = v.open();
+        let status = StatusStore::new(ledger.store().clone());
+        let key = format!("acked/{}", ledger.config().org);
+        v.store
+            .insert(Table::Status, key.as_bytes(), b"torn")
+            .unwrap();
+        assert!(matches!(
+            pending_paths(&mut ledger, &status),
+            Err(StatusError::Corrupt { .. })
+        ));
+    }
+}
