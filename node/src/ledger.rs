@@ -25,7 +25,7 @@ use crate::config::{ConfigError, NodeConfig, NodeHome};
 use crate::store::compact::Compactor;
 use crate::store::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
-use crate::sync::freshness::{ArrivalPath, Freshness};
+use crate::sync::freshness::{ArrivalPath, Freshness, FreshnessError};
 
 /// Documents kept loaded; others are loaded on demand from the store.
 const DOC_CACHE: usize = 32;
@@ -44,6 +44,9 @@ pub enum LedgerError {
     /// The index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The freshness records failed.
+    #[error(transparent)]
+    Freshness(#[from] FreshnessError),
     /// A document operation failed.
     #[error(transparent)]
     Doc(#[from] DocError),
@@ -109,7 +112,7 @@ pub struct RecordView {
 #[derive(Default)]
 struct SubtreeSums {
     /// Each unit's rollup row as last read, and its decoded value.
-    units: BTreeMap<OrgCode, (sled::IVec, Rollup)>,
+    units: BTreeMap<OrgCode, (Vec<u8>, Rollup)>,
     /// Sum over all units.
     total: Rollup,
     /// Sum per child of the subtree's top unit.
@@ -130,7 +133,7 @@ pub struct Ledger {
     config: NodeConfig,
     /// The node home (certificates and peer certificates live beside the store).
     home: NodeHome,
-    store: Arc<SledStore>,
+    store: Arc<dyn Storage>,
     index: Index,
     docs: LruCache<OrgCode, CachedDoc>,
     next_seq: BTreeMap<OrgCode, u64>,
@@ -161,13 +164,16 @@ impl Ledger {
     /// Opens the ledger of a node home, bringing the index up to date with the store
     /// (after a crash between writing a change and indexing it).
     pub fn open(home: &NodeHome) -> Result<Self, LedgerError> {
-        let config = home.config()?;
         let store = Arc::new(SledStore::open(&home.store_path())?);
-        let index = Index::open(store.db())?;
-        let freshness = Freshness::open(store.db()).map_err(|source| StoreError::Io {
-            op: "open the freshness records",
-            source,
-        })?;
+        Self::open_in(home, store)
+    }
+
+    /// Opens the ledger of `home` over an already open store (the in-memory one in
+    /// tests); `home` gives the config and the certificates.
+    pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
+        let config = home.config()?;
+        let index = Index::open(store.clone());
+        let freshness = Freshness::open(store.clone());
         let mut ledger = Ledger {
             freshness,
             incoming: ArrivalPath::Direct,
@@ -223,8 +229,8 @@ impl Ledger {
         &self.freshness
     }
 
-    /// The store (for sync).
-    pub fn store(&self) -> &Arc<SledStore> {
+    /// The store (for sync, status and bundles).
+    pub fn store(&self) -> &Arc<dyn Storage> {
         &self.store
     }
 
@@ -329,7 +335,7 @@ impl Ledger {
         }
         let out = edit(&mut cached.doc)?;
         let before = cached.persisted.clone();
-        if persist(&store, &index, cached, known)? {
+        if persist(store.as_ref(), &index, cached, known)? {
             let newest = cached
                 .doc
                 .automerge()
@@ -860,7 +866,7 @@ fn scopeguard_log(started: std::time::Instant, records: usize) -> impl Drop {
 /// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns
 /// whether anything was written.
 fn persist(
-    store: &SledStore,
+    store: &dyn Storage,
     index: &Index,
     cached: &mut CachedDoc,
     known: Option<Touched>,
@@ -905,4 +911,244 @@ fn persist(
     );
     cached.persisted = heads;
     Ok(true)
+}
+
+/// A ledger over the in-memory store, for the unit tests of the floors above the store.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+    use halfsky_shared::synthetic::Generator;
+    use halfsky_shared::OrgCode;
+    use tempfile::TempDir;
+
+    use super::Ledger;
+    use crate::config::NodeHome;
+    use crate::store::MemoryStore;
+
+    /// The test village.
+    pub const VILLAGE: &str = "230129100201";
+
+    /// The date the test ledgers live at.
+    pub fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date")
+    }
+
+    /// A fresh village home in `dir`, with a parent address so status has a parent.
+    pub fn home(dir: &Path) -> NodeHome {
+        let home = NodeHome::new(dir.join("village"));
+        home.init_with(
+            OrgCode::parse(VILLAGE).expect("valid code"),
+            "红星村",
+            "test",
+            None,
+            Some("127.0.0.1:9".into()),
+            None,
+        )
+        .expect("init");
+        home
+    }
+
+    /// Opens `home`'s ledger over `store`.
+    pub fn open(home: &NodeHome, store: &Arc<MemoryStore>) -> Ledger {
+        let mut ledger = Ledger::open_in(home, store.clone()).expect("open");
+        ledger.set_today(today());
+        ledger
+    }
+
+    /// A village node home (in a temporary directory) and its in-memory store, which
+    /// outlives the ledgers opened over it: a reopen sees what was stored.
+    pub struct Village {
+        _dir: TempDir,
+        /// The node home (config).
+        pub home: NodeHome,
+        /// The store its ledgers use.
+        pub store: Arc<MemoryStore>,
+    }
+
+    impl Village {
+        /// A fresh village with an empty store.
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            Village {
+                home: home(dir.path()),
+                _dir: dir,
+                store: Arc::new(MemoryStore::new()),
+            }
+        }
+
+        /// Opens a ledger over the village's store.
+        pub fn open(&self) -> Ledger {
+            open(&self.home, &self.store)
+        }
+    }
+
+    /// Field inputs of a plausible woman.
+    pub fn woman(generator: &mut Generator) -> Vec<(String, String)> {
+        generator.woman(&OrgCode::parse(VILLAGE).expect("valid code"), None)
+    }
+
+    /// A generator with a fixed seed.
+    pub fn generator() -> Generator {
+        Generator::new(11, today())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use halfsky_shared::{Kind, OrgCode};
+
+    use super::testing::{self, Village, VILLAGE};
+    use super::*;
+
+    fn village() -> OrgCode {
+        OrgCode::parse(VILLAGE).unwrap()
+    }
+
+    /// Everything the index says, to compare two ledgers or two moments.
+    fn indexed(ledger: &Ledger) -> (Vec<IndexedRecord>, Vec<(OrgCode, Rollup)>) {
+        (
+            ledger.list(Kind::Woman, "", true).unwrap(),
+            ledger.index().rollups("").unwrap(),
+        )
+    }
+
+    /// The index reflects exactly what the store holds.
+    fn assert_index_matches_store(ledger: &Ledger) {
+        assert_eq!(
+            ledger.store().heads(&village()).unwrap(),
+            ledger.index().heads(&village()).unwrap(),
+            "index heads = stored heads"
+        );
+    }
+
+    #[test]
+    fn add_update_retire_are_durable_and_indexed() {
+        let v = Village::new();
+        let mut generator = testing::generator();
+        let mut ledger = v.open();
+        let id = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let other = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        assert_eq!(ledger.index().get(&id).unwrap().unwrap().record.id, id);
+        assert_index_matches_store(&ledger);
+
+        let rename = [("name".to_string(), "王秀英".to_string())];
+        assert!(ledger.update(&id, Some(Kind::Woman), &rename).unwrap());
+        assert!(!ledger.update(&id, None, &rename).unwrap(), "nothing new");
+        let row = ledger.index().get(&id).unwrap().unwrap();
+        assert_eq!(row.record.text("name"), Some("王秀英"));
+
+        ledger.retire(&other, None, "moved to the city").unwrap();
+        assert!(
+            ledger
+                .index()
+                .get(&other)
+                .unwrap()
+                .unwrap()
+                .record
+                .meta
+                .retired
+        );
+        assert_eq!(ledger.list(Kind::Woman, VILLAGE, false).unwrap().len(), 1);
+        assert_index_matches_store(&ledger);
+        let before = indexed(&ledger);
+        let generation = ledger.generation();
+        drop(ledger);
+
+        // A new ledger over the same store sees the same, without re-indexing.
+        let ledger = v.open();
+        assert_eq!(indexed(&ledger), before);
+        assert!(
+            ledger.generation() < generation,
+            "nothing was re-indexed on open"
+        );
+    }
+
+    #[test]
+    fn refused_input_writes_nothing() {
+        let v = Village::new();
+        let mut ledger = v.open();
+        let heads = ledger.stored_heads(&village()).unwrap();
+        let bad = [("birth_year".to_string(), "not a year".to_string())];
+        assert!(matches!(
+            ledger.add(Kind::Woman, &bad),
+            Err(LedgerError::Invalid { .. })
+        ));
+        let foreign = RecordId::parse("230129100202-W-abcd-1").unwrap();
+        assert!(matches!(
+            ledger.retire(&foreign, None, "why"),
+            Err(LedgerError::NotOurs { .. })
+        ));
+        assert_eq!(ledger.stored_heads(&village()).unwrap(), heads);
+    }
+
+    #[test]
+    fn a_failed_append_leaves_memory_equal_to_the_store() {
+        let v = Village::new();
+        let mut generator = testing::generator();
+        let mut ledger = v.open();
+        let first = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let heads = ledger.stored_heads(&village()).unwrap();
+
+        v.store.fail_writes(true, false);
+        let lost = testing::woman(&mut generator);
+        assert!(matches!(
+            ledger.add(Kind::Woman, &lost),
+            Err(LedgerError::Store(_))
+        ));
+        v.store.fail_writes(false, false);
+        assert_eq!(ledger.stored_heads(&village()).unwrap(), heads);
+
+        // The next write carries only itself: the failed change is not in memory.
+        let second = ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let names: Vec<String> = ledger
+            .list(Kind::Woman, "", true)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record.id.to_string())
+            .collect();
+        assert_eq!(names, vec![first.to_string(), second.to_string()]);
+        assert_index_matches_store(&ledger);
+        let before = indexed(&ledger);
+        drop(ledger);
+        assert_eq!(indexed(&v.open()), before);
+    }
+
+    #[test]
+    fn a_failed_index_write_is_caught_up_from_the_store() {
+        let v = Village::new();
+        let mut generator = testing::generator();
+        let mut ledger = v.open();
+        ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+
+        // The chunk is stored, its index rows are not: a crash between the two writes.
+        v.store.fail_writes(false, true);
+        assert!(matches!(
+            ledger.add(Kind::Woman, &testing::woman(&mut generator)),
+            Err(LedgerError::Index(_))
+        ));
+        v.store.fail_writes(false, false);
+        assert_ne!(
+            ledger.store().heads(&village()).unwrap(),
+            ledger.index().heads(&village()).unwrap()
+        );
+        // The next use of the document reloads it from the store and indexes the rest.
+        ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        assert_index_matches_store(&ledger);
+        assert_eq!(ledger.list(Kind::Woman, "", false).unwrap().len(), 3);
+    }
 }

@@ -9,7 +9,8 @@
 //! imports from its own floor or the floors below it.
 //!
 //! - [`config`]: the node home (`halfsky.toml` + store directory).
-//! - [`store`]: durable document storage (sled) behind the [`store::Storage`] trait;
+//! - [`store`]: durable storage behind the [`store::Storage`] trait (documents and
+//!   named tables): [`store::sled`] on disk, [`store::memory`] for tests;
 //!   [`store::index`] (flattened records and per-org rollups, updated from patches)
 //!   and [`store::compact`] (background compaction).
 //! - [`ledger`]: the one API for writing and reading records; [`ledger::actor`] owns

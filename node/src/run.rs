@@ -47,9 +47,9 @@ pub enum RunError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The status tree could not be opened.
-    #[error("cannot open the status records: {0}")]
-    Status(#[from] sled::Error),
+    /// The saved link status could not be read.
+    #[error(transparent)]
+    Status(#[from] crate::sync::status::StatusError),
     /// The task opening the ledger ended without an answer (it panicked).
     #[error("opening the ledger failed unexpectedly: {0}")]
     Opening(String),

@@ -1,25 +1,44 @@
-//! Durable storage of ledger documents, behind a narrow trait so the crash tests can
-//! judge it and a replacement engine stays a one-file change.
+//! Durable storage of a node, behind one narrow trait ([`Storage`]) so the crash tests
+//! can judge it and a replacement engine stays a one-file change: everything above
+//! this module (ledger, index, status, freshness, sync) sees only the trait.
 //!
-//! # Table layout (sled trees, versioned names)
+//! Two kinds of data live in a store:
+//! - **documents**: per org code, an optional compacted snapshot plus the incremental
+//!   chunks written after it, the heads after the last chunk, and per-peer sync states;
+//! - **tables** ([`Table`]): small named key-value maps for the index, the link status
+//!   and the freshness records, with prefix scans and atomic batches.
+//!
+//! # Table layout (versioned names; the sled trees carry the same names)
 //! - `doc_snapshot-1`: org code (12 bytes) → compacted `save()` of the document.
 //! - `doc_changes-1`:  org + `0x00` + seq (u64 BE) → incremental chunk (Automerge
 //!   `save_after`); org + `0x01` → last seq (u64 BE) + the document's heads after the
 //!   last chunk. Chunk and heads go in one atomic batch, so the heads always describe
 //!   what is stored, and sequence numbers are never reused after a compaction.
 //! - `sync_state-1`:   peer + `/` + org → encoded Automerge sync state.
-//! - `meta-1`:         small node facts (schema version).
+//! - `index-1`:        the materialized index (layout in [`index`]).
+//! - `status-1`:       link status (layout in [`crate::sync::status`]).
+//! - `freshness-1`:    last arrival per unit (layout in [`crate::sync::freshness`]).
 //!
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
+//! Nothing is durable until [`Storage::flush`].
 
 pub mod compact;
 pub mod index;
+pub mod memory;
+pub mod sled;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use automerge::ChangeHash;
 use halfsky_shared::OrgCode;
+
+pub use self::memory::MemoryStore;
+pub use self::sled::SledStore;
+
+/// The engine's own error, kept as the source of [`StoreError`] so the message still
+/// says what the disk said, whatever the engine.
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why the store failed; says which directory and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -32,24 +51,20 @@ pub enum StoreError {
     Open {
         /// Store directory.
         path: PathBuf,
-        /// What sled said.
-        source: sled::Error,
+        /// What the engine said.
+        source: EngineError,
     },
     /// A read or write failed.
-    #[error("ledger store {op} failed")]
+    #[error("ledger store {op} failed: {source}")]
     Io {
         /// What was being done.
         op: &'static str,
-        /// What sled said.
-        source: sled::Error,
+        /// What the engine said.
+        source: EngineError,
     },
     /// Stored bytes are not what halfsky wrote.
     #[error("the ledger store is damaged ({0}); restore it from a backup or re-sync it")]
     Corrupt(String),
-}
-
-fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-    move |source| StoreError::Io { op, source }
 }
 
 /// A document as stored: its last snapshot and the chunks written after it.
@@ -77,18 +92,83 @@ impl StoredDoc {
     }
 }
 
-/// What the ledger needs from a storage engine, and nothing more.
-pub trait Storage: Send + Sync {
+/// The key-value tables a store keeps beside the documents. A closed list (not free
+/// names) so the layout of every store is written down here, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// The materialized index ([`index`]).
+    Index,
+    /// Link status ([`crate::sync::status`]).
+    Status,
+    /// Last arrival per unit ([`crate::sync::freshness`]).
+    Freshness,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 3] = [Table::Index, Table::Status, Table::Freshness];
+
+    /// The versioned name of the table (the sled tree's name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Index => "index-1",
+            Table::Status => "status-1",
+            Table::Freshness => "freshness-1",
+        }
+    }
+}
+
+/// Writes to one table that are applied all or nothing ([`Storage::apply`]): the index
+/// writes a document's rows and the heads they reflect in one batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// `(key, Some(value))` to insert, `(key, None)` to remove, in order.
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// Sets `key` to `value`.
+    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.writes.push((key.into(), Some(value.into())));
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.writes.push((key.into(), None));
+    }
+
+    /// Number of writes.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// No writes at all.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The writes, in order.
+    pub fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.writes
+    }
+}
+
+/// Rows of a prefix scan, in key order, read lazily (a city's index holds millions).
+pub type Rows<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + Send + 'a>;
+
+/// What the node needs from a storage engine, and nothing more.
+pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The stored document of `org`, or `None` if there is none.
     fn load(&self, org: &OrgCode) -> Result<Option<StoredDoc>, StoreError>;
-    /// Appends a chunk and records the document's new heads, atomically. Not durable
-    /// until [`Storage::flush`].
+    /// Appends a chunk and records the document's new heads, atomically. Returns the
+    /// chunk's sequence number.
     fn append(&self, org: &OrgCode, chunk: &[u8], heads: &[ChangeHash]) -> Result<u64, StoreError>;
-    /// Replaces chunks up to `upto_seq` by a snapshot.
+    /// Replaces chunks up to `upto_seq` by a snapshot (durably: the snapshot is
+    /// flushed before the chunks go).
     fn compact(&self, org: &OrgCode, snapshot: &[u8], upto_seq: u64) -> Result<(), StoreError>;
     /// The heads recorded with the last append of `org`.
     fn heads(&self, org: &OrgCode) -> Result<Option<Vec<ChangeHash>>, StoreError>;
-    /// Every stored document.
+    /// Every stored document, sorted.
     fn docs(&self) -> Result<Vec<OrgCode>, StoreError>;
     /// Number of chunks not yet compacted.
     fn chunk_count(&self, org: &OrgCode) -> Result<usize, StoreError>;
@@ -96,33 +176,22 @@ pub trait Storage: Send + Sync {
     fn sync_state(&self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, StoreError>;
     /// Saves sync state for (peer, document).
     fn set_sync_state(&self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), StoreError>;
-    /// Makes every earlier write durable.
+
+    /// The value of `key` in `table`.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` in `table`.
+    fn insert(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key` from `table`.
+    fn remove(&self, table: Table, key: &[u8]) -> Result<(), StoreError>;
+    /// Every row of `table` whose key starts with `prefix`, in key order.
+    fn scan_prefix<'a>(&'a self, table: Table, prefix: &[u8]) -> Rows<'a>;
+    /// Applies `batch` to `table` atomically (all of it or none of it).
+    fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError>;
+    /// Removes every row of `table`.
+    fn clear(&self, table: Table) -> Result<(), StoreError>;
+
+    /// Makes every earlier write (documents and tables) durable.
     fn flush(&self) -> Result<(), StoreError>;
-}
-
-/// The sled implementation of [`Storage`].
-#[derive(Debug, Clone)]
-pub struct SledStore {
-    db: sled::Db,
-    snapshots: sled::Tree,
-    changes: sled::Tree,
-    sync_states: sled::Tree,
-}
-
-const CHUNK: u8 = 0x00;
-const HEADS: u8 = 0x01;
-
-fn chunk_key(org: &OrgCode, seq: u64) -> Vec<u8> {
-    let mut key = org.as_bytes().to_vec();
-    key.push(CHUNK);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-fn prefix(org: &OrgCode, tag: u8) -> Vec<u8> {
-    let mut key = org.as_bytes().to_vec();
-    key.push(tag);
-    key
 }
 
 /// Encodes heads as concatenated 32-byte hashes.
@@ -143,6 +212,7 @@ pub fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>, StoreError> {
         .collect())
 }
 
+/// The org code a document key starts with.
 fn org_of(key: &[u8]) -> Result<OrgCode, StoreError> {
     let text = key
         .get(..12)
@@ -151,184 +221,85 @@ fn org_of(key: &[u8]) -> Result<OrgCode, StoreError> {
     OrgCode::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-impl SledStore {
-    /// Opens (creating if needed) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: dir.to_path_buf(),
-            source,
-        };
-        // Another command may be finishing with the store: wait a little for its lock.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let db = loop {
-            let attempt = sled::Config::new()
-                .path(dir)
-                .cache_capacity(64 * 1024 * 1024)
-                .open();
-            match attempt {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    return Err(StoreError::Locked(dir.to_path_buf()))
-                }
-                other => break other.map_err(open_err)?,
-            }
-        };
-        let tree = |name: &str| db.open_tree(name).map_err(open_err);
-        Ok(SledStore {
-            snapshots: tree("doc_snapshot-1")?,
-            changes: tree("doc_changes-1")?,
-            sync_states: tree("sync_state-1")?,
-            db,
-        })
-    }
-
-    /// The database, for the index's own tree.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
-    }
+/// The key of a (peer, document) sync state.
+fn sync_key(peer: &str, org: &OrgCode) -> Vec<u8> {
+    format!("{peer}/{org}").into_bytes()
 }
 
-impl Storage for SledStore {
-    fn load(&self, org: &OrgCode) -> Result<Option<StoredDoc>, StoreError> {
-        let snapshot = self
-            .snapshots
-            .get(org.as_bytes())
-            .map_err(io("reading a snapshot"))?
-            .map(|v| v.to_vec());
-        let mut chunks = Vec::new();
-        for item in self.changes.scan_prefix(prefix(org, CHUNK)) {
-            let (key, value) = item.map_err(io("reading changes"))?;
-            let seq_bytes: [u8; 8] = key[13..]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("a change key has a bad length".into()))?;
-            chunks.push((u64::from_be_bytes(seq_bytes), value.to_vec()));
-        }
-        if snapshot.is_none() && chunks.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(StoredDoc { snapshot, chunks }))
-    }
-
-    fn append(&self, org: &OrgCode, chunk: &[u8], heads: &[ChangeHash]) -> Result<u64, StoreError> {
-        let seq = match self
-            .changes
-            .get(prefix(org, HEADS))
-            .map_err(io("reading heads"))?
-        {
-            Some(v) if v.len() >= 8 => u64::from_be_bytes(v[..8].try_into().expect("8 bytes")) + 1,
-            Some(_) => return Err(StoreError::Corrupt("heads record too short".into())),
-            None => 1,
-        };
-        let mut value = seq.to_be_bytes().to_vec();
-        value.extend(encode_heads(heads));
-        let mut batch = sled::Batch::default();
-        batch.insert(chunk_key(org, seq), chunk);
-        batch.insert(prefix(org, HEADS), value);
-        self.changes
-            .apply_batch(batch)
-            .map_err(io("writing a change"))?;
-        Ok(seq)
-    }
-
-    fn compact(&self, org: &OrgCode, snapshot: &[u8], upto_seq: u64) -> Result<(), StoreError> {
-        self.snapshots
-            .insert(org.as_bytes(), snapshot)
-            .map_err(io("writing a snapshot"))?;
-        // The snapshot must be durable before the chunks it replaces go.
-        self.snapshots.flush().map_err(io("flushing a snapshot"))?;
-        let mut batch = sled::Batch::default();
-        for item in self
-            .changes
-            .range(chunk_key(org, 0)..=chunk_key(org, upto_seq))
-        {
-            let (key, _) = item.map_err(io("reading changes"))?;
-            batch.remove(key);
-        }
-        self.changes
-            .apply_batch(batch)
-            .map_err(io("removing compacted changes"))?;
-        self.changes.flush().map_err(io("flushing"))?;
-        Ok(())
-    }
-
-    fn heads(&self, org: &OrgCode) -> Result<Option<Vec<ChangeHash>>, StoreError> {
-        self.changes
-            .get(prefix(org, HEADS))
-            .map_err(io("reading heads"))?
-            .map(|v| decode_heads(v.get(8..).unwrap_or_default()))
-            .transpose()
-    }
-
-    fn docs(&self) -> Result<Vec<OrgCode>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.changes.iter() {
-            let (key, _) = item.map_err(io("listing documents"))?;
-            if key.get(12) == Some(&HEADS) {
-                out.push(org_of(&key)?);
-            }
-        }
-        for item in self.snapshots.iter() {
-            let (key, _) = item.map_err(io("listing documents"))?;
-            let org = org_of(&key)?;
-            if !out.contains(&org) {
-                out.push(org);
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn chunk_count(&self, org: &OrgCode) -> Result<usize, StoreError> {
-        Ok(self.changes.scan_prefix(prefix(org, CHUNK)).count())
-    }
-
-    fn sync_state(&self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .sync_states
-            .get(format!("{peer}/{org}"))
-            .map_err(io("reading sync state"))?
-            .map(|v| v.to_vec()))
-    }
-
-    fn set_sync_state(&self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), StoreError> {
-        self.sync_states
-            .insert(format!("{peer}/{org}"), state)
-            .map_err(io("writing sync state"))?;
-        Ok(())
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(io("flushing to disk"))?;
-        Ok(())
-    }
-}
-
+/// The behaviour every engine must show, run against each one in its own tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod contract {
     use super::*;
 
-    #[test]
-    fn append_load_compact() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+    /// Documents: append, load, heads, compact, list, sync state.
+    pub fn documents(store: &dyn Storage) {
         let org = OrgCode::parse("230129100201").unwrap();
         assert!(store.load(&org).unwrap().is_none());
+        assert!(store.heads(&org).unwrap().is_none());
         let h = ChangeHash([7; 32]);
         assert_eq!(store.append(&org, b"one", &[h]).unwrap(), 1);
         assert_eq!(store.append(&org, b"two", &[h, h]).unwrap(), 2);
         store.flush().unwrap();
         assert_eq!(store.heads(&org).unwrap().unwrap(), vec![h, h]);
         assert_eq!(store.load(&org).unwrap().unwrap().concatenated(), b"onetwo");
+        assert_eq!(store.chunk_count(&org).unwrap(), 2);
         store.compact(&org, b"SNAP", 2).unwrap();
         let doc = store.load(&org).unwrap().unwrap();
         assert_eq!(doc.concatenated(), b"SNAP");
-        assert_eq!(store.append(&org, b"three", &[h]).unwrap(), 3);
-        assert_eq!(store.docs().unwrap(), vec![org]);
+        assert_eq!(
+            store.append(&org, b"three", &[h]).unwrap(),
+            3,
+            "seqs are never reused"
+        );
+        let other = OrgCode::parse("230129100000").unwrap();
+        store.append(&other, b"x", &[h]).unwrap();
+        assert_eq!(store.docs().unwrap(), vec![other, org]);
         assert_eq!(store.chunk_count(&org).unwrap(), 1);
+        assert_eq!(store.sync_state("p", &org).unwrap(), None);
+        store.set_sync_state("p", &org, b"state").unwrap();
+        assert_eq!(store.sync_state("p", &org).unwrap().unwrap(), b"state");
+        assert_eq!(store.sync_state("q", &org).unwrap(), None);
+    }
+
+    /// Tables: get, insert, remove, prefix scans in key order, batches, clear, and
+    /// tables that do not see each other's rows.
+    pub fn tables(store: &dyn Storage) {
+        store.insert(Table::Index, b"b2", b"two").unwrap();
+        store.insert(Table::Index, b"b1", b"one").unwrap();
+        store.insert(Table::Index, b"c", b"other").unwrap();
+        store.insert(Table::Status, b"b3", b"elsewhere").unwrap();
+        assert_eq!(store.get(Table::Index, b"b1").unwrap().unwrap(), b"one");
+        assert_eq!(store.get(Table::Freshness, b"b1").unwrap(), None);
+        let scan = |table, prefix: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            store
+                .scan_prefix(table, prefix)
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            scan(Table::Index, b"b"),
+            vec![
+                (b"b1".to_vec(), b"one".to_vec()),
+                (b"b2".to_vec(), b"two".to_vec())
+            ]
+        );
+        let mut batch = Batch::default();
+        batch.remove(b"b1".to_vec());
+        batch.insert(b"b0".to_vec(), b"zero".to_vec());
+        batch.insert(b"b2".to_vec(), b"TWO".to_vec());
+        store.apply(Table::Index, batch).unwrap();
+        assert_eq!(
+            scan(Table::Index, b"b"),
+            vec![
+                (b"b0".to_vec(), b"zero".to_vec()),
+                (b"b2".to_vec(), b"TWO".to_vec())
+            ]
+        );
+        store.remove(Table::Index, b"b0").unwrap();
+        assert_eq!(store.get(Table::Index, b"b0").unwrap(), None);
+        store.clear(Table::Index).unwrap();
+        assert!(scan(Table::Index, b"").is_empty());
+        assert_eq!(scan(Table::Status, b"").len(), 1, "clear touches one table");
+        store.flush().unwrap();
     }
 }

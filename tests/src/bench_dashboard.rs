@@ -25,7 +25,6 @@ use halfsky_node::config::DashboardConfig;
 use halfsky_node::dashboard::{router, AppState};
 use halfsky_node::ledger::actor::LedgerActor;
 use halfsky_node::store::index::IndexedRecord;
-use halfsky_node::store::Storage;
 use halfsky_node::sync::freshness::ArrivalPath;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::idcard::IdKey;

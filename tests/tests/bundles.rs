@@ -200,8 +200,8 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     assert_ne!(reply.code, 0);
     let reply = run(&mut village, &["bundle", "ack", ack.to_str().unwrap()]);
     assert_eq!(reply.code, 0, "{}", reply.stderr);
-    let status = halfsky_node::sync::status::StatusStore::open(village.store().db()).unwrap();
-    let mut acked = status.acked(&OrgCode::parse(VILLAGE).unwrap());
+    let status = halfsky_node::sync::status::StatusStore::new(village.store().clone());
+    let mut acked = status.acked(&OrgCode::parse(VILLAGE).unwrap()).unwrap();
     acked.sort();
     assert_eq!(
         acked,

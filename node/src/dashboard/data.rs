@@ -130,12 +130,7 @@ pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)
     ledger
         .freshness()
         .subtree(org.subtree_prefix())
-        .map_err(|source| {
-            LedgerError::Store(crate::store::StoreError::Io {
-                op: "read the freshness records",
-                source,
-            })
-        })
+        .map_err(LedgerError::from)
 }
 
 /// Latest verification result per (level, woman) over `org`'s subtree.

@@ -8,19 +8,17 @@
 //! village flows to the city hop by hop without polling.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use halfsky_shared::session::{Role, Session, SessionEvent};
 use halfsky_shared::wire::Frame;
-use halfsky_shared::OrgCode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::Ledger;
 use crate::pki::PeerIdentity;
-use crate::store::Storage;
 use crate::sync::status::{
-    now_text, ChildStatus, NodeStatus, ParentStatus, StatusStore, StoredStatus,
+    now_text, ChildStatus, NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore,
+    StoredStatus,
 };
 
 /// Identifies a session inside the actor.
@@ -54,7 +52,7 @@ enum Request {
         bytes_out: u64,
     },
     Run(Job),
-    Status(oneshot::Sender<NodeStatus>),
+    Status(oneshot::Sender<Result<NodeStatus, StatusError>>),
     Shutdown,
 }
 
@@ -62,6 +60,18 @@ enum Request {
 #[derive(Debug, thiserror::Error)]
 #[error("the node is shutting down")]
 pub struct ActorGone;
+
+/// Why [`LedgerHandle::status`] gave no status: the node is going away, or a record
+/// it needs could not be read (then the status says what failed instead of guessing).
+#[derive(Debug, thiserror::Error)]
+pub enum StatusRequestError {
+    /// The actor went away.
+    #[error(transparent)]
+    Gone(#[from] ActorGone),
+    /// A status record or the ledger could not be read.
+    #[error(transparent)]
+    Status(#[from] StatusError),
+}
 
 /// Cheap, cloneable way in to the ledger actor.
 #[derive(Debug, Clone)]
@@ -139,12 +149,12 @@ impl LedgerHandle {
     }
 
     /// The node's status.
-    pub async fn status(&self) -> Result<NodeStatus, ActorGone> {
+    pub async fn status(&self) -> Result<NodeStatus, StatusRequestError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Status(reply))
             .map_err(|_| ActorGone)?;
-        rx.await.map_err(|_| ActorGone)
+        Ok(rx.await.map_err(|_| ActorGone)??)
     }
 }
 
@@ -177,9 +187,9 @@ struct State {
 
 impl LedgerActor {
     /// Starts the actor on its own thread.
-    pub fn start(ledger: Ledger) -> Result<(LedgerActor, LedgerHandle), sled::Error> {
-        let status = StatusStore::open(ledger.store().db())?;
-        let mut stored = status.load();
+    pub fn start(ledger: Ledger) -> Result<(LedgerActor, LedgerHandle), StatusError> {
+        let status = StatusStore::new(ledger.store().clone());
+        let mut stored = status.load()?;
         let parent_addr = ledger.config().sync.parent.clone();
         // Nothing is connected at start, whatever was saved.
         if let Some(p) = stored.parent.as_mut() {
@@ -218,8 +228,10 @@ impl LedgerActor {
                     state.handle(request);
                     state.propagate(origin);
                 }
-                state.status.save(&state.stored);
-                let _ = state.ledger.store().flush();
+                state.save_status();
+                if let Err(e) = state.ledger.store().flush() {
+                    tracing::error!(error = %e, "cannot flush the store while stopping");
+                }
             })
             .expect("the OS can start a thread");
         Ok((
@@ -251,6 +263,14 @@ impl Drop for LedgerActor {
 }
 
 impl State {
+    /// Saves the link status; a failure is logged (the links go on working) and shows
+    /// again in `status`, which reads the records back.
+    fn save_status(&self) {
+        if let Err(e) = self.status.save(&self.stored) {
+            tracing::warn!(error = %e, "could not save the link status");
+        }
+    }
+
     fn handle(&mut self, request: Request) {
         match request {
             Request::Open {
@@ -324,7 +344,7 @@ impl State {
                             c.last_seen = Some(now_text());
                         }
                     }
-                    self.status.save(&self.stored);
+                    self.save_status();
                 }
             }
             Request::Traffic {
@@ -341,7 +361,7 @@ impl State {
                 let p = self.parent_status();
                 p.connected = false;
                 p.last_error = Some(reason);
-                self.status.save(&self.stored);
+                self.save_status();
             }
             Request::Run(job) => job(&mut self.ledger),
             Request::Status(reply) => {
@@ -411,7 +431,9 @@ impl State {
                     dirty = true;
                 }
                 (SessionEvent::PeerHeads(org, heads), Role::Child) => {
-                    self.status.set_acked(org, heads);
+                    if let Err(e) = self.status.set_acked(org, heads) {
+                        tracing::warn!(document = %org, error = %e, "could not save an acknowledgement");
+                    }
                 }
                 (SessionEvent::PeerHeads(..), Role::Parent) => {
                     self.child_status(&peer).last_seen = Some(now_text());
@@ -452,7 +474,7 @@ impl State {
             self.sessions.remove(&id);
         }
         if dirty {
-            self.status.save(&self.stored);
+            self.save_status();
         }
     }
 
@@ -485,7 +507,7 @@ impl State {
         }
     }
 
-    fn status(&mut self) -> NodeStatus {
+    fn status(&mut self) -> Result<NodeStatus, StatusError> {
         let org = self.ledger.config().org;
         let name = self.ledger.config().name.clone();
         let mut parent = self.stored.parent.clone();
@@ -494,87 +516,42 @@ impl State {
                 p.bytes_in += live.bytes_in;
                 p.bytes_out += live.bytes_out;
             }
-            let paths = crate::sync::pending::pending_paths(&mut self.ledger, &self.status);
+            let paths = crate::sync::pending::pending_paths(&mut self.ledger, &self.status)?;
             p.pending_changes = paths.total();
             p.pending_documents = paths.documents;
             p.oldest_pending = paths.oldest.clone();
             p.pending = paths;
         }
         let mut children: Vec<ChildStatus> = self.stored.children.values().cloned().collect();
-        let documents = self.ledger.documents().unwrap_or_default();
+        let documents = self.ledger.documents()?;
         for c in &mut children {
             c.documents = documents
                 .iter()
                 .filter(|d| d.is_in_subtree_of(&c.org))
                 .count() as u64;
         }
-        let relay = relay_status(&self.ledger, &self.status);
-        NodeStatus {
+        let relay = relay_status(&self.ledger, &self.status)?;
+        Ok(NodeStatus {
             org,
             name,
             running: true,
             parent,
             children,
             relay,
-        }
+        })
     }
-}
-
-/// Changes of `ledger`'s subtree its parent has not acknowledged: (changes, documents,
-/// oldest change time).
-pub fn pending_changes(ledger: &mut Ledger, status: &StatusStore) -> (u64, u64, Option<String>) {
-    let me = ledger.config().org;
-    let (mut changes, mut docs, mut oldest) = (0u64, 0u64, None::<i64>);
-    for org in ledger.documents().unwrap_or_default() {
-        if !org.is_in_subtree_of(&me) {
-            continue;
-        }
-        let acked = status.acked(&org);
-        let mut heads = ledger.stored_heads(&org).unwrap_or_default();
-        let mut sorted_acked = acked.clone();
-        heads.sort();
-        sorted_acked.sort();
-        if heads == sorted_acked {
-            continue;
-        }
-        let times: Vec<i64> = ledger
-            .with_automerge(org, |doc| {
-                let known = acked.iter().all(|h| doc.get_change_by_hash(h).is_some());
-                let since: &[automerge::ChangeHash] = if known { &acked } else { &[] };
-                doc.get_changes(since)
-                    .iter()
-                    .map(|c| c.timestamp())
-                    .filter(|t| *t > 0)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !times.is_empty() {
-            docs += 1;
-            changes += times.len() as u64;
-            let min = times.iter().copied().min();
-            oldest = match (oldest, min) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-    }
-    (
-        changes,
-        docs,
-        oldest.map(halfsky_shared::ledger_doc::time_text),
-    )
 }
 
 /// The status of a node that is not running, from what its store remembers.
-pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
-    let status = StatusStore::open(ledger.store().db())?;
-    let stored = status.load();
+pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, StatusError> {
+    let status = StatusStore::new(ledger.store().clone());
+    let stored = status.load()?;
     let mut parent = stored.parent.clone();
     if let Some(addr) = ledger.config().sync.parent.clone() {
         let p = parent.get_or_insert_with(ParentStatus::default);
         p.addr = addr;
         p.connected = false;
-        let paths = crate::sync::pending::pending_paths(ledger, &status);
+        let paths = crate::sync::pending::pending_paths(ledger, &status)?;
         p.pending_changes = paths.total();
         p.pending_documents = paths.documents;
         p.oldest_pending = paths.oldest.clone();
@@ -582,7 +559,7 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
     } else {
         parent = None;
     }
-    let documents = ledger.documents().unwrap_or_default();
+    let documents = ledger.documents()?;
     let children = stored
         .children
         .values()
@@ -602,22 +579,137 @@ pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, sled::Error> {
         running: false,
         parent,
         children,
-        relay: relay_status(ledger, &status),
+        relay: relay_status(ledger, &status)?,
     })
 }
 
 /// The relay's last recorded status, if a relay is configured.
-fn relay_status(ledger: &Ledger, status: &StatusStore) -> Option<crate::sync::status::RelayStatus> {
-    let addr = ledger.config().sync.relay.clone()?;
-    let mut relay = status.relay_status().unwrap_or_default();
+fn relay_status(ledger: &Ledger, status: &StatusStore) -> Result<Option<RelayStatus>, StatusError> {
+    let Some(addr) = ledger.config().sync.relay.clone() else {
+        return Ok(None);
+    };
+    let mut relay = status.relay_status()?.unwrap_or_default();
     relay.addr = addr;
-    Some(relay)
+    Ok(Some(relay))
 }
 
-/// Keeps `Arc` in scope for callers building handles.
-pub type SharedHandle = Arc<LedgerHandle>;
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
 
-/// Org of a peer, for logs.
-pub fn peer_org(peer: &PeerIdentity) -> OrgCode {
-    peer.org
+    use halfsky_shared::Kind;
+
+    use super::*;
+    use crate::ledger::testing::{self, Village, VILLAGE};
+    use crate::store::{Storage, Table};
+
+    /// Polls `f` once, so the request it makes is queued, without waiting for it.
+    async fn queue<F: Future + Unpin>(f: &mut F) {
+        tokio::select! {
+            biased;
+            _ = f => panic!("answered while the actor is held"),
+            _ = std::future::ready(()) => {}
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_served_in_the_order_they_were_sent() {
+        let v = Village::new();
+        let (_actor, handle) = LedgerActor::start(v.open()).unwrap();
+
+        // Hold the actor in a job, queue requests of every sort behind it, release it.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let mut held = Box::pin(handle.run(move |_| gate.recv().unwrap()));
+        queue(&mut held).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Vec::new();
+        for i in 0..5 {
+            let seen = seen.clone();
+            let mut job = Box::pin(handle.run(move |_| seen.lock().unwrap().push(i)));
+            queue(&mut job).await;
+            jobs.push(job);
+            handle.link_failed(format!("attempt {i}"));
+        }
+        let mut status = Box::pin(handle.status());
+        queue(&mut status).await;
+        assert!(seen.lock().unwrap().is_empty());
+        release.send(()).unwrap();
+        held.await.unwrap();
+        for job in jobs {
+            job.await.unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        let parent = status.await.unwrap().parent.unwrap();
+        assert_eq!(parent.last_error.as_deref(), Some("attempt 4"));
+        assert!(!parent.connected);
+    }
+
+    #[tokio::test]
+    async fn shutdown_leaves_everything_durable_and_the_handle_says_so() {
+        let v = Village::new();
+        let (actor, handle) = LedgerActor::start(v.open()).unwrap();
+        let inputs = testing::woman(&mut testing::generator());
+        let id = handle
+            .run(move |ledger| ledger.add(Kind::Woman, &inputs))
+            .await
+            .unwrap()
+            .unwrap();
+        let running = handle.status().await.unwrap();
+        assert!(running.running);
+        assert!(running.parent.as_ref().unwrap().pending_changes > 0);
+        handle.link_failed("the county server is unreachable".into());
+        actor.shutdown();
+
+        assert!(handle.run(|_| ()).await.is_err());
+        assert!(matches!(
+            handle.status().await,
+            Err(StatusRequestError::Gone(_))
+        ));
+        let mut ledger = v.open();
+        assert!(ledger.index().get(&id).unwrap().is_some());
+        let offline = offline_status(&mut ledger).unwrap();
+        assert!(!offline.running);
+        let parent = offline.parent.unwrap();
+        assert_eq!(
+            parent.last_error.as_deref(),
+            Some("the county server is unreachable")
+        );
+        assert_eq!(
+            parent.pending_changes,
+            running.parent.unwrap().pending_changes
+        );
+        assert_eq!(parent.pending.direct, parent.pending_changes);
+    }
+
+    #[tokio::test]
+    async fn status_reports_a_record_it_cannot_read() {
+        let v = Village::new();
+        let (actor, handle) = LedgerActor::start(v.open()).unwrap();
+        v.store
+            .insert(
+                Table::Status,
+                format!("acked/{VILLAGE}").as_bytes(),
+                b"torn",
+            )
+            .unwrap();
+        let err = handle.status().await.unwrap_err();
+        assert!(
+            matches!(err, StatusRequestError::Status(StatusError::Corrupt { .. })),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&format!("acked/{VILLAGE}")),
+            "{err}"
+        );
+        actor.shutdown();
+
+        v.store.insert(Table::Status, b"status", b"{torn").unwrap();
+        let mut ledger = v.open();
+        assert!(offline_status(&mut ledger).is_err());
+        assert!(
+            LedgerActor::start(ledger).is_err(),
+            "no node on a status it cannot read"
+        );
+    }
 }

@@ -8,7 +8,6 @@ use halfsky_shared::session::Replica;
 use halfsky_shared::OrgCode;
 
 use crate::ledger::{Ledger, LedgerError};
-use crate::store::Storage;
 
 impl Replica for Ledger {
     type Error = LedgerError;

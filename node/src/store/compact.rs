@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use automerge::AutoCommit;
 use halfsky_shared::OrgCode;
 
-use crate::store::{SledStore, Storage, StoreError};
+use crate::store::{Storage, StoreError};
 
 /// Handle to the compaction thread.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub struct Compactor {
 }
 
 /// Compacts one document now: load everything, save one snapshot, drop the chunks.
-pub fn compact_now(store: &SledStore, org: &OrgCode) -> Result<(), StoreError> {
+pub fn compact_now(store: &dyn Storage, org: &OrgCode) -> Result<(), StoreError> {
     let Some(stored) = store.load(org)? else {
         return Ok(());
     };
@@ -38,7 +38,7 @@ pub fn compact_now(store: &SledStore, org: &OrgCode) -> Result<(), StoreError> {
 
 impl Compactor {
     /// Starts the thread.
-    pub fn start(store: Arc<SledStore>) -> Self {
+    pub fn start(store: Arc<dyn Storage>) -> Self {
         let (sender, receiver) = mpsc::channel::<OrgCode>();
         let pending: Arc<Mutex<BTreeSet<OrgCode>>> = Arc::default();
         let stopping = Arc::new(AtomicBool::new(false));
@@ -51,7 +51,7 @@ impl Compactor {
                         break;
                     }
                     thread_pending.lock().expect("compactor lock").remove(&org);
-                    if let Err(e) = compact_now(&store, &org) {
+                    if let Err(e) = compact_now(store.as_ref(), &org) {
                         tracing::warn!(%org, error = %e, "compaction failed; will retry on the next write");
                     }
                 }

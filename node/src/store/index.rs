@@ -1,8 +1,8 @@
-//! The materialized index: flattened records and per-org rollups, kept in sled and
-//! updated from Automerge patches on every change, local or synced. Every query and
-//! statistic reads the index, never a document.
+//! The materialized index: flattened records and per-org rollups, kept in the store's
+//! [`Table::Index`] and updated from Automerge patches on every change, local or synced.
+//! Every query and statistic reads the index, never a document.
 //!
-//! # Layout (one tree, `index-1`, so each update is one atomic batch)
+//! # Layout (one table, `index-1`, so each update is one atomic batch)
 //! - `r` + kind letter + record id → [`IndexedRecord`] (JSON). The id starts with its
 //!   org code, so "all women of a subtree" is one prefix scan.
 //! - `l` + woman id + `\0` + `V` + date + visit id → `()`: her visits, newest last.
@@ -18,6 +18,7 @@
 //! so incremental updates and a rebuild give identical rollups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use automerge::ChangeHash;
 use halfsky_shared::ledger_doc::{DocError, LedgerDoc, Touched};
@@ -25,29 +26,20 @@ use halfsky_shared::rollup::{Rollup, WomanLinks};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{decode_heads, encode_heads};
+use crate::store::{decode_heads, encode_heads, Batch, Storage, StoreError, Table};
 
 /// Why the index could not be read or updated.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    /// sled failed.
-    #[error("index {op} failed")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// What sled said.
-        source: sled::Error,
-    },
+    /// The store failed.
+    #[error("the index could not be read or written: {0}")]
+    Store(#[from] StoreError),
     /// An index row is not what halfsky wrote.
     #[error("the index is damaged ({0}); run `halfsky reindex` to rebuild it from the ledger")]
     Corrupt(String),
     /// Reading the document failed.
     #[error(transparent)]
     Doc(#[from] DocError),
-}
-
-fn io(op: &'static str) -> impl FnOnce(sled::Error) -> IndexError {
-    move |source| IndexError::Io { op, source }
 }
 
 /// A record as the index keeps it: the record and, for women, her links.
@@ -63,10 +55,10 @@ pub struct IndexedRecord {
     pub conflicted: bool,
 }
 
-/// The index over one sled tree.
+/// The index over the store's index table (a cheap clone: it shares the store).
 #[derive(Debug, Clone)]
 pub struct Index {
-    tree: sled::Tree,
+    store: Arc<dyn Storage>,
 }
 
 fn record_key(id: &RecordId) -> Vec<u8> {
@@ -122,7 +114,7 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, In
 
 /// Pending writes of one update, readable before they are applied.
 struct Overlay<'a> {
-    tree: &'a sled::Tree,
+    store: &'a dyn Storage,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
@@ -131,17 +123,13 @@ impl Overlay<'_> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
-        Ok(self
-            .tree
-            .get(key)
-            .map_err(io("reading"))?
-            .map(|v| v.to_vec()))
+        Ok(self.store.get(Table::Index, key)?)
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<BTreeSet<Vec<u8>>, IndexError> {
         let mut keys = BTreeSet::new();
-        for item in self.tree.scan_prefix(prefix) {
-            keys.insert(item.map_err(io("scanning"))?.0.to_vec());
+        for item in self.store.scan_prefix(Table::Index, prefix) {
+            keys.insert(item?.0);
         }
         for (k, v) in self.writes.range(prefix.to_vec()..) {
             if !k.starts_with(prefix) {
@@ -191,18 +179,32 @@ impl Overlay<'_> {
 }
 
 impl Index {
-    /// Opens the index tree in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, IndexError> {
-        Ok(Index {
-            tree: db.open_tree("index-1").map_err(io("opening"))?,
-        })
+    /// The index kept in `store`.
+    pub fn open(store: Arc<dyn Storage>) -> Self {
+        Index { store }
+    }
+
+    fn row(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        Ok(self.store.get(Table::Index, key)?)
+    }
+
+    /// Rows whose key starts with `tag` + `org_prefix`, as (org code, value).
+    fn org_rows(&self, tag: u8, org_prefix: &str) -> Result<Vec<(OrgCode, Vec<u8>)>, IndexError> {
+        let mut prefix = vec![tag];
+        prefix.extend_from_slice(org_prefix.as_bytes());
+        let mut out = Vec::new();
+        for item in self.store.scan_prefix(Table::Index, &prefix) {
+            let (k, v) = item?;
+            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            out.push((org, v));
+        }
+        Ok(out)
     }
 
     /// The heads of `org`'s document that the index reflects.
     pub fn heads(&self, org: &OrgCode) -> Result<Option<Vec<ChangeHash>>, IndexError> {
-        self.tree
-            .get(tagged(b'h', org))
-            .map_err(io("reading heads"))?
+        self.row(&tagged(b'h', org))?
             .map(|v| decode_heads(&v).map_err(|e| IndexError::Corrupt(e.to_string())))
             .transpose()
     }
@@ -212,7 +214,7 @@ impl Index {
     pub fn apply(&self, doc: &mut LedgerDoc, touched: &Touched) -> Result<(), IndexError> {
         let org = doc.org();
         let mut overlay = Overlay {
-            tree: &self.tree,
+            store: self.store.as_ref(),
             writes: BTreeMap::new(),
         };
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
@@ -336,14 +338,14 @@ impl Index {
             }
         }
         overlay.put(tagged(b'h', &org), encode_heads(&doc.heads()));
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (k, v) in overlay.writes {
             match v {
                 Some(v) => batch.insert(k, v),
                 None => batch.remove(k),
             }
         }
-        self.tree.apply_batch(batch).map_err(io("writing"))?;
+        self.store.apply(Table::Index, batch)?;
         Ok(())
     }
 
@@ -373,9 +375,7 @@ impl Index {
         let mut key = vec![b'i'];
         key.extend_from_slice(hash.as_bytes());
         Ok(self
-            .tree
-            .get(key)
-            .map_err(io("reading"))?
+            .row(&key)?
             .and_then(|v| RecordId::parse(&String::from_utf8_lossy(&v)).ok()))
     }
 
@@ -386,7 +386,7 @@ impl Index {
     ) -> Result<Option<(String, Option<chrono::NaiveDate>)>, IndexError> {
         let mut key = vec![b'p'];
         key.extend_from_slice(id.as_bytes());
-        Ok(self.tree.get(key).map_err(io("reading"))?.map(|v| {
+        Ok(self.row(&key)?.map(|v| {
             let text = String::from_utf8_lossy(&v);
             let (status, exit) = text.split_once('|').unwrap_or((&text, ""));
             (status.to_string(), halfsky_shared::schema::parse_date(exit))
@@ -395,9 +395,7 @@ impl Index {
 
     /// One record.
     pub fn get(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
-        self.tree
-            .get(record_key(id))
-            .map_err(io("reading"))?
+        self.row(&record_key(id))?
             .map(|b| parse(&b, "record row"))
             .transpose()
     }
@@ -408,38 +406,23 @@ impl Index {
         kind: Kind,
         org_prefix: &str,
     ) -> impl Iterator<Item = Result<IndexedRecord, IndexError>> + '_ {
-        self.tree
-            .scan_prefix(kind_prefix(kind, org_prefix))
-            .map(|item| parse(&item.map_err(io("scanning"))?.1, "record row"))
+        self.store
+            .scan_prefix(Table::Index, &kind_prefix(kind, org_prefix))
+            .map(|item| parse(&item?.1, "record row"))
     }
 
     /// Rollups of every unit whose code starts with `org_prefix`.
     pub fn rollups(&self, org_prefix: &str) -> Result<Vec<(OrgCode, Rollup)>, IndexError> {
-        let mut out = Vec::new();
-        let mut prefix = vec![b'u'];
-        prefix.extend_from_slice(org_prefix.as_bytes());
-        for item in self.tree.scan_prefix(prefix) {
-            let (k, v) = item.map_err(io("scanning"))?;
-            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
-                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
-            out.push((org, parse(&v, "rollup row")?));
-        }
-        Ok(out)
+        self.org_rows(b'u', org_prefix)?
+            .into_iter()
+            .map(|(org, v)| Ok((org, parse(&v, "rollup row")?)))
+            .collect()
     }
 
     /// Rollup rows of every unit whose code starts with `org_prefix`, undecoded (to
     /// tell which changed since they were last read).
-    pub fn rollup_bytes(&self, org_prefix: &str) -> Result<Vec<(OrgCode, sled::IVec)>, IndexError> {
-        let mut out = Vec::new();
-        let mut prefix = vec![b'u'];
-        prefix.extend_from_slice(org_prefix.as_bytes());
-        for item in self.tree.scan_prefix(prefix) {
-            let (k, v) = item.map_err(io("scanning"))?;
-            let org = OrgCode::parse(&String::from_utf8_lossy(&k[1..]))
-                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
-            out.push((org, v));
-        }
-        Ok(out)
+    pub fn rollup_bytes(&self, org_prefix: &str) -> Result<Vec<(OrgCode, Vec<u8>)>, IndexError> {
+        self.org_rows(b'u', org_prefix)
     }
 
     /// Decodes a rollup row read by [`Index::rollup_bytes`].
@@ -450,9 +433,7 @@ impl Index {
     /// The name of a unit, if its document has one.
     pub fn name(&self, org: &OrgCode) -> Result<Option<String>, IndexError> {
         Ok(self
-            .tree
-            .get(tagged(b'n', org))
-            .map_err(io("reading"))?
+            .row(&tagged(b'n', org))?
             .map(|v| String::from_utf8_lossy(&v).to_string()))
     }
 
@@ -461,8 +442,8 @@ impl Index {
         let mut prefix = vec![b'n'];
         prefix.extend_from_slice(org_prefix.as_bytes());
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
-            let (k, v) = item.map_err(io("scanning"))?;
+        for item in self.store.scan_prefix(Table::Index, &prefix) {
+            let (k, v) = item?;
             if let Ok(org) = OrgCode::parse(&String::from_utf8_lossy(&k[1..])) {
                 out.push((org, String::from_utf8_lossy(&v).to_string()));
             }
@@ -479,7 +460,7 @@ impl Index {
         names: &[(OrgCode, String)],
         rows: &[IndexedRecord],
     ) -> Result<(), IndexError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut deltas: BTreeMap<OrgCode, Rollup> = BTreeMap::new();
         for (org, name) in names {
             batch.insert(tagged(b'n', org), name.as_bytes());
@@ -504,14 +485,14 @@ impl Index {
         }
         for (org, delta) in deltas {
             let key = tagged(b'u', &org);
-            let mut rollup: Rollup = match self.tree.get(&key).map_err(io("reading"))? {
+            let mut rollup: Rollup = match self.row(&key)? {
                 Some(b) => parse(&b, "rollup row")?,
                 None => Rollup::default(),
             };
             rollup.merge(&delta, 1);
             batch.insert(key, json(&rollup));
         }
-        self.tree.apply_batch(batch).map_err(io("writing"))
+        Ok(self.store.apply(Table::Index, batch)?)
     }
 
     /// Ids of a woman's active pairings.
@@ -519,8 +500,8 @@ impl Index {
         let mut prefix = links_prefix(woman);
         prefix.push(b'P');
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
-            let (k, _) = item.map_err(io("scanning"))?;
+        for item in self.store.scan_prefix(Table::Index, &prefix) {
+            let (k, _) = item?;
             if let Ok(id) = RecordId::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
                 out.push(id);
             }
@@ -530,6 +511,159 @@ impl Index {
 
     /// Removes every row (before a rebuild).
     pub fn clear(&self) -> Result<(), IndexError> {
-        self.tree.clear().map_err(io("clearing"))
+        Ok(self.store.clear(Table::Index)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use halfsky_shared::ledger_doc::Author;
+
+    use super::*;
+    use crate::ledger::testing::{self, Village, VILLAGE};
+    use crate::ledger::Ledger;
+
+    fn village() -> OrgCode {
+        OrgCode::parse(VILLAGE).unwrap()
+    }
+
+    /// Everything the index holds about the village, to compare two moments.
+    fn snapshot(ledger: &Ledger) -> (Vec<IndexedRecord>, Vec<(OrgCode, Rollup)>) {
+        let mut rows = Vec::new();
+        for kind in Kind::ALL {
+            rows.extend(ledger.index().list(kind, "").map(Result::unwrap));
+        }
+        (rows, ledger.index().rollups("").unwrap())
+    }
+
+    /// A village with two households, three women and a visit.
+    fn filled(v: &Village) -> (Ledger, Vec<RecordId>) {
+        let mut ledger = v.open();
+        let mut generator = testing::generator();
+        let mut women = Vec::new();
+        for _ in 0..2 {
+            ledger.add(Kind::Household, &generator.household()).unwrap();
+        }
+        for _ in 0..3 {
+            women.push(
+                ledger
+                    .add(Kind::Woman, &testing::woman(&mut generator))
+                    .unwrap(),
+            );
+        }
+        ledger
+            .add(Kind::Visit, &generator.visit(&women[0], 3))
+            .unwrap();
+        (ledger, women)
+    }
+
+    #[test]
+    fn reads_serve_subtrees_names_and_links() {
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
+        let index = ledger.index();
+        assert_eq!(index.list(Kind::Woman, VILLAGE).count(), 3);
+        assert_eq!(index.list(Kind::Woman, "230129100202").count(), 0);
+        assert_eq!(index.list(Kind::Household, "2301").count(), 2);
+        assert_eq!(index.name(&village()).unwrap().as_deref(), Some("红星村"));
+        assert_eq!(
+            index.names("230129").unwrap(),
+            vec![(village(), "红星村".to_string())]
+        );
+        let visited = index.get(&women[0]).unwrap().unwrap();
+        assert!(
+            visited.links.last_visit.is_some(),
+            "the visit is linked to her"
+        );
+        assert!(index
+            .get(&women[1])
+            .unwrap()
+            .unwrap()
+            .links
+            .last_visit
+            .is_none());
+        let rollups = index.rollups(VILLAGE).unwrap();
+        assert_eq!(rollups.len(), 1);
+        assert_eq!(rollups[0].0, village());
+        let bytes = index.rollup_bytes(VILLAGE).unwrap();
+        assert_eq!(Index::decode_rollup(&bytes[0].1).unwrap(), rollups[0].1);
+        assert!(index.woman_status(&women[0].to_string()).unwrap().is_some());
+    }
+
+    #[test]
+    fn incremental_updates_equal_a_rebuild() {
+        let v = Village::new();
+        let (mut ledger, women) = filled(&v);
+        ledger
+            .update(&women[1], None, &[("name".into(), "张桂兰".into())])
+            .unwrap();
+        ledger.retire(&women[2], None, "duplicate card").unwrap();
+        let incremental = snapshot(&ledger);
+        assert_eq!(
+            ledger.reindex().unwrap(),
+            6,
+            "2 households, 3 women, 1 visit"
+        );
+        assert_eq!(snapshot(&ledger), incremental);
+    }
+
+    #[test]
+    fn a_chunk_the_index_missed_is_re_diffed_on_open() {
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
+        let indexed_heads = ledger.index().heads(&village()).unwrap().unwrap();
+        drop(ledger);
+
+        // A crash between the two writes: a chunk (retiring a woman) is appended to the
+        // store, and the index never hears of it.
+        let stored = v.store.load(&village()).unwrap().unwrap();
+        let actor = v.home.config().unwrap().actor;
+        let mut doc = LedgerDoc::load(&stored.concatenated(), village(), actor).unwrap();
+        let before = doc.heads();
+        let author = Author {
+            device: format!("{VILLAGE}/test"),
+            time: 1_780_000_000,
+        };
+        doc.retire(&women[0], "moved away", &author).unwrap();
+        let chunk = doc.automerge().save_after(&before);
+        v.store.append(&village(), &chunk, &doc.heads()).unwrap();
+        assert_ne!(v.store.heads(&village()).unwrap().unwrap(), indexed_heads);
+
+        let mut ledger = v.open();
+        assert_eq!(
+            ledger.index().heads(&village()).unwrap(),
+            v.store.heads(&village()).unwrap(),
+            "the index caught up on open"
+        );
+        let row = ledger.index().get(&women[0]).unwrap().unwrap();
+        assert!(row.record.meta.retired, "the missed change is indexed");
+        assert!(
+            ledger.index().get(&women[1]).unwrap().is_some(),
+            "earlier rows are kept"
+        );
+        let caught_up = snapshot(&ledger);
+        ledger.reindex().unwrap();
+        assert_eq!(
+            snapshot(&ledger),
+            caught_up,
+            "re-diffed only the difference, counted once"
+        );
+    }
+
+    #[test]
+    fn a_damaged_row_is_reported() {
+        let v = Village::new();
+        let (ledger, women) = filled(&v);
+        v.store
+            .insert(Table::Index, &record_key(&women[0]), b"{not json")
+            .unwrap();
+        assert!(matches!(
+            ledger.index().get(&women[0]),
+            Err(IndexError::Corrupt(_))
+        ));
+        assert!(ledger
+            .index()
+            .list(Kind::Woman, VILLAGE)
+            .any(|r| r.is_err()));
     }
 }

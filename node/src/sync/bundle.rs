@@ -27,8 +27,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, PeerIdentity, PkiError};
 
 mod certs;
-use crate::store::Storage;
-use crate::sync::status::StatusStore;
+use crate::sync::status::{StatusError, StatusStore};
 
 /// How long a bundle stays valid unless told otherwise: 30 days.
 pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 60 * 60;
@@ -46,6 +45,9 @@ pub enum BundleError {
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The link status records (acknowledged and sent heads) failed.
+    #[error(transparent)]
+    Status(#[from] StatusError),
     /// A file could not be read or written.
     #[error("cannot {op} {}: {source}", .path.display())]
     Io {
@@ -172,7 +174,7 @@ pub fn outgoing(
             continue;
         }
         let acked = if is_parent {
-            status.acked(&org)
+            status.acked(&org)?
         } else {
             Vec::new()
         };
@@ -223,7 +225,7 @@ pub fn seal_changes(
             reason: format!("it belongs to {identity}, not to unit {recipient}"),
         });
     }
-    let status = StatusStore::open(ledger.store().db()).map_err(store_error)?;
+    let status = StatusStore::new(ledger.store().clone());
     let docs = outgoing(ledger, &status, recipient)?;
     if docs.is_empty() {
         return Ok(None);
@@ -246,13 +248,6 @@ pub fn seal_changes(
         documents,
         changes,
         heads,
-    }))
-}
-
-fn store_error(e: sled::Error) -> BundleError {
-    BundleError::Ledger(LedgerError::from(crate::store::StoreError::Io {
-        op: "status write",
-        source: e,
     }))
 }
 
@@ -427,7 +422,7 @@ pub fn receive(
                 }
                 parsed.push((org, parse_changes(org, raw)?));
             }
-            let status = StatusStore::open(ledger.store().db()).map_err(store_error)?;
+            let status = StatusStore::new(ledger.store().clone());
             let documents = heads.len();
             for (org, heads) in heads {
                 if !org.is_in_subtree_of(&me) {
@@ -436,7 +431,7 @@ pub fn receive(
                 let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
                 merge_acked(ledger, &status, org, &heads)?;
             }
-            status.flush().map_err(store_error)?;
+            status.flush()?;
             let received = parsed.iter().map(|(_, c)| c.len()).sum();
             for (org, list) in parsed {
                 ledger.apply_changes_from(org, list, via)?;
@@ -508,7 +503,7 @@ pub fn merge_acked(
     if !ledger.documents()?.contains(&org) {
         return Ok(());
     }
-    let current = status.acked(&org);
+    let current = status.acked(&org)?;
     let merged = ledger.with_automerge(org, |doc| {
         let mut known: Vec<ChangeHash> = current
             .iter()
@@ -528,7 +523,7 @@ pub fn merge_acked(
             .copied()
             .collect::<Vec<_>>()
     })?;
-    status.set_acked(&org, &merged);
+    status.set_acked(&org, &merged)?;
     Ok(())
 }
 
@@ -539,13 +534,13 @@ pub fn mark_sent(
     heads: &[(OrgCode, Vec<ChangeHash>)],
     relay: bool,
 ) -> Result<(), BundleError> {
-    let status = StatusStore::open(ledger.store().db()).map_err(store_error)?;
+    let status = StatusStore::new(ledger.store().clone());
     for (org, h) in heads {
         if relay {
-            status.set_relayed(org, h);
+            status.set_relayed(org, h)?;
         } else {
-            status.set_bundled(org, h);
+            status.set_bundled(org, h)?;
         }
     }
-    status.flush().map_err(store_error)
+    Ok(status.flush()?)
 }

@@ -2,15 +2,35 @@
 //! new the newest change inside it is. The dashboard never shows a total without the
 //! freshness of its parts; this is where those facts live.
 //!
-//! # Layout (sled tree `freshness-1`)
+//! # Layout (store table [`Table::Freshness`], `freshness-1`)
 //! - org code (12 ASCII digits) → [`Arrival`] as JSON.
 //!
 //! The ledger records `local` writes and `direct` sync arrivals itself; relay and
 //! bundle code calls [`Freshness::record_arrival`] with [`ArrivalPath::Relay`] or
 //! [`ArrivalPath::Bundle`] (or applies through [`crate::Ledger::apply_changes_from`]).
 
+use std::sync::Arc;
+
 use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
+
+use crate::store::{Storage, StoreError, Table};
+
+/// Why a freshness record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FreshnessError {
+    /// The store failed.
+    #[error("cannot read or write the freshness records: {0}")]
+    Store(#[from] StoreError),
+    /// A row is not what halfsky wrote.
+    #[error("the freshness record of {key} is damaged ({reason}); the next arrival from that unit rewrites it")]
+    Corrupt {
+        /// The row's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
 
 /// How changes reached this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,22 +70,27 @@ pub struct Arrival {
     pub newest_change: Option<i64>,
 }
 
-/// The freshness records of a node (a cheap clone of a sled tree).
+/// The freshness records of a node (a cheap clone: it shares the store).
 #[derive(Debug, Clone)]
 pub struct Freshness {
-    tree: sled::Tree,
+    store: Arc<dyn Storage>,
+}
+
+fn decode(key: &[u8], value: &[u8]) -> Result<Arrival, FreshnessError> {
+    serde_json::from_slice(value).map_err(|e| FreshnessError::Corrupt {
+        key: String::from_utf8_lossy(key).to_string(),
+        reason: e.to_string(),
+    })
 }
 
 impl Freshness {
-    /// Opens the tree in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Freshness {
-            tree: db.open_tree("freshness-1")?,
-        })
+    /// The freshness records kept in `store`.
+    pub fn open(store: Arc<dyn Storage>) -> Self {
+        Freshness { store }
     }
 
     /// Records that changes to `org`'s document arrived now through `path`.
-    pub fn record_arrival(&self, org: OrgCode, path: ArrivalPath) -> Result<(), sled::Error> {
+    pub fn record_arrival(&self, org: OrgCode, path: ArrivalPath) -> Result<(), FreshnessError> {
         self.record(org, path, chrono::Utc::now().timestamp(), None)
     }
 
@@ -77,7 +102,7 @@ impl Freshness {
         path: ArrivalPath,
         arrived_at: i64,
         newest_change: Option<i64>,
-    ) -> Result<(), sled::Error> {
+    ) -> Result<(), FreshnessError> {
         let previous = self.get(&org)?;
         let newest = match (previous.and_then(|p| p.newest_change), newest_change) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -89,29 +114,31 @@ impl Freshness {
             newest_change: newest,
         };
         let bytes = serde_json::to_vec(&row).expect("arrival serializes");
-        self.tree.insert(org.as_bytes(), bytes)?;
+        self.store
+            .insert(Table::Freshness, org.as_bytes(), &bytes)?;
         Ok(())
     }
 
     /// The last arrival for `org`, if any was recorded.
-    pub fn get(&self, org: &OrgCode) -> Result<Option<Arrival>, sled::Error> {
-        Ok(self
-            .tree
-            .get(org.as_bytes())?
-            .and_then(|v| serde_json::from_slice(&v).ok()))
+    pub fn get(&self, org: &OrgCode) -> Result<Option<Arrival>, FreshnessError> {
+        self.store
+            .get(Table::Freshness, org.as_bytes())?
+            .map(|v| decode(org.as_bytes(), &v))
+            .transpose()
     }
 
     /// Every unit under `prefix` (a subtree prefix) with its last arrival.
-    pub fn subtree(&self, prefix: &str) -> Result<Vec<(OrgCode, Arrival)>, sled::Error> {
+    pub fn subtree(&self, prefix: &str) -> Result<Vec<(OrgCode, Arrival)>, FreshnessError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix.as_bytes()) {
+        for item in self.store.scan_prefix(Table::Freshness, prefix.as_bytes()) {
             let (k, v) = item?;
-            let Ok(org) = OrgCode::parse(&String::from_utf8_lossy(&k)) else {
-                continue;
-            };
-            if let Ok(row) = serde_json::from_slice(&v) {
-                out.push((org, row));
-            }
+            let org = OrgCode::parse(&String::from_utf8_lossy(&k)).map_err(|e| {
+                FreshnessError::Corrupt {
+                    key: String::from_utf8_lossy(&k).to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            out.push((org, decode(&k, &v)?));
         }
         Ok(out)
     }
@@ -161,9 +188,7 @@ mod tests {
 
     #[test]
     fn records_and_summarises() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let f = Freshness::open(&db).unwrap();
+        let f = Freshness::open(Arc::new(crate::store::MemoryStore::new()));
         let a = OrgCode::parse("230129100201").unwrap();
         let b = OrgCode::parse("230129100202").unwrap();
         f.record(a, ArrivalPath::Direct, 1000, Some(900)).unwrap();
@@ -177,5 +202,17 @@ mod tests {
         assert_eq!(s.oldest.unwrap().0, a);
         assert_eq!(s.newest.unwrap().0, b);
         assert_eq!(s.stale_units, 1);
+    }
+
+    #[test]
+    fn a_damaged_row_is_an_error_not_a_gap() {
+        let store = Arc::new(crate::store::MemoryStore::new());
+        let f = Freshness::open(store.clone());
+        let a = OrgCode::parse("230129100201").unwrap();
+        store
+            .insert(Table::Freshness, a.as_bytes(), b"not json")
+            .unwrap();
+        assert!(matches!(f.get(&a), Err(FreshnessError::Corrupt { .. })));
+        assert!(f.subtree("230129").is_err());
     }
 }

@@ -6,53 +6,34 @@
 use std::collections::HashSet;
 
 use automerge::ChangeHash;
-use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
-use crate::sync::status::StatusStore;
-
-/// Unacknowledged changes of this node's subtree, by path.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingPaths {
-    /// Waiting for the direct link to the parent.
-    pub direct: u64,
-    /// Sealed into a bundle at the relay, not yet acknowledged.
-    pub relay: u64,
-    /// Exported into a bundle file, not yet acknowledged.
-    pub bundle: u64,
-    /// Documents with unacknowledged changes.
-    pub documents: u64,
-    /// Time of the oldest unacknowledged change (RFC 3339), if any.
-    pub oldest: Option<String>,
-}
-
-impl PendingPaths {
-    /// All unacknowledged changes.
-    pub fn total(&self) -> u64 {
-        self.direct + self.relay + self.bundle
-    }
-}
+use crate::sync::status::{PendingPaths, StatusError, StatusStore};
 
 /// Counts the changes of `ledger`'s subtree the parent has not acknowledged, by path.
-pub fn pending_paths(ledger: &mut Ledger, status: &StatusStore) -> PendingPaths {
+/// A record that cannot be read fails the count: a wrong number is worse than none.
+pub fn pending_paths(
+    ledger: &mut Ledger,
+    status: &StatusStore,
+) -> Result<PendingPaths, StatusError> {
     let me = ledger.config().org;
     let mut out = PendingPaths::default();
     let mut oldest = None::<i64>;
-    for org in ledger.documents().unwrap_or_default() {
+    for org in ledger.documents()? {
         if !org.is_in_subtree_of(&me) {
             continue;
         }
-        let acked = status.acked(&org);
-        let mut heads = ledger.stored_heads(&org).unwrap_or_default();
+        let acked = status.acked(&org)?;
+        let mut heads = ledger.stored_heads(&org)?;
         let mut sorted_acked = acked.clone();
         heads.sort();
         sorted_acked.sort();
         if heads == sorted_acked {
             continue;
         }
-        let relayed = status.relayed(&org);
-        let bundled = status.bundled(&org);
-        let counted = ledger.with_automerge(org, |doc| {
+        let relayed = status.relayed(&org)?;
+        let bundled = status.bundled(&org)?;
+        let (direct, relay, bundle, min) = ledger.with_automerge(org, |doc| {
             // Hashes of changes NOT covered by `heads` (None: heads unknown here).
             let mut uncovered = |heads: &[ChangeHash]| -> Option<HashSet<ChangeHash>> {
                 if heads.is_empty() || heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
@@ -80,10 +61,7 @@ pub fn pending_paths(ledger: &mut Ledger, status: &StatusStore) -> PendingPaths 
                 }
             }
             counts
-        });
-        let Ok((direct, relay, bundle, min)) = counted else {
-            continue;
-        };
+        })?;
         if direct + relay + bundle == 0 {
             continue;
         }
@@ -97,5 +75,59 @@ pub fn pending_paths(ledger: &mut Ledger, status: &StatusStore) -> PendingPaths 
         };
     }
     out.oldest = oldest.map(halfsky_shared::ledger_doc::time_text);
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use halfsky_shared::Kind;
+
+    use super::*;
+    use crate::ledger::testing::{self, Village};
+    use crate::store::{Storage, Table};
+
+    #[test]
+    fn counts_each_change_on_the_path_that_carries_it() {
+        let v = Village::new();
+        let mut ledger = v.open();
+        let status = StatusStore::new(ledger.store().clone());
+        let org = ledger.config().org;
+        // The unit's name, written on first open, waits for the direct link.
+        let first = pending_paths(&mut ledger, &status).unwrap();
+        assert!(first.direct > 0, "{first:?}");
+        assert_eq!((first.relay, first.bundle, first.documents), (0, 0, 1));
+
+        status
+            .set_relayed(&org, &ledger.stored_heads(&org).unwrap())
+            .unwrap();
+        let inputs = testing::woman(&mut testing::generator());
+        ledger.add(Kind::Woman, &inputs).unwrap();
+        let paths = pending_paths(&mut ledger, &status).unwrap();
+        assert_eq!(paths.relay, first.direct, "sealed for the relay");
+        assert_eq!(paths.direct, 1, "the woman added since");
+        assert_eq!(paths.total(), first.direct + 1);
+
+        status
+            .set_acked(&org, &ledger.stored_heads(&org).unwrap())
+            .unwrap();
+        assert_eq!(
+            pending_paths(&mut ledger, &status).unwrap(),
+            PendingPaths::default()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_acknowledgement_fails_the_count() {
+        let v = Village::new();
+        let mut ledger = v.open();
+        let status = StatusStore::new(ledger.store().clone());
+        let key = format!("acked/{}", ledger.config().org);
+        v.store
+            .insert(Table::Status, key.as_bytes(), b"torn")
+            .unwrap();
+        assert!(matches!(
+            pending_paths(&mut ledger, &status),
+            Err(StatusError::Corrupt { .. })
+        ));
+    }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ledger::actor::LedgerHandle;
 use crate::sync::bundle::{self, Keys, Received};
-use crate::sync::status::StatusStore;
+use crate::sync::status::{StatusError, StatusStore, StoredStatus};
 use crate::sync::tls;
 
 /// Reads one relay frame; `Ok(None)` at a clean end of stream.
@@ -151,16 +151,20 @@ pub async fn relay_loop(
         let parent_up = handle
             .run(move |ledger| {
                 if ledger.config().sync.parent.is_none() {
-                    return true;
+                    return Ok(true);
                 }
-                StatusStore::open(ledger.store().db())
-                    .ok()
-                    .and_then(|s| s.load().parent)
-                    .is_some_and(|p| p.connected && p.connected_since.is_some_and(|t| t >= since))
+                StatusStore::new(ledger.store().clone())
+                    .load()
+                    .map(|stored| parent_up_since(&stored, &since))
             })
             .await;
-        if parent_up.unwrap_or(true) {
-            last_parent_up = Instant::now();
+        match parent_up {
+            // The node is stopping: the cancellation below ends the loop.
+            Err(_) | Ok(Ok(true)) => last_parent_up = Instant::now(),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot tell whether the parent is reachable; counting it as not")
+            }
         }
         let parent_gone = last_parent_up.elapsed() >= settings.after;
         let visit = visit(&endpoint, &client, &home, &settings, &handle, parent_gone);
@@ -189,29 +193,63 @@ struct Visit {
     refused: Option<String>,
 }
 
+/// Whether the saved status says the parent link came up in this run of the node
+/// (started at `since`): a "connected" saved by an earlier run, killed before it could
+/// record the end of its link, does not count.
+fn parent_up_since(stored: &StoredStatus, since: &str) -> bool {
+    stored
+        .parent
+        .as_ref()
+        .is_some_and(|p| p.connected && p.connected_since.as_deref().is_some_and(|t| t >= since))
+}
+
+/// Adds the outcome of a visit, at `now`, to the relay's recorded status.
+fn note_visit(
+    status: &StatusStore,
+    outcome: Result<Visit, String>,
+    now: String,
+) -> Result<(), StatusError> {
+    let mut relay = status.relay_status()?.unwrap_or_default();
+    match outcome {
+        Ok(visit) => {
+            relay.last_visit = Some(now.clone());
+            relay.last_error = visit.refused;
+            relay.collected += visit.collected;
+            if visit.deposited {
+                relay.last_deposit = Some(now);
+            }
+        }
+        Err(reason) => relay.last_error = Some(reason),
+    }
+    status.set_relay_status(&relay)
+}
+
+/// True if every document of `docs` is at the heads last sealed for the relay: a new
+/// deposit would carry nothing the last one did not.
+fn nothing_new(status: &StatusStore, docs: &[bundle::OutgoingDoc]) -> Result<bool, StatusError> {
+    for (org, _, heads) in docs {
+        let mut sealed = status.relayed(org)?;
+        let mut now = heads.clone();
+        sealed.sort();
+        now.sort();
+        if sealed != now {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Keeps the outcome of a visit for `halfsky status`.
 async fn record(handle: &LedgerHandle, outcome: Result<Visit, String>) {
-    let _ = handle
+    let noted = handle
         .run(move |ledger| {
-            let Ok(status) = StatusStore::open(ledger.store().db()) else {
-                return;
-            };
-            let mut relay = status.relay_status().unwrap_or_default();
-            let now = crate::sync::status::now_text();
-            match outcome {
-                Ok(visit) => {
-                    relay.last_visit = Some(now.clone());
-                    relay.last_error = visit.refused;
-                    relay.collected += visit.collected;
-                    if visit.deposited {
-                        relay.last_deposit = Some(now);
-                    }
-                }
-                Err(reason) => relay.last_error = Some(reason),
-            }
-            status.set_relay_status(&relay);
+            let status = StatusStore::new(ledger.store().clone());
+            note_visit(&status, outcome, crate::sync::status::now_text())
         })
         .await;
+    if let Ok(Err(e)) = noted {
+        tracing::warn!(error = %e, "cannot record the relay visit");
+    }
 }
 
 /// One visit: connect, collect and acknowledge, deposit if the parent is gone.
@@ -283,7 +321,7 @@ async fn exchange(
                 }) => {
                     tracing::info!(%sender, documents, received, "applied an acknowledgement from the relay");
                 }
-                Err(bundle::BundleError::Ledger(e)) => {
+                Err(e @ (bundle::BundleError::Ledger(_) | bundle::BundleError::Status(_))) => {
                     // Our own store failed: keep the item for the next visit.
                     return Err(format!("cannot apply a bundle from {sender}: {e}"));
                 }
@@ -336,16 +374,9 @@ async fn deposit_for_parent(
     };
     let sealed = handle
         .run(move |ledger| {
-            let status = StatusStore::open(ledger.store().db()).map_err(|e| e.to_string())?;
+            let status = StatusStore::new(ledger.store().clone());
             let docs = bundle::outgoing(ledger, &status, parent).map_err(|e| e.to_string())?;
-            let nothing_new = docs.iter().all(|(org, _, heads)| {
-                let mut a = status.relayed(org);
-                let mut b = heads.clone();
-                a.sort();
-                b.sort();
-                a == b
-            });
-            if nothing_new {
+            if nothing_new(&status, &docs).map_err(|e| e.to_string())? {
                 return Ok(None);
             }
             bundle::seal_changes(ledger, &keys, parent, &cert, bundle::DEFAULT_TTL_SECS)
@@ -365,4 +396,108 @@ async fn deposit_for_parent(
         .map_err(|e| e.to_string())?;
     tracing::info!(%parent, changes = sealed.changes, documents = sealed.documents, "left a bundle for the parent at the relay");
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use automerge::ChangeHash;
+
+    use super::*;
+    use crate::store::{MemoryStore, Storage};
+    use crate::sync::status::ParentStatus;
+
+    fn status() -> StatusStore {
+        StatusStore::new(Arc::new(MemoryStore::new()))
+    }
+
+    #[test]
+    fn only_a_link_of_this_run_counts_as_up() {
+        let mut stored = StoredStatus::default();
+        assert!(!parent_up_since(&stored, "2026-01-02T00:00:00Z"));
+        stored.parent = Some(ParentStatus {
+            connected: true,
+            connected_since: Some("2026-01-01T23:00:00Z".into()),
+            ..ParentStatus::default()
+        });
+        assert!(
+            !parent_up_since(&stored, "2026-01-02T00:00:00Z"),
+            "an earlier run's link"
+        );
+        assert!(parent_up_since(&stored, "2026-01-01T22:00:00Z"));
+        stored.parent.as_mut().unwrap().connected = false;
+        assert!(!parent_up_since(&stored, "2026-01-01T22:00:00Z"));
+    }
+
+    #[test]
+    fn visits_add_up_in_the_relay_status() {
+        let status = status();
+        let visit = Visit {
+            collected: 2,
+            deposited: true,
+            refused: None,
+        };
+        note_visit(&status, Ok(visit), "T1".into()).unwrap();
+        note_visit(&status, Err("relay unreachable".into()), "T2".into()).unwrap();
+        let relay = status.relay_status().unwrap().unwrap();
+        assert_eq!(relay.collected, 2);
+        assert_eq!(relay.last_visit.as_deref(), Some("T1"));
+        assert_eq!(relay.last_deposit.as_deref(), Some("T1"));
+        assert_eq!(relay.last_error.as_deref(), Some("relay unreachable"));
+        let visit = Visit {
+            collected: 1,
+            deposited: false,
+            refused: Some("refused a bundle".into()),
+        };
+        note_visit(&status, Ok(visit), "T3".into()).unwrap();
+        let relay = status.relay_status().unwrap().unwrap();
+        assert_eq!(relay.collected, 3);
+        assert_eq!(relay.last_visit.as_deref(), Some("T3"));
+        assert_eq!(
+            relay.last_deposit.as_deref(),
+            Some("T1"),
+            "no deposit this time"
+        );
+        assert_eq!(relay.last_error.as_deref(), Some("refused a bundle"));
+    }
+
+    #[test]
+    fn a_deposit_is_new_until_its_heads_are_marked_relayed() {
+        let status = status();
+        let org = OrgCode::parse("230129100201").unwrap();
+        let (a, b) = (ChangeHash([1; 32]), ChangeHash([2; 32]));
+        let docs = vec![(org, vec![b"change".to_vec()], vec![b, a])];
+        assert!(!nothing_new(&status, &docs).unwrap());
+        status.set_relayed(&org, &[a, b]).unwrap();
+        assert!(
+            nothing_new(&status, &docs).unwrap(),
+            "same heads in another order"
+        );
+        let docs = vec![(org, vec![], vec![a])];
+        assert!(!nothing_new(&status, &docs).unwrap());
+    }
+
+    #[test]
+    fn an_unreadable_record_is_not_taken_for_nothing_new() {
+        let store = Arc::new(MemoryStore::new());
+        let status = StatusStore::new(store.clone());
+        let org = OrgCode::parse("230129100201").unwrap();
+        store
+            .insert(
+                crate::store::Table::Status,
+                format!("relayed/{org}").as_bytes(),
+                b"torn",
+            )
+            .unwrap();
+        let docs = vec![(org, vec![], vec![ChangeHash([1; 32])])];
+        assert!(nothing_new(&status, &docs).is_err());
+    }
+
+    #[test]
+    fn the_server_name_is_the_host_without_port_or_brackets() {
+        assert_eq!(tls::server_name("relay.example:4433"), "relay.example");
+        assert_eq!(tls::server_name("[::1]:4433"), "::1");
+        assert_eq!(tls::server_name("relay"), "relay");
+    }
 }

@@ -367,7 +367,7 @@ fn build_village_batched(ledger: &mut Ledger, women: usize, seed: u64) -> Result
             .context("Ledger::add_prepared")?;
         real.extend(placeholders.into_iter().zip(ids));
     }
-    halfsky_node::store::compact::compact_now(ledger.store(), &org)
+    halfsky_node::store::compact::compact_now(ledger.store().as_ref(), &org)
         .context("compacting the village document")?;
     placeholder_women
         .iter()
