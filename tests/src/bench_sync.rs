@@ -23,7 +23,8 @@ use halfsky_shared::synthetic::Generator;
 use halfsky_shared::wire::Frame;
 use halfsky_shared::{Kind, OrgCode};
 
-use crate::deploy::{eventually, start, with, Deployment, NodeSpec};
+use crate::deploy::{start, with, Deployment, NodeSpec};
+use crate::eventually;
 
 /// One measured figure and its baseline.
 #[derive(Debug, Clone)]

@@ -1,9 +1,7 @@
 //! Real processes for crash and chaos tests: the workspace's binaries (built on first
 //! use next to the test binary, a no-op when up to date), child processes that are
 //! SIGKILLed and reaped when their guard drops, and bounded waits.
-//!
-//! (`tests/processes.rs` has its own copy of the same helpers for `halfsky`; this one
-//! also builds `halfsky-relay`.)
+//! Waiting on a condition is [`crate::eventually_blocking`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -145,6 +143,19 @@ impl Proc {
         }
     }
 
+    /// SIGTERM, then waits (at most `limit`) for the exit.
+    pub fn sigterm(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_ref().expect("the process is running");
+        // kill(1) by pid: the workspace denies `unsafe`, so no libc::kill.
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "kill -TERM failed");
+        self.wait(limit)
+            .unwrap_or_else(|| panic!("no exit within {limit:?} of SIGTERM"))
+    }
+
     /// Panics with the log if the process has exited.
     pub fn assert_running(&mut self, what: &str) {
         if let Some(child) = self.child.as_mut() {
@@ -174,24 +185,6 @@ impl Drop for Proc {
                     .join("\n");
                 eprintln!("--- {} (last lines) ---\n{tail}", self.log.display());
             }
-        }
-    }
-}
-
-/// Polls `check` until `Ok`, at most `limit`; panics with `what` and the last `Err`.
-pub fn eventually<T>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(seen) if started.elapsed() > limit => {
-                panic!("timed out after {limit:?} waiting for {what}; last seen: {seen}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
 }

@@ -16,7 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use halfsky_node::config::Role;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{enable_dashboard, eventually, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{enable_dashboard, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use halfsky_tests::{fill_village, output_dir};
 
 const CITY: &str = "230100000000";

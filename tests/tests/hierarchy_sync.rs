@@ -9,7 +9,8 @@ use std::time::Duration;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::{Kind, OrgCode, RecordId};
-use halfsky_tests::deploy::{eventually, free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use halfsky_tests::fill_village;
 
 const LIMIT: Duration = Duration::from_secs(90);

@@ -12,7 +12,8 @@ use halfsky_node::run::RunningNode;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_relay::{Relay, RelayHome, RelayStore};
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{eventually, free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use halfsky_tests::{fill_village, VILLAGE};
 use rand::{Rng, SeedableRng};
 
