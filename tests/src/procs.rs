@@ -188,3 +188,31 @@ impl Drop for Proc {
         }
     }
 }
+
+/// Runs `program args…` for `run_for`, then SIGKILLs it (no chance to flush or clean
+/// up) and returns the lines it printed on stdout before it died: for the crash tests'
+/// writers, what they acknowledged as durable.
+pub fn printed_until_killed(
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+    run_for: Duration,
+) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the program starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(run_for);
+    child.kill().expect("the child can be killed");
+    child.wait().expect("the child is reaped");
+    reader.join().expect("the reader thread does not panic")
+}
