@@ -104,6 +104,24 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(output_dir("browser").join(format!("{name}.png")), png).expect("written");
 }
 
+/// Clicks the element `at`, panicking with the locator if it is not on the page.
+async fn click(client: &Client, at: Locator<'_>) {
+    let element = client
+        .find(at)
+        .await
+        .unwrap_or_else(|e| panic!("nothing to click at {at:?}: {e}"));
+    element.click().await.unwrap();
+}
+
+/// Types `text` into the field `at`.
+async fn type_into(client: &Client, at: Locator<'_>, text: &str) {
+    let element = client
+        .find(at)
+        .await
+        .unwrap_or_else(|e| panic!("no field at {at:?}: {e}"));
+    element.send_keys(text).await.unwrap();
+}
+
 async fn login(client: &Client, base: &str) {
     client.goto(&format!("{base}/")).await.unwrap();
     assert!(client
@@ -112,27 +130,9 @@ async fn login(client: &Client, base: &str) {
         .unwrap()
         .path()
         .starts_with("/login"));
-    client
-        .find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys(USER)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, Locator::Id("name"), USER).await;
+    type_into(client, Locator::Id("password"), PASSWORD).await;
+    click(client, Locator::Id("login")).await;
 }
 
 async fn number(client: &Client, id: &str) -> i64 {
@@ -247,42 +247,12 @@ async fn scenario() {
         .unwrap();
     assert_eq!(number(&client, "overdue-total").await, before);
     shot(&client, "06-overdue-list").await;
-    client
-        .find(Locator::Css("a[href^=\"/new/visit?woman_id=\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("f-visitor"))
-        .await
-        .unwrap()
-        .send_keys("李主任")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#f-mode option[value=\"home\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("f-note"))
-        .await
-        .unwrap()
-        .send_keys("入户走访，身体好转")
-        .await
-        .unwrap();
+    click(&client, Locator::Css("a[href^=\"/new/visit?woman_id=\"]")).await;
+    type_into(&client, Locator::Id("f-visitor"), "李主任").await;
+    click(&client, Locator::Css("#f-mode option[value=\"home\"]")).await;
+    type_into(&client, Locator::Id("f-note"), "入户走访，身体好转").await;
     shot(&client, "07-visit-form").await;
-    client
-        .find(Locator::Id("save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("save")).await;
     assert!(client
         .current_url()
         .await
