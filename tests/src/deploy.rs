@@ -33,6 +33,19 @@ pub struct NodeSpec {
     pub sync: Vec<(&'static str, String)>,
 }
 
+impl NodeSpec {
+    /// Device `device`, under the parent at `parent` (if any), accepting children on
+    /// loopback if `listen`: the three things almost every test node differs in.
+    pub fn new(device: &str, parent: Option<SocketAddr>, listen: bool) -> Self {
+        NodeSpec {
+            device: device.into(),
+            parent,
+            listen,
+            ..NodeSpec::default()
+        }
+    }
+}
+
 impl Deployment {
     /// A fresh deployment for the city `230100000000`.
     pub fn new() -> Self {

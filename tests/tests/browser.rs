@@ -157,16 +157,6 @@ async fn drill(client: &Client, code: &str) {
     assert_eq!(path, format!("/org/{code}"));
 }
 
-fn spec(device: &str, parent: Option<&RunningNode>) -> NodeSpec {
-    NodeSpec {
-        device: device.into(),
-        parent: parent.and_then(|p| p.listen_addr()),
-        listen: true,
-        listen_port: 0,
-        ..Default::default()
-    }
-}
-
 fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
@@ -191,11 +181,21 @@ async fn a_cadre_drills_down_records_a_visit_and_exports_in_chromium() {
 async fn scenario() {
     let d = Deployment::new();
     let users = [(USER, Role::Editor, PASSWORD)];
-    let city_home = d.home(CITY, "哈尔滨市", &spec("c1", None));
+    let city_home = d.home(CITY, "哈尔滨市", &NodeSpec::new("c1", None, true));
     enable_dashboard(&city_home, &users);
     let city = start(&city_home).await;
-    let county = start(&d.home(COUNTY, "延寿县", &spec("k1", Some(&city)))).await;
-    let township = start(&d.home(TOWNSHIP, "加信镇", &spec("t1", Some(&county)))).await;
+    let county = start(&d.home(
+        COUNTY,
+        "延寿县",
+        &NodeSpec::new("k1", city.listen_addr(), true),
+    ))
+    .await;
+    let township = start(&d.home(
+        TOWNSHIP,
+        "加信镇",
+        &NodeSpec::new("t1", county.listen_addr(), true),
+    ))
+    .await;
     let village_home = d.home(
         VILLAGE,
         "红星村",
