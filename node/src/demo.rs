@@ -11,8 +11,10 @@
 //! - [`plan`]: the city's shape (TOML), resizing.
 //! - [`city`]: the running city and its [`city::Snapshot`].
 //! - [`screen`]: the terminal summary.
+//! - [`error`]: why the demo failed ([`DemoError`]).
 
 pub mod city;
+pub mod error;
 pub mod plan;
 pub mod screen;
 
@@ -20,12 +22,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::schema::enums;
 
 use city::{DemoCity, DemoOptions};
+use error::{Context, DemoError, Result};
 use plan::CityPlan;
 
 /// Options of `halfsky demo`.
@@ -92,16 +94,16 @@ pub fn open_log(args: &DemoArgs) -> Option<std::fs::File> {
 }
 
 /// The plan the options ask for.
-fn plan_of(args: &DemoArgs) -> anyhow::Result<CityPlan> {
+fn plan_of(args: &DemoArgs) -> Result<CityPlan> {
     let plan = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the demo plan {}", path.display()))?;
             CityPlan::parse(&text).map_err(|e| {
-                anyhow::anyhow!(
+                DemoError::Usage(format!(
                     "{}: {e}; see config/demo/city.toml for the format",
                     path.display()
-                )
+                ))
             })?
         }
         None => CityPlan::default_city(),
@@ -121,19 +123,21 @@ fn plan_of(args: &DemoArgs) -> anyhow::Result<CityPlan> {
         (villages, "--villages"),
     ] {
         if !(1..=50).contains(&n) {
-            anyhow::bail!("{what} {n}: give a number from 1 to 50");
+            return Err(DemoError::Usage(format!(
+                "{what} {n}: give a number from 1 to 50"
+            )));
         }
     }
     Ok(plan.resized(counties, townships, villages))
 }
 
 /// Runs the demo until Ctrl-C (or `--duration`).
-pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
     if args.rate < 0.0 || !args.rate.is_finite() {
-        anyhow::bail!(
+        return Err(DemoError::Usage(format!(
             "--rate {}: give records per village per minute, 0 or more",
             args.rate
-        );
+        )));
     }
     let plan = plan_of(&args)?;
     let city_org = plan.city.org;
@@ -217,7 +221,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         )?;
         city.shutdown().await;
         writeln!(out, "{}", screen::line(&last))?;
-        anyhow::Ok(())
+        Ok::<(), DemoError>(())
     })?;
     match &args.data {
         Some(dir) => writeln!(

@@ -93,7 +93,7 @@ pub struct Prepared {
 }
 
 /// A record with what `show` needs beyond the index.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RecordView {
     /// The indexed record.
     #[serde(flatten)]

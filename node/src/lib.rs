@@ -29,6 +29,8 @@
 
 #[cfg(feature = "offices")]
 pub mod cli;
+#[cfg(feature = "offices")]
+pub mod command;
 pub mod config;
 #[cfg(feature = "offices")]
 pub mod dashboard;

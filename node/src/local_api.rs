@@ -1,68 +1,51 @@
 //! The local API: while `halfsky run` holds a node home (sled is single-process),
 //! every other `halfsky -d DIR` command is sent to the running node over a Unix socket
-//! in the node home (`node.sock`, owner-only permissions) and executed there, against
-//! the same ledger. One `Ledger` API underneath, two ways in.
+//! in the node home (`node.sock`, owner-only permissions) as a typed
+//! [`Request`] in JSON, executed there against the same ledger, and answered with the
+//! typed [`Reply`]. One `Ledger` API underneath, two ways in; the command line renders
+//! the reply, so this module knows nothing of argv or text.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::command::{self, Reply, Request, Response};
 use crate::config::NodeHome;
 use crate::ledger::actor::LedgerHandle;
 
 /// Socket file name inside a node home.
 pub const SOCKET: &str = "node.sock";
 
-/// A command line to run at the node.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Request {
-    /// The caller's working directory (relative paths are resolved against it).
-    pub cwd: PathBuf,
-    /// Arguments after the program name.
-    pub args: Vec<String>,
-}
-
-/// What the command printed, and its exit code.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Reply {
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-    /// Exit code (0 = success).
-    pub code: i32,
-}
-
 fn socket_path(home: &NodeHome) -> PathBuf {
     home.dir().join(SOCKET)
 }
 
-/// Sends the command to a running node, if one holds this home. `Ok(None)`: no node
-/// is running (the caller opens the store itself).
-pub fn try_forward(home: &NodeHome, args: &[String]) -> std::io::Result<Option<Reply>> {
+/// Sends the request to a running node, if one holds this home. `Ok(None)`: no node
+/// is running (the caller opens the store itself). `Err`: the socket and what failed.
+pub fn try_forward(
+    home: &NodeHome,
+    request: &Request,
+) -> Result<Option<Reply>, (PathBuf, std::io::Error)> {
     let path = socket_path(home);
     let mut stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(_) => return Ok(None),
     };
-    let request = Request {
-        cwd: std::env::current_dir()?,
-        args: args.to_vec(),
+    let exchange = |stream: &mut UnixStream| -> std::io::Result<Reply> {
+        stream.write_all(&serde_json::to_vec(request)?)?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            std::io::Error::other(format!("the running node sent an unreadable reply: {e}"))
+        })
     };
-    stream.write_all(&serde_json::to_vec(&request)?)?;
-    stream.shutdown(std::net::Shutdown::Write)?;
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes)?;
-    let reply = serde_json::from_slice(&bytes).map_err(|e| {
-        std::io::Error::other(format!("the running node sent an unreadable reply: {e}"))
-    })?;
-    Ok(Some(reply))
+    exchange(&mut stream).map(Some).map_err(|e| (path, e))
 }
 
 /// Binds the socket (replacing a stale one left by a crash), owner-only.
@@ -108,11 +91,9 @@ pub async fn serve(listener: UnixListener, handle: LedgerHandle, cancel: Cancell
             }
             let reply = match serde_json::from_slice::<Request>(&bytes) {
                 Ok(request) => execute(request, &handle).await,
-                Err(e) => Reply {
-                    stderr: format!("error: unreadable request: {e}\n"),
-                    code: 2,
-                    ..Reply::default()
-                },
+                Err(e) => Err(format!(
+                    "the running node cannot read this request ({e}); are `halfsky` and the running node the same release?"
+                )),
             };
             let _ = stream
                 .write_all(&serde_json::to_vec(&reply).expect("reply serializes"))
@@ -126,23 +107,21 @@ pub async fn serve(listener: UnixListener, handle: LedgerHandle, cancel: Cancell
     }
 }
 
+/// Executes a request on the running node: the link status from the live links,
+/// everything else on the ledger actor.
 async fn execute(request: Request, handle: &LedgerHandle) -> Reply {
-    if crate::cli::is_status(&request.args) {
+    if request == Request::Status {
         return match handle.status().await {
-            Ok(status) => crate::cli::render_status(&request.args, &status),
-            Err(e) => Reply {
-                stderr: format!("error: {e}\n"),
-                code: 1,
-                ..Reply::default()
-            },
+            Ok(status) => Ok(Response::Status(Box::new(status))),
+            Err(e) => Err(e.to_string()),
         };
     }
-    handle
-        .run(move |ledger| crate::cli::execute_args(ledger, &request.cwd, &request.args))
+    let options = command::Options { progress: false };
+    match handle
+        .run(move |ledger| command::execute(ledger, request, options).map_err(|e| e.to_string()))
         .await
-        .unwrap_or_else(|e| Reply {
-            stderr: format!("error: {e}\n"),
-            code: 1,
-            ..Reply::default()
-        })
+    {
+        Ok(reply) => reply,
+        Err(e) => Err(e.to_string()),
+    }
 }

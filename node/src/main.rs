@@ -25,8 +25,7 @@ fn main() {
             .with_env_filter(filter())
             .init(),
     }
-    let raw_args: Vec<String> = std::env::args().skip(1).collect();
-    match halfsky_node::cli::run(cli, &raw_args) {
+    match halfsky_node::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");

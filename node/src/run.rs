@@ -50,6 +50,12 @@ pub enum RunError {
     /// The status tree could not be opened.
     #[error("cannot open the status records: {0}")]
     Status(#[from] sled::Error),
+    /// The task opening the ledger ended without an answer (it panicked).
+    #[error("opening the ledger failed unexpectedly: {0}")]
+    Opening(String),
+    /// The runtime or the signal handlers could not be set up.
+    #[error("cannot start the node's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// A node running in this process.
@@ -129,7 +135,14 @@ impl RunningNode {
             })?),
             None => None,
         };
-        let ledger = Ledger::open(home)?;
+        // Opening waits (with retries) for a store another process still holds and
+        // reads every document's heads: blocking work, kept off the async threads.
+        let ledger = {
+            let home = home.clone();
+            tokio::task::spawn_blocking(move || Ledger::open(&home))
+                .await
+                .map_err(|e| RunError::Opening(e.to_string()))??
+        };
         let (actor, handle) = LedgerActor::start(ledger)?;
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -301,14 +314,6 @@ async fn accept_loop(
     links.shutdown().await;
 }
 
-/// Splits `host:port` into the name to verify in the parent's certificate.
-fn server_name(parent: &str) -> String {
-    let host = parent.rsplit_once(':').map(|(h, _)| h).unwrap_or(parent);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string()
-}
-
 async fn dial_loop(
     endpoint: quinn::Endpoint,
     home: std::path::PathBuf,
@@ -332,7 +337,7 @@ async fn dial_loop(
                 .next()
                 .ok_or_else(|| format!("the parent's address {parent} resolves to nothing"))?;
             let connecting = endpoint
-                .connect(addr, &server_name(&parent))
+                .connect(addr, &tls::server_name(&parent))
                 .map_err(|e| format!("cannot dial the parent {parent}: {e}"))?;
             let conn = match tokio::time::timeout(handshake_timeout, connecting).await {
                 Ok(c) => c.map_err(|e| tls::explain_handshake_failure(&e))?,
@@ -397,10 +402,11 @@ async fn dial_loop(
 }
 
 /// `halfsky run`: runs until SIGINT or SIGTERM, then shuts down cleanly.
-pub fn run_foreground(home: &NodeHome) -> anyhow::Result<()> {
+pub fn run_foreground(home: &NodeHome) -> Result<(), RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(RunError::Runtime)?;
     runtime.block_on(async {
         let node = RunningNode::start(home).await?;
         if let Some(addr) = node.dashboard_addr() {
@@ -420,7 +426,8 @@ pub fn run_foreground(home: &NodeHome) -> anyhow::Result<()> {
                 .map(|p| format!(", parent {p}"))
                 .unwrap_or_default(),
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(RunError::Runtime)?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

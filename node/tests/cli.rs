@@ -428,3 +428,46 @@ fn help_texts_list_fields_with_chinese_names() {
     );
     assert!(text.contains("--wants-work"), "{text}");
 }
+
+/// Every command's help, at every depth, works where there is no node home at all:
+/// a newcomer types `halfsky add woman --help` before she has created one.
+#[test]
+fn help_works_everywhere_without_a_node_home() {
+    use clap::CommandFactory;
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-home-here");
+    let cli = halfsky_node::cli::Cli::command();
+    let mut asked = vec![vec!["--help".to_string()]];
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name().to_string();
+        asked.push(vec![name.clone(), "--help".into()]);
+        for subsub in sub.get_subcommands() {
+            asked.push(vec![
+                name.clone(),
+                subsub.get_name().into(),
+                "--help".into(),
+            ]);
+        }
+    }
+    for kind in halfsky_shared::Kind::ALL {
+        let kind = kind.spec().name.to_string();
+        asked.push(vec!["add".into(), kind.clone(), "--help".into()]);
+        asked.push(vec!["update".into(), kind, "--help".into()]);
+    }
+    assert!(asked.len() > 30, "the walk found the commands: {asked:?}");
+    for args in &asked {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = halfsky(&nowhere, &args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Usage"),
+            "halfsky {args:?}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!nowhere.exists(), "asking for help created a node home");
+    let text = ok(&nowhere, &["add", "--help"]);
+    assert!(text.contains("KIND"), "{text}");
+    let text = ok(&nowhere, &["update", "visit", "--help"]);
+    assert!(text.contains("--woman-id"), "{text}");
+}

@@ -215,21 +215,18 @@ fn csrf_of(page: &str) -> String {
 }
 
 async fn stats_cli(handle: &LedgerHandle, code: &str) -> serde_json::Value {
-    let code = code.to_string();
-    let text = handle
+    let org = halfsky_shared::OrgCode::parse(code).unwrap();
+    let response = handle
         .run(move |l| {
-            let mut out = Vec::new();
-            let mut err = Vec::new();
-            let cli = <halfsky_node::cli::Cli as clap::Parser>::try_parse_from([
-                "halfsky", "stats", "--org", &code, "--json",
-            ])
-            .unwrap();
-            halfsky_node::cli::execute(l, cli.command, &mut out, &mut err).unwrap();
-            String::from_utf8(out).unwrap()
+            let request = halfsky_node::command::Request::Stats { org: Some(org) };
+            halfsky_node::command::execute(l, request, Default::default()).unwrap()
         })
         .await
         .unwrap();
-    serde_json::from_str(&text).unwrap()
+    match response {
+        halfsky_node::command::Response::Stats(report) => serde_json::to_value(report).unwrap(),
+        other => panic!("stats answered {other:?}"),
+    }
 }
 
 fn number_after(page: &str, id: &str) -> i64 {

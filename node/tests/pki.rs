@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use halfsky_node::pki::{self, PkiCommand, PkiError};
+use halfsky_node::cli::pki::{self as pki_cli, PkiCommand};
+use halfsky_node::pki::{self, PkiError};
 use halfsky_node::sync::tls;
 use halfsky_node::NodeHome;
 use halfsky_shared::OrgCode;
@@ -372,7 +373,7 @@ fn cli_commands_write_where_they_say() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = dir.path().join("ca");
     let home = dir.path().join("village");
-    pki::run(
+    pki_cli::execute(
         PkiCommand::Init {
             org: CITY.into(),
             out: ca.clone(),
@@ -391,15 +392,15 @@ fn cli_commands_write_where_they_say() {
         device: "pc-1".into(),
         extra_names: vec![],
     };
-    let e = pki::run(issue("230129100202"), &home).expect_err("home of another unit");
+    let e = pki_cli::execute(issue("230129100202"), &home).expect_err("home of another unit");
     assert!(
         e.to_string().contains("is the node home of 230129100201"),
         "{e}"
     );
-    pki::run(issue(VILLAGE), &home).expect("pki issue");
+    pki_cli::execute(issue(VILLAGE), &home).expect("pki issue");
     let id = pki::load_node_identity(&home).expect("load");
     assert_eq!(id.identity.org, code(VILLAGE));
 
-    let e = pki::run(issue("23012910020"), &home).expect_err("short code");
+    let e = pki_cli::execute(issue("23012910020"), &home).expect_err("short code");
     assert!(e.to_string().starts_with("--org 23012910020"), "{e:#}");
 }

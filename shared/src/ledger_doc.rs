@@ -104,7 +104,7 @@ pub struct ChangeNote {
 }
 
 /// One entry of a record's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Change hash (hex).
     pub change: String,
@@ -117,7 +117,7 @@ pub struct HistoryEntry {
     /// Fields written, each with the value it was given (as displayed).
     pub values: Vec<(String, String)>,
     /// Retirement reason, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use automerge::ChangeHash;
-use halfsky_node::local_api::Reply;
+use halfsky_node::cli::Captured;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::bundle::{self, Contents, Sender};
 use halfsky_shared::OrgCode;
@@ -17,13 +17,13 @@ use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 const TOWNSHIP: &str = "230129100000";
 
-fn run(ledger: &mut Ledger, args: &[impl AsRef<str>]) -> Reply {
+fn run(ledger: &mut Ledger, args: &[impl AsRef<str>]) -> Captured {
     let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
     halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
 }
 
 /// Panics with stderr unless the command succeeded.
-fn ok(reply: Reply) -> Reply {
+fn ok(reply: Captured) -> Captured {
     assert_eq!(reply.code, 0, "{}", reply.stderr);
     reply
 }
@@ -160,7 +160,7 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     assert!(before.is_empty());
 
     // Refusals: each says why and changes nothing.
-    let try_import = |township: &mut Ledger, bytes: &[u8], name: &str| -> Reply {
+    let try_import = |township: &mut Ledger, bytes: &[u8], name: &str| -> Captured {
         let path = files.join(name);
         std::fs::write(&path, bytes).unwrap();
         run(township, &import_args(&path, None))
@@ -308,21 +308,33 @@ async fn bundle_commands_work_while_the_nodes_run() {
     let forward = |home: &NodeHome, args: Vec<String>| {
         let home = home.clone();
         tokio::task::spawn_blocking(move || {
-            halfsky_node::local_api::try_forward(&home, &args)
+            let argv = std::iter::once("halfsky".to_string()).chain(args);
+            let cli = <halfsky_node::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+            let halfsky_node::cli::Command::Bundle { cmd } = cli.command else {
+                panic!("a bundle command")
+            };
+            let request = halfsky_node::command::Request::Bundle(
+                halfsky_node::cli::bundle_request(cmd, Path::new("/")).unwrap(),
+            );
+            halfsky_node::local_api::try_forward(&home, &request)
                 .unwrap()
                 .expect("the node is running")
         })
     };
     let file = d.dir().join("v.bundle");
     let ack = d.dir().join("v.ack");
-    ok(forward(&village_home, export_args(&file, &town_home))
-        .await
-        .unwrap());
-    ok(forward(&town_home, import_args(&file, Some(&ack)))
-        .await
-        .unwrap());
-    let ack_args = vec!["bundle".into(), "ack".into(), text(&ack)];
-    ok(forward(&village_home, ack_args).await.unwrap());
+    let steps = [
+        (&village_home, export_args(&file, &town_home)),
+        (&town_home, import_args(&file, Some(&ack))),
+        (
+            &village_home,
+            vec!["bundle".into(), "ack".into(), text(&ack)],
+        ),
+    ];
+    for (home, args) in steps {
+        let reply = forward(home, args).await.unwrap();
+        assert!(reply.is_ok(), "{reply:?}");
+    }
     let v = with(&village, |l| heads(l, VILLAGE)).await;
     let t = with(&town, |l| heads(l, VILLAGE)).await;
     assert_eq!(v, t);

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use halfsky_shared::idcard::IdKey;
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, Level, OrgCode, RecordId};
@@ -17,7 +16,9 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::error::{Context, DemoError, Result};
 use super::plan::{CityPlan, Unit, VillageLink};
+use crate::command::{BundleReport, BundleRequest};
 use crate::config::NodeHome;
 use crate::ledger::Ledger;
 use crate::lossy::{LinkProfile, LossyProxy};
@@ -77,7 +78,7 @@ fn enable_dashboard(dir: &Path, home: &NodeHome, port: u16) -> Result<DemoLogin>
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     let hash = crate::dashboard::auth::hash_password(&password)
-        .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
+        .map_err(|e| DemoError::Missing(format!("hashing the demo password: {e}")))?;
     crate::config::set_dashboard_user(home, "demo", crate::config::Role::Editor, &hash)?;
     std::fs::write(&file, format!("demo {password}\n"))?;
     Ok(DemoLogin {
@@ -320,7 +321,8 @@ impl DemoCity {
                     let written = tokio::task::spawn_blocking(move || {
                         seed_village(&village_home, households, seed)
                     })
-                    .await??;
+                    .await
+                    .context("seeding a village")??;
                     if written > 0 {
                         progress(&format!(
                             "{} {}: wrote {written} records of {households} households",
@@ -602,19 +604,15 @@ impl DemoCity {
     }
 }
 
-/// Runs a `halfsky bundle …` command on a running node's ledger.
+/// Runs a bundle request on a running node's ledger.
 async fn bundle_command(
     handle: &crate::ledger::actor::LedgerHandle,
-    cmd: crate::cli::BundleCommand,
-) -> Result<String> {
-    handle
-        .run(move |ledger| {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            crate::cli::bundle::execute(ledger, cmd, &mut out, &mut err)
-                .map(|_| String::from_utf8_lossy(&out).trim().to_string())
-        })
+    request: BundleRequest,
+) -> Result<BundleReport> {
+    Ok(handle
+        .run(move |ledger| crate::command::bundle::execute(ledger, request))
         .await
-        .map_err(|_| anyhow::anyhow!("the node stopped"))?
+        .map_err(|_| DemoError::Missing("the node stopped".into()))??)
 }
 
 /// One trip of the bundle carrier for one village.
@@ -625,14 +623,13 @@ async fn carry(
     township: &crate::ledger::actor::LedgerHandle,
     township_cert: &Path,
 ) -> Result<String> {
-    use crate::cli::BundleCommand;
     let bundle = dir.join(format!("{}.bundle", unit.org));
     let ack = dir.join(format!("{}.ack", unit.org));
     let parent = unit.org.parent().context("a village has a township")?;
     bundle_command(
         village,
-        BundleCommand::Export {
-            to: parent.to_string(),
+        BundleRequest::Export {
+            to: parent,
             out: bundle.clone(),
             to_cert: Some(township_cert.to_path_buf()),
             expires_days: 30,
@@ -642,14 +639,14 @@ async fn carry(
     .context("sealing the bundle")?;
     let imported = bundle_command(
         township,
-        BundleCommand::Import {
+        BundleRequest::Import {
             file: bundle.clone(),
             ack_out: Some(ack.clone()),
         },
     )
     .await
     .context("importing the bundle at the township")?;
-    bundle_command(village, BundleCommand::Ack { file: ack.clone() })
+    bundle_command(village, BundleRequest::Ack { file: ack.clone() })
         .await
         .context("carrying the acknowledgement back")?;
     let _ = std::fs::remove_file(&bundle);
@@ -658,7 +655,12 @@ async fn carry(
         "carried a bundle from {} {} to its township: {}",
         unit.org,
         unit.name,
-        imported.lines().next().unwrap_or("applied")
+        match imported {
+            BundleReport::Imported {
+                changes, documents, ..
+            } => format!("applied {changes} changes of {documents} documents"),
+            _ => "applied".to_string(),
+        }
     ))
 }
 
@@ -704,11 +706,13 @@ impl RelayProcess {
         if home.join("relay.toml").exists() {
             // A kept demo: the relay keeps its mailboxes, on a new port.
             let text = std::fs::read_to_string(home.join("relay.toml"))?;
-            let mut table: toml::Table = toml::from_str(&text)?;
+            let mut table: toml::Table =
+                toml::from_str(&text).context("reading the relay's relay.toml")?;
             if let Some(relay) = table.get_mut("relay").and_then(|r| r.as_table_mut()) {
                 relay.insert("listen".into(), toml::Value::String(addr.to_string()));
             }
-            std::fs::write(home.join("relay.toml"), toml::to_string(&table)?)?;
+            let text = toml::to_string(&table).context("writing the relay's relay.toml")?;
+            std::fs::write(home.join("relay.toml"), text)?;
         } else {
             let status = std::process::Command::new(&bin)
                 .arg("-d")
@@ -718,7 +722,11 @@ impl RelayProcess {
                 .stderr(std::process::Stdio::null())
                 .status()
                 .with_context(|| format!("running {}", bin.display()))?;
-            anyhow::ensure!(status.success(), "halfsky-relay init failed");
+            if !status.success() {
+                return Err(DemoError::Missing(format!(
+                    "halfsky-relay init failed ({status})"
+                )));
+            }
             crate::pki::issue(ca, city, "relay", &home).context("the relay's certificate")?;
         }
         let log = std::fs::File::create(dir.join("relay.log"))?;

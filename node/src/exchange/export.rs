@@ -35,7 +35,8 @@ pub const META_COLUMNS: [(&str, &str); 5] = [
 const XLSX_MAX_ROWS: usize = 1_048_576;
 
 /// A spreadsheet file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Comma-separated values, UTF-8 with a byte-order mark (so Excel shows Chinese).
     Csv,

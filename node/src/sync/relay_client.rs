@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ledger::actor::LedgerHandle;
 use crate::sync::bundle::{self, Keys, Received};
 use crate::sync::status::StatusStore;
+use crate::sync::tls;
 
 /// Why a relay frame could not be read or written. Its own type, not a string, so
 /// the relay server can tell a broken link from a peer that speaks nonsense.
@@ -230,13 +231,6 @@ async fn record(handle: &LedgerHandle, outcome: Result<Visit, String>) {
         .await;
 }
 
-fn server_name(addr: &str) -> String {
-    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string()
-}
-
 /// One visit: connect, collect and acknowledge, deposit if the parent is gone.
 async fn visit(
     endpoint: &quinn::Endpoint,
@@ -252,7 +246,7 @@ async fn visit(
         .next()
         .ok_or_else(|| format!("the relay's address {} resolves to nothing", settings.addr))?;
     let conn = endpoint
-        .connect_with(client.clone(), addr, &server_name(&settings.addr))
+        .connect_with(client.clone(), addr, &tls::server_name(&settings.addr))
         .map_err(|e| format!("cannot dial the relay: {e}"))?
         .await
         .map_err(|e| crate::sync::tls::explain_handshake_failure(&e))?;

@@ -295,6 +295,15 @@ fn refused_theirs(alert: u8, side: Side) -> &'static str {
     }
 }
 
+/// The name to verify in a peer's certificate when dialling `host:port` (IPv6
+/// literals in brackets lose them).
+pub fn server_name(addr: &str) -> String {
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,351 @@
+//! The command line's grammar: every command and flag of `halfsky`, as clap types.
+//!
+//! Record fields are not hand-written flags: each kind's flags are generated from the
+//! schema table (`--birth-year`, `--household-id`, booleans as bare flags, lists by
+//! repeating), so the command line, imports and forms accept exactly the same fields.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{Arg, ArgAction, Args, Parser, Subcommand};
+use halfsky_shared::schema::{FieldSpec, FieldType};
+use halfsky_shared::Kind;
+
+use crate::exchange::export::Format;
+
+/// halfsky — the women's federation's precise poverty-alleviation ledger (精准扶贫台账).
+///
+/// Every office keeps its own ledger on its own machine, offline if need be; records
+/// merge upward village → township → county → city.
+#[derive(Debug, Parser)]
+#[command(name = "halfsky", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Node home directory (holds halfsky.toml and the store).
+    #[arg(
+        short = 'd',
+        long = "dir",
+        global = true,
+        env = "HALFSKY_HOME",
+        default_value = "halfsky-data"
+    )]
+    pub dir: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node home for an org unit (村/乡镇/县/市).
+    Init(InitArgs),
+    /// Add a record; prints only its new id. `halfsky add woman --help` lists the fields.
+    #[command(disable_help_flag = true)]
+    Add {
+        /// Print help; `halfsky add KIND --help` lists that kind's fields.
+        #[arg(short = 'h', long = "help")]
+        help: bool,
+        /// Kind of record: household, woman, pairing, measure, visit, training, base,
+        /// loan, verification, target (plural and Chinese names work too).
+        #[arg(value_parser = kind_parser(), required_unless_present = "help")]
+        kind: Option<Kind>,
+        /// Field flags, e.g. --name 王秀英 --birth-year 1975 --labor full --wants-work.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "FIELDS"
+        )]
+        fields: Vec<String>,
+    },
+    /// Change fields of a record; an empty value (--note "") clears a field.
+    /// `halfsky update woman ID --help` lists the fields.
+    #[command(disable_help_flag = true)]
+    Update {
+        /// Print help; `halfsky update KIND ID --help` lists that kind's fields.
+        #[arg(short = 'h', long = "help")]
+        help: bool,
+        /// Kind of record.
+        #[arg(value_parser = kind_parser(), required_unless_present = "help")]
+        kind: Option<Kind>,
+        /// Record id.
+        #[arg(required_unless_present = "help")]
+        id: Option<String>,
+        /// Field flags, as for `add`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "FIELDS"
+        )]
+        fields: Vec<String>,
+    },
+    /// Retire a record: it leaves the statistics but stays in the ledger and history.
+    Retire {
+        /// Kind of record.
+        #[arg(value_parser = kind_parser())]
+        kind: Kind,
+        /// Record id.
+        id: String,
+        /// Why (moved away, entered twice, …).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List records of a kind.
+    List {
+        /// Kind of record.
+        #[arg(value_parser = kind_parser())]
+        kind: Kind,
+        /// Only units whose code starts with this (e.g. 230129100 for a township).
+        #[arg(long)]
+        org: Option<String>,
+        /// Include retired records.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record, with any conflicting values.
+    Show {
+        /// Record id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who changed a record, what and when.
+    History {
+        /// Record id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Statistics of this unit and everything below it.
+    Stats {
+        /// Org code of a unit this node holds (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import records from a CSV or XLSX file (Chinese or English column headers).
+    Import {
+        /// The file (.csv in UTF-8, or .xlsx).
+        file: PathBuf,
+        /// Kind of the records in the file.
+        #[arg(long, value_parser = kind_parser())]
+        kind: Kind,
+        /// Write the good rows and report the bad ones (default: write nothing if any row is bad).
+        #[arg(long)]
+        skip_bad: bool,
+    },
+    /// Export records to CSV (UTF-8 with BOM, opens in Excel), XLSX, or Parquet (for
+    /// Spark, Trino, DuckDB: the merged records of a whole subtree, typed).
+    Export {
+        /// Kind of record.
+        #[arg(long, value_parser = kind_parser())]
+        kind: Kind,
+        /// csv, xlsx or parquet.
+        #[arg(long, default_value = "csv")]
+        format: Format,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only units whose code starts with this.
+        #[arg(long)]
+        org: Option<String>,
+        /// Chinese column headers (姓名, 出生年份, …).
+        #[arg(long)]
+        zh: bool,
+    },
+    /// Rebuild the index from the ledger documents.
+    Reindex,
+    /// Run the node: sync with its parent and children until Ctrl-C (logs on stderr,
+    /// RUST_LOG respected). Other commands keep working while it runs.
+    Run,
+    /// Links to the parent and children: connected, last sync, what is not yet
+    /// acknowledged.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The deployment's certificates: a CA for the city, one certificate per device.
+    Pki {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: crate::cli::pki::PkiCommand,
+    },
+    /// Dashboard users (stored in halfsky.toml with argon2 password hashes).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
+    /// Run a demonstration on synthetic data (in a temporary directory by default).
+    Demo(crate::demo::DemoArgs),
+    /// Carry changes by hand when there is no network at all: sealed bundle files
+    /// (signed by this node, readable only by the recipient) and their acknowledgements.
+    Bundle {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: BundleCommand,
+    },
+}
+
+/// `halfsky bundle …`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal the changes the recipient (normally the parent unit) lacks, as far as this
+    /// node knows, into a file for a USB stick or phone.
+    Export {
+        /// 12-digit code of the recipient unit (the parent).
+        #[arg(long)]
+        to: String,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The recipient's certificate (its node.pem), if this node never connected to
+        /// it (otherwise peers/<ORG>.pem in the node home is used).
+        #[arg(long, value_name = "FILE")]
+        to_cert: Option<PathBuf>,
+        /// Days until the bundle expires and is refused.
+        #[arg(long, default_value_t = 30)]
+        expires_days: u32,
+    },
+    /// Apply a bundle from a unit below (checks signature, recipient, expiry and the
+    /// sender's rights first); applying one twice changes nothing.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// Write the signed acknowledgement here, to carry back to the sender.
+        #[arg(long, value_name = "ACKFILE")]
+        ack_out: Option<PathBuf>,
+    },
+    /// Apply an acknowledgement file from the parent: its changes count as delivered.
+    Ack {
+        /// The acknowledgement file written by `bundle import --ack-out`.
+        file: PathBuf,
+    },
+}
+
+/// `halfsky user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a dashboard user (or set a user's role and password). The password is
+    /// asked for on the terminal, or read from standard input with --password-stdin.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), editor (also enters records) or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `halfsky init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// 12-digit org code (统计用区划代码), e.g. 230129100201.
+    #[arg(long)]
+    pub org: String,
+    /// The unit's name, e.g. 红星村.
+    #[arg(long)]
+    pub name: String,
+    /// This device's name, shown in record history (default: the host name).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// The deployment's ID-number hashing key (hex), so duplicates are found across
+    /// units; a new one is generated if omitted.
+    #[arg(long)]
+    pub id_key: Option<String>,
+    /// The parent's address, host:port (omit at the city).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Where children dial in, ip:port (omit at a village), e.g. 0.0.0.0:7410.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = Kind> {
+    let values = Kind::ALL.map(|k| {
+        let s = k.spec();
+        PossibleValue::new(s.name)
+            .aliases([s.plural, s.zh])
+            .help(s.zh)
+    });
+    clap::builder::PossibleValuesParser::new(values)
+        .map(|s| Kind::from_name(&s).expect("possible values are kind names"))
+}
+
+/// The flags of one kind, generated from its schema.
+pub fn field_command(kind: Kind, verb: &'static str) -> clap::Command {
+    let spec = kind.spec();
+    let mut cmd = clap::Command::new(format!("halfsky {verb} {}", spec.name))
+        .about(format!("{verb} a {} ({})", spec.name, spec.zh))
+        .no_binary_name(true)
+        .max_term_width(100);
+    for field in spec.fields {
+        let mut help = format!("{} — {}", field.zh, field.help);
+        if let FieldType::Enum(e) | FieldType::EnumList(e) = &field.ty {
+            help.push_str(&format!(". Values: {}", e.describe_options()));
+        }
+        if field.required && field.default.is_none() && verb == "add" {
+            help.push_str(" [required]");
+        }
+        let mut arg = Arg::new(field.name)
+            .long(field.name.replace('_', "-"))
+            .help(help)
+            .value_name(value_name(field));
+        for alias in field.aliases.iter().filter(|a| a.is_ascii()) {
+            arg = arg.alias(alias.replace('_', "-"));
+        }
+        arg = match field.ty {
+            FieldType::Bool => arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .action(ArgAction::Set),
+            FieldType::EnumList(_) | FieldType::RefList(_) => arg.action(ArgAction::Append),
+            _ => arg.action(ArgAction::Set),
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+fn value_name(field: &FieldSpec) -> &'static str {
+    match field.ty {
+        FieldType::Bool => "YES/NO",
+        FieldType::Date => "DATE",
+        FieldType::Int { .. } | FieldType::Year { .. } => "NUMBER",
+        FieldType::Money => "YUAN",
+        FieldType::Ref(_) | FieldType::RefList(_) | FieldType::RecordRef => "ID",
+        FieldType::Org => "CODE",
+        FieldType::Enum(_) | FieldType::EnumList(_) => "VALUE",
+        _ => "TEXT",
+    }
+}
+
+/// Parses field flags for `kind` into `(field, text)` pairs. `Err` carries clap's error
+/// (which prints help for `--help`).
+pub fn parse_field_flags(
+    kind: Kind,
+    verb: &'static str,
+    args: &[String],
+) -> Result<Vec<(String, String)>, clap::Error> {
+    let matches = field_command(kind, verb).try_get_matches_from(args)?;
+    let mut out = Vec::new();
+    for field in kind.spec().fields {
+        if let Some(values) = matches.get_many::<String>(field.name) {
+            for v in values {
+                out.push((field.name.to_string(), v.clone()));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,301 @@
+//! Commands as data: what a person can ask of a node's ledger, as one typed
+//! [`Request`], executed by one function ([`execute`]) that returns a typed
+//! [`Response`].
+//!
+//! Two ways in build the same requests: the command line ([`crate::cli`]) builds one
+//! from argv and either executes it on a ledger it opens itself or, while `halfsky run`
+//! holds the store, sends it as JSON over the local API ([`crate::local_api`]), whose
+//! server executes it on the running node's ledger. Rendering a response as text or
+//! JSON belongs to the command line; nothing here prints, so the runtime never
+//! depends on the command-line layer.
+//!
+//! # Layout
+//! - [`bundle`]: the `halfsky bundle export | import | ack` requests (sneakernet).
+
+pub mod bundle;
+
+use std::path::PathBuf;
+
+use halfsky_shared::ledger_doc::HistoryEntry;
+use halfsky_shared::rollup::StatsReport;
+use halfsky_shared::{Kind, OrgCode, RecordId};
+use serde::{Deserialize, Serialize};
+
+use crate::exchange::export::{ExportError, Format};
+use crate::exchange::import::{ImportError, ImportReport};
+use crate::ledger::{Ledger, LedgerError, RecordView};
+use crate::store::index::IndexedRecord;
+use crate::sync::status::NodeStatus;
+
+pub use bundle::{BundleReport, BundleRequest};
+
+/// One thing asked of a node's ledger. Paths are absolute: the node that executes a
+/// request may run in another working directory than the person who typed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Add a record from `(field, text)` pairs, validated by the schema.
+    Add {
+        /// Kind of record.
+        kind: Kind,
+        /// Field values as typed.
+        fields: Vec<(String, String)>,
+    },
+    /// Change fields of a record; an empty text clears a field.
+    Update {
+        /// Kind the record must be.
+        kind: Kind,
+        /// The record.
+        id: RecordId,
+        /// Field values as typed.
+        fields: Vec<(String, String)>,
+    },
+    /// Retire a record: it leaves the statistics, its history stays.
+    Retire {
+        /// Kind the record must be.
+        kind: Kind,
+        /// The record.
+        id: RecordId,
+        /// Why.
+        reason: String,
+    },
+    /// Records of a kind in a subtree.
+    List {
+        /// Kind of record.
+        kind: Kind,
+        /// Org code prefix ("" for everything this node holds).
+        org_prefix: String,
+        /// Include retired records.
+        include_retired: bool,
+    },
+    /// One record with its conflicting values.
+    Show {
+        /// The record.
+        id: RecordId,
+    },
+    /// Who changed a record, what and when.
+    History {
+        /// The record.
+        id: RecordId,
+    },
+    /// Statistics of a unit's subtree (this node's unit if `None`).
+    Stats {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
+    /// Links to parent and children, and what is not yet acknowledged.
+    Status,
+    /// Records from a CSV or XLSX file, all or nothing unless `skip_bad`.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Kind of the records in it.
+        kind: Kind,
+        /// Write the good rows, report the bad ones.
+        skip_bad: bool,
+    },
+    /// Records of a kind to a file.
+    Export {
+        /// Kind of record.
+        kind: Kind,
+        /// File format.
+        format: Format,
+        /// The file to write.
+        out: PathBuf,
+        /// Org code prefix ("" for everything this node holds).
+        org_prefix: String,
+        /// Chinese column headers.
+        chinese_headers: bool,
+    },
+    /// Rebuild the index from the documents.
+    Reindex,
+    /// A sealed bundle file: export, import or acknowledge.
+    Bundle(BundleRequest),
+}
+
+/// What a [`Request`] produced; one variant per request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    /// The new record's id.
+    Added(RecordId),
+    /// Whether anything changed (false: the values were already recorded).
+    Updated {
+        /// The record.
+        id: RecordId,
+        /// False if every value given was already recorded.
+        changed: bool,
+    },
+    /// The record retired.
+    Retired(RecordId),
+    /// Records of one kind.
+    Records {
+        /// Their kind.
+        kind: Kind,
+        /// The records, in id order.
+        records: Vec<IndexedRecord>,
+    },
+    /// One record.
+    Record(Box<RecordView>),
+    /// A record's history, oldest first.
+    History(Vec<HistoryEntry>),
+    /// A subtree's statistics.
+    Stats(Box<StatsReport>),
+    /// The node's links.
+    Status(Box<NodeStatus>),
+    /// What an import wrote and refused.
+    Imported {
+        /// Kind of the records.
+        kind: Kind,
+        /// The file read.
+        file: PathBuf,
+        /// The import's report.
+        report: ImportReport,
+    },
+    /// Records written to a file.
+    Exported {
+        /// Kind of the records.
+        kind: Kind,
+        /// The file written.
+        out: PathBuf,
+        /// How many records.
+        count: usize,
+    },
+    /// Records indexed by a rebuild.
+    Reindexed(usize),
+    /// What a bundle command did.
+    Bundle(BundleReport),
+}
+
+/// Why a request failed; each variant says what, where and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The ledger refused or failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// An import failed (nothing was written).
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// An export failed (no file was left half-written).
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A bundle command failed.
+    #[error(transparent)]
+    Bundle(#[from] crate::sync::bundle::BundleError),
+    /// `update` without any field.
+    #[error(
+        "nothing to change: give at least one field flag (see `halfsky update {0} ID --help`)"
+    )]
+    NothingToUpdate(Kind),
+    /// The link status could not be read.
+    #[error("cannot read the link status: {0}")]
+    Status(String),
+}
+
+/// How a request is executed beyond its data: whether a long import may draw a
+/// progress bar (only when the person who asked is at this terminal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Draw a progress bar on stderr for long imports.
+    pub progress: bool,
+}
+
+/// Executes one request on an open ledger. [`Request::Status`] here reports what the
+/// store remembers of the links (the node is not running); a running node answers it
+/// from its live links instead (see [`crate::local_api`]).
+pub fn execute(
+    ledger: &mut Ledger,
+    request: Request,
+    options: Options,
+) -> Result<Response, CommandError> {
+    Ok(match request {
+        Request::Add { kind, fields } => Response::Added(ledger.add(kind, &fields)?),
+        Request::Update { kind, id, fields } => {
+            if fields.is_empty() {
+                return Err(CommandError::NothingToUpdate(kind));
+            }
+            let changed = ledger.update(&id, Some(kind), &fields)?;
+            Response::Updated { id, changed }
+        }
+        Request::Retire { kind, id, reason } => {
+            ledger.retire(&id, Some(kind), &reason)?;
+            Response::Retired(id)
+        }
+        Request::List {
+            kind,
+            org_prefix,
+            include_retired,
+        } => Response::Records {
+            kind,
+            records: ledger.list(kind, &org_prefix, include_retired)?,
+        },
+        Request::Show { id } => Response::Record(Box::new(ledger.show(&id)?)),
+        Request::History { id } => Response::History(ledger.history(&id)?),
+        Request::Stats { org } => Response::Stats(Box::new(ledger.stats(org)?)),
+        Request::Status => Response::Status(Box::new(
+            crate::ledger::actor::offline_status(ledger)
+                .map_err(|e| CommandError::Status(e.to_string()))?,
+        )),
+        Request::Import {
+            file,
+            kind,
+            skip_bad,
+        } => {
+            let report =
+                crate::exchange::import::import(ledger, &file, kind, skip_bad, options.progress)?;
+            Response::Imported { kind, file, report }
+        }
+        Request::Export {
+            kind,
+            format,
+            out,
+            org_prefix,
+            chinese_headers,
+        } => {
+            let count = crate::exchange::export::export(
+                ledger,
+                kind,
+                format,
+                &out,
+                &org_prefix,
+                chinese_headers,
+            )?;
+            Response::Exported { kind, out, count }
+        }
+        Request::Reindex => Response::Reindexed(ledger.reindex()?),
+        Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
+    })
+}
+
+/// The answer the local API carries back: the response, or the failure's message
+/// (typed on each side, text in between).
+pub type Reply = Result<Response, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_travel_as_json_unchanged() {
+        let requests = [
+            Request::Add {
+                kind: Kind::Woman,
+                fields: vec![("name".into(), "王秀英".into())],
+            },
+            Request::Export {
+                kind: Kind::Visit,
+                format: Format::Xlsx,
+                out: PathBuf::from("/tmp/v.xlsx"),
+                org_prefix: "230129".into(),
+                chinese_headers: true,
+            },
+            Request::Bundle(BundleRequest::Ack {
+                file: PathBuf::from("/media/usb/hx.ack"),
+            }),
+            Request::Status,
+        ];
+        for request in requests {
+            let json = serde_json::to_string(&request).unwrap();
+            let back: Request = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, request);
+        }
+    }
+}
