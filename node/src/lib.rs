@@ -28,16 +28,23 @@
 //! - [`demo`]: `halfsky demo`, a whole city on one machine; [`lossy`]: the lossy-link
 //!   simulator behind the demo's rural links (and the tests and benchmarks).
 
+#[cfg(feature = "offices")]
 pub mod cli;
+#[cfg(feature = "offices")]
 pub mod command;
 pub mod config;
+#[cfg(feature = "offices")]
 pub mod dashboard;
+#[cfg(feature = "offices")]
 pub mod demo;
+#[cfg(feature = "offices")]
 pub mod exchange;
 pub mod ledger;
+#[cfg(feature = "offices")]
 pub mod local_api;
 pub mod lossy;
 pub mod pki;
+#[cfg(feature = "offices")]
 pub mod run;
 pub mod store;
 pub mod sync;

@@ -12,6 +12,15 @@
 //!   a deposit is acknowledged.
 //! - [`server`]: the QUIC server (mutual TLS from the deployment's CA, own ALPN).
 //! - [`cli`]: `halfsky-relay init | run | status`.
+//!
+//! # What it takes from the node
+//! The relay reuses the node's PKI ([`halfsky_node::pki`]), TLS setup, frame I/O and
+//! QUIC transport ([`halfsky_node::sync`]) so both ends speak exactly the same
+//! protocol. It depends on `halfsky-node` with `default-features = false`: the node's
+//! `offices` feature (command line, local API, dashboard, CSV/XLSX/Parquet exchange,
+//! demo, `halfsky run`) stays out, and with it axum, argon2, arrow/parquet, calamine
+//! and rust_xlsxwriter. An always-on mailbox has no people at it; it should not carry
+//! (or be patched for) a web server and spreadsheet parsers it never runs.
 
 pub mod cli;
 pub mod config;

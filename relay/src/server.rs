@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use halfsky_node::pki::{self, PeerIdentity, PkiError};
-use halfsky_node::sync::relay_client::{read_frame, write_frame};
+use halfsky_node::sync::relay_client::{read_frame, write_frame, FrameIoError};
 use halfsky_node::sync::tls::{self, TlsError};
 use halfsky_shared::relay_wire::{RelayFrame, MAX_FETCH, RELAY_ALPN};
 use quinn::{Connection, RecvStream, SendStream};
@@ -40,6 +40,32 @@ pub enum StartError {
         addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
+    },
+}
+
+/// Why one request on a link could not be served. Refusals (quota, unknown item, a
+/// frame that is not a request) are answers, not errors: these are the cases where
+/// no answer could be given or delivered, logged with the peer by the link task.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The request could not be read: the link broke or the frame is malformed.
+    #[error("cannot read the request: {0}")]
+    ReadRequest(#[source] FrameIoError),
+    /// An answer could not be written back.
+    #[error("cannot send the answer to {request}: {source}")]
+    WriteAnswer {
+        /// The request being answered (its kind, e.g. `fetch`).
+        request: &'static str,
+        /// What went wrong on the stream.
+        source: FrameIoError,
+    },
+    /// The answer stream could not be finished (the peer already stopped it).
+    #[error("cannot finish the answer to {request}: {source}")]
+    Finish {
+        /// The request being answered.
+        request: &'static str,
+        /// The stream error.
+        source: quinn::ClosedStream,
     },
 }
 
@@ -182,8 +208,8 @@ async fn serve_link(
         };
         let (peer, store, config) = (peer.clone(), store.clone(), config.clone());
         requests.spawn(async move {
-            if let Err(reason) = serve_request(send, recv, &peer, &store, &config).await {
-                tracing::warn!(peer = %peer, %reason, "relay request failed");
+            if let Err(error) = serve_request(send, recv, &peer, &store, &config).await {
+                tracing::warn!(peer = %peer, %error, "relay request failed");
             }
         });
     }
@@ -196,10 +222,14 @@ async fn serve_request(
     peer: &PeerIdentity,
     store: &RelayStore,
     config: &RelayConfig,
-) -> Result<(), String> {
-    let Some(frame) = read_frame(&mut recv).await? else {
+) -> Result<(), ServeError> {
+    let Some(frame) = read_frame(&mut recv)
+        .await
+        .map_err(ServeError::ReadRequest)?
+    else {
         return Ok(());
     };
+    let request = request_kind(&frame);
     let answers = match frame {
         RelayFrame::Deposit {
             recipient,
@@ -260,10 +290,24 @@ async fn serve_request(
         }],
     };
     for a in &answers {
-        write_frame(&mut send, a).await?;
+        write_frame(&mut send, a)
+            .await
+            .map_err(|source| ServeError::WriteAnswer { request, source })?;
     }
-    send.finish().map_err(|e| e.to_string())?;
+    send.finish()
+        .map_err(|source| ServeError::Finish { request, source })?;
     // Wait until the node has read everything before the stream goes away.
     let _ = tokio::time::timeout(Duration::from_secs(30), send.stopped()).await;
     Ok(())
+}
+
+/// The name of a request for error messages.
+fn request_kind(frame: &RelayFrame) -> &'static str {
+    match frame {
+        RelayFrame::Deposit { .. } => "deposit",
+        RelayFrame::Fetch { .. } => "fetch",
+        RelayFrame::Delete { .. } => "delete",
+        RelayFrame::CertOf { .. } => "cert-of",
+        _ => "a non-request frame",
+    }
 }

@@ -366,43 +366,58 @@ mod tests {
         count: 3,
     };
 
+    /// A fresh store and the usual pair: a village leaving mail for its township.
+    struct Mail {
+        _dir: tempfile::TempDir,
+        store: RelayStore,
+        v: OrgCode,
+        t: OrgCode,
+    }
+
+    impl Mail {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = RelayStore::open(dir.path()).unwrap();
+            Mail {
+                _dir: dir,
+                store,
+                v: org(VILLAGE),
+                t: org(TOWNSHIP),
+            }
+        }
+
+        /// The village deposits a `len`-byte bundle (expiring at 100) at time `now`.
+        async fn send(
+            &self,
+            replace: bool,
+            fill: u8,
+            len: usize,
+            now: i64,
+        ) -> Result<ItemId, StoreError> {
+            let b = bundle(VILLAGE, TOWNSHIP, 100, fill, len);
+            self.store
+                .deposit(self.v, self.t, replace, b, now, QUOTA)
+                .await
+        }
+    }
+
     #[tokio::test]
     async fn deposits_are_idempotent_replaceable_and_limited() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RelayStore::open(dir.path()).unwrap();
-        let (v, t) = (org(VILLAGE), org(TOWNSHIP));
-        let a = bundle(VILLAGE, TOWNSHIP, 100, 1, 100);
-        let id = store
-            .deposit(v, t, false, a.clone(), 10, QUOTA)
-            .await
-            .unwrap();
-        assert_eq!(store.deposit(v, t, false, a, 10, QUOTA).await.unwrap(), id);
+        let mail = Mail::new();
+        let (store, v, t) = (&mail.store, mail.v, mail.t);
+        let id = mail.send(false, 1, 100, 10).await.unwrap();
+        assert_eq!(mail.send(false, 1, 100, 10).await.unwrap(), id);
         assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
 
         // Lying about the sender or the recipient is refused.
-        let err = store
-            .deposit(
-                org("230129100202"),
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 2, 10),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap_err();
+        let lie = |from: &str, to: &str| {
+            let (from, to) = (org(from), org(to));
+            let b = bundle(VILLAGE, TOWNSHIP, 100, 2, 10);
+            async move { store.deposit(from, to, false, b, 10, QUOTA).await }
+        };
+        let err = lie("230129100202", TOWNSHIP).await.unwrap_err();
         assert!(err.to_string().contains("deposited by"), "{err}");
-        let err = store
-            .deposit(
-                v,
-                org("230129101000"),
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 2, 10),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap_err();
+        let err = lie(VILLAGE, "230129101000").await.unwrap_err();
         assert!(err.to_string().contains("sealed to"), "{err}");
         let err = store
             .deposit(v, t, false, b"not a bundle".to_vec(), 10, QUOTA)
@@ -412,54 +427,14 @@ mod tests {
 
         // Quota by count, then by bytes.
         for fill in 2..=3 {
-            store
-                .deposit(
-                    v,
-                    t,
-                    false,
-                    bundle(VILLAGE, TOWNSHIP, 100, fill, 100),
-                    10,
-                    QUOTA,
-                )
-                .await
-                .unwrap();
+            mail.send(false, fill, 100, 10).await.unwrap();
         }
-        let err = store
-            .deposit(
-                v,
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 4, 100),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap_err();
+        let err = mail.send(false, 4, 100, 10).await.unwrap_err();
         assert!(err.to_string().contains("quota"), "{err}");
         // Replacing drops the earlier three in the same write.
-        store
-            .deposit(
-                v,
-                t,
-                true,
-                bundle(VILLAGE, TOWNSHIP, 100, 5, 100),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap();
+        mail.send(true, 5, 100, 10).await.unwrap();
         assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
-        let err = store
-            .deposit(
-                v,
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 6, 20_000),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap_err();
+        let err = mail.send(false, 6, 20_000, 10).await.unwrap_err();
         assert!(err.to_string().contains("quota"), "{err}");
 
         let boxes = store.mailboxes().unwrap();
@@ -472,53 +447,22 @@ mod tests {
         store.delete(t, &items[0].0).await.unwrap();
         store.delete(t, &items[0].0).await.unwrap();
         assert!(store.mailboxes().unwrap().is_empty());
-        store
-            .deposit(
-                v,
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 7, 10),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap();
+        mail.send(false, 7, 10, 10).await.unwrap();
         assert!(
             store.fetch(t, 10, 101).unwrap().0.is_empty(),
             "expired: not handed out"
         );
         assert_eq!(store.prune(101).await.unwrap(), 1);
         assert!(store.mailboxes().unwrap().is_empty());
-        let err = store
-            .deposit(
-                v,
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 8, 10),
-                200,
-                QUOTA,
-            )
-            .await
-            .unwrap_err();
+        let err = mail.send(false, 8, 10, 200).await.unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
     }
 
     #[tokio::test]
     async fn only_the_recipient_reads_a_mailbox_and_certificates_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RelayStore::open(dir.path()).unwrap();
-        let (v, t) = (org(VILLAGE), org(TOWNSHIP));
-        store
-            .deposit(
-                v,
-                t,
-                false,
-                bundle(VILLAGE, TOWNSHIP, 100, 1, 10),
-                10,
-                QUOTA,
-            )
-            .await
-            .unwrap();
+        let mail = Mail::new();
+        let (store, v, t) = (&mail.store, mail.v, mail.t);
+        mail.send(false, 1, 10, 10).await.unwrap();
         assert!(store.fetch(v, 10, 10).unwrap().0.is_empty());
         let (items, _) = store.fetch(t, 10, 10).unwrap();
         // A delete from another mailbox removes nothing.

@@ -23,7 +23,8 @@ use halfsky_shared::synthetic::Generator;
 use halfsky_shared::wire::Frame;
 use halfsky_shared::{Kind, OrgCode};
 
-use crate::deploy::{eventually, start, with, Deployment, NodeSpec};
+use crate::deploy::{start, with, Deployment, NodeSpec};
+use crate::eventually;
 
 /// One measured figure and its baseline.
 #[derive(Debug, Clone)]
@@ -80,24 +81,11 @@ fn raw_changes(doc: &mut AutoCommit) -> Vec<Vec<u8>> {
 /// Wire bytes to bring `n` new women from a village to the city.
 pub async fn wire_bytes(n: usize) -> Vec<SyncFigure> {
     let d = Deployment::new();
-    let city = start(&d.home(
-        "230100000000",
-        "市",
-        &NodeSpec {
-            device: "c".into(),
-            listen: true,
-            ..Default::default()
-        },
-    ))
-    .await;
+    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
     let village_home = d.home(
         "230129100201",
         "村",
-        &NodeSpec {
-            device: "v".into(),
-            parent: city.listen_addr(),
-            ..Default::default()
-        },
+        &NodeSpec::new("v", city.listen_addr(), false),
     );
     // Write the records before the village goes online: a catch-up.
     {
@@ -323,46 +311,23 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Live latency of a record written at a connected village, through 3 hops to the city.
 pub async fn live_latency(samples: usize) -> Vec<SyncFigure> {
     let d = Deployment::new();
-    let city = start(&d.home(
-        "230100000000",
-        "市",
-        &NodeSpec {
-            device: "c".into(),
-            listen: true,
-            ..Default::default()
-        },
-    ))
-    .await;
+    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
     let county = start(&d.home(
         "230129000000",
         "县",
-        &NodeSpec {
-            device: "k".into(),
-            listen: true,
-            parent: city.listen_addr(),
-            ..Default::default()
-        },
+        &NodeSpec::new("k", city.listen_addr(), true),
     ))
     .await;
     let town = start(&d.home(
         "230129100000",
         "镇",
-        &NodeSpec {
-            device: "t".into(),
-            listen: true,
-            parent: county.listen_addr(),
-            ..Default::default()
-        },
+        &NodeSpec::new("t", county.listen_addr(), true),
     ))
     .await;
     let village = start(&d.home(
         "230129100201",
         "村",
-        &NodeSpec {
-            device: "v".into(),
-            parent: town.listen_addr(),
-            ..Default::default()
-        },
+        &NodeSpec::new("v", town.listen_addr(), false),
     ))
     .await;
     let mut generator = Generator::new(3, crate::today());

@@ -1,10 +1,8 @@
 //! A test deployment: one CA, node homes at every level, nodes started in this process
-//! on loopback, and waiting on conditions with a deadline (never a bare sleep).
+//! on loopback (waiting on conditions is [`crate::eventually`]).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use halfsky_node::config::Role;
 use halfsky_node::run::RunningNode;
@@ -33,6 +31,19 @@ pub struct NodeSpec {
     pub listen_port: u16,
     /// Extra `[sync]` settings written into `halfsky.toml` (e.g. `congestion`).
     pub sync: Vec<(&'static str, String)>,
+}
+
+impl NodeSpec {
+    /// Device `device`, under the parent at `parent` (if any), accepting children on
+    /// loopback if `listen`: the three things almost every test node differs in.
+    pub fn new(device: &str, parent: Option<SocketAddr>, listen: bool) -> Self {
+        NodeSpec {
+            device: device.into(),
+            parent,
+            listen,
+            ..NodeSpec::default()
+        }
+    }
 }
 
 impl Deployment {
@@ -134,24 +145,6 @@ pub async fn with<T: Send + 'static>(
     f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
 ) -> T {
     node.handle().run(f).await.expect("node is running")
-}
-
-/// Waits until `check` returns `Some`, polling; panics with `what` after `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if started.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A free UDP port on loopback (to restart a parent on the same address).

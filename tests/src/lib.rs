@@ -3,7 +3,12 @@
 //! Shared harness for halfsky's integration tests, crash tests and benchmarks.
 //!
 //! # Layout
-//! - this file: temporary node homes, synthetic ledgers, small helpers.
+//! - this file: temporary node homes, synthetic ledgers, small helpers, and the two
+//!   condition waits every test uses ([`eventually`] in async tests,
+//!   [`eventually_blocking`] around child processes).
+//! - [`bench_report`]: the benchmark report's frame (sizes, rows, timing, Markdown).
+//! - [`bench_ledger`]: benchmark figures 1–2 (durable write, XLSX import).
+//! - [`bench_village`]: benchmark figures 3–5 (cold open, index update, `stats`).
 //! - [`bench_dashboard`]: the dashboard benchmark (a city-sized index served over HTTP).
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
@@ -20,12 +25,17 @@ pub use halfsky_node::lossy;
 
 pub mod bench_dashboard;
 pub mod bench_demo;
+pub mod bench_ledger;
 pub mod bench_links;
+pub mod bench_report;
 pub mod bench_sync;
+pub mod bench_village;
 pub mod deploy;
 pub mod procs;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use halfsky_node::{Ledger, NodeHome};
@@ -76,4 +86,44 @@ pub fn output_dir(test: &str) -> PathBuf {
         .join(test);
     std::fs::create_dir_all(&dir).expect("target/ is writable");
     dir
+}
+
+/// Waits until `check` returns `Some`, polling; panics with `what` after `limit`.
+/// `limit` is a safety net against a hang, not a pass/fail threshold: pick it far above
+/// what the condition normally takes.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for code without a runtime (child processes, the command line):
+/// polls `check` until `Ok`, at most `limit`; panics with `what` and the last `Err`
+/// (what was seen instead).
+pub fn eventually_blocking<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(seen) if started.elapsed() > limit => {
+                panic!("timed out after {limit:?} waiting for {what}; last seen: {seen}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }

@@ -1,9 +1,7 @@
 //! Real processes for crash and chaos tests: the workspace's binaries (built on first
 //! use next to the test binary, a no-op when up to date), child processes that are
 //! SIGKILLed and reaped when their guard drops, and bounded waits.
-//!
-//! (`tests/processes.rs` has its own copy of the same helpers for `halfsky`; this one
-//! also builds `halfsky-relay`.)
+//! Waiting on a condition is [`crate::eventually_blocking`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -145,6 +143,19 @@ impl Proc {
         }
     }
 
+    /// SIGTERM, then waits (at most `limit`) for the exit.
+    pub fn sigterm(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_ref().expect("the process is running");
+        // kill(1) by pid: the workspace denies `unsafe`, so no libc::kill.
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "kill -TERM failed");
+        self.wait(limit)
+            .unwrap_or_else(|| panic!("no exit within {limit:?} of SIGTERM"))
+    }
+
     /// Panics with the log if the process has exited.
     pub fn assert_running(&mut self, what: &str) {
         if let Some(child) = self.child.as_mut() {
@@ -178,20 +189,30 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `check` until `Ok`, at most `limit`; panics with `what` and the last `Err`.
-pub fn eventually<T>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(seen) if started.elapsed() > limit => {
-                panic!("timed out after {limit:?} waiting for {what}; last seen: {seen}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+/// Runs `program args…` for `run_for`, then SIGKILLs it (no chance to flush or clean
+/// up) and returns the lines it printed on stdout before it died: for the crash tests'
+/// writers, what they acknowledged as durable.
+pub fn printed_until_killed(
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+    run_for: Duration,
+) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the program starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(run_for);
+    child.kill().expect("the child can be killed");
+    child.wait().expect("the child is reaped");
+    reader.join().expect("the reader thread does not panic")
 }

@@ -16,7 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use halfsky_node::config::Role;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{enable_dashboard, eventually, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{enable_dashboard, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use halfsky_tests::{fill_village, output_dir};
 
 const CITY: &str = "230100000000";
@@ -103,6 +104,24 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(output_dir("browser").join(format!("{name}.png")), png).expect("written");
 }
 
+/// Clicks the element `at`, panicking with the locator if it is not on the page.
+async fn click(client: &Client, at: Locator<'_>) {
+    let element = client
+        .find(at)
+        .await
+        .unwrap_or_else(|e| panic!("nothing to click at {at:?}: {e}"));
+    element.click().await.unwrap();
+}
+
+/// Types `text` into the field `at`.
+async fn type_into(client: &Client, at: Locator<'_>, text: &str) {
+    let element = client
+        .find(at)
+        .await
+        .unwrap_or_else(|e| panic!("no field at {at:?}: {e}"));
+    element.send_keys(text).await.unwrap();
+}
+
 async fn login(client: &Client, base: &str) {
     client.goto(&format!("{base}/")).await.unwrap();
     assert!(client
@@ -111,27 +130,9 @@ async fn login(client: &Client, base: &str) {
         .unwrap()
         .path()
         .starts_with("/login"));
-    client
-        .find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys(USER)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, Locator::Id("name"), USER).await;
+    type_into(client, Locator::Id("password"), PASSWORD).await;
+    click(client, Locator::Id("login")).await;
 }
 
 async fn number(client: &Client, id: &str) -> i64 {
@@ -154,16 +155,6 @@ async fn drill(client: &Client, code: &str) {
     link.click().await.unwrap();
     let path = client.current_url().await.unwrap().path().to_string();
     assert_eq!(path, format!("/org/{code}"));
-}
-
-fn spec(device: &str, parent: Option<&RunningNode>) -> NodeSpec {
-    NodeSpec {
-        device: device.into(),
-        parent: parent.and_then(|p| p.listen_addr()),
-        listen: true,
-        listen_port: 0,
-        ..Default::default()
-    }
 }
 
 fn url(addr: SocketAddr) -> String {
@@ -190,11 +181,21 @@ async fn a_cadre_drills_down_records_a_visit_and_exports_in_chromium() {
 async fn scenario() {
     let d = Deployment::new();
     let users = [(USER, Role::Editor, PASSWORD)];
-    let city_home = d.home(CITY, "哈尔滨市", &spec("c1", None));
+    let city_home = d.home(CITY, "哈尔滨市", &NodeSpec::new("c1", None, true));
     enable_dashboard(&city_home, &users);
     let city = start(&city_home).await;
-    let county = start(&d.home(COUNTY, "延寿县", &spec("k1", Some(&city)))).await;
-    let township = start(&d.home(TOWNSHIP, "加信镇", &spec("t1", Some(&county)))).await;
+    let county = start(&d.home(
+        COUNTY,
+        "延寿县",
+        &NodeSpec::new("k1", city.listen_addr(), true),
+    ))
+    .await;
+    let township = start(&d.home(
+        TOWNSHIP,
+        "加信镇",
+        &NodeSpec::new("t1", county.listen_addr(), true),
+    ))
+    .await;
     let village_home = d.home(
         VILLAGE,
         "红星村",
@@ -246,42 +247,12 @@ async fn scenario() {
         .unwrap();
     assert_eq!(number(&client, "overdue-total").await, before);
     shot(&client, "06-overdue-list").await;
-    client
-        .find(Locator::Css("a[href^=\"/new/visit?woman_id=\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("f-visitor"))
-        .await
-        .unwrap()
-        .send_keys("李主任")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#f-mode option[value=\"home\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("f-note"))
-        .await
-        .unwrap()
-        .send_keys("入户走访，身体好转")
-        .await
-        .unwrap();
+    click(&client, Locator::Css("a[href^=\"/new/visit?woman_id=\"]")).await;
+    type_into(&client, Locator::Id("f-visitor"), "李主任").await;
+    click(&client, Locator::Css("#f-mode option[value=\"home\"]")).await;
+    type_into(&client, Locator::Id("f-note"), "入户走访，身体好转").await;
     shot(&client, "07-visit-form").await;
-    client
-        .find(Locator::Id("save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("save")).await;
     assert!(client
         .current_url()
         .await

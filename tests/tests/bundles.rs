@@ -17,9 +17,39 @@ use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 const TOWNSHIP: &str = "230129100000";
 
-fn run(ledger: &mut Ledger, args: &[&str]) -> Captured {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+fn run(ledger: &mut Ledger, args: &[impl AsRef<str>]) -> Captured {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
     halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
+}
+
+/// Panics with stderr unless the command succeeded.
+fn ok(reply: Captured) -> Captured {
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    reply
+}
+
+fn text(path: &Path) -> String {
+    path.to_str().expect("temp paths are UTF-8").to_string()
+}
+
+/// `bundle export` of the village's changes for the township whose home is `to`,
+/// into `out`.
+fn export_args(out: &Path, to: &NodeHome) -> Vec<String> {
+    let cert = to.dir().join("node.pem");
+    ["bundle", "export", "--to", TOWNSHIP, "--out"]
+        .map(String::from)
+        .into_iter()
+        .chain([text(out), "--to-cert".into(), text(&cert)])
+        .collect()
+}
+
+/// `bundle import FILE`, writing the acknowledgement to `ack` if given.
+fn import_args(file: &Path, ack: Option<&Path>) -> Vec<String> {
+    let mut args = vec!["bundle".into(), "import".into(), text(file)];
+    if let Some(ack) = ack {
+        args.extend(["--ack-out".into(), text(ack)]);
+    }
+    args
 }
 
 fn heads(ledger: &Ledger, org: &str) -> Vec<ChangeHash> {
@@ -54,26 +84,40 @@ fn public_sec1(home: &NodeHome) -> Vec<u8> {
     cert.public_key().subject_public_key.data.to_vec()
 }
 
-fn changes_bundle(from: &NodeHome, to: &NodeHome, created: i64, expires: i64) -> Vec<u8> {
+/// A bundle sealed by hand (to forge what the CLI never writes): from `from` (unit
+/// `from_org`) to `to` (unit `to_org`), valid from `created` until `expires`.
+fn seal(
+    (from, from_org): (&NodeHome, &str),
+    (to, to_org): (&NodeHome, &str),
+    contents: &Contents,
+    created: i64,
+    expires: i64,
+) -> Vec<u8> {
     let key = key_der(from);
     let cert = cert_der(from);
     bundle::seal(
         Sender {
-            org: OrgCode::parse(VILLAGE).unwrap(),
+            org: OrgCode::parse(from_org).unwrap(),
             cert_der: &cert,
             key_pkcs8: &key,
         },
-        OrgCode::parse(TOWNSHIP).unwrap(),
+        OrgCode::parse(to_org).unwrap(),
         &public_sec1(to),
-        &Contents::Changes {
-            docs: vec![],
-            held: vec![],
-        },
+        contents,
         created,
         expires,
         [7; 32],
     )
     .unwrap()
+}
+
+/// An empty bundle of changes from the village at `from` to the township at `to`.
+fn changes_bundle(from: &NodeHome, to: &NodeHome, created: i64, expires: i64) -> Vec<u8> {
+    let empty = Contents::Changes {
+        docs: vec![],
+        held: vec![],
+    };
+    seal((from, VILLAGE), (to, TOWNSHIP), &empty, created, expires)
 }
 
 #[test]
@@ -93,7 +137,6 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     std::fs::create_dir_all(&files).unwrap();
     let file = files.join("village.bundle");
     let ack = files.join("village.ack");
-    let township_cert = township_home.dir().join("node.pem");
 
     // Without the township's certificate the export says what to do.
     let reply = run(
@@ -111,20 +154,7 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     assert!(reply.stderr.contains("--to-cert"), "{}", reply.stderr);
     assert!(!file.exists());
 
-    let reply = run(
-        &mut village,
-        &[
-            "bundle",
-            "export",
-            "--to",
-            TOWNSHIP,
-            "--out",
-            file.to_str().unwrap(),
-            "--to-cert",
-            township_cert.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    ok(run(&mut village, &export_args(&file, &township_home)));
     let good = std::fs::read(&file).unwrap();
     let before = heads(&township, VILLAGE);
     assert!(before.is_empty());
@@ -133,7 +163,7 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     let try_import = |township: &mut Ledger, bytes: &[u8], name: &str| -> Captured {
         let path = files.join(name);
         std::fs::write(&path, bytes).unwrap();
-        run(township, &["bundle", "import", path.to_str().unwrap()])
+        run(township, &import_args(&path, None))
     };
     let mut tampered = good.clone();
     let mid = tampered.len() / 2;
@@ -158,7 +188,7 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     // Another township cannot open it.
     let other_home = d.home("230129101000", "别镇", &spec("o1"));
     let mut other = Ledger::open(&other_home).unwrap();
-    let reply = run(&mut other, &["bundle", "import", file.to_str().unwrap()]);
+    let reply = run(&mut other, &import_args(&file, None));
     assert_ne!(reply.code, 0);
     assert!(
         reply.stderr.contains("addressed to unit"),
@@ -173,25 +203,14 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     );
 
     // The real one: applied, acknowledged; again: nothing changes.
-    let reply = run(
-        &mut township,
-        &[
-            "bundle",
-            "import",
-            file.to_str().unwrap(),
-            "--ack-out",
-            ack.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    ok(run(&mut township, &import_args(&file, Some(&ack))));
     assert_eq!(heads(&township, VILLAGE), heads(&village, VILLAGE));
     assert_eq!(
         township.stats(None).unwrap().women,
         village.stats(None).unwrap().women
     );
     let once = heads(&township, VILLAGE);
-    let reply = run(&mut township, &["bundle", "import", file.to_str().unwrap()]);
-    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let reply = ok(run(&mut township, &import_args(&file, None)));
     assert!(reply.stderr.contains("applied before"), "{}", reply.stderr);
     assert_eq!(heads(&township, VILLAGE), once);
 
@@ -215,16 +234,7 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     // Nothing left to send.
     let reply = run(
         &mut village,
-        &[
-            "bundle",
-            "export",
-            "--to",
-            TOWNSHIP,
-            "--out",
-            files.join("again.bundle").to_str().unwrap(),
-            "--to-cert",
-            township_cert.to_str().unwrap(),
-        ],
+        &export_args(&files.join("again.bundle"), &township_home),
     );
     assert_ne!(reply.code, 0);
     assert!(reply.stderr.contains("nothing to send"), "{}", reply.stderr);
@@ -253,21 +263,7 @@ fn status_shows_which_path_pending_changes_are_on() {
     assert!(s["parent"]["pending"]["oldest"].is_string(), "{s}");
 
     let file = d.dir().join("v.bundle");
-    let cert = township_home.dir().join("node.pem");
-    let reply = run(
-        &mut village,
-        &[
-            "bundle",
-            "export",
-            "--to",
-            TOWNSHIP,
-            "--out",
-            file.to_str().unwrap(),
-            "--to-cert",
-            cert.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    ok(run(&mut village, &export_args(&file, &township_home)));
     let s = status(&mut village);
     assert_eq!(
         s["parent"]["pending"]["bundle"].as_u64(),
@@ -327,44 +323,18 @@ async fn bundle_commands_work_while_the_nodes_run() {
     };
     let file = d.dir().join("v.bundle");
     let ack = d.dir().join("v.ack");
-    let cert = town_home.dir().join("node.pem");
-    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let reply = forward(
-        &village_home,
-        args(&[
-            "bundle",
-            "export",
-            "--to",
-            TOWNSHIP,
-            "--out",
-            file.to_str().unwrap(),
-            "--to-cert",
-            cert.to_str().unwrap(),
-        ]),
-    )
-    .await
-    .unwrap();
-    assert!(reply.is_ok(), "{reply:?}");
-    let reply = forward(
-        &town_home,
-        args(&[
-            "bundle",
-            "import",
-            file.to_str().unwrap(),
-            "--ack-out",
-            ack.to_str().unwrap(),
-        ]),
-    )
-    .await
-    .unwrap();
-    assert!(reply.is_ok(), "{reply:?}");
-    let reply = forward(
-        &village_home,
-        args(&["bundle", "ack", ack.to_str().unwrap()]),
-    )
-    .await
-    .unwrap();
-    assert!(reply.is_ok(), "{reply:?}");
+    let steps = [
+        (&village_home, export_args(&file, &town_home)),
+        (&town_home, import_args(&file, Some(&ack))),
+        (
+            &village_home,
+            vec!["bundle".into(), "ack".into(), text(&ack)],
+        ),
+    ];
+    for (home, args) in steps {
+        let reply = forward(home, args).await.unwrap();
+        assert!(reply.is_ok(), "{reply:?}");
+    }
     let v = with(&village, |l| heads(l, VILLAGE)).await;
     let t = with(&town, |l| heads(l, VILLAGE)).await;
     assert_eq!(v, t);
@@ -384,37 +354,23 @@ fn an_older_acknowledgement_never_undoes_a_newer_one() {
     let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
     let mut village = Ledger::open(&village_home).unwrap();
     let mut township = Ledger::open(&township_home).unwrap();
-    let cert = township_home.dir().join("node.pem");
-    let path = |name: &str| d.dir().join(name).to_str().unwrap().to_string();
-    let export = |village: &mut Ledger, out: &str| {
-        let reply = run(
-            village,
-            &[
-                "bundle",
-                "export",
-                "--to",
-                TOWNSHIP,
-                "--out",
-                out,
-                "--to-cert",
-                cert.to_str().unwrap(),
-            ],
-        );
-        assert_eq!(reply.code, 0, "{}", reply.stderr);
-    };
-    let import = |township: &mut Ledger, file: &str, ack: &str| {
-        let reply = run(township, &["bundle", "import", file, "--ack-out", ack]);
-        assert_eq!(reply.code, 0, "{}", reply.stderr);
-    };
+    let path = |name: &str| d.dir().join(name);
     fill_village(&mut village, 1, 1);
-    export(&mut village, &path("1.bundle"));
+    ok(run(
+        &mut village,
+        &export_args(&path("1.bundle"), &township_home),
+    ));
     fill_village(&mut village, 1, 2);
-    export(&mut village, &path("2.bundle"));
-    import(&mut township, &path("1.bundle"), &path("1.ack"));
-    import(&mut township, &path("2.bundle"), &path("2.ack"));
+    ok(run(
+        &mut village,
+        &export_args(&path("2.bundle"), &township_home),
+    ));
+    for n in ["1", "2"] {
+        let (file, ack) = (path(&format!("{n}.bundle")), path(&format!("{n}.ack")));
+        ok(run(&mut township, &import_args(&file, Some(&ack))));
+    }
     for ack in ["2.ack", "1.ack"] {
-        let reply = run(&mut village, &["bundle", "ack", &path(ack)]);
-        assert_eq!(reply.code, 0, "{}", reply.stderr);
+        ok(run(&mut village, &["bundle", "ack", &text(&path(ack))]));
     }
     let s = status(&mut village);
     assert_eq!(s["parent"]["pending_changes"], 0, "{s}");
@@ -441,25 +397,17 @@ fn an_acknowledgement_may_carry_only_the_ancestors_documents() {
         .unwrap()
     };
     let now = chrono::Utc::now().timestamp();
-    let key = key_der(&township_home);
-    let cert = cert_der(&township_home);
-    let bytes = bundle::seal(
-        Sender {
-            org: OrgCode::parse(TOWNSHIP).unwrap(),
-            cert_der: &cert,
-            key_pkcs8: &key,
-        },
-        OrgCode::parse(VILLAGE).unwrap(),
-        &public_sec1(&village_home),
-        &Contents::Ack {
-            heads: vec![],
-            changes: vec![(OrgCode::parse("230129100202").unwrap(), raw)],
-        },
+    let smuggled = Contents::Ack {
+        heads: vec![],
+        changes: vec![(OrgCode::parse("230129100202").unwrap(), raw)],
+    };
+    let bytes = seal(
+        (&township_home, TOWNSHIP),
+        (&village_home, VILLAGE),
+        &smuggled,
         now,
         now + 100,
-        [8; 32],
-    )
-    .unwrap();
+    );
     let file = d.dir().join("smuggled.ack");
     std::fs::write(&file, bytes).unwrap();
     let reply = run(&mut village, &["bundle", "ack", file.to_str().unwrap()]);

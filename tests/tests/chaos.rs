@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfsky_tests::deploy::free_port;
+use halfsky_tests::eventually_blocking;
 use halfsky_tests::lossy::{LinkProfile, LossyProxy};
-use halfsky_tests::procs::{binary, eventually, output, Proc};
+use halfsky_tests::procs::{binary, output, Proc};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -73,7 +74,7 @@ impl Member {
             // Until the local API answers, a CLI command would open the store itself.
             let socket = self.dir.join("node.sock");
             let (name, process) = (self.name, self.process.as_mut().expect("started"));
-            eventually(LIMIT, &format!("{name}'s local API"), || {
+            eventually_blocking(LIMIT, &format!("{name}'s local API"), || {
                 process.assert_running(name);
                 std::os::unix::net::UnixStream::connect(&socket)
                     .map(drop)
@@ -255,7 +256,7 @@ async fn every_acknowledged_record_reaches_the_city_exactly_once_through_chaos()
         let mut expected = acknowledged.clone();
         expected.sort();
         let city = &members[0];
-        eventually(LIMIT, "every acknowledged record at the city", || {
+        eventually_blocking(LIMIT, "every acknowledged record at the city", || {
             let women = city.women()?;
             let ids: Vec<String> = women
                 .iter()
@@ -269,7 +270,7 @@ async fn every_acknowledged_record_reaches_the_city_exactly_once_through_chaos()
         });
         let reference = city.women().unwrap();
         for m in &members[1..4] {
-            eventually(
+            eventually_blocking(
                 LIMIT,
                 &format!("{} to hold the same records", m.name),
                 || {
@@ -282,7 +283,7 @@ async fn every_acknowledged_record_reaches_the_city_exactly_once_through_chaos()
                 },
             );
         }
-        eventually(LIMIT, "the village to see everything acknowledged", || {
+        eventually_blocking(LIMIT, "the village to see everything acknowledged", || {
             let status = json(&village_dir, &["status", "--json"])?;
             let pending = &status["parent"]["pending_changes"];
             if pending == 0 {

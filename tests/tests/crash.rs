@@ -2,11 +2,11 @@
 //! moments; every id it printed (acknowledged as durable) must survive, the store must
 //! open, and a rebuilt index must equal the incrementally maintained one.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use halfsky_shared::{Kind, RecordId};
+use halfsky_tests::procs::printed_until_killed;
 use halfsky_tests::{new_home, open, village};
 use rand::{Rng, SeedableRng};
 
@@ -18,30 +18,14 @@ fn sigkill_never_loses_an_acknowledged_record() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261122);
     let mut acknowledged: Vec<RecordId> = Vec::new();
     for round in 0..20 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
-            .arg(home.dir())
-            .arg(round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
         // Let it write for a random while (it needs to open the store first).
-        let wait = Duration::from_millis(rng.random_range(150..900));
-        let started = Instant::now();
-        while started.elapsed() < wait {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // SIGKILL: no chance to flush or clean up.
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        let run_for = Duration::from_millis(rng.random_range(150..900));
+        let round_arg = round.to_string();
+        let lines = printed_until_killed(
+            Path::new(env!("CARGO_BIN_EXE_crash_writer")),
+            &[home.dir().as_os_str(), round_arg.as_ref()],
+            run_for,
+        );
         for line in lines {
             acknowledged.push(RecordId::parse(&line).expect("writer prints ids"));
         }

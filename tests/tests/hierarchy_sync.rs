@@ -9,20 +9,11 @@ use std::time::Duration;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::{Kind, OrgCode, RecordId};
-use halfsky_tests::deploy::{eventually, free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use halfsky_tests::fill_village;
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-fn spec(device: &str, parent: Option<&RunningNode>, listen: bool) -> NodeSpec {
-    NodeSpec {
-        device: device.into(),
-        parent: parent.and_then(|p| p.listen_addr()),
-        listen,
-        listen_port: 0,
-        ..Default::default()
-    }
-}
 
 async fn stats(node: &RunningNode, org: Option<&str>) -> StatsReport {
     let org = org.map(|o| OrgCode::parse(o).unwrap());
@@ -62,7 +53,7 @@ fn key_figures(s: &StatsReport) -> [i64; 6] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down() {
     let d = Deployment::new();
-    let city = start(&d.home("230100000000", "哈尔滨市", &spec("c1", None, true))).await;
+    let city = start(&d.home("230100000000", "哈尔滨市", &NodeSpec::new("c1", None, true))).await;
     let mut counties = Vec::new();
     let mut townships = Vec::new();
     let mut villages = Vec::new();
@@ -70,19 +61,20 @@ async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down
         let c = start(&d.home(
             &format!("{county}000000"),
             cname,
-            &spec("k1", Some(&city), true),
+            &NodeSpec::new("k1", city.listen_addr(), true),
         ))
         .await;
         for town in ["100", "200"] {
             let t = start(&d.home(
                 &format!("{county}{town}000"),
                 "镇",
-                &spec("t1", Some(&c), true),
+                &NodeSpec::new("t1", c.listen_addr(), true),
             ))
             .await;
             for village in ["201", "202"] {
                 let code = format!("{county}{town}{village}");
-                let v = start(&d.home(&code, "村", &spec("v1", Some(&t), false))).await;
+                let v =
+                    start(&d.home(&code, "村", &NodeSpec::new("v1", t.listen_addr(), false))).await;
                 villages.push((code, v));
             }
             townships.push(t);
@@ -218,9 +210,19 @@ async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_of_one_village_converge_and_the_conflict_is_visible() {
     let d = Deployment::new();
-    let town = start(&d.home("230129100000", "镇", &spec("t1", None, true))).await;
-    let a = start(&d.home("230129100201", "村", &spec("laptop-a", Some(&town), false))).await;
-    let b = start(&d.home("230129100201", "村", &spec("laptop-b", Some(&town), false))).await;
+    let town = start(&d.home("230129100000", "镇", &NodeSpec::new("t1", None, true))).await;
+    let a = start(&d.home(
+        "230129100201",
+        "村",
+        &NodeSpec::new("laptop-a", town.listen_addr(), false),
+    ))
+    .await;
+    let b = start(&d.home(
+        "230129100201",
+        "村",
+        &NodeSpec::new("laptop-b", town.listen_addr(), false),
+    ))
+    .await;
     let woman = with(&a, |l| {
         l.add(
             Kind::Woman,
@@ -310,7 +312,12 @@ async fn an_offline_village_catches_up_when_its_parent_returns() {
         },
     );
     let town = start(&town_home).await;
-    let village = start(&d.home("230129100201", "村", &spec("v1", Some(&town), false))).await;
+    let village = start(&d.home(
+        "230129100201",
+        "村",
+        &NodeSpec::new("v1", town.listen_addr(), false),
+    ))
+    .await;
     with(&village, |l| fill_village(l, 3, 1)).await;
     let before = women(&village).await;
     eventually(LIMIT, "first sync", || async {

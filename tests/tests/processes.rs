@@ -10,14 +10,14 @@
 //! and every wait has a deadline.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use halfsky_tests::deploy::free_port;
+use halfsky_tests::procs::{self, Proc};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -31,55 +31,7 @@ const VILLAGE: &str = "230129100201";
 /// The `halfsky` binary of this build profile, built if missing or stale.
 fn halfsky() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/<this test> → target/<profile>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in target/<profile>/deps");
-        let bin = profile_dir.join(format!("halfsky{}", std::env::consts::EXE_SUFFIX));
-        let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "-p", "halfsky-node", "--bin", "halfsky"])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // Drop what cargo set for this test run (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …):
-        // build scripts that watch them (ring's) would otherwise rerun here, and again
-        // in the next `cargo test`, rebuilding half the tree each time.
-        for (key, _) in std::env::vars_os() {
-            let Some(key) = key.to_str() else { continue };
-            let set_by_cargo = key.starts_with("CARGO_PKG_")
-                || key.starts_with("CARGO_BIN_")
-                || key.starts_with("CARGO_MANIFEST_")
-                || matches!(
-                    key,
-                    "CARGO_CRATE_NAME"
-                        | "CARGO_PRIMARY_PACKAGE"
-                        | "CARGO_TARGET_TMPDIR"
-                        | "CARGO_RUSTC_CURRENT_DIR"
-                        | "OUT_DIR"
-                );
-            if set_by_cargo {
-                build.env_remove(key);
-            }
-        }
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                build.arg("--release");
-            }
-            Some(profile) => {
-                build.args(["--profile", profile]);
-            }
-        }
-        let status = build.status().expect("cargo can be started");
-        assert!(status.success(), "building the halfsky binary failed");
-        assert!(bin.exists(), "cargo built no {}", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| procs::binary("halfsky-node", "halfsky"))
 }
 
 /// Runs `halfsky [-d dir] args…` to completion (bounded); returns stdout, panics with
@@ -96,29 +48,10 @@ fn cli(dir: Option<&Path>, args: &[&str]) -> String {
 
 /// Like [`cli`], returning the exit code (None: killed by a signal), stdout and stderr.
 fn cli_status(dir: Option<&Path>, args: &[&str]) -> (Option<i32>, String, String) {
-    // Output goes to files, not pipes, so a large listing cannot block the child.
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let (out_path, err_path) = (scratch.path().join("out"), scratch.path().join("err"));
-    let mut cmd = Command::new(halfsky());
-    if let Some(dir) = dir {
-        cmd.arg("-d").arg(dir);
-    }
-    let child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).expect("scratch file"))
-        .stderr(File::create(&err_path).expect("scratch file"))
-        .spawn()
-        .expect("halfsky starts");
-    let mut guard = Proc {
-        child: Some(child),
-        log: err_path.clone(),
-    };
-    let status = guard
-        .wait(LIMIT)
-        .unwrap_or_else(|| panic!("halfsky {args:?} did not finish within {LIMIT:?}"));
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    (status.code(), read(&out_path), read(&err_path))
+    let dir = dir.map(|d| d.to_str().expect("temp paths are UTF-8"));
+    let all: Vec<&str> = dir.map(|d| vec!["-d", d]).unwrap_or_default();
+    let all = [all.as_slice(), args].concat();
+    procs::output(halfsky(), &all, LIMIT)
 }
 
 /// Runs a `--json` command and parses its output.
@@ -127,88 +60,9 @@ fn json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
 }
 
-/// Polls `check` until it returns `Ok`, at most [`LIMIT`]; on timeout, panics with
-/// `what` and the last `Err` (what was seen instead).
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let started = Instant::now();
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(seen) if started.elapsed() > LIMIT => {
-                panic!("timed out after {LIMIT:?} waiting for {what}; last seen: {seen}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-/// A child process, killed (SIGKILL) and reaped when dropped.
-struct Proc {
-    child: Option<Child>,
-    /// Where its stderr goes (shown if a test fails while it runs).
-    log: PathBuf,
-}
-
-impl Proc {
-    /// Waits for the process to exit, at most `limit`; `None` if it is still running.
-    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("waitpid works") {
-                self.child = None;
-                return Some(status);
-            }
-            if started.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGKILL: no chance to flush or close anything.
-    fn sigkill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit.
-    fn sigterm(&mut self) -> ExitStatus {
-        let child = self.child.as_ref().expect("the process is running");
-        // kill(1) by pid: the workspace denies `unsafe`, so no libc::kill.
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(sent.success(), "kill -TERM failed");
-        self.wait(LIMIT)
-            .unwrap_or_else(|| panic!("no exit within {LIMIT:?} of SIGTERM"))
-    }
-
-    /// Panics with the log if the process has exited.
-    fn assert_running(&mut self, what: &str) {
-        if let Some(child) = self.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("{what} exited ({status}):\n{log}");
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.sigkill();
-            if std::thread::panicking() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                eprintln!("--- {} ---\n{log}", self.log.display());
-            }
-        }
-    }
+/// [`halfsky_tests::eventually_blocking`] with this file's [`LIMIT`].
+fn eventually<T>(what: &str, check: impl FnMut() -> Result<T, String>) -> T {
+    halfsky_tests::eventually_blocking(LIMIT, what, check)
 }
 
 /// A node home with its `halfsky run` process, if running.
@@ -229,25 +83,8 @@ impl Node {
     /// Starts `run` without waiting for anything.
     fn spawn_only(&mut self) {
         assert!(self.process.is_none(), "{} is already running", self.name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
-        let child = Command::new(halfsky())
-            .arg("-d")
-            .arg(&self.dir)
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("halfsky run starts");
-        self.process = Some(Proc {
-            child: Some(child),
-            log: self.log.clone(),
-        });
+        let dir = self.dir.to_str().expect("temp paths are UTF-8");
+        self.process = Some(Proc::spawn(halfsky(), &["-d", dir, "run"], &self.log));
     }
 
     /// Waits until the running node accepts local API connections (before that, a CLI
@@ -269,7 +106,7 @@ impl Node {
     }
 
     fn sigterm(&mut self) -> ExitStatus {
-        self.process.take().expect("running").sigterm()
+        self.process.take().expect("running").sigterm(LIMIT)
     }
 
     fn json(&self, args: &[&str]) -> Value {

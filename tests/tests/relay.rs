@@ -3,8 +3,7 @@
 //! a foreign device cannot use it; its store keeps every acknowledged deposit across
 //! SIGKILL (a child process, like `crash.rs`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
@@ -12,7 +11,9 @@ use halfsky_node::run::RunningNode;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_relay::{Relay, RelayHome, RelayStore};
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{eventually, free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
+use halfsky_tests::procs::printed_until_killed;
 use halfsky_tests::{fill_village, VILLAGE};
 use rand::{Rng, SeedableRng};
 
@@ -218,26 +219,18 @@ fn the_relay_store_keeps_every_acknowledged_deposit_across_sigkill() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(4242);
     let mut acknowledged: Vec<String> = Vec::new();
     for round in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relay_writer"))
-            .arg(&store_dir)
-            .arg(village_home.dir())
-            .arg(town_home.dir().join("node.pem"))
-            .arg(round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..1200)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        acknowledged.extend(reader.join().unwrap());
+        let town_cert = town_home.dir().join("node.pem");
+        let round_arg = round.to_string();
+        acknowledged.extend(printed_until_killed(
+            Path::new(env!("CARGO_BIN_EXE_relay_writer")),
+            &[
+                store_dir.as_os_str(),
+                village_home.dir().as_os_str(),
+                town_cert.as_os_str(),
+                round_arg.as_ref(),
+            ],
+            Duration::from_millis(rng.random_range(300..1200)),
+        ));
         let store = RelayStore::open(&store_dir).expect("the store opens after SIGKILL");
         let (items, remaining) = store.fetch(org(TOWNSHIP), usize::MAX, 0).unwrap();
         assert_eq!(remaining, 0);

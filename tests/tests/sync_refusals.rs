@@ -18,7 +18,8 @@ use halfsky_shared::ledger_doc::{Author, LedgerDoc};
 use halfsky_shared::record::Fields;
 use halfsky_shared::wire::{Frame, FRAME_FORMAT, FRAME_FORMAT_ZSTD, MAX_FRAME, PROTOCOL_VERSION};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
-use halfsky_tests::deploy::{eventually, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{start, with, Deployment, NodeSpec};
+use halfsky_tests::eventually;
 use quinn::{ConnectionError, VarInt};
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
@@ -35,19 +36,9 @@ fn org(code: &str) -> OrgCode {
     OrgCode::parse(code).expect("valid org code")
 }
 
-fn spec(device: &str, parent: Option<SocketAddr>, listen: bool) -> NodeSpec {
-    NodeSpec {
-        device: device.into(),
-        parent,
-        listen,
-        listen_port: 0,
-        ..Default::default()
-    }
-}
-
 /// A township listening on loopback, no parent.
 async fn township(d: &Deployment) -> RunningNode {
-    start(&d.home(TOWN, "镇", &spec("t1", None, true))).await
+    start(&d.home(TOWN, "镇", &NodeSpec::new("t1", None, true))).await
 }
 
 /// A client that speaks frames directly over QUIC with a node home's certificate.
@@ -273,7 +264,7 @@ async fn a_child_cannot_push_documents_outside_its_subtree() {
         "the township holds its own document"
     );
 
-    let home = d.home(VILLAGE, "村", &spec("v1", None, false));
+    let home = d.home(VILLAGE, "村", &NodeSpec::new("v1", None, false));
     let mut raw = RawClient::connect(&home, addr).await.expect("handshake");
     raw.open_session(village, "v1").await;
 
@@ -385,7 +376,7 @@ async fn a_certificate_from_another_ca_is_refused_with_a_readable_reason() {
     let other = Deployment::new();
 
     // A real node of the other deployment dials our township.
-    let stranger = start(&other.home(VILLAGE, "村", &spec("v1", Some(addr), false))).await;
+    let stranger = start(&other.home(VILLAGE, "村", &NodeSpec::new("v1", Some(addr), false))).await;
     let parent = eventually(
         LIMIT,
         "the stranger to record why it cannot connect",
@@ -402,7 +393,7 @@ async fn a_certificate_from_another_ca_is_refused_with_a_readable_reason() {
     assert!(reason.contains("CA"), "{reason}");
 
     // The raw client of the other deployment fails the same way.
-    let home = other.home(VILLAGE, "村", &spec("v2", None, false));
+    let home = other.home(VILLAGE, "村", &NodeSpec::new("v2", None, false));
     let failure = match RawClient::connect(&home, addr).await {
         Err(e) => e,
         // In TLS 1.3 the client may finish its half first and only then be refused.
@@ -424,7 +415,7 @@ async fn a_certificate_from_another_ca_is_refused_with_a_readable_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_config_and_certificate_disagree_does_not_start() {
     let d = Deployment::new();
-    let home = d.home(VILLAGE, "村", &spec("v1", None, false));
+    let home = d.home(VILLAGE, "村", &NodeSpec::new("v1", None, false));
     halfsky_node::pki::issue(d.ca(), org(SIBLING), "v1", home.dir()).expect("certificate");
     let err = RunningNode::start(&home)
         .await
@@ -438,7 +429,7 @@ async fn a_node_whose_config_and_certificate_disagree_does_not_start() {
 async fn an_unsupported_protocol_version_is_aborted() {
     let d = Deployment::new();
     let town = township(&d).await;
-    let home = d.home(VILLAGE, "村", &spec("v1", None, false));
+    let home = d.home(VILLAGE, "村", &NodeSpec::new("v1", None, false));
     let mut raw = RawClient::connect(&home, town.listen_addr().unwrap())
         .await
         .expect("handshake");
@@ -471,7 +462,7 @@ async fn an_unsupported_protocol_version_is_aborted() {
 async fn a_hello_that_contradicts_the_certificate_is_aborted() {
     let d = Deployment::new();
     let town = township(&d).await;
-    let home = d.home(VILLAGE, "村", &spec("v1", None, false));
+    let home = d.home(VILLAGE, "村", &NodeSpec::new("v1", None, false));
     let mut raw = RawClient::connect(&home, town.listen_addr().unwrap())
         .await
         .expect("handshake");
@@ -502,7 +493,7 @@ async fn oversized_and_garbage_frames_close_the_link_and_the_parent_keeps_servin
     let d = Deployment::new();
     let town = township(&d).await;
     let addr = town.listen_addr().unwrap();
-    let home = d.home(VILLAGE, "村", &spec("v1", None, false));
+    let home = d.home(VILLAGE, "村", &NodeSpec::new("v1", None, false));
 
     // A length prefix above the cap: refused before any body is read.
     let raw = RawClient::connect(&home, addr).await.expect("handshake");
@@ -549,7 +540,7 @@ async fn oversized_and_garbage_frames_close_the_link_and_the_parent_keeps_servin
     }
 
     // The township still serves a child that behaves.
-    let village = start(&d.home(VILLAGE, "村", &spec("v2", Some(addr), false))).await;
+    let village = start(&d.home(VILLAGE, "村", &NodeSpec::new("v2", Some(addr), false))).await;
     let woman = with(&village, |l| {
         l.add(
             Kind::Woman,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use halfsky_shared::relay_wire::{ItemId, RelayFrame, MAX_FETCH};
+use halfsky_shared::relay_wire::{ItemId, RelayFrame, RelayFrameError, MAX_FETCH};
 use halfsky_shared::OrgCode;
 use quinn::{Connection, RecvStream, SendStream};
 use rand::Rng;
@@ -22,25 +22,35 @@ use crate::sync::bundle::{self, Keys, Received};
 use crate::sync::status::{StatusError, StatusStore, StoredStatus};
 use crate::sync::tls;
 
+/// Why a relay frame could not be read or written. Its own type, not a string, so
+/// the relay server can tell a broken link from a peer that speaks nonsense.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameIoError {
+    /// Reading failed: the link was lost, the stream reset, or a length prefix is over
+    /// the cap.
+    #[error("reading from the relay link: {0}")]
+    Read(#[from] crate::sync::frames::FrameReadError),
+    /// The QUIC stream failed while writing.
+    #[error("writing to the relay link: {0}")]
+    Write(#[from] quinn::WriteError),
+    /// The frame itself is malformed or over the size cap.
+    #[error("a bad relay frame: {0}")]
+    Frame(#[from] RelayFrameError),
+}
+
 /// Reads one relay frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<RelayFrame>, String> {
-    let Some(body) = crate::sync::frames::read_body(recv, RelayFrame::body_len)
-        .await
-        .map_err(|e| format!("the relay link: {e}"))?
-    else {
+pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<RelayFrame>, FrameIoError> {
+    let Some(body) = crate::sync::frames::read_body(recv, RelayFrame::body_len).await? else {
         return Ok(None);
     };
-    RelayFrame::decode_body(&body)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    Ok(Some(RelayFrame::decode_body(&body)?))
 }
 
 /// Writes one relay frame.
-pub async fn write_frame(send: &mut SendStream, frame: &RelayFrame) -> Result<(), String> {
-    let bytes = frame.encode().map_err(|e| e.to_string())?;
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| format!("writing to the relay link: {e}"))
+pub async fn write_frame(send: &mut SendStream, frame: &RelayFrame) -> Result<(), FrameIoError> {
+    let bytes = frame.encode()?;
+    send.write_all(&bytes).await?;
+    Ok(())
 }
 
 /// Sends one request on a new stream and reads every answer frame.
@@ -49,11 +59,13 @@ pub async fn request(conn: &Connection, frame: &RelayFrame) -> Result<Vec<RelayF
         .open_bi()
         .await
         .map_err(|e| format!("the relay link failed: {e}"))?;
-    write_frame(&mut send, frame).await?;
+    write_frame(&mut send, frame)
+        .await
+        .map_err(|e| e.to_string())?;
     send.finish()
         .map_err(|e| format!("the relay link failed: {e}"))?;
     let mut answers = Vec::new();
-    while let Some(f) = read_frame(&mut recv).await? {
+    while let Some(f) = read_frame(&mut recv).await.map_err(|e| e.to_string())? {
         answers.push(f);
         if answers.len() > MAX_FETCH as usize + 2 {
             return Err("the relay sent more frames than asked for".into());
