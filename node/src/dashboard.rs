@@ -9,6 +9,8 @@
 //! - `pages`: overview + drill-down, overdue list, women list, record page, login.
 //! - `forms`: data entry for every record kind, validated on the server.
 //! - [`api`]: the JSON API.
+//! - [`targets`]: the targets the overview measures against (records, else the
+//!   seed's defaults).
 //! - `html`, `svg`, [`table`], [`i18n`]: page frame, charts, tables + CSV/XLSX
 //!   export, languages.
 
@@ -24,6 +26,7 @@ pub mod i18n;
 mod pages;
 mod svg;
 pub mod table;
+pub mod targets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

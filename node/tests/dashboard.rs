@@ -488,7 +488,7 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
 
 async fn women_total(handle: &LedgerHandle) -> i64 {
     handle
-        .run(|l| l.stats(None).unwrap().women["total"].as_i64().unwrap())
+        .run(|l| l.stats(None).unwrap().women.total)
         .await
         .unwrap()
 }
@@ -792,4 +792,61 @@ fn user_add_stores_an_argon2_hash_in_the_config() {
     assert_eq!(config.dashboard.users[0].role, Role::Viewer);
     let text = std::fs::read_to_string(home.config_path()).unwrap();
     assert!(text.starts_with("# halfsky node configuration"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_come_from_target_records_else_the_default_is_marked() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let api = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+
+    // No target record: the seed's figures, marked as defaults.
+    let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
+    let o = api(&r.body);
+    assert_eq!(o["targets"]["training_person_times"]["value"], 300, "{o}");
+    assert_eq!(
+        o["targets"]["training_person_times"]["source"]["kind"],
+        "default"
+    );
+    assert_eq!(o["targets"]["poor_share_percent"]["value"], 40);
+    let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
+    assert!(
+        page.contains("target 300 per county per year, default"),
+        "{page}"
+    );
+
+    // A target for this year beats one for the five-year span; another year's is ignored.
+    let add = |period: &'static str, metric: &'static str, value: &'static str| {
+        f.handle.run(move |l| {
+            let inputs: Vec<(String, String)> = [
+                ("org", V1),
+                ("metric", metric),
+                ("period", period),
+                ("value", value),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            l.add(Kind::Target, &inputs).unwrap()
+        })
+    };
+    add("2021-2030", "training_person_times", "90")
+        .await
+        .unwrap();
+    let year = add("2026", "training_person_times", "120").await.unwrap();
+    add("2025", "training_person_times", "999").await.unwrap();
+    add("2026", "poor_share_percent", "45").await.unwrap();
+    let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
+    let o = api(&r.body);
+    assert_eq!(o["targets"]["training_person_times"]["value"], 120, "{o}");
+    assert_eq!(
+        o["targets"]["training_person_times"]["source"]["id"],
+        year.to_string()
+    );
+    assert_eq!(o["targets"]["poor_share_percent"]["value"], 45);
+    let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
+    assert!(page.contains("person-times (target)"), "{page}");
+    assert!(page.contains("target ≥ 45%):"), "{page}");
 }

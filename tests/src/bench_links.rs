@@ -124,9 +124,7 @@ pub async fn deliver(
     let org = OrgCode::parse(VILLAGE).expect("valid code");
     let arrived = loop {
         let held = with(&township, move |l| {
-            l.stats(Some(org))
-                .map(|s| s.women["total"].as_i64().unwrap_or(0))
-                .unwrap_or(0)
+            l.stats(Some(org)).map(|s| s.women.total).unwrap_or(0)
         })
         .await;
         if held as usize >= records {

@@ -82,7 +82,7 @@ pub async fn overdue(
     };
     let limit = q.limit.unwrap_or(PAGE_ROWS);
     let known = match state.overview(org).await {
-        Ok(Ok(o)) => o.stats.visits["overdue_women"].as_i64(),
+        Ok(Ok(o)) => Some(o.stats.visits.overdue_women),
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => return r,
     };

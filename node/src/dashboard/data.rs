@@ -10,6 +10,7 @@ use halfsky_shared::rollup::{ChildStats, StatsReport, OVERDUE_DAYS};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
+use super::targets::{targets, Targets};
 use crate::ledger::{Ledger, LedgerError, RecordView};
 use crate::sync::freshness::{Arrival, SubtreeFreshness};
 
@@ -61,14 +62,9 @@ pub struct Overview {
     /// Names of units in the subtree (for freshness labels).
     #[serde(skip)]
     pub names: BTreeMap<OrgCode, String>,
-    /// Training person-times this year against 300 per county.
-    pub training_target_this_year: i64,
+    /// This year's training targets, from target records or the seed's defaults.
+    pub targets: Targets,
 }
-
-/// Person-times each county must train per year (seed 001).
-pub const TRAINING_TARGET_PER_COUNTY: i64 = 300;
-/// Poor women's minimum share of training person-times, percent (seed 001).
-pub const POOR_SHARE_TARGET: f64 = 40.0;
 
 /// Builds the overview of `org`.
 pub fn overview(
@@ -120,7 +116,7 @@ pub fn overview(
         children,
         verification: verification(ledger, org, &stats)?,
         names,
-        training_target_this_year: TRAINING_TARGET_PER_COUNTY * counties,
+        targets: targets(ledger.index(), org, stats.trainings.year, counties)?,
         stats,
     })
 }
@@ -168,7 +164,7 @@ fn verification(
             }
         }
     }
-    let women = stats.women["total"].as_i64().unwrap_or(0);
+    let women = stats.women.total;
     let mut out: Vec<LevelVerification> = Vec::new();
     for level in [
         halfsky_shared::org::Level::Township,

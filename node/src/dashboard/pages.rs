@@ -15,7 +15,7 @@ use halfsky_shared::{Kind, OrgCode, RecordId};
 use serde::Deserialize;
 
 use super::auth::{self, Ctx};
-use super::data::{self, Overview, WomenFilter, PAGE_ROWS, POOR_SHARE_TARGET};
+use super::data::{self, Overview, WomenFilter, PAGE_ROWS};
 use super::html::{esc, page};
 use super::i18n::{field_label, Lang};
 use super::svg;
@@ -252,10 +252,6 @@ async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> String {
     )
 }
 
-fn num(v: &serde_json::Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
 /// Breadcrumbs from this node's unit down to `org`.
 fn crumbs(state: &AppState, org: OrgCode, names: &BTreeMap<OrgCode, String>) -> String {
     let mut parts = Vec::new();
@@ -341,7 +337,7 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
     for code in enums::STATUS.codes() {
         status.push(vec![
             lang.option(&enums::STATUS, code).into(),
-            num(&s.women["by_status"][code]).into(),
+            s.women.by_status.of(code).into(),
         ]);
     }
     let mut labor = Table::new(
@@ -354,12 +350,17 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
         ],
     );
     for code in enums::LABOR.codes() {
-        let v = &s.women["by_labor_and_work"][code];
+        let v = s
+            .women
+            .by_labor_and_work
+            .get(code)
+            .cloned()
+            .unwrap_or_default();
         labor.push(vec![
             lang.option(&enums::LABOR, code).into(),
-            num(&v["wants_work"]).into(),
-            num(&v["no_wish"]).into(),
-            num(&s.women["by_labor"][code]).into(),
+            v.wants_work.into(),
+            v.no_wish.into(),
+            s.women.by_labor.of(code).into(),
         ]);
     }
     let mut cause = Table::new(
@@ -369,7 +370,7 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
     for code in enums::CAUSE.codes() {
         cause.push(vec![
             lang.option(&enums::CAUSE, code).into(),
-            num(&s.women["by_cause"][code]).into(),
+            s.women.by_cause.of(code).into(),
         ]);
     }
     let mut age = Table::new(
@@ -379,7 +380,7 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
     for band in AGE_BANDS {
         age.push(vec![
             age_label(lang, band).into(),
-            num(&s.women["by_age_band"][band]).into(),
+            s.women.by_age_band.of(band).into(),
         ]);
     }
     let mut verif = Table::new(
@@ -501,37 +502,35 @@ pub async fn overview(
     let boxes: Vec<(&str, String, &str)> = vec![
         (
             lang.t("妇女建卡", "Women with a card"),
-            num(&w["total"]).to_string(),
+            w.total.to_string(),
             "women-total",
         ),
         (
             lang.t("户", "Households"),
             format!(
                 "{}（{} {}）",
-                num(&s.households["total"]),
+                s.households.total,
                 lang.t("建档立卡", "registered poor"),
-                num(&s.households["registered_poor"])
+                s.households.registered_poor
             ),
             "households",
         ),
         (
             lang.t("结对覆盖", "Pairing coverage"),
             format!(
-                "{} / {}（{}%）",
-                num(&w["paired"]),
-                num(&w["total"]),
-                w["pairing_coverage_percent"]
+                "{} / {}（{:?}%）",
+                w.paired, w.total, w.pairing_coverage_percent
             ),
             "pairing",
         ),
         (
             lang.t("回访次数", "Visits"),
-            num(&v["total"]).to_string(),
+            v.total.to_string(),
             "visits-total",
         ),
         (
             lang.t("逾期未回访（60天）", "Overdue (no visit in 60 days)"),
-            num(&v["overdue_women"]).to_string(),
+            v.overdue_women.to_string(),
             "overdue-count",
         ),
         (
@@ -542,9 +541,9 @@ pub async fn overview(
         (
             lang.t("小额贷款", "Loans"),
             format!(
-                "{}（{} {}）",
-                num(&s.loans["count"]),
-                s.loans["amount_yuan"],
+                "{}（{:?} {}）",
+                s.loans.count,
+                s.loans.amount_yuan,
                 lang.t("元", "yuan")
             ),
             "loans",
@@ -565,45 +564,61 @@ pub async fn overview(
     }
     b.push_str("</div>");
     let t = &s.trainings;
-    let pt = num(&t["person_times_this_year"]);
-    let target = o.training_target_this_year;
+    let pt = t.person_times_this_year;
+    let target = &o.targets.training_person_times;
+    let share_target = &o.targets.poor_share_percent;
     b.push_str(&format!(
         "<h2>{}</h2><p>{} {}：{} {}，{} {}</p>",
         lang.t("培训", "Trainings"),
-        t["year"],
+        t.year,
         lang.t("年", ""),
-        num(&t["sessions_this_year"]),
+        t.sessions_this_year,
         lang.t("期", "sessions"),
         pt,
         lang.t("人次", "person-times")
     ));
     b.push_str(&svg::progress(
         pt as f64,
-        target as f64,
+        target.value as f64,
         &format!(
-            "{pt} / {target} {}",
-            lang.t(
-                "人次（目标：每县每年300）",
-                "person-times (target 300 per county per year)"
-            )
+            "{pt} / {} {}",
+            target.value,
+            if target.is_default() {
+                lang.t(
+                    "人次（目标：每县每年300，默认值）",
+                    "person-times (target 300 per county per year, default)",
+                )
+            } else {
+                lang.t("人次（目标）", "person-times (target)")
+            }
         ),
     ));
-    let share = t["poor_share_percent_this_year"].as_f64();
+    let share = t.poor_share_percent_this_year;
     let share_text = match share {
-        Some(p) => format!("{p}% / {POOR_SHARE_TARGET}%"),
+        Some(p) => format!("{p}% / {}%", share_target.value),
         None => lang.t("今年无培训", "no trainings this year").to_string(),
     };
     b.push_str(&format!(
         "<p>{} <b id=\"poor-share\">{}</b></p>",
-        lang.t(
-            "贫困妇女占培训人次比例（目标≥40%）：",
-            "Poor women's share of person-times (target ≥ 40%):"
-        ),
+        esc(&format!(
+            "{}{}{}{}",
+            lang.t(
+                "贫困妇女占培训人次比例（目标≥",
+                "Poor women's share of person-times (target ≥ "
+            ),
+            share_target.value,
+            if share_target.is_default() {
+                lang.t("%，默认值", "%, default")
+            } else {
+                "%"
+            },
+            lang.t("）：", "):"),
+        )),
         esc(&share_text)
     ));
     b.push_str(&svg::progress(
         share.unwrap_or(0.0),
-        POOR_SHARE_TARGET,
+        share_target.value as f64,
         &share_text,
     ));
     if !o.children.is_empty() {
@@ -629,11 +644,11 @@ pub async fn overview(
     b.push_str(&format!(
         "<p><small>{} {}; {} {}; {} {}</small></p>",
         lang.t("施策", "Measures"),
-        num(&s.measures["total"]),
+        s.measures.total,
         lang.t("基地", "Bases"),
-        num(&s.bases["total"]),
+        s.bases.total,
         lang.t("在帮结对", "Active pairings"),
-        num(&s.pairings["active"])
+        s.pairings.active
     ));
     let title = format!("{} — {}", s.name, lang.t("概览", "Overview"));
     html(
@@ -678,7 +693,7 @@ pub async fn overdue(
     let res = state
         .overview(org)
         .await
-        .map(|o| o.map(|o| o.stats.visits["overdue_women"].as_i64()));
+        .map(|o| o.map(|o| Some(o.stats.visits.overdue_women)));
     let known = match res {
         Ok(Ok(n)) => n,
         Ok(Err(e)) => {
