@@ -27,6 +27,7 @@ mod pages;
 mod svg;
 pub mod table;
 pub mod targets;
+mod unit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

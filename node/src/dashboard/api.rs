@@ -5,31 +5,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use halfsky_shared::{OrgCode, RecordId};
+use halfsky_shared::RecordId;
 use serde::Deserialize;
 
 use super::auth::Ctx;
 use super::data::{self, WomenFilter, PAGE_ROWS};
+use super::unit::Unit;
 use super::AppState;
 
-/// `?org=CODE` (default: this node's unit) and `?limit=`.
+/// `?limit=` (the unit, `?org=`, is read by [`Unit`]).
 #[derive(Debug, Default, Deserialize)]
-pub struct OrgQuery {
-    org: Option<String>,
+pub struct LimitQuery {
     limit: Option<usize>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// A JSON error answer: `{"error": message}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
-}
-
-fn unit(state: &AppState, org: Option<&str>) -> Result<OrgCode, Response> {
-    match org {
-        None => Ok(state.org()),
-        Some(code) => state
-            .unit(code)
-            .map_err(|e| error(StatusCode::NOT_FOUND, e)),
-    }
 }
 
 fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>) -> Response {
@@ -41,28 +33,12 @@ fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>
 }
 
 /// `GET /api/v1/stats?org=`: the statistics report, as `halfsky stats --json`.
-pub async fn stats(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+pub async fn stats(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
     reply(state.run(move |l| l.stats(Some(org))).await)
 }
 
 /// `GET /api/v1/overview?org=`: statistics, children with freshness, verification.
-pub async fn overview(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+pub async fn overview(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
     match state.overview(org).await {
         Ok(Ok(o)) => Json(&*o).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -74,12 +50,9 @@ pub async fn overview(
 pub async fn overdue(
     State(state): State<AppState>,
     _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
+    Unit(org): Unit,
+    Query(q): Query<LimitQuery>,
 ) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let limit = q.limit.unwrap_or(PAGE_ROWS);
     let known = match state.overview(org).await {
         Ok(Ok(o)) => Some(o.stats.visits.overdue_women),
@@ -100,7 +73,6 @@ pub async fn overdue(
 /// Query of `/api/v1/women`.
 #[derive(Debug, Default, Deserialize)]
 pub struct WomenQuery {
-    org: Option<String>,
     limit: Option<usize>,
     #[serde(flatten)]
     filter: WomenFilter,
@@ -110,12 +82,9 @@ pub struct WomenQuery {
 pub async fn women(
     State(state): State<AppState>,
     _ctx: Ctx,
+    Unit(org): Unit,
     Query(q): Query<WomenQuery>,
 ) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let limit = q.limit.unwrap_or(PAGE_ROWS);
     let filter = q.filter;
     reply(
@@ -131,15 +100,7 @@ pub async fn women(
 }
 
 /// `GET /api/v1/freshness?org=`: last arrival of every document of the subtree.
-pub async fn freshness(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+pub async fn freshness(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
     reply(state.run(move |l| {
         data::arrivals(l, &org).map(|rows| {
             rows.into_iter().map(|(org, a)| serde_json::json!({"org": org, "arrived_at": a.arrived_at, "path": a.path, "newest_change": a.newest_change})).collect::<Vec<_>>()

@@ -20,6 +20,7 @@ use super::html::{esc, page};
 use super::i18n::{field_label, Lang};
 use super::svg;
 use super::table::{Cell, Table};
+use super::unit::Unit;
 use super::AppState;
 use crate::sync::freshness::{ArrivalPath, SubtreeFreshness};
 
@@ -434,22 +435,10 @@ fn chart(t: &Table, value_col: usize) -> String {
 pub async fn overview(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(code): Path<String>,
+    Unit(org): Unit,
     Query(q): Query<ExportQuery>,
 ) -> Response {
     let lang = ctx.lang;
-    let org = match state.unit(&code) {
-        Ok(o) => o,
-        Err(e) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::NOT_FOUND,
-                lang.t("没有这个单位", "No such unit"),
-                &e,
-            )
-        }
-    };
     let now = chrono::Utc::now().timestamp();
     let o = match state.overview(org).await {
         Ok(Ok(o)) => o,
@@ -669,22 +658,10 @@ pub async fn overview(
 pub async fn overdue(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(code): Path<String>,
+    Unit(org): Unit,
     Query(q): Query<ExportQuery>,
 ) -> Response {
     let lang = ctx.lang;
-    let org = match state.unit(&code) {
-        Ok(o) => o,
-        Err(e) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::NOT_FOUND,
-                lang.t("没有这个单位", "No such unit"),
-                &e,
-            )
-        }
-    };
     let limit = if q.format.is_some() {
         usize::MAX
     } else {
@@ -853,22 +830,10 @@ fn enum_options(lang: Lang, spec: &enums::EnumSpec) -> Vec<(String, String)> {
 pub async fn women(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(code): Path<String>,
+    Unit(org): Unit,
     Query(q): Query<WomenQuery>,
 ) -> Response {
     let lang = ctx.lang;
-    let org = match state.unit(&code) {
-        Ok(o) => o,
-        Err(e) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::NOT_FOUND,
-                lang.t("没有这个单位", "No such unit"),
-                &e,
-            )
-        }
-    };
     let limit = if q.format.is_some() {
         usize::MAX
     } else {
