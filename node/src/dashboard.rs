@@ -3,12 +3,18 @@
 //! serving the same numbers from the same code ([`data`]). Started by
 //! [`crate::run::RunningNode::start`] when `[dashboard] listen` is set.
 //!
+//! Every GET reads through the ledger's read-only view
+//! ([`crate::ledger::reader::LedgerReader`], [`AppState::read`]), so pages never queue
+//! behind sync work in the ledger actor; only the forms' writes go through the actor.
+//!
 //! # Layout
 //! - [`auth`]: users, roles, sessions, CSRF; the request context [`auth::Ctx`].
 //! - [`data`]: the one code path computing what pages and API show.
 //! - `pages`: overview + drill-down, overdue list, women list, record page, login.
 //! - `forms`: data entry for every record kind, validated on the server.
 //! - [`api`]: the JSON API.
+//! - `unit`: the [`unit::Unit`] extractor — the unit a request is about, checked to
+//!   be in this node's subtree.
 //! - [`targets`]: the targets the overview measures against (records, else the
 //!   seed's defaults).
 //! - `html`, `svg`, [`table`], [`i18n`]: page frame, charts, tables + CSV/XLSX
@@ -27,7 +33,7 @@ mod pages;
 mod svg;
 pub mod table;
 pub mod targets;
-mod unit;
+pub mod unit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,10 +47,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{DashboardConfig, DashboardUser};
 use crate::ledger::actor::LedgerHandle;
+use crate::ledger::reader::LedgerReader;
 use crate::ledger::Ledger;
 
 struct Inner {
+    /// Writes (forms) go to the ledger actor.
     handle: LedgerHandle,
+    /// Reads (every GET) go here, never queueing behind the actor.
+    reader: LedgerReader,
     org: OrgCode,
     name: String,
     users: Vec<DashboardUser>,
@@ -64,6 +74,10 @@ type OverviewCache = std::collections::HashMap<OrgCode, (u64, i64, Arc<data::Ove
 const OVERVIEW_MAX_AGE_SECS: i64 = 60;
 /// Units whose overviews are kept.
 const OVERVIEW_CACHE_UNITS: usize = 512;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Shared state of the dashboard's handlers.
 #[derive(Clone)]
@@ -96,6 +110,7 @@ impl AppState {
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                reader: handle.reader().clone(),
                 handle,
                 org,
                 name,
@@ -142,7 +157,8 @@ impl AppState {
         self.inner.stale_after_secs
     }
 
-    /// Runs `f` on the ledger inside its actor.
+    /// Runs `f` on the ledger inside its actor: for writes only (forms); reads go
+    /// through [`AppState::read`].
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
@@ -156,8 +172,32 @@ impl AppState {
         })
     }
 
+    /// The ledger's read-only view.
+    pub fn reader(&self) -> &LedgerReader {
+        &self.inner.reader
+    }
+
+    /// Runs `f` on the ledger's read-only view on a blocking thread (sled reads and
+    /// sums block): a page is answered while the actor is busy with sync or writes.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LedgerReader) -> T + Send + 'static,
+    ) -> Result<T, Response> {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || f(&reader))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a dashboard read failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "reading the ledger failed; see the node's log",
+                )
+                    .into_response()
+            })
+    }
+
     /// The overview of `org` (statistics, drill-down with freshness, verification),
-    /// computed in the ledger actor, or reused if nothing was written since (the
+    /// computed on the read-only view, or reused if nothing was written since (the
     /// ledger's generation is unchanged) and it is under a minute old: at a city of a
     /// million women the statistics take a few hundred milliseconds to sum.
     pub async fn overview(
@@ -166,16 +206,18 @@ impl AppState {
     ) -> Result<Result<Arc<data::Overview>, crate::LedgerError>, Response> {
         let cache = self.inner.overviews.clone();
         let stale = self.inner.stale_after_secs;
-        self.run(move |l| {
+        self.read(move |l| {
             let now = chrono::Utc::now().timestamp();
+            // Read before computing: a write during the computation moves it, so the
+            // result is recomputed next time rather than kept as current.
             let generation = l.generation();
-            let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((g, at, o)) = map.get(&org) {
+            if let Some((g, at, o)) = lock(&cache).get(&org) {
                 if *g == generation && now - at < OVERVIEW_MAX_AGE_SECS {
                     return Ok(o.clone());
                 }
             }
             let o = Arc::new(data::overview(l, org, now, stale)?);
+            let mut map = lock(&cache);
             if map.len() >= OVERVIEW_CACHE_UNITS {
                 map.clear();
             }

@@ -850,3 +850,55 @@ async fn targets_come_from_target_records_else_the_default_is_marked() {
     assert!(page.contains("person-times (target)"), "{page}");
     assert!(page.contains("target ≥ 45%):"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_answered_while_the_ledger_actor_is_busy() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "editor").await;
+    let c = Some(c.as_str());
+
+    // Hold the actor: it runs a job that waits until the test lets it go.
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let handle = f.handle.clone();
+    let busy = tokio::spawn(async move {
+        handle
+            .run(move |_| {
+                let _ = entered_tx.send(());
+                release_rx.recv().expect("the test releases the actor");
+            })
+            .await
+    });
+    entered_rx.await.expect("the actor took the job");
+
+    // Every kind of GET answers meanwhile, with the real numbers.
+    let women = f.handle.reader().stats(org(TOWNSHIP)).unwrap().women.total;
+    let page = get(&app, &format!("/org/{TOWNSHIP}"), c).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(number_after(&page.text(), "women-total"), women);
+    for path in [
+        format!("/org/{TOWNSHIP}/overdue"),
+        format!("/org/{V1}/women"),
+        "/api/v1/stats".to_string(),
+        "/api/v1/freshness".to_string(),
+        "/new/visit".to_string(),
+    ] {
+        assert_eq!(get(&app, &path, c).await.status, StatusCode::OK, "{path}");
+    }
+    let id = f
+        .handle
+        .reader()
+        .list(Kind::Woman, V1, false)
+        .unwrap()
+        .remove(0)
+        .record
+        .id;
+    let r = get(&app, &format!("/record/{id}"), c).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The actor was held the whole time; let it go and it finishes its job.
+    assert!(!busy.is_finished());
+    release_tx.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+}

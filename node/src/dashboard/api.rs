@@ -34,7 +34,7 @@ fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>
 
 /// `GET /api/v1/stats?org=`: the statistics report, as `halfsky stats --json`.
 pub async fn stats(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
-    reply(state.run(move |l| l.stats(Some(org))).await)
+    reply(state.read(move |l| l.stats(org)).await)
 }
 
 /// `GET /api/v1/overview?org=`: statistics, children with freshness, verification.
@@ -61,7 +61,7 @@ pub async fn overdue(
     };
     reply(
         state
-            .run(move |l| {
+            .read(move |l| {
                 let today = l.today();
                 data::overdue(l, org, today, limit, known)
                     .map(|(rows, count)| serde_json::json!({"count": count, "rows": rows}))
@@ -89,7 +89,7 @@ pub async fn women(
     let filter = q.filter;
     reply(
         state
-            .run(move |l| {
+            .read(move |l| {
                 data::women(l, org, &filter, limit).map(|(rows, count)| {
                     let records: Vec<_> = rows.into_iter().map(|r| r.record).collect();
                     serde_json::json!({"count": count, "rows": records})
@@ -101,7 +101,7 @@ pub async fn women(
 
 /// `GET /api/v1/freshness?org=`: last arrival of every document of the subtree.
 pub async fn freshness(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
-    reply(state.run(move |l| {
+    reply(state.read(move |l| {
         data::arrivals(l, &org).map(|rows| {
             rows.into_iter().map(|(org, a)| serde_json::json!({"org": org, "arrived_at": a.arrived_at, "path": a.path, "newest_change": a.newest_change})).collect::<Vec<_>>()
         })
@@ -120,7 +120,7 @@ pub async fn record(State(state): State<AppState>, _ctx: Ctx, Path(raw): Path<St
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match state.run(move |l| data::record(l, &id)).await {
+    match state.read(move |l| data::record(l, &id)).await {
         Ok(Ok(p)) => Json(p).into_response(),
         Ok(Err(e @ crate::LedgerError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -1,7 +1,7 @@
 //! What pages and the JSON API show, computed in one place from the ledger's index
-//! (run inside the ledger actor). Pages render these structs as HTML; the API
+//! through its read-only view ([`LedgerReader`]: never inside the ledger actor). Pages render these structs as HTML; the API
 //! serialises them as they are, so both always show the same numbers. The statistics
-//! are [`Ledger::stats`], the very report `halfsky stats --json` prints.
+//! are [`LedgerReader::stats`], the very report `halfsky stats --json` prints.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,8 @@ use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
 use super::targets::{targets, Targets};
-use crate::ledger::{Ledger, LedgerError, RecordView};
+use crate::ledger::reader::LedgerReader;
+use crate::ledger::{LedgerError, RecordView};
 use crate::sync::freshness::{Arrival, SubtreeFreshness};
 
 /// At most this many rows of a list are shown on a page (exports have them all).
@@ -68,12 +69,12 @@ pub struct Overview {
 
 /// Builds the overview of `org`.
 pub fn overview(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     now: i64,
     stale_after_secs: i64,
 ) -> Result<Overview, LedgerError> {
-    let stats = ledger.stats(Some(org))?;
+    let stats = ledger.stats(org)?;
     let rows = arrivals(ledger, &org)?;
     let freshness = SubtreeFreshness::of(&rows, now, stale_after_secs);
     let mut by_child: BTreeMap<OrgCode, Vec<(OrgCode, Arrival)>> = BTreeMap::new();
@@ -122,7 +123,10 @@ pub fn overview(
 }
 
 /// Arrivals of every document of `org`'s subtree.
-pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
+pub fn arrivals(
+    ledger: &LedgerReader,
+    org: &OrgCode,
+) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
     ledger
         .freshness()
         .subtree(org.subtree_prefix())
@@ -136,7 +140,7 @@ pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)
 
 /// Latest verification result per (level, woman) over `org`'s subtree.
 fn verification(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     stats: &StatsReport,
 ) -> Result<Vec<LevelVerification>, LedgerError> {
@@ -219,7 +223,7 @@ pub struct OverdueRow {
 /// rollups, the same figure as the statistics; `known_count` if the caller already
 /// has that figure).
 pub fn overdue(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     today: NaiveDate,
     limit: usize,
@@ -395,7 +399,7 @@ pub fn age_band(age: i64) -> &'static str {
 
 /// Women under `org` passing `filter`: at most `limit` rows, and the total count.
 pub fn women(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     filter: &WomenFilter,
     limit: usize,
@@ -427,7 +431,7 @@ pub struct RecordPage {
 }
 
 /// The record page of `id`.
-pub fn record(ledger: &mut Ledger, id: &RecordId) -> Result<RecordPage, LedgerError> {
+pub fn record(ledger: &LedgerReader, id: &RecordId) -> Result<RecordPage, LedgerError> {
     let view = ledger.show(id)?;
     let history = ledger.history(id)?;
     let mut related = Vec::new();

@@ -218,10 +218,7 @@ pub async fn form(
             &format!("{kind}: use one of the forms listed at /new"),
         );
     };
-    let today = match state.run(|l| l.today()).await {
-        Ok(t) => t.format("%Y-%m-%d").to_string(),
-        Err(r) => return r,
-    };
+    let today = state.reader().today().format("%Y-%m-%d").to_string();
     let values: Vec<(String, String)> = prefill
         .into_iter()
         .filter(|(k, _)| kind.spec().field(k).is_some())

@@ -224,7 +224,7 @@ async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> String {
     let stale = state.stale_after_secs();
     let now = chrono::Utc::now().timestamp();
     let res = state
-        .run(move |l| {
+        .read(move |l| {
             let rows = data::arrivals(l, &org).unwrap_or_default();
             let f = SubtreeFreshness::of(&rows, now, stale);
             let names: BTreeMap<OrgCode, String> = [&f.newest, &f.oldest]
@@ -685,7 +685,7 @@ pub async fn overdue(
         Err(r) => return r,
     };
     let res = state
-        .run(move |l| {
+        .read(move |l| {
             let today = l.today();
             let name = l.index().name(&org).ok().flatten().unwrap_or_default();
             data::overdue(l, org, today, limit, known).map(|r| (r, today, name))
@@ -841,7 +841,7 @@ pub async fn women(
     };
     let filter = q.filter.clone();
     let res = state
-        .run(move |l| {
+        .read(move |l| {
             let name = l.index().name(&org).ok().flatten().unwrap_or_default();
             data::women(l, org, &filter, limit).map(|r| (r, name))
         })
@@ -1051,7 +1051,7 @@ pub async fn record(
         }
     };
     let lookup = id.clone();
-    let p = match state.run(move |l| data::record(l, &lookup)).await {
+    let p = match state.read(move |l| data::record(l, &lookup)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
             return message(

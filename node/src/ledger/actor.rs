@@ -16,6 +16,7 @@ use halfsky_shared::wire::Frame;
 use halfsky_shared::OrgCode;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ledger::reader::LedgerReader;
 use crate::ledger::Ledger;
 use crate::pki::PeerIdentity;
 use crate::store::Storage;
@@ -63,10 +64,12 @@ enum Request {
 #[error("the node is shutting down")]
 pub struct ActorGone;
 
-/// Cheap, cloneable way in to the ledger actor.
+/// Cheap, cloneable way in to the ledger actor, and to its read-only view for reads
+/// that must not queue behind it (the dashboard's pages).
 #[derive(Debug, Clone)]
 pub struct LedgerHandle {
     tx: mpsc::UnboundedSender<Request>,
+    reader: LedgerReader,
 }
 
 impl std::fmt::Debug for Request {
@@ -76,6 +79,11 @@ impl std::fmt::Debug for Request {
 }
 
 impl LedgerHandle {
+    /// The ledger's read-only view: reads from any thread, never waiting on the actor.
+    pub fn reader(&self) -> &LedgerReader {
+        &self.reader
+    }
+
     /// Runs `f` on the ledger and returns its result.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -194,6 +202,7 @@ impl LedgerActor {
             child.connected = false;
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
+        let reader = ledger.reader();
         let mut state = State {
             ledger,
             sessions: BTreeMap::new(),
@@ -227,7 +236,7 @@ impl LedgerActor {
                 tx: tx.clone(),
                 thread: Some(thread),
             },
-            LedgerHandle { tx },
+            LedgerHandle { tx, reader },
         ))
     }
 
