@@ -902,3 +902,34 @@ async fn pages_are_answered_while_the_ledger_actor_is_busy() {
     release_tx.send(()).unwrap();
     busy.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_fields_holding_markup_come_out_escaped() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let evil = "<script>alert('x')</script>\"><b>";
+    let id = f
+        .handle
+        .run(move |l| {
+            let id = l.list(Kind::Woman, V1, false).unwrap().remove(0).record.id;
+            l.update(&id, None, &[("name".to_string(), evil.to_string())])
+                .unwrap();
+            id
+        })
+        .await
+        .unwrap();
+    for path in [
+        format!("/record/{id}"),
+        format!("/org/{V1}/women"),
+        format!("/org/{V1}/women?name=%3Cscript%3E"),
+    ] {
+        let page = get(&app, &path, c).await.text();
+        assert!(
+            page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&gt;&lt;b&gt;"),
+            "{path}: {page}"
+        );
+        assert!(!page.contains("<script>"), "{path}: {page}");
+    }
+}

@@ -16,9 +16,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rand::Rng;
 
-use super::html::{esc, Viewer};
+use super::html::Viewer;
 use super::i18n::Lang;
 use super::AppState;
 use crate::config::Role;
@@ -239,36 +240,41 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// The login form.
-pub fn login_page(lang: Lang, next: &str, error: Option<&str>, no_users: bool) -> String {
-    let err = error
-        .map(|e| format!("<p class=\"err\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let hint = if no_users {
-        format!(
-            "<p class=\"warn\">{}</p>",
-            lang.t(
-                "本节点还没有用户。请在节点电脑上运行 halfsky user add -d 目录 --name 名字 --role editor 创建用户。",
-                "This node has no users yet. Create one on the node's computer: halfsky user add -d DIR --name NAME --role editor"
-            )
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;margin:40px}}label{{display:block;margin-top:8px}}.err{{color:#a00}}\
-         .warn{{background:#fff3cd;padding:6px}}</style></head><body><h1>{title}</h1>{hint}{err}\
-         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label>{user} <input type=\"text\" name=\"name\" id=\"name\" autofocus></label>\
-         <label>{pw} <input type=\"password\" name=\"password\" id=\"password\"></label>\
-         <p><button type=\"submit\" id=\"login\">{go}</button></p></form></body></html>",
-        code = lang.code(),
-        title = lang.t("登录 妇联精准扶贫台账", "Log in — women's federation ledger"),
-        next = esc(next),
-        user = lang.t("用户名", "User name"),
-        pw = lang.t("密码", "Password"),
-        go = lang.t("登录", "Log in"),
-    )
+pub fn login_page(lang: Lang, next: &str, error: Option<&str>, no_users: bool) -> Markup {
+    let title = lang.t(
+        "登录 妇联精准扶贫台账",
+        "Log in — women's federation ledger",
+    );
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style {
+                    (PreEscaped("body{font-family:sans-serif;margin:40px}label{display:block;margin-top:8px}.err{color:#a00}.warn{background:#fff3cd;padding:6px}"))
+                }
+            }
+            body {
+                h1 { (title) }
+                @if no_users {
+                    p.warn {
+                        (lang.t(
+                            "本节点还没有用户。请在节点电脑上运行 halfsky user add -d 目录 --name 名字 --role editor 创建用户。",
+                            "This node has no users yet. Create one on the node's computer: halfsky user add -d DIR --name NAME --role editor"
+                        ))
+                    }
+                }
+                @if let Some(e) = error { p.err { (e) } }
+                form method="post" action="/login" {
+                    input type="hidden" name="next" value=(next);
+                    label { (lang.t("用户名", "User name")) " " input type="text" name="name" id="name" autofocus; }
+                    label { (lang.t("密码", "Password")) " " input type="password" name="password" id="password"; }
+                    p { button type="submit" id="login" { (lang.t("登录", "Log in")) } }
+                }
+            }
+        }
+    }
 }
 
 /// The session cookie for a token.

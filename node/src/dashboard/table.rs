@@ -2,9 +2,8 @@
 //! mark, so Excel and WPS show the Chinese) or as an XLSX workbook. Pages build
 //! [`Table`]s; `?format=csv|xlsx&table=N` on the same URL downloads table N.
 
+use maud::{html, Markup};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
-
-use super::html::esc;
 
 /// One cell: text, a number, or text linking somewhere.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,41 +89,34 @@ impl Table {
 
     /// The table as HTML, with download links for CSV and XLSX (`export_base` is the
     /// page URL with its query, ending in `?` or `&`).
-    pub fn html(&self, export_base: Option<&str>, number: usize) -> String {
-        let mut out = String::from("<div class=\"tbl\">");
-        if let Some(base) = export_base {
-            out.push_str(&format!(
-                "<p class=\"exp\"><a href=\"{b}format=csv&amp;table={number}\">CSV</a> · \
-                 <a href=\"{b}format=xlsx&amp;table={number}\">XLSX</a></p>",
-                b = esc(base)
-            ));
-        }
-        out.push_str("<table><thead><tr>");
-        for h in &self.headers {
-            out.push_str(&format!("<th>{}</th>", esc(h)));
-        }
-        out.push_str("</tr></thead><tbody>");
-        for (row, class) in self.rows.iter().zip(&self.row_class) {
-            if class.is_empty() {
-                out.push_str("<tr>");
-            } else {
-                out.push_str(&format!("<tr class=\"{}\">", esc(class)));
-            }
-            for cell in row {
-                match cell {
-                    Cell::Text(t) => out.push_str(&format!("<td>{}</td>", esc(t))),
-                    Cell::Num(n) => out.push_str(&format!("<td class=\"n\">{}</td>", num_text(*n))),
-                    Cell::Link(t, href) => out.push_str(&format!(
-                        "<td><a href=\"{}\">{}</a></td>",
-                        esc(href),
-                        esc(t)
-                    )),
+    pub fn html(&self, export_base: Option<&str>, number: usize) -> Markup {
+        html! {
+            div.tbl {
+                @if let Some(base) = export_base {
+                    p.exp {
+                        a href={ (base) "format=csv&table=" (number) } { "CSV" }
+                        " · "
+                        a href={ (base) "format=xlsx&table=" (number) } { "XLSX" }
+                    }
+                }
+                table {
+                    thead { tr { @for h in &self.headers { th { (h) } } } }
+                    tbody {
+                        @for (row, class) in self.rows.iter().zip(&self.row_class) {
+                            tr class=[(!class.is_empty()).then_some(class)] {
+                                @for cell in row {
+                                    @match cell {
+                                        Cell::Text(t) => td { (t) },
+                                        Cell::Num(n) => td.n { (num_text(*n)) },
+                                        Cell::Link(t, href) => td { a href=(href) { (t) } },
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            out.push_str("</tr>");
         }
-        out.push_str("</tbody></table></div>");
-        out
     }
 
     /// The table as CSV bytes, UTF-8 with a byte-order mark.
