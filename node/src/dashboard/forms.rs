@@ -12,9 +12,8 @@ use halfsky_shared::Kind;
 use maud::{html, Markup};
 
 use super::auth::Ctx;
-use super::html::page;
 use super::i18n::{field_error, field_label, Lang};
-use super::pages::{html as html_response, message};
+use super::pages::{framed, message, ok_page};
 use super::AppState;
 use crate::ledger::LedgerError;
 
@@ -39,18 +38,7 @@ pub async fn kinds(State(state): State<AppState>, ctx: Ctx) -> Response {
             }
         }
     };
-    html_response(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            lang.t("录入", "Data entry"),
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    ok_page(&ctx, &state, lang.t("录入", "Data entry"), body)
 }
 
 fn write_notice(ctx: &Ctx, state: &AppState) -> Markup {
@@ -140,14 +128,16 @@ fn input(lang: Lang, field: &FieldSpec, values: &[(String, String)], today: &str
     }
 }
 
+/// The form for `kind` answered with `status`, holding `values` and listing `errors`.
 fn form_page(
     ctx: &Ctx,
     state: &AppState,
+    status: StatusCode,
     kind: Kind,
     values: &[(String, String)],
     errors: &[String],
     today: &str,
-) -> Markup {
+) -> Response {
     let lang = ctx.lang;
     let spec = kind.spec();
     let body = html! {
@@ -166,14 +156,8 @@ fn form_page(
             p { button type="submit" id="save" { (lang.t("保存", "Save")) } }
         }
     };
-    page(
-        lang,
-        &format!("{} {}", lang.t("新增", "New"), kind_label(lang, kind)),
-        &state.node_label(),
-        &ctx.viewer(),
-        &ctx.path,
-        body,
-    )
+    let title = format!("{} {}", lang.t("新增", "New"), kind_label(lang, kind));
+    framed(ctx, state, status, &title, body)
 }
 
 /// `GET /new/{kind}`: an empty form (fields may be prefilled from the query, e.g.
@@ -199,11 +183,7 @@ pub async fn form(
         .into_iter()
         .filter(|(k, _)| kind.spec().field(k).is_some())
         .collect();
-    html_response(
-        &ctx,
-        StatusCode::OK,
-        form_page(&ctx, &state, kind, &values, &[], &today),
-    )
+    form_page(&ctx, &state, StatusCode::OK, kind, &values, &[], &today)
 }
 
 /// `POST /new/{kind}`: validates and writes the record through the ledger.
@@ -283,17 +263,14 @@ pub async fn submit(
                     field_error(lang, &label, &e.reason)
                 })
                 .collect();
-            html_response(
+            form_page(
                 &ctx,
+                &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                form_page(
-                    &ctx,
-                    &state,
-                    kind,
-                    &values,
-                    &msgs,
-                    &today.format("%Y-%m-%d").to_string(),
-                ),
+                kind,
+                &values,
+                &msgs,
+                &today.format("%Y-%m-%d").to_string(),
             )
         }
         Err(e) => message(

@@ -49,6 +49,53 @@ pub fn html(ctx: &Ctx, status: StatusCode, body: Markup) -> Response {
     resp
 }
 
+/// Answers 200 with `body` in the page frame, titled `title`.
+pub fn ok_page(ctx: &Ctx, state: &AppState, title: &str, body: Markup) -> Response {
+    framed(ctx, state, StatusCode::OK, title, body)
+}
+
+/// Answers `status` with `body` in the page frame, titled `title`.
+pub fn framed(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    body: Markup,
+) -> Response {
+    html(
+        ctx,
+        status,
+        page(
+            ctx.lang,
+            title,
+            &state.node_label(),
+            &ctx.viewer(),
+            &ctx.path,
+            body,
+        ),
+    )
+}
+
+/// The value of a read, or the page saying it failed ("cannot read" and why) or the
+/// answer the read path already gave.
+pub fn read_or_answer<T, E: std::fmt::Display>(
+    ctx: &Ctx,
+    state: &AppState,
+    read: Result<Result<T, E>, Response>,
+) -> Result<T, Response> {
+    match read {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(message(
+            ctx,
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ctx.lang.t("读取失败", "Cannot read"),
+            &e.to_string(),
+        )),
+        Err(r) => Err(r),
+    }
+}
+
 /// A page with a message (errors, not found).
 pub fn message(
     ctx: &Ctx,
@@ -62,18 +109,16 @@ pub fn message(
         p.err { (text) }
         p { a href="/" { (ctx.lang.t("返回首页", "Back to the start page")) } }
     };
-    html(
-        ctx,
-        status,
-        page(
-            ctx.lang,
-            title,
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    framed(ctx, state, status, title, body)
+}
+
+/// How many rows a list shows: a page's worth, or all of them for a download.
+fn rows_wanted(format: &Option<String>) -> usize {
+    if format.is_some() {
+        usize::MAX
+    } else {
+        data::PAGE_ROWS
+    }
 }
 
 /// Answers an export request with the table asked for.

@@ -2,7 +2,6 @@
 //! (status, labour, wish to work, cause, age, insurance, pairing, name).
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use halfsky_shared::rollup::AGE_BANDS;
 use halfsky_shared::schema::{enums, FieldType};
@@ -10,10 +9,12 @@ use halfsky_shared::Kind;
 use maud::{html as markup, Markup};
 use serde::Deserialize;
 
-use super::{age_label, export, export_base, freshness_box, html, message, ExportQuery};
+use super::{
+    age_label, export, export_base, freshness_box, ok_page, read_or_answer, rows_wanted,
+    ExportQuery,
+};
 use crate::dashboard::auth::Ctx;
-use crate::dashboard::data::{self, WomenFilter, PAGE_ROWS};
-use crate::dashboard::html::page;
+use crate::dashboard::data::{self, WomenFilter};
 use crate::dashboard::i18n::{field_label, Lang};
 use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::unit::Unit;
@@ -27,26 +28,13 @@ pub async fn overdue(
     Query(q): Query<ExportQuery>,
 ) -> Response {
     let lang = ctx.lang;
-    let limit = if q.format.is_some() {
-        usize::MAX
-    } else {
-        PAGE_ROWS
-    };
+    let limit = rows_wanted(&q.format);
     let res = state
         .overview(org)
         .await
         .map(|o| o.map(|o| Some(o.stats.visits.overdue_women)));
-    let known = match res {
-        Ok(Ok(n)) => n,
-        Ok(Err(e)) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("读取失败", "Cannot read"),
-                &e.to_string(),
-            )
-        }
+    let known = match read_or_answer(&ctx, &state, res) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let res = state
@@ -56,17 +44,8 @@ pub async fn overdue(
             data::overdue(l, org, today, limit, known).map(|r| (r, today, name))
         })
         .await;
-    let ((rows, count), today, name) = match res {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("读取失败", "Cannot read"),
-                &e.to_string(),
-            )
-        }
+    let ((rows, count), today, name) = match read_or_answer(&ctx, &state, res) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let own = org == state.org();
@@ -130,18 +109,7 @@ pub async fn overdue(
         }
         (tables[0].html(Some(&export_base(&ctx.path)), 0))
     };
-    html(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            &tables[0].title,
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    ok_page(&ctx, &state, &tables[0].title, body)
 }
 
 /// "showing the first N rows" when a list has more rows than a page shows.
@@ -192,11 +160,7 @@ pub async fn women(
     Query(q): Query<WomenQuery>,
 ) -> Response {
     let lang = ctx.lang;
-    let limit = if q.format.is_some() {
-        usize::MAX
-    } else {
-        PAGE_ROWS
-    };
+    let limit = rows_wanted(&q.format);
     let filter = q.filter.clone();
     let res = state
         .read(move |l| {
@@ -204,17 +168,8 @@ pub async fn women(
             data::women(l, org, &filter, limit).map(|r| (r, name))
         })
         .await;
-    let ((rows, count), name) = match res {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("读取失败", "Cannot read"),
-                &e.to_string(),
-            )
-        }
+    let ((rows, count), name) = match read_or_answer(&ctx, &state, res) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let spec = Kind::Woman.spec();
@@ -307,18 +262,7 @@ pub async fn women(
         }
         (tables[0].html(Some(&export_base(&ctx.path)), 0))
     };
-    html(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            &tables[0].title,
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    ok_page(&ctx, &state, &tables[0].title, body)
 }
 
 struct WomenExport<'a>(&'a WomenQuery);

@@ -3,19 +3,17 @@
 //! causes, age, verification) each with a chart and a download.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use halfsky_shared::rollup::AGE_BANDS;
 use halfsky_shared::schema::enums;
 use maud::{html as markup, Markup};
 
 use super::{
-    age_label, crumbs, export, export_base, freshness_line, html, message, name_of, path_label,
-    ExportQuery,
+    age_label, crumbs, export, export_base, freshness_line, name_of, ok_page, path_label,
+    read_or_answer, ExportQuery,
 };
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data::Overview;
-use crate::dashboard::html::page;
 use crate::dashboard::i18n::Lang;
 use crate::dashboard::svg;
 use crate::dashboard::table::{Cell, Table};
@@ -186,17 +184,8 @@ pub async fn overview(
 ) -> Response {
     let lang = ctx.lang;
     let now = chrono::Utc::now().timestamp();
-    let o = match state.overview(org).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            return message(
-                &ctx,
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("读取失败", "Cannot read"),
-                &e.to_string(),
-            )
-        }
+    let o = match read_or_answer(&ctx, &state, state.overview(org).await) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let tables = overview_tables(lang, &o, now);
@@ -301,18 +290,7 @@ pub async fn overview(
         } }
     };
     let title = format!("{} — {}", s.name, lang.t("概览", "Overview"));
-    html(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            &title,
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    ok_page(&ctx, &state, &title, body)
 }
 
 /// This year's trainings against their targets (records, else marked defaults).

@@ -9,10 +9,9 @@ use halfsky_shared::schema::FieldType;
 use halfsky_shared::{Kind, RecordId};
 use maud::html as markup;
 
-use super::{export, export_base, html, message, ExportQuery};
+use super::{export, export_base, message, ok_page, ExportQuery};
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data;
-use crate::dashboard::html::page;
 use crate::dashboard::i18n::field_label;
 use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::AppState;
@@ -213,16 +212,5 @@ pub async fn record(
         h2 { (tables[1].title) }
         (tables[1].html(Some(&base), 1))
     };
-    html(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            &rec.title(),
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            body,
-        ),
-    )
+    ok_page(&ctx, &state, &rec.title(), body)
 }
