@@ -5,6 +5,8 @@
 use maud::{html, Markup};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
+use crate::exchange::export::neutralise_cell;
+
 /// One cell: text, a number, or text linking somewhere.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -22,6 +24,18 @@ impl Cell {
         match self {
             Cell::Text(t) | Cell::Link(t, _) => t.clone(),
             Cell::Num(n) => num_text(*n),
+        }
+    }
+}
+
+impl Cell {
+    /// The text of the cell in a download: text that a spreadsheet would read as a
+    /// formula gets a leading `'` (see [`crate::exchange::export::FORMULA_STARTS`]);
+    /// numbers stay numbers.
+    pub fn export_text(&self) -> String {
+        match self {
+            Cell::Num(n) => num_text(*n),
+            Cell::Text(t) | Cell::Link(t, _) => neutralise_cell(t).into_owned(),
         }
     }
 }
@@ -126,7 +140,7 @@ impl Table {
             let mut w = csv::Writer::from_writer(&mut buf);
             let _ = w.write_record(&self.headers);
             for row in &self.rows {
-                let _ = w.write_record(row.iter().map(Cell::text));
+                let _ = w.write_record(row.iter().map(Cell::export_text));
             }
             let _ = w.flush();
         }
@@ -156,7 +170,7 @@ impl Table {
             for (c, cell) in row.iter().enumerate() {
                 match cell {
                     Cell::Num(n) => sheet.write_number(r, c as u16, *n)?,
-                    other => sheet.write_string(r, c as u16, other.text())?,
+                    other => sheet.write_string(r, c as u16, other.export_text())?,
                 };
             }
         }
@@ -168,6 +182,16 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_neutralise_formulas_but_keep_numbers() {
+        let mut t = Table::new("妇女", &["姓名", "人数"]);
+        t.push(vec!["=cmd|' /C calc'!A0".into(), Cell::Num(-5.0)]);
+        t.push(vec![Cell::Link("@SUM(A1)".into(), "/x".into()), 3.into()]);
+        let csv = String::from_utf8(t.csv()).unwrap();
+        assert!(csv.contains("'=cmd|' /C calc'!A0,-5"), "{csv}");
+        assert!(csv.contains("'@SUM(A1),3"), "{csv}");
+    }
 
     #[test]
     fn csv_has_bom_and_xlsx_is_a_zip() {
