@@ -13,10 +13,40 @@ use super::data::{self, WomenFilter, PAGE_ROWS};
 use super::unit::Unit;
 use super::AppState;
 
-/// `?limit=` (the unit, `?org=`, is read by [`Unit`]).
+/// Rows one API answer carries at most, whatever `?limit=` asks: one request must not
+/// make the node serialise a city's million women at once. Page with `?offset=`.
+pub const MAX_API_ROWS: usize = 1000;
+
+/// `?limit=&offset=`: which page of a list (the unit, `?org=`, is read by [`Unit`]).
 #[derive(Debug, Default, Deserialize)]
-pub struct LimitQuery {
+pub struct PageQuery {
     limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+impl PageQuery {
+    /// Rows asked for: [`PAGE_ROWS`] by default, never more than [`MAX_API_ROWS`].
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(PAGE_ROWS).min(MAX_API_ROWS)
+    }
+
+    /// Rows skipped.
+    fn offset(&self) -> usize {
+        self.offset.unwrap_or(0)
+    }
+
+    /// One page of a list as the API answers it: the rows, the total count, and the
+    /// `next_offset` to ask for (null on the last page).
+    fn answer<T: serde::Serialize>(&self, rows: Vec<T>, count: usize) -> serde_json::Value {
+        let end = self.offset() + rows.len();
+        serde_json::json!({
+            "count": count,
+            "offset": self.offset(),
+            "limit": self.limit(),
+            "next_offset": (end < count).then_some(end),
+            "rows": rows,
+        })
+    }
 }
 
 /// A JSON error answer: `{"error": message}`.
@@ -46,14 +76,13 @@ pub async fn overview(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit)
     }
 }
 
-/// `GET /api/v1/overdue?org=&limit=`: women overdue for a visit.
+/// `GET /api/v1/overdue?org=&limit=&offset=`: women overdue for a visit, a page at a time.
 pub async fn overdue(
     State(state): State<AppState>,
     _ctx: Ctx,
     Unit(org): Unit,
-    Query(q): Query<LimitQuery>,
+    Query(page): Query<PageQuery>,
 ) -> Response {
-    let limit = q.limit.unwrap_or(PAGE_ROWS);
     let known = match state.overview(org).await {
         Ok(Ok(o)) => Some(o.stats.visits.overdue_women),
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -63,36 +92,27 @@ pub async fn overdue(
         state
             .read(move |l| {
                 let today = l.today();
-                data::overdue(l, org, today, limit, known)
-                    .map(|(rows, count)| serde_json::json!({"count": count, "rows": rows}))
+                data::overdue(l, org, today, page.offset(), page.limit(), known)
+                    .map(|(rows, count)| page.answer(rows, count))
             })
             .await,
     )
 }
 
-/// Query of `/api/v1/women`.
-#[derive(Debug, Default, Deserialize)]
-pub struct WomenQuery {
-    limit: Option<usize>,
-    #[serde(flatten)]
-    filter: WomenFilter,
-}
-
-/// `GET /api/v1/women?org=&status=&…`: women by filter.
+/// `GET /api/v1/women?org=&status=&…&limit=&offset=`: women by filter, a page at a time.
 pub async fn women(
     State(state): State<AppState>,
     _ctx: Ctx,
     Unit(org): Unit,
-    Query(q): Query<WomenQuery>,
+    Query(page): Query<PageQuery>,
+    Query(filter): Query<WomenFilter>,
 ) -> Response {
-    let limit = q.limit.unwrap_or(PAGE_ROWS);
-    let filter = q.filter;
     reply(
         state
             .read(move |l| {
-                data::women(l, org, &filter, limit).map(|(rows, count)| {
+                data::women(l, org, &filter, page.offset(), page.limit()).map(|(rows, count)| {
                     let records: Vec<_> = rows.into_iter().map(|r| r.record).collect();
-                    serde_json::json!({"count": count, "rows": records})
+                    page.answer(records, count)
                 })
             })
             .await,

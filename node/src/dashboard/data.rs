@@ -219,13 +219,14 @@ pub struct OverdueRow {
 }
 
 /// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
-/// at most `limit` rows (the scan stops there), and the total count (from the
+/// at most `limit` rows after the first `skip` (the scan stops there), and the total count (from the
 /// rollups, the same figure as the statistics; `known_count` if the caller already
 /// has that figure).
 pub fn overdue(
     ledger: &LedgerReader,
     org: OrgCode,
     today: NaiveDate,
+    skip: usize,
     limit: usize,
     known_count: Option<i64>,
 ) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
@@ -234,6 +235,7 @@ pub fn overdue(
         .to_string();
     let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut skipped = 0;
     let count = match known_count {
         Some(n) => n as usize,
         None => {
@@ -259,6 +261,10 @@ pub fn overdue(
         }
         let last = row.links.last_visit.clone();
         if last.as_deref().is_some_and(|d| d >= cutoff.as_str()) {
+            continue;
+        }
+        if skipped < skip {
+            skipped += 1;
             continue;
         }
         let village = r.id.org();
@@ -397,11 +403,13 @@ pub fn age_band(age: i64) -> &'static str {
     }
 }
 
-/// Women under `org` passing `filter`: at most `limit` rows, and the total count.
+/// Women under `org` passing `filter`: at most `limit` rows after the first `skip`,
+/// and the total count.
 pub fn women(
     ledger: &LedgerReader,
     org: OrgCode,
     filter: &WomenFilter,
+    skip: usize,
     limit: usize,
 ) -> Result<(Vec<crate::store::index::IndexedRecord>, usize), LedgerError> {
     let year = ledger.today().year() as i64;
@@ -411,7 +419,7 @@ pub fn women(
         let row = row?;
         if filter.matches(&row, year) {
             count += 1;
-            if out.len() < limit {
+            if count > skip && out.len() < limit {
                 out.push(row);
             }
         }

@@ -41,7 +41,7 @@ pub async fn overdue(
         .read(move |l| {
             let today = l.today();
             let name = l.index().name(&org).ok().flatten().unwrap_or_default();
-            data::overdue(l, org, today, limit, known).map(|r| (r, today, name))
+            data::overdue(l, org, today, 0, limit, known).map(|r| (r, today, name))
         })
         .await;
     let ((rows, count), today, name) = match read_or_answer(&ctx, &state, res) {
@@ -165,7 +165,7 @@ pub async fn women(
     let res = state
         .read(move |l| {
             let name = l.index().name(&org).ok().flatten().unwrap_or_default();
-            data::women(l, org, &filter, limit).map(|r| (r, name))
+            data::women(l, org, &filter, 0, limit).map(|r| (r, name))
         })
         .await;
     let ((rows, count), name) = match read_or_answer(&ctx, &state, res) {
