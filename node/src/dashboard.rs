@@ -61,6 +61,8 @@ struct Inner {
     stale_after_secs: i64,
     anonymous_read: bool,
     sessions: auth::Sessions,
+    /// Failed logins per name and address.
+    throttle: auth::Throttle,
     cookie: String,
     /// Overviews by unit, with the ledger generation and time they were computed at.
     overviews: Arc<std::sync::Mutex<OverviewCache>>,
@@ -118,6 +120,7 @@ impl AppState {
                 stale_after_secs: config.stale_after.as_secs() as i64,
                 anonymous_read: is_loopback(&listen) && config.users.is_empty(),
                 sessions: auth::Sessions::default(),
+                throttle: auth::Throttle::default(),
                 cookie: auth::session_cookie_name(listen.port()),
                 overviews: Default::default(),
             }),
@@ -127,6 +130,16 @@ impl AppState {
     /// Live sessions.
     pub fn sessions(&self) -> &auth::Sessions {
         &self.inner.sessions
+    }
+
+    /// Failed logins per name and address.
+    pub fn throttle(&self) -> &auth::Throttle {
+        &self.inner.throttle
+    }
+
+    /// Name of the cookie holding the login form's CSRF token.
+    pub fn login_cookie_name(&self) -> String {
+        format!("{}_login", self.inner.cookie)
     }
 
     /// Name of this dashboard's session cookie.
@@ -264,7 +277,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router` on `listener` until `cancel` fires.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, cancel: CancellationToken) {
-    let result = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await;
     if let Err(e) = result {

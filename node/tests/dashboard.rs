@@ -185,17 +185,35 @@ async fn post(app: &Router, path: &str, cookie: Option<&str>, pairs: &[(&str, &s
     send(app, req.body(Body::from(form_body(pairs))).unwrap()).await
 }
 
+/// Posts the login form as a browser does: first GET /login for its CSRF cookie and
+/// token, then POST the fields with both (from `addr` if given).
+async fn login_post(
+    app: &Router,
+    pairs: &[(&str, &str)],
+    addr: Option<std::net::SocketAddr>,
+) -> Resp {
+    let form = get(app, "/login", None).await;
+    let set = form.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = csrf_of(&form.text());
+    let mut fields = pairs.to_vec();
+    fields.push(("csrf", &csrf));
+    let mut req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie);
+    if let Some(addr) = addr {
+        req = req.extension(axum::extract::ConnectInfo(addr));
+    }
+    send(app, req.body(Body::from(form_body(&fields))).unwrap()).await
+}
+
 /// Logs in; returns the cookie header value.
 async fn login(app: &Router, name: &str) -> String {
-    let r = post(
+    let password = format!("{name}-password");
+    let r = login_post(
         app,
-        "/login",
+        &[("name", name), ("password", &password), ("next", "/")],
         None,
-        &[
-            ("name", name),
-            ("password", &format!("{name}-password")),
-            ("next", "/"),
-        ],
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
@@ -254,34 +272,36 @@ async fn login_is_required_beyond_loopback_and_wrong_passwords_are_refused() {
     let r = get(&app, "/login", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("密码"));
-    let r = post(
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[("name", "viewer"), ("password", "wrong"), ("next", "/")],
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("用户名或密码错误"));
-    assert!(r.headers.get(header::SET_COOKIE).is_none());
-    let r = post(
+    // No session cookie (only the login form's own cookie, refreshed).
+    assert!(r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .all(|v| !v.to_str().unwrap().starts_with("halfsky_session_8080=")));
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[("name", "nobody"), ("password", "x"), ("next", "/")],
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // An open redirect is not possible through ?next=.
-    let r = post(
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[
             ("name", "viewer"),
             ("password", "viewer-password"),
             ("next", "//evil.example/"),
         ],
+        None,
     )
     .await;
     assert_eq!(r.location(), "/");
@@ -971,4 +991,50 @@ async fn api_lists_are_capped_and_paged() {
     let overdue = json(get(&app, "/api/v1/overdue?limit=1&offset=1", c).await);
     assert_eq!(overdue["offset"], 1);
     assert!(overdue["rows"].as_array().unwrap().len() <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_needs_the_form_token_and_is_throttled_per_user_and_address() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+
+    // A login posted without the login form's cookie and token (another site) is refused.
+    let r = post(
+        &app,
+        "/login",
+        None,
+        &[("name", "viewer"), ("password", "viewer-password")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("登录表单已过期"), "{}", r.text());
+
+    // Five wrong passwords for the viewer from one address…
+    let a: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let b: std::net::SocketAddr = "10.0.0.2:5000".parse().unwrap();
+    let c: std::net::SocketAddr = "10.0.0.3:5000".parse().unwrap();
+    let wrong = [("name", "viewer"), ("password", "wrong")];
+    for _ in 0..5 {
+        let r = login_post(&app, &wrong, Some(a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // …and the viewer must wait, even with the right password from elsewhere; the
+    // message says when to try again.
+    let right = [("name", "viewer"), ("password", "viewer-password")];
+    let r = login_post(&app, &right, Some(b)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().contains("秒后再试"), "{}", r.text());
+    let after: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after > 0);
+    // The address waits too, whoever logs in from it.
+    let editor = [("name", "editor"), ("password", "editor-password")];
+    let r = login_post(&app, &editor, Some(a)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another user from another address is not held up.
+    let r = login_post(&app, &editor, Some(c)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
 }

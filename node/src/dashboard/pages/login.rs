@@ -8,7 +8,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::message;
-use crate::dashboard::auth::{self, Ctx};
+use crate::dashboard::auth::{self, ClientAddr, Ctx};
 use crate::dashboard::i18n::Lang;
 use crate::dashboard::AppState;
 
@@ -26,19 +26,41 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The value of cookie `name` in a request's headers.
+fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 fn lang_of(headers: &axum::http::HeaderMap, q: Option<&str>) -> Lang {
     q.and_then(Lang::parse)
-        .or_else(|| {
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .find(|(k, _)| *k == "lang")
-                .and_then(|(_, v)| Lang::parse(v))
-        })
+        .or_else(|| cookie_value(headers, "lang").and_then(Lang::parse))
         .unwrap_or_default()
+}
+
+/// The login page answered with `status`, its form carrying `csrf`, which the login
+/// cookie is (re)set to.
+fn login_answer(
+    state: &AppState,
+    status: StatusCode,
+    lang: Lang,
+    next: &str,
+    csrf: &str,
+    error: Option<&str>,
+) -> Response {
+    let page = auth::login_page(lang, next, csrf, error, state.users().is_empty());
+    let mut resp = (status, page).into_response();
+    let cookie = auth::login_cookie(&state.login_cookie_name(), csrf);
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 /// `GET /login`.
@@ -48,13 +70,8 @@ pub async fn login_form(
     Query(q): Query<NextQuery>,
 ) -> Response {
     let lang = lang_of(&headers, q.lang.as_deref());
-    auth::login_page(
-        lang,
-        &safe_next(q.next.as_deref()),
-        None,
-        state.users().is_empty(),
-    )
-    .into_response()
+    let next = safe_next(q.next.as_deref());
+    login_answer(&state, StatusCode::OK, lang, &next, &auth::token(), None)
 }
 
 /// The login form's fields.
@@ -63,15 +80,57 @@ pub struct LoginForm {
     name: String,
     password: String,
     next: Option<String>,
+    /// Must equal the login cookie's token.
+    #[serde(default)]
+    csrf: String,
 }
 
-/// `POST /login`: checks the password and opens a session.
+/// `POST /login`: checks the CSRF token and the throttle, then the password, and opens
+/// a session.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     headers: axum::http::HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let lang = lang_of(&headers, None);
+    let next = safe_next(f.next.as_deref());
+    let expected = cookie_value(&headers, &state.login_cookie_name()).unwrap_or_default();
+    if expected.is_empty() || !auth::same_token(expected, &f.csrf) {
+        let msg = lang.t(
+            "登录表单已过期，请重新输入。",
+            "The login form has expired; please enter your name and password again.",
+        );
+        return login_answer(
+            &state,
+            StatusCode::FORBIDDEN,
+            lang,
+            &next,
+            &auth::token(),
+            Some(msg),
+        );
+    }
+    let keys = auth::throttle_keys(f.name.trim(), addr);
+    if let Some(wait) = state.throttle().wait(&keys) {
+        tracing::warn!(user = %f.name, ?addr, "dashboard login throttled");
+        let secs = wait.as_secs().max(1);
+        let msg = match lang {
+            Lang::Zh => format!("登录失败次数过多，请 {secs} 秒后再试。"),
+            Lang::En => format!("Too many failed logins; try again in {secs} seconds."),
+        };
+        let mut resp = login_answer(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            lang,
+            &next,
+            expected,
+            Some(&msg),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let user = state
         .users()
         .iter()
@@ -91,9 +150,9 @@ pub async fn login(
             false
         }
     };
-    let next = safe_next(f.next.as_deref());
     match (ok, user) {
         (true, Some(u)) => {
+            state.throttle().succeeded(&keys);
             let token = state.sessions().open(&u.name, u.role);
             tracing::info!(user = %u.name, "dashboard login");
             let mut resp = Redirect::to(&next).into_response();
@@ -104,16 +163,20 @@ pub async fn login(
             resp
         }
         _ => {
-            tracing::warn!(user = %f.name, "dashboard login refused");
+            state.throttle().failed(&keys);
+            tracing::warn!(user = %f.name, ?addr, "dashboard login refused");
             let msg = lang.t(
                 "用户名或密码错误，请重新输入。",
                 "Wrong user name or password; try again.",
             );
-            (
+            login_answer(
+                &state,
                 StatusCode::UNAUTHORIZED,
-                auth::login_page(lang, &next, Some(msg), state.users().is_empty()),
+                lang,
+                &next,
+                expected,
+                Some(msg),
             )
-                .into_response()
         }
     }
 }
@@ -144,16 +207,8 @@ pub async fn logout(
             ),
         );
     }
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == state.cookie_name())
-        .map(|(_, v)| v.to_string());
-    if let Some(t) = token {
-        state.sessions().close(&t);
+    if let Some(t) = cookie_value(&headers, state.cookie_name()) {
+        state.sessions().close(t);
     }
     let mut resp = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::clear_session_cookie(state.cookie_name())) {
