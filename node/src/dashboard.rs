@@ -3,12 +3,20 @@
 //! serving the same numbers from the same code ([`data`]). Started by
 //! [`crate::run::RunningNode::start`] when `[dashboard] listen` is set.
 //!
+//! Every GET reads through the ledger's read-only view
+//! ([`crate::ledger::reader::LedgerReader`], [`AppState::read`]), so pages never queue
+//! behind sync work in the ledger actor; only the forms' writes go through the actor.
+//!
 //! # Layout
 //! - [`auth`]: users, roles, sessions, CSRF; the request context [`auth::Ctx`].
 //! - [`data`]: the one code path computing what pages and API show.
 //! - `pages`: overview + drill-down, overdue list, women list, record page, login.
 //! - `forms`: data entry for every record kind, validated on the server.
 //! - [`api`]: the JSON API.
+//! - `unit`: the [`unit::Unit`] extractor — the unit a request is about, checked to
+//!   be in this node's subtree.
+//! - [`targets`]: the targets the overview measures against (records, else the
+//!   seed's defaults).
 //! - `html`, `svg`, [`table`], [`i18n`]: page frame, charts, tables + CSV/XLSX
 //!   export, languages.
 
@@ -24,6 +32,8 @@ pub mod i18n;
 mod pages;
 mod svg;
 pub mod table;
+pub mod targets;
+pub mod unit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,16 +47,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{DashboardConfig, DashboardUser};
 use crate::ledger::actor::LedgerHandle;
+use crate::ledger::reader::LedgerReader;
 use crate::ledger::Ledger;
 
 struct Inner {
+    /// Writes (forms) go to the ledger actor.
     handle: LedgerHandle,
+    /// Reads (every GET) go here, never queueing behind the actor.
+    reader: LedgerReader,
     org: OrgCode,
     name: String,
     users: Vec<DashboardUser>,
     stale_after_secs: i64,
     anonymous_read: bool,
     sessions: auth::Sessions,
+    /// Failed logins per name and address.
+    throttle: auth::Throttle,
     cookie: String,
     /// Overviews by unit, with the ledger generation and time they were computed at.
     overviews: Arc<std::sync::Mutex<OverviewCache>>,
@@ -60,6 +76,10 @@ type OverviewCache = std::collections::HashMap<OrgCode, (u64, i64, Arc<data::Ove
 const OVERVIEW_MAX_AGE_SECS: i64 = 60;
 /// Units whose overviews are kept.
 const OVERVIEW_CACHE_UNITS: usize = 512;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Shared state of the dashboard's handlers.
 #[derive(Clone)]
@@ -92,6 +112,7 @@ impl AppState {
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                reader: handle.reader().clone(),
                 handle,
                 org,
                 name,
@@ -99,6 +120,7 @@ impl AppState {
                 stale_after_secs: config.stale_after.as_secs() as i64,
                 anonymous_read: is_loopback(&listen) && config.users.is_empty(),
                 sessions: auth::Sessions::default(),
+                throttle: auth::Throttle::default(),
                 cookie: auth::session_cookie_name(listen.port()),
                 overviews: Default::default(),
             }),
@@ -108,6 +130,16 @@ impl AppState {
     /// Live sessions.
     pub fn sessions(&self) -> &auth::Sessions {
         &self.inner.sessions
+    }
+
+    /// Failed logins per name and address.
+    pub fn throttle(&self) -> &auth::Throttle {
+        &self.inner.throttle
+    }
+
+    /// Name of the cookie holding the login form's CSRF token.
+    pub fn login_cookie_name(&self) -> String {
+        format!("{}_login", self.inner.cookie)
     }
 
     /// Name of this dashboard's session cookie.
@@ -138,7 +170,8 @@ impl AppState {
         self.inner.stale_after_secs
     }
 
-    /// Runs `f` on the ledger inside its actor.
+    /// Runs `f` on the ledger inside its actor: for writes only (forms); reads go
+    /// through [`AppState::read`].
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
@@ -152,8 +185,32 @@ impl AppState {
         })
     }
 
+    /// The ledger's read-only view.
+    pub fn reader(&self) -> &LedgerReader {
+        &self.inner.reader
+    }
+
+    /// Runs `f` on the ledger's read-only view on a blocking thread (sled reads and
+    /// sums block): a page is answered while the actor is busy with sync or writes.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LedgerReader) -> T + Send + 'static,
+    ) -> Result<T, Response> {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || f(&reader))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a dashboard read failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "reading the ledger failed; see the node's log",
+                )
+                    .into_response()
+            })
+    }
+
     /// The overview of `org` (statistics, drill-down with freshness, verification),
-    /// computed in the ledger actor, or reused if nothing was written since (the
+    /// computed on the read-only view, or reused if nothing was written since (the
     /// ledger's generation is unchanged) and it is under a minute old: at a city of a
     /// million women the statistics take a few hundred milliseconds to sum.
     pub async fn overview(
@@ -162,16 +219,18 @@ impl AppState {
     ) -> Result<Result<Arc<data::Overview>, crate::LedgerError>, Response> {
         let cache = self.inner.overviews.clone();
         let stale = self.inner.stale_after_secs;
-        self.run(move |l| {
+        self.read(move |l| {
             let now = chrono::Utc::now().timestamp();
+            // Read before computing: a write during the computation moves it, so the
+            // result is recomputed next time rather than kept as current.
             let generation = l.generation();
-            let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((g, at, o)) = map.get(&org) {
+            if let Some((g, at, o)) = lock(&cache).get(&org) {
                 if *g == generation && now - at < OVERVIEW_MAX_AGE_SECS {
                     return Ok(o.clone());
                 }
             }
             let o = Arc::new(data::overview(l, org, now, stale)?);
+            let mut map = lock(&cache);
             if map.len() >= OVERVIEW_CACHE_UNITS {
                 map.clear();
             }
@@ -218,7 +277,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router` on `listener` until `cancel` fires.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, cancel: CancellationToken) {
-    let result = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await;
     if let Err(e) = result {

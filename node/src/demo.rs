@@ -235,10 +235,6 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn n(v: &serde_json::Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
 /// Prints a statistics report for a person (Chinese labels, English beside them).
 pub fn print_stats(out: &mut impl Write, r: &StatsReport) -> std::io::Result<()> {
     let w = &r.women;
@@ -253,78 +249,65 @@ pub fn print_stats(out: &mut impl Write, r: &StatsReport) -> std::io::Result<()>
     writeln!(
         out,
         "户 households           {:>7}   建档立卡 registered poor {}",
-        n(&r.households["total"]),
-        n(&r.households["registered_poor"])
+        r.households.total, r.households.registered_poor
     )?;
-    writeln!(out, "妇女 women             {:>7}", n(&w["total"]))?;
+    writeln!(out, "妇女 women             {:>7}", w.total)?;
     let status: Vec<_> = enums::STATUS
         .codes()
-        .map(|c| format!("{} {} {}", enums::STATUS.zh(c), c, n(&w["by_status"][c])))
+        .map(|c| format!("{} {} {}", enums::STATUS.zh(c), c, w.by_status.of(c)))
         .collect();
     writeln!(out, "  状态 status          {}", status.join(" · "))?;
     let labor: Vec<_> = enums::LABOR
         .codes()
         .map(|c| {
-            let cell = &w["by_labor_and_work"][c];
-            format!(
-                "{} {} (wants work {})",
-                c,
-                n(&w["by_labor"][c]),
-                n(&cell["wants_work"])
-            )
+            let wants = w.by_labor_and_work.get(c).map_or(0, |x| x.wants_work);
+            format!("{} {} (wants work {})", c, w.by_labor.of(c), wants)
         })
         .collect();
     writeln!(out, "  劳动能力 labour       {}", labor.join(" · "))?;
     let causes: Vec<_> = enums::CAUSE
         .codes()
-        .filter(|c| n(&w["by_cause"][*c]) > 0)
-        .map(|c| format!("{} {}", enums::CAUSE.zh(c), n(&w["by_cause"][c])))
+        .filter(|c| w.by_cause.of(c) > 0)
+        .map(|c| format!("{} {}", enums::CAUSE.zh(c), w.by_cause.of(c)))
         .collect();
     writeln!(out, "  致贫原因 causes       {}", causes.join(" · "))?;
     let ages: Vec<_> = halfsky_shared::rollup::AGE_BANDS
         .iter()
-        .map(|b| format!("{b} {}", n(&w["by_age_band"][*b])))
+        .map(|b| format!("{b} {}", w.by_age_band.of(b)))
         .collect();
     writeln!(out, "  年龄 age bands        {}", ages.join(" · "))?;
+    // `{:?}` keeps the decimal point of whole numbers ("50.0"), as the JSON shows them.
     writeln!(
         out,
-        "结对 pairings active   {:>7}   coverage {}%",
-        n(&r.pairings["active"]),
-        w["pairing_coverage_percent"]
+        "结对 pairings active   {:>7}   coverage {:?}%",
+        r.pairings.active, w.pairing_coverage_percent
     )?;
     writeln!(
         out,
         "回访 visits            {:>7}   overdue (> {} days) {} of {} followed",
-        n(&r.visits["total"]),
-        n(&r.visits["overdue_after_days"]),
-        n(&r.visits["overdue_women"]),
-        n(&r.visits["followed_women"])
+        r.visits.total,
+        r.visits.overdue_after_days,
+        r.visits.overdue_women,
+        r.visits.followed_women
     )?;
-    let share = r.trainings["poor_share_percent_this_year"]
-        .as_f64()
+    let t = &r.trainings;
+    let share = t
+        .poor_share_percent_this_year
         .map(|s| format!("{s}% (goal ≥ 40%)"))
         .unwrap_or_else(|| "-".into());
     writeln!(
         out,
         "培训 trainings {}     {:>7} sessions, {} person-times; poor women's share {}",
-        r.trainings["year"],
-        n(&r.trainings["sessions_this_year"]),
-        n(&r.trainings["person_times_this_year"]),
-        share
+        t.year, t.sessions_this_year, t.person_times_this_year, share
     )?;
     writeln!(
         out,
-        "贷款 loans             {:>7}   {} yuan",
-        n(&r.loans["count"]),
-        r.loans["amount_yuan"]
+        "贷款 loans             {:>7}   {:?} yuan",
+        r.loans.count, r.loans.amount_yuan
     )?;
     writeln!(out, "两癌保险 insured       {:>7}", r.insured)?;
     writeln!(out, "今年脱贫 exits this year {:>5}", r.exits_this_year)?;
-    writeln!(
-        out,
-        "核查 verifications     {:>7}",
-        n(&r.verifications["total"])
-    )?;
+    writeln!(out, "核查 verifications     {:>7}", r.verifications.total)?;
     if !r.children.is_empty() {
         writeln!(out, "下级 units below:")?;
         for c in &r.children {

@@ -6,6 +6,7 @@
 //! If any step fails the cached document is dropped, so memory never runs ahead of disk.
 
 pub mod actor;
+pub mod reader;
 pub mod replica;
 
 use std::collections::{BTreeMap, HashSet};
@@ -13,10 +14,10 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use automerge::{AutoCommit, Change, ChangeHash};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use halfsky_shared::ledger_doc::{touched, Author, DocError, HistoryEntry, LedgerDoc, Touched};
 use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
-use halfsky_shared::rollup::{poor_on, Rollup, StatsReport};
+use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::schema::{FieldError, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
 use lru::LruCache;
@@ -26,6 +27,7 @@ use crate::store::compact::Compactor;
 use crate::store::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
 use crate::sync::freshness::{ArrivalPath, Freshness, FreshnessError};
+use reader::LedgerReader;
 
 /// Documents kept loaded; others are loaded on demand from the store.
 const DOC_CACHE: usize = 32;
@@ -105,23 +107,6 @@ pub struct RecordView {
     pub conflicts: BTreeMap<String, Vec<String>>,
 }
 
-/// Sums of one subtree's rollups, kept between `stats` calls and brought up to date
-/// by re-reading only the units whose rollup row changed: at a city of 2,000 villages
-/// summing every rollup again takes hundreds of milliseconds, one changed village
-/// well under one.
-#[derive(Default)]
-struct SubtreeSums {
-    /// Each unit's rollup row as last read, and its decoded value.
-    units: BTreeMap<OrgCode, (Vec<u8>, Rollup)>,
-    /// Sum over all units.
-    total: Rollup,
-    /// Sum per child of the subtree's top unit.
-    children: BTreeMap<OrgCode, Rollup>,
-}
-
-/// Subtrees whose sums are kept (the dashboard's most visited units).
-const STATS_CACHE_UNITS: usize = 32;
-
 struct CachedDoc {
     doc: LedgerDoc,
     /// Heads of what is already in the store.
@@ -138,18 +123,14 @@ pub struct Ledger {
     docs: LruCache<OrgCode, CachedDoc>,
     next_seq: BTreeMap<OrgCode, u64>,
     compactor: Compactor,
-    today: Option<NaiveDate>,
     /// Documents changed since [`Ledger::take_changed`] was last called (for sync).
     changed: std::collections::BTreeSet<OrgCode>,
     /// When and how each document's changes last arrived.
     freshness: Freshness,
     /// Path recorded for changes from elsewhere (set by `apply_changes_from`).
     incoming: ArrivalPath,
-    /// Rollup sums per subtree, for `stats`.
-    sums: std::sync::Mutex<BTreeMap<OrgCode, SubtreeSums>>,
-    /// Counts durable changes since open: readers (the dashboard) cache what they
-    /// computed and recompute when this moves.
-    generation: u64,
+    /// The read-only view shared with the dashboard: generation, today, statistics.
+    reader: LedgerReader,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -174,11 +155,17 @@ impl Ledger {
         let config = home.config()?;
         let index = Index::open(store.clone());
         let freshness = Freshness::open(store.clone());
+        let reader = LedgerReader::new(
+            config.org,
+            config.actor.clone(),
+            store.clone(),
+            index.clone(),
+            freshness.clone(),
+        );
         let mut ledger = Ledger {
             freshness,
             incoming: ArrivalPath::Direct,
-            generation: 0,
-            sums: Default::default(),
+            reader,
             config,
             home: home.clone(),
             compactor: Compactor::start(store.clone()),
@@ -186,7 +173,6 @@ impl Ledger {
             index,
             docs: LruCache::new(NonZeroUsize::new(DOC_CACHE).expect("non-zero")),
             next_seq: BTreeMap::new(),
-            today: None,
             changed: Default::default(),
         };
         ledger.catch_up_index()?;
@@ -221,7 +207,12 @@ impl Ledger {
     /// A number that changes whenever anything is written (locally or from sync):
     /// what was computed from the index at one generation is still true at it.
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.reader.generation()
+    }
+
+    /// A read-only view for other threads (the dashboard): see [`LedgerReader`].
+    pub fn reader(&self) -> LedgerReader {
+        self.reader.clone()
     }
 
     /// When and how each unit's data last arrived (dashboard freshness).
@@ -236,14 +227,12 @@ impl Ledger {
 
     /// Fixes "today" (tests and reproducible demos); by default the local date.
     pub fn set_today(&mut self, today: NaiveDate) {
-        self.generation += 1;
-        self.today = Some(today);
+        self.reader.set_today(today);
     }
 
     /// Today's date as the ledger sees it.
     pub fn today(&self) -> NaiveDate {
-        self.today
-            .unwrap_or_else(|| chrono::Local::now().date_naive())
+        self.reader.today()
     }
 
     fn author(&self) -> Author {
@@ -350,7 +339,7 @@ impl Ledger {
                 tracing::warn!(%org, error = %e, "cannot record the arrival time");
             }
             self.changed.insert(org);
-            self.generation += 1;
+            self.reader.bump();
         }
         self.maybe_compact(org)?;
         Ok(out)
@@ -658,127 +647,18 @@ impl Ledger {
         org_prefix: &str,
         include_retired: bool,
     ) -> Result<Vec<IndexedRecord>, LedgerError> {
-        let mut out = Vec::new();
-        for row in self.index.list(kind, org_prefix) {
-            let row = row?;
-            if include_retired || !row.record.meta.retired {
-                out.push(row);
-            }
-        }
-        Ok(out)
+        self.reader.list(kind, org_prefix, include_retired)
     }
 
     /// Statistics of the subtree under `org` (this node's unit by default).
     pub fn stats(&self, org: Option<OrgCode>) -> Result<StatsReport, LedgerError> {
-        let org = org.unwrap_or(self.config.org);
-        let today = self.today();
-        let (total, mut children) = self.subtree_sums(org)?;
-        let names: BTreeMap<OrgCode, String> = self
-            .index
-            .names(org.subtree_prefix())?
-            .into_iter()
-            .collect();
-        for unit in names.keys() {
-            if let Some(child) = org.child_towards(unit) {
-                children.entry(child).or_default();
-            }
-        }
-        let children = children
-            .into_iter()
-            .map(|(child, rollup)| {
-                let name = names.get(&child).cloned().unwrap_or_default();
-                rollup.child_stats(child, name, today)
-            })
-            .collect();
-        let name = names.get(&org).cloned().unwrap_or_default();
-        let share = self.poor_share(org, today.year())?;
-        Ok(total.report(org, name, today, children, share))
-    }
-
-    /// The summed rollups of `org`'s subtree and of each of its children, updated
-    /// from the rollup rows that changed since the last call.
-    fn subtree_sums(
-        &self,
-        org: OrgCode,
-    ) -> Result<(Rollup, BTreeMap<OrgCode, Rollup>), LedgerError> {
-        let rows = self.index.rollup_bytes(org.subtree_prefix())?;
-        let mut cache = self.sums.lock().unwrap_or_else(|e| e.into_inner());
-        if !cache.contains_key(&org) && cache.len() >= STATS_CACHE_UNITS {
-            cache.clear();
-        }
-        let sums = cache.entry(org).or_default();
-        let mut seen = std::collections::BTreeSet::new();
-        for (unit, bytes) in rows {
-            seen.insert(unit);
-            if sums.units.get(&unit).is_some_and(|(old, _)| *old == bytes) {
-                continue;
-            }
-            let rollup = Index::decode_rollup(&bytes)?;
-            if let Some((_, old)) = sums.units.remove(&unit) {
-                sums.total.merge(&old, -1);
-                if let Some(child) = org.child_towards(&unit) {
-                    sums.children.entry(child).or_default().merge(&old, -1);
-                }
-            }
-            sums.total.merge(&rollup, 1);
-            if let Some(child) = org.child_towards(&unit) {
-                sums.children.entry(child).or_default().merge(&rollup, 1);
-            }
-            sums.units.insert(unit, (bytes, rollup));
-        }
-        let gone: Vec<OrgCode> = sums
-            .units
-            .keys()
-            .filter(|u| !seen.contains(*u))
-            .copied()
-            .collect();
-        for unit in gone {
-            if let Some((_, old)) = sums.units.remove(&unit) {
-                sums.total.merge(&old, -1);
-                if let Some(child) = org.child_towards(&unit) {
-                    sums.children.entry(child).or_default().merge(&old, -1);
-                }
-            }
-        }
-        let children = sums
-            .children
-            .iter()
-            .filter(|(child, _)| {
-                sums.units
-                    .keys()
-                    .any(|u| org.child_towards(u) == Some(**child))
-            })
-            .map(|(c, r)| (*c, r.clone()))
-            .collect();
-        Ok((sums.total.clone(), children))
-    }
-
-    /// Poor women's share of this year's training person-times, in percent.
-    fn poor_share(&self, org: OrgCode, year: i32) -> Result<Option<f64>, LedgerError> {
-        let (mut total, mut poor) = (0i64, 0i64);
-        for row in self.index.list(Kind::Training, org.subtree_prefix()) {
-            let training = row?.record;
-            let Some(date) = training.date("date").filter(|d| d.year() == year) else {
-                continue;
-            };
-            if training.meta.retired {
-                continue;
-            }
-            total += training.int("others_count").unwrap_or(0);
-            for attendee in training.list("attendees") {
-                total += 1;
-                if let Some((status, exit)) = self.index.woman_status(attendee)? {
-                    poor += poor_on(&status, exit, date) as i64;
-                }
-            }
-        }
-        Ok((total > 0).then(|| (poor as f64 * 1000.0 / total as f64).round() / 10.0))
+        self.reader.stats(org.unwrap_or(self.config.org))
     }
 
     /// Rebuilds the index from the documents; returns how many records it indexed.
     pub fn reindex(&mut self) -> Result<usize, LedgerError> {
-        self.generation += 1;
-        self.sums.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.reader.bump();
+        self.reader.forget_sums();
         self.docs.clear();
         self.index.clear()?;
         let mut count = 0;
@@ -998,6 +878,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use halfsky_shared::rollup::Rollup;
     use halfsky_shared::{Kind, OrgCode};
 
     use super::testing::{self, Village, VILLAGE};

@@ -185,17 +185,35 @@ async fn post(app: &Router, path: &str, cookie: Option<&str>, pairs: &[(&str, &s
     send(app, req.body(Body::from(form_body(pairs))).unwrap()).await
 }
 
+/// Posts the login form as a browser does: first GET /login for its CSRF cookie and
+/// token, then POST the fields with both (from `addr` if given).
+async fn login_post(
+    app: &Router,
+    pairs: &[(&str, &str)],
+    addr: Option<std::net::SocketAddr>,
+) -> Resp {
+    let form = get(app, "/login", None).await;
+    let set = form.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = csrf_of(&form.text());
+    let mut fields = pairs.to_vec();
+    fields.push(("csrf", &csrf));
+    let mut req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie);
+    if let Some(addr) = addr {
+        req = req.extension(axum::extract::ConnectInfo(addr));
+    }
+    send(app, req.body(Body::from(form_body(&fields))).unwrap()).await
+}
+
 /// Logs in; returns the cookie header value.
 async fn login(app: &Router, name: &str) -> String {
-    let r = post(
+    let password = format!("{name}-password");
+    let r = login_post(
         app,
-        "/login",
+        &[("name", name), ("password", &password), ("next", "/")],
         None,
-        &[
-            ("name", name),
-            ("password", &format!("{name}-password")),
-            ("next", "/"),
-        ],
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
@@ -251,34 +269,36 @@ async fn login_is_required_beyond_loopback_and_wrong_passwords_are_refused() {
     let r = get(&app, "/login", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("密码"));
-    let r = post(
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[("name", "viewer"), ("password", "wrong"), ("next", "/")],
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("用户名或密码错误"));
-    assert!(r.headers.get(header::SET_COOKIE).is_none());
-    let r = post(
+    // No session cookie (only the login form's own cookie, refreshed).
+    assert!(r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .all(|v| !v.to_str().unwrap().starts_with("halfsky_session_8080=")));
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[("name", "nobody"), ("password", "x"), ("next", "/")],
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // An open redirect is not possible through ?next=.
-    let r = post(
+    let r = login_post(
         &app,
-        "/login",
-        None,
         &[
             ("name", "viewer"),
             ("password", "viewer-password"),
             ("next", "//evil.example/"),
         ],
+        None,
     )
     .await;
     assert_eq!(r.location(), "/");
@@ -485,7 +505,7 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
 
 async fn women_total(handle: &LedgerHandle) -> i64 {
     handle
-        .run(|l| l.stats(None).unwrap().women["total"].as_i64().unwrap())
+        .run(|l| l.stats(None).unwrap().women.total)
         .await
         .unwrap()
 }
@@ -789,4 +809,229 @@ fn user_add_stores_an_argon2_hash_in_the_config() {
     assert_eq!(config.dashboard.users[0].role, Role::Viewer);
     let text = std::fs::read_to_string(home.config_path()).unwrap();
     assert!(text.starts_with("# halfsky node configuration"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_come_from_target_records_else_the_default_is_marked() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let api = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+
+    // No target record: the seed's figures, marked as defaults.
+    let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
+    let o = api(&r.body);
+    assert_eq!(o["targets"]["training_person_times"]["value"], 300, "{o}");
+    assert_eq!(
+        o["targets"]["training_person_times"]["source"]["kind"],
+        "default"
+    );
+    assert_eq!(o["targets"]["poor_share_percent"]["value"], 40);
+    let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
+    assert!(
+        page.contains("target 300 per county per year, default"),
+        "{page}"
+    );
+
+    // A target for this year beats one for the five-year span; another year's is ignored.
+    let add = |period: &'static str, metric: &'static str, value: &'static str| {
+        f.handle.run(move |l| {
+            let inputs: Vec<(String, String)> = [
+                ("org", V1),
+                ("metric", metric),
+                ("period", period),
+                ("value", value),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            l.add(Kind::Target, &inputs).unwrap()
+        })
+    };
+    add("2021-2030", "training_person_times", "90")
+        .await
+        .unwrap();
+    let year = add("2026", "training_person_times", "120").await.unwrap();
+    add("2025", "training_person_times", "999").await.unwrap();
+    add("2026", "poor_share_percent", "45").await.unwrap();
+    let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
+    let o = api(&r.body);
+    assert_eq!(o["targets"]["training_person_times"]["value"], 120, "{o}");
+    assert_eq!(
+        o["targets"]["training_person_times"]["source"]["id"],
+        year.to_string()
+    );
+    assert_eq!(o["targets"]["poor_share_percent"]["value"], 45);
+    let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
+    assert!(page.contains("person-times (target)"), "{page}");
+    assert!(page.contains("target ≥ 45%):"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_answered_while_the_ledger_actor_is_busy() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "editor").await;
+    let c = Some(c.as_str());
+
+    // Hold the actor: it runs a job that waits until the test lets it go.
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let handle = f.handle.clone();
+    let busy = tokio::spawn(async move {
+        handle
+            .run(move |_| {
+                let _ = entered_tx.send(());
+                release_rx.recv().expect("the test releases the actor");
+            })
+            .await
+    });
+    entered_rx.await.expect("the actor took the job");
+
+    // Every kind of GET answers meanwhile, with the real numbers.
+    let women = f.handle.reader().stats(org(TOWNSHIP)).unwrap().women.total;
+    let page = get(&app, &format!("/org/{TOWNSHIP}"), c).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(number_after(&page.text(), "women-total"), women);
+    for path in [
+        format!("/org/{TOWNSHIP}/overdue"),
+        format!("/org/{V1}/women"),
+        "/api/v1/stats".to_string(),
+        "/api/v1/freshness".to_string(),
+        "/new/visit".to_string(),
+    ] {
+        assert_eq!(get(&app, &path, c).await.status, StatusCode::OK, "{path}");
+    }
+    let id = f
+        .handle
+        .reader()
+        .list(Kind::Woman, V1, false)
+        .unwrap()
+        .remove(0)
+        .record
+        .id;
+    let r = get(&app, &format!("/record/{id}"), c).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The actor was held the whole time; let it go and it finishes its job.
+    assert!(!busy.is_finished());
+    release_tx.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_fields_holding_markup_come_out_escaped() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let evil = "<script>alert('x')</script>\"><b>";
+    let id = f
+        .handle
+        .run(move |l| {
+            let id = l.list(Kind::Woman, V1, false).unwrap().remove(0).record.id;
+            l.update(&id, None, &[("name".to_string(), evil.to_string())])
+                .unwrap();
+            id
+        })
+        .await
+        .unwrap();
+    for path in [
+        format!("/record/{id}"),
+        format!("/org/{V1}/women"),
+        format!("/org/{V1}/women?name=%3Cscript%3E"),
+    ] {
+        let page = get(&app, &path, c).await.text();
+        assert!(
+            page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&gt;&lt;b&gt;"),
+            "{path}: {page}"
+        );
+        assert!(!page.contains("<script>"), "{path}: {page}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_lists_are_capped_and_paged() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let json = |r: Resp| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+
+    // Asking for more than the cap gets the cap.
+    let all = json(get(&app, "/api/v1/women?limit=1000000", c).await);
+    assert_eq!(all["limit"], halfsky_node::dashboard::api::MAX_API_ROWS);
+    let count = all["count"].as_u64().unwrap() as usize;
+    assert!(count > 6, "{all}");
+    assert_eq!(all["rows"].as_array().unwrap().len(), count);
+    assert_eq!(all["next_offset"], serde_json::Value::Null);
+
+    // Pages of 4 walk the same rows in the same order, with the filter kept.
+    let mut walked = Vec::new();
+    let mut offset = Some(0);
+    while let Some(at) = offset {
+        let page = json(get(&app, &format!("/api/v1/women?limit=4&offset={at}"), c).await);
+        assert_eq!(page["count"], count);
+        walked.extend(page["rows"].as_array().unwrap().iter().cloned());
+        offset = page["next_offset"].as_u64();
+    }
+    assert_eq!(&walked, all["rows"].as_array().unwrap());
+    let poor = json(get(&app, "/api/v1/women?status=poor&limit=2&offset=1", c).await);
+    assert!(poor["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["fields"]["status"] == "poor"));
+
+    // The overdue list pages the same way.
+    let overdue = json(get(&app, "/api/v1/overdue?limit=1&offset=1", c).await);
+    assert_eq!(overdue["offset"], 1);
+    assert!(overdue["rows"].as_array().unwrap().len() <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_needs_the_form_token_and_is_throttled_per_user_and_address() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+
+    // A login posted without the login form's cookie and token (another site) is refused.
+    let r = post(
+        &app,
+        "/login",
+        None,
+        &[("name", "viewer"), ("password", "viewer-password")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("登录表单已过期"), "{}", r.text());
+
+    // Five wrong passwords for the viewer from one address…
+    let a: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let b: std::net::SocketAddr = "10.0.0.2:5000".parse().unwrap();
+    let c: std::net::SocketAddr = "10.0.0.3:5000".parse().unwrap();
+    let wrong = [("name", "viewer"), ("password", "wrong")];
+    for _ in 0..5 {
+        let r = login_post(&app, &wrong, Some(a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // …and the viewer must wait, even with the right password from elsewhere; the
+    // message says when to try again.
+    let right = [("name", "viewer"), ("password", "viewer-password")];
+    let r = login_post(&app, &right, Some(b)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().contains("秒后再试"), "{}", r.text());
+    let after: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after > 0);
+    // The address waits too, whoever logs in from it.
+    let editor = [("name", "editor"), ("password", "editor-password")];
+    let r = login_post(&app, &editor, Some(a)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another user from another address is not held up.
+    let r = login_post(&app, &editor, Some(c)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
 }

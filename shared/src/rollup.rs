@@ -292,6 +292,149 @@ pub struct ChildStats {
     pub training_person_times_this_year: i64,
 }
 
+/// Counts by code (status, cause, path…): every code of its enum is present, so a
+/// code nobody has shows 0 rather than being absent. Serialised as a plain JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Counts(pub BTreeMap<String, i64>);
+
+impl Counts {
+    /// The count of `code` (0 for a code nobody has).
+    pub fn of(&self, code: &str) -> i64 {
+        self.0.get(code).copied().unwrap_or(0)
+    }
+
+    /// Every code with its count, in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// The sum over all codes.
+    pub fn total(&self) -> i64 {
+        self.0.values().sum()
+    }
+}
+
+// The sections below serialise to the JSON objects `halfsky stats --json` has always
+// printed. serde_json sorts object keys, so fields are declared in alphabetical order:
+// the bytes stay the same as when the sections were built with `json!`.
+
+/// Households of a subtree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HouseholdStats {
+    /// Of which registered poor (建档立卡).
+    pub registered_poor: i64,
+    /// Households registered.
+    pub total: i64,
+}
+
+/// Women of one labour capacity, by whether they want work.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkWish {
+    /// Not wishing to work.
+    pub no_wish: i64,
+    /// Wishing to work.
+    pub wants_work: i64,
+}
+
+/// Women with a card in a subtree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WomenStats {
+    /// By age band ([`AGE_BANDS`]).
+    pub by_age_band: Counts,
+    /// By poverty cause (a woman may count under several).
+    pub by_cause: Counts,
+    /// By labour capacity.
+    pub by_labor: Counts,
+    /// By labour capacity and wish to work.
+    pub by_labor_and_work: BTreeMap<String, WorkWish>,
+    /// By status.
+    pub by_status: Counts,
+    /// With at least one active pairing.
+    pub paired: i64,
+    /// `paired` as a percentage of `total`, one decimal.
+    pub pairing_coverage_percent: f64,
+    /// Women with a card (not retired).
+    pub total: i64,
+}
+
+/// Follow-up visits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VisitStats {
+    /// Women under follow-up (poor or at risk).
+    pub followed_women: i64,
+    /// A followed woman is overdue after this many days without a visit.
+    pub overdue_after_days: i64,
+    /// Followed women overdue for a visit.
+    pub overdue_women: i64,
+    /// Visits recorded.
+    pub total: i64,
+}
+
+/// Pairings (结对帮扶).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairingStats {
+    /// Active pairings.
+    pub active: i64,
+}
+
+/// Measures (帮扶措施).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasureStats {
+    /// Money spent, yuan.
+    pub amount_yuan: f64,
+    /// By path (六大路径).
+    pub by_path: Counts,
+    /// Measures recorded.
+    pub total: i64,
+}
+
+/// Trainings, overall and in the report's year.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStats {
+    /// Person-times, all years.
+    pub person_times: i64,
+    /// Person-times in `year`.
+    pub person_times_this_year: i64,
+    /// Poor women's share of `year`'s person-times, percent (None: no trainings).
+    pub poor_share_percent_this_year: Option<f64>,
+    /// Sessions, all years.
+    pub sessions: i64,
+    /// Sessions in `year`.
+    pub sessions_this_year: i64,
+    /// The report's year.
+    pub year: i64,
+}
+
+/// Loans (小额担保贷款).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoanStats {
+    /// Money lent, yuan.
+    pub amount_yuan: f64,
+    /// Loans recorded.
+    pub count: i64,
+}
+
+/// Bases (基地).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaseStats {
+    /// By kind (only kinds that exist).
+    pub by_kind: Counts,
+    /// Bases recorded.
+    pub total: i64,
+    /// Women employed at them.
+    pub women_employed: i64,
+}
+
+/// Verifications written by the subtree's units.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerificationStats {
+    /// By result.
+    pub by_result: Counts,
+    /// Verifications recorded.
+    pub total: i64,
+}
+
 /// The statistics of a subtree as `halfsky stats --json` and the dashboard show them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsReport {
@@ -304,42 +447,42 @@ pub struct StatsReport {
     /// The day the date-dependent figures refer to.
     pub as_of: NaiveDate,
     /// Households.
-    pub households: serde_json::Value,
+    pub households: HouseholdStats,
     /// Women.
-    pub women: serde_json::Value,
+    pub women: WomenStats,
     /// Visits and overdue follow-ups.
-    pub visits: serde_json::Value,
+    pub visits: VisitStats,
     /// Pairings.
-    pub pairings: serde_json::Value,
+    pub pairings: PairingStats,
     /// Measures by path.
-    pub measures: serde_json::Value,
+    pub measures: MeasureStats,
     /// Trainings.
-    pub trainings: serde_json::Value,
+    pub trainings: TrainingStats,
     /// Loans.
-    pub loans: serde_json::Value,
+    pub loans: LoanStats,
     /// Bases.
-    pub bases: serde_json::Value,
+    pub bases: BaseStats,
     /// Women insured against the two cancers.
     pub insured: i64,
     /// Women who exited poverty this calendar year.
     pub exits_this_year: i64,
     /// Verifications by result.
-    pub verifications: serde_json::Value,
+    pub verifications: VerificationStats,
     /// One level down.
     pub children: Vec<ChildStats>,
 }
 
-fn all_codes(spec: &enums::EnumSpec, counts: &BTreeMap<String, i64>) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for code in spec.codes() {
-        out.insert(code.into(), counts.get(code).copied().unwrap_or(0).into());
-    }
+/// Every code of `spec` with its count in `counts` (0 if absent), plus any code
+/// `counts` has that the enum does not (data from a newer schema).
+fn all_codes(spec: &enums::EnumSpec, counts: &BTreeMap<String, i64>) -> Counts {
+    let mut out: BTreeMap<String, i64> = spec
+        .codes()
+        .map(|code| (code.to_string(), counts.get(code).copied().unwrap_or(0)))
+        .collect();
     for (code, n) in counts {
-        if !out.contains_key(code) {
-            out.insert(code.clone(), (*n).into());
-        }
+        out.entry(code.clone()).or_insert(*n);
     }
-    out.into()
+    Counts(out)
 }
 
 impl Rollup {
@@ -394,27 +537,29 @@ impl Rollup {
         children: Vec<ChildStats>,
         poor_share_percent: Option<f64>,
     ) -> StatsReport {
-        use serde_json::json;
         let year = today.year() as i64;
-        let mut by_labor: BTreeMap<String, i64> = BTreeMap::new();
-        let mut by_labor_work = serde_json::Map::new();
+        let mut by_labor = BTreeMap::new();
+        let mut by_labor_and_work = BTreeMap::new();
         for labor in enums::LABOR.codes() {
-            let yes = self
-                .women_by_labor_work
-                .get(&format!("{labor}|yes"))
-                .copied()
-                .unwrap_or(0);
-            let no = self
-                .women_by_labor_work
-                .get(&format!("{labor}|no"))
-                .copied()
-                .unwrap_or(0);
-            by_labor.insert(labor.into(), yes + no);
-            by_labor_work.insert(labor.into(), json!({"wants_work": yes, "no_wish": no}));
+            let count = |work: &str| {
+                self.women_by_labor_work
+                    .get(&format!("{labor}|{work}"))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let wish = WorkWish {
+                wants_work: count("yes"),
+                no_wish: count("no"),
+            };
+            by_labor.insert(labor.to_string(), wish.wants_work + wish.no_wish);
+            by_labor_and_work.insert(labor.to_string(), wish);
         }
-        let mut by_age: BTreeMap<&str, i64> = AGE_BANDS.iter().map(|b| (*b, 0)).collect();
+        let mut by_age: BTreeMap<String, i64> =
+            AGE_BANDS.iter().map(|b| (b.to_string(), 0)).collect();
         for (birth_year, n) in &self.women_by_birth_year {
-            *by_age.entry(age_band(year - birth_year)).or_default() += n;
+            *by_age
+                .entry(age_band(year - birth_year).to_string())
+                .or_default() += n;
         }
         let coverage = if self.women > 0 {
             (self.women_paired as f64 * 1000.0 / self.women as f64).round() / 10.0
@@ -422,56 +567,66 @@ impl Rollup {
             0.0
         };
         let this_year = self.training_year(year);
-        let total_sessions: i64 = self.trainings_by_year.values().map(|t| t.sessions).sum();
-        let total_pt: i64 = self
-            .trainings_by_year
-            .values()
-            .map(|t| t.person_times)
-            .sum();
-        let verifications: i64 = self.verifications_by_result.values().sum();
-        let measures: i64 = self.measures_by_path.values().sum();
-        let bases: i64 = self.bases_by_kind.values().sum();
         StatsReport {
             org,
             name,
             level: org.level(),
             as_of: today,
-            households: json!({"total": self.households, "registered_poor": self.households_poor}),
-            women: json!({
-                "total": self.women,
-                "by_status": all_codes(&enums::STATUS, &self.women_by_status),
-                "by_labor": by_labor,
-                "by_labor_and_work": by_labor_work,
-                "by_cause": all_codes(&enums::CAUSE, &self.women_by_cause),
-                "by_age_band": by_age,
-                "paired": self.women_paired,
-                "pairing_coverage_percent": coverage,
-            }),
-            visits: json!({
-                "total": self.visits,
-                "followed_women": self.followed_women(),
-                "overdue_women": self.overdue_women(today),
-                "overdue_after_days": OVERDUE_DAYS,
-            }),
-            pairings: json!({"active": self.pairings_active}),
-            measures: json!({
-                "total": measures,
-                "by_path": all_codes(&enums::PATH, &self.measures_by_path),
-                "amount_yuan": self.measures_amount_fen as f64 / 100.0,
-            }),
-            trainings: json!({
-                "sessions": total_sessions,
-                "person_times": total_pt,
-                "year": year,
-                "sessions_this_year": this_year.sessions,
-                "person_times_this_year": this_year.person_times,
-                "poor_share_percent_this_year": poor_share_percent,
-            }),
-            loans: json!({"count": self.loans, "amount_yuan": self.loans_amount_fen as f64 / 100.0}),
-            bases: json!({"total": bases, "by_kind": self.bases_by_kind, "women_employed": self.bases_women_employed}),
+            households: HouseholdStats {
+                total: self.households,
+                registered_poor: self.households_poor,
+            },
+            women: WomenStats {
+                total: self.women,
+                by_status: all_codes(&enums::STATUS, &self.women_by_status),
+                by_labor: Counts(by_labor),
+                by_labor_and_work,
+                by_cause: all_codes(&enums::CAUSE, &self.women_by_cause),
+                by_age_band: Counts(by_age),
+                paired: self.women_paired,
+                pairing_coverage_percent: coverage,
+            },
+            visits: VisitStats {
+                total: self.visits,
+                followed_women: self.followed_women(),
+                overdue_women: self.overdue_women(today),
+                overdue_after_days: OVERDUE_DAYS,
+            },
+            pairings: PairingStats {
+                active: self.pairings_active,
+            },
+            measures: MeasureStats {
+                total: self.measures_by_path.values().sum(),
+                by_path: all_codes(&enums::PATH, &self.measures_by_path),
+                amount_yuan: self.measures_amount_fen as f64 / 100.0,
+            },
+            trainings: TrainingStats {
+                sessions: self.trainings_by_year.values().map(|t| t.sessions).sum(),
+                person_times: self
+                    .trainings_by_year
+                    .values()
+                    .map(|t| t.person_times)
+                    .sum(),
+                year,
+                sessions_this_year: this_year.sessions,
+                person_times_this_year: this_year.person_times,
+                poor_share_percent_this_year: poor_share_percent,
+            },
+            loans: LoanStats {
+                count: self.loans,
+                amount_yuan: self.loans_amount_fen as f64 / 100.0,
+            },
+            bases: BaseStats {
+                total: self.bases_by_kind.values().sum(),
+                by_kind: Counts(self.bases_by_kind.clone()),
+                women_employed: self.bases_women_employed,
+            },
             insured: self.insured,
             exits_this_year: self.exits_in(year),
-            verifications: json!({"total": verifications, "by_result": all_codes(&enums::VERIFICATION_RESULT, &self.verifications_by_result)}),
+            verifications: VerificationStats {
+                total: self.verifications_by_result.values().sum(),
+                by_result: all_codes(&enums::VERIFICATION_RESULT, &self.verifications_by_result),
+            },
             children,
         }
     }
@@ -537,14 +692,43 @@ mod tests {
             vec![],
             None,
         );
-        assert_eq!(report.women["total"], 4);
-        assert_eq!(report.women["by_status"]["poor"], 2);
-        assert_eq!(report.women["by_status"]["exited"], 1);
-        assert_eq!(report.women["by_age_band"]["50_59"], 4);
-        assert_eq!(report.women["by_cause"]["illness"], 4);
-        assert_eq!(report.women["by_cause"]["disaster"], 0);
+        assert_eq!(report.women.total, 4);
+        assert_eq!(report.women.by_status.of("poor"), 2);
+        assert_eq!(report.women.by_status.of("exited"), 1);
+        assert_eq!(report.women.by_age_band.of("50_59"), 4);
+        assert_eq!(report.women.by_cause.of("illness"), 4);
+        assert_eq!(report.women.by_cause.of("disaster"), 0);
         assert_eq!(report.exits_this_year, 1);
-        assert_eq!(report.visits["overdue_women"], 2);
+        assert_eq!(report.visits.overdue_women, 2);
+    }
+
+    #[test]
+    fn report_json_keeps_its_keys_and_reads_back() {
+        let (w, l) = woman("poor", None);
+        let mut total = Rollup::default();
+        total.merge(&Rollup::of_record(&w, &l), 1);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let org = OrgCode::parse("230129100201").unwrap();
+        let report = total.report(org, "村".into(), today, vec![], Some(40.0));
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(
+            text.contains(r#""households":{"registered_poor":0,"total":0}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""loans":{"amount_yuan":0.0,"count":0}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""full":{"no_wish":0,"wants_work":1}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""poor_share_percent_this_year":40.0"#),
+            "{text}"
+        );
+        let back: StatsReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
     }
 
     #[test]

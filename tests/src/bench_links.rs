@@ -162,9 +162,7 @@ async fn wait_for_delivery(
     let mut last_change = Instant::now();
     loop {
         let held = with(township, move |l| {
-            l.stats(Some(org))
-                .map(|s| s.women["total"].as_i64().unwrap_or(0))
-                .unwrap_or(0)
+            l.stats(Some(org)).map(|s| s.women.total).unwrap_or(0)
         })
         .await as usize;
         if held >= records {

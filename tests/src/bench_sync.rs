@@ -106,9 +106,7 @@ pub async fn wire_bytes(n: usize) -> Vec<SyncFigure> {
     let org = code("230129100201");
     eventually(LIMIT, "the city to hold the village's women", || async {
         let got = with(&city, move |l| {
-            l.stats(Some(org)).expect("stats").women["total"]
-                .as_i64()
-                .unwrap_or(0)
+            l.stats(Some(org)).expect("stats").women.total
         })
         .await;
         (got as usize >= n).then_some(())
@@ -445,9 +443,10 @@ pub async fn county_to_city(villages: usize, women: usize) -> Vec<SyncFigure> {
     let expected = (villages * women) as i64;
     eventually(LIMIT, "the city to hold the county's women", || async {
         let got = with(&city, |l| {
-            l.stats(Some(code("230129000000"))).expect("stats").women["total"]
-                .as_i64()
-                .unwrap_or(0)
+            l.stats(Some(code("230129000000")))
+                .expect("stats")
+                .women
+                .total
         })
         .await;
         (got == expected).then_some(())

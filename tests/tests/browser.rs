@@ -164,9 +164,7 @@ fn url(addr: SocketAddr) -> String {
 async fn overdue_at(node: &RunningNode, code: &str) -> i64 {
     let org = OrgCode::parse(code).unwrap();
     with(node, move |l| {
-        l.stats(Some(org)).unwrap().visits["overdue_women"]
-            .as_i64()
-            .unwrap()
+        l.stats(Some(org)).unwrap().visits.overdue_women
     })
     .await
 }

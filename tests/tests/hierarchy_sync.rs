@@ -34,19 +34,19 @@ async fn heads(n: &RunningNode) -> Vec<automerge::ChangeHash> {
 async fn women(n: &RunningNode) -> i64 {
     with(n, |l| {
         let org = OrgCode::parse("230129100201").unwrap();
-        l.stats(Some(org)).unwrap().women["total"].as_i64().unwrap()
+        l.stats(Some(org)).unwrap().women.total
     })
     .await
 }
 
 fn key_figures(s: &StatsReport) -> [i64; 6] {
     [
-        s.women["total"].as_i64().unwrap(),
-        s.households["total"].as_i64().unwrap(),
-        s.visits["total"].as_i64().unwrap(),
-        s.pairings["active"].as_i64().unwrap(),
-        s.loans["count"].as_i64().unwrap(),
-        s.women["by_status"]["exited"].as_i64().unwrap(),
+        s.women.total,
+        s.households.total,
+        s.visits.total,
+        s.pairings.active,
+        s.loans.count,
+        s.women.by_status.of("exited"),
     ]
 }
 
@@ -97,7 +97,7 @@ async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down
         for (e, x) in expected.iter_mut().zip(key_figures(&s)) {
             *e += x;
         }
-        per_village.insert(code.clone(), s.women["total"].as_i64().unwrap());
+        per_village.insert(code.clone(), s.women.total);
     }
     assert!(expected[0] > 40);
 
@@ -131,10 +131,7 @@ async fn records_flow_from_every_village_to_the_city_and_verifications_flow_down
     // Drill-down at the city reaches a village.
     let (vcode, _) = &villages[0];
     let v_at_city = stats(&city, Some(vcode)).await;
-    assert_eq!(
-        v_at_city.women["total"].as_i64().unwrap(),
-        per_village[vcode]
-    );
+    assert_eq!(v_at_city.women.total, per_village[vcode]);
 
     // A county verifies a village woman; the verification reaches that village.
     let (county_code, county) = &counties[0];

@@ -167,10 +167,7 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
     .await;
     assert_eq!(seen.last_error, None, "{seen:?}");
     let town_own = with(&town, |l| sorted(l.stored_heads(&org(TOWNSHIP)).unwrap())).await;
-    let women = with(&town, |l| {
-        l.stats(Some(org(VILLAGE))).unwrap().women["total"].clone()
-    })
-    .await;
+    let women = with(&town, |l| l.stats(Some(org(VILLAGE))).unwrap().women.total).await;
     town.shutdown().await;
 
     // The village comes back: it collects the acknowledgement; nothing is pending.
@@ -191,7 +188,7 @@ async fn a_village_and_its_township_never_online_together_converge_through_the_r
     .await;
     assert_eq!(down, town_own);
     let own = with(&village, |l| {
-        l.stats(Some(org(VILLAGE))).unwrap().women["total"].clone()
+        l.stats(Some(org(VILLAGE))).unwrap().women.total
     })
     .await;
     assert_eq!(own, women);

@@ -5,31 +5,53 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use halfsky_shared::{OrgCode, RecordId};
+use halfsky_shared::RecordId;
 use serde::Deserialize;
 
 use super::auth::Ctx;
 use super::data::{self, WomenFilter, PAGE_ROWS};
+use super::unit::Unit;
 use super::AppState;
 
-/// `?org=CODE` (default: this node's unit) and `?limit=`.
+/// Rows one API answer carries at most, whatever `?limit=` asks: one request must not
+/// make the node serialise a city's million women at once. Page with `?offset=`.
+pub const MAX_API_ROWS: usize = 1000;
+
+/// `?limit=&offset=`: which page of a list (the unit, `?org=`, is read by [`Unit`]).
 #[derive(Debug, Default, Deserialize)]
-pub struct OrgQuery {
-    org: Option<String>,
+pub struct PageQuery {
     limit: Option<usize>,
+    offset: Option<usize>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
-}
-
-fn unit(state: &AppState, org: Option<&str>) -> Result<OrgCode, Response> {
-    match org {
-        None => Ok(state.org()),
-        Some(code) => state
-            .unit(code)
-            .map_err(|e| error(StatusCode::NOT_FOUND, e)),
+impl PageQuery {
+    /// Rows asked for: [`PAGE_ROWS`] by default, never more than [`MAX_API_ROWS`].
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(PAGE_ROWS).min(MAX_API_ROWS)
     }
+
+    /// Rows skipped.
+    fn offset(&self) -> usize {
+        self.offset.unwrap_or(0)
+    }
+
+    /// One page of a list as the API answers it: the rows, the total count, and the
+    /// `next_offset` to ask for (null on the last page).
+    fn answer<T: serde::Serialize>(&self, rows: Vec<T>, count: usize) -> serde_json::Value {
+        let end = self.offset() + rows.len();
+        serde_json::json!({
+            "count": count,
+            "offset": self.offset(),
+            "limit": self.limit(),
+            "next_offset": (end < count).then_some(end),
+            "rows": rows,
+        })
+    }
+}
+
+/// A JSON error answer: `{"error": message}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
 fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>) -> Response {
@@ -41,28 +63,12 @@ fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>
 }
 
 /// `GET /api/v1/stats?org=`: the statistics report, as `halfsky stats --json`.
-pub async fn stats(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    reply(state.run(move |l| l.stats(Some(org))).await)
+pub async fn stats(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
+    reply(state.read(move |l| l.stats(org)).await)
 }
 
 /// `GET /api/v1/overview?org=`: statistics, children with freshness, verification.
-pub async fn overview(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+pub async fn overview(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
     match state.overview(org).await {
         Ok(Ok(o)) => Json(&*o).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -70,60 +76,43 @@ pub async fn overview(
     }
 }
 
-/// `GET /api/v1/overdue?org=&limit=`: women overdue for a visit.
+/// `GET /api/v1/overdue?org=&limit=&offset=`: women overdue for a visit, a page at a time.
 pub async fn overdue(
     State(state): State<AppState>,
     _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
+    Unit(org): Unit,
+    Query(page): Query<PageQuery>,
 ) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let limit = q.limit.unwrap_or(PAGE_ROWS);
     let known = match state.overview(org).await {
-        Ok(Ok(o)) => o.stats.visits["overdue_women"].as_i64(),
+        Ok(Ok(o)) => Some(o.stats.visits.overdue_women),
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => return r,
     };
     reply(
         state
-            .run(move |l| {
+            .read(move |l| {
                 let today = l.today();
-                data::overdue(l, org, today, limit, known)
-                    .map(|(rows, count)| serde_json::json!({"count": count, "rows": rows}))
+                data::overdue(l, org, today, page.offset(), page.limit(), known)
+                    .map(|(rows, count)| page.answer(rows, count))
             })
             .await,
     )
 }
 
-/// Query of `/api/v1/women`.
-#[derive(Debug, Default, Deserialize)]
-pub struct WomenQuery {
-    org: Option<String>,
-    limit: Option<usize>,
-    #[serde(flatten)]
-    filter: WomenFilter,
-}
-
-/// `GET /api/v1/women?org=&status=&…`: women by filter.
+/// `GET /api/v1/women?org=&status=&…&limit=&offset=`: women by filter, a page at a time.
 pub async fn women(
     State(state): State<AppState>,
     _ctx: Ctx,
-    Query(q): Query<WomenQuery>,
+    Unit(org): Unit,
+    Query(page): Query<PageQuery>,
+    Query(filter): Query<WomenFilter>,
 ) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let limit = q.limit.unwrap_or(PAGE_ROWS);
-    let filter = q.filter;
     reply(
         state
-            .run(move |l| {
-                data::women(l, org, &filter, limit).map(|(rows, count)| {
+            .read(move |l| {
+                data::women(l, org, &filter, page.offset(), page.limit()).map(|(rows, count)| {
                     let records: Vec<_> = rows.into_iter().map(|r| r.record).collect();
-                    serde_json::json!({"count": count, "rows": records})
+                    page.answer(records, count)
                 })
             })
             .await,
@@ -131,16 +120,8 @@ pub async fn women(
 }
 
 /// `GET /api/v1/freshness?org=`: last arrival of every document of the subtree.
-pub async fn freshness(
-    State(state): State<AppState>,
-    _ctx: Ctx,
-    Query(q): Query<OrgQuery>,
-) -> Response {
-    let org = match unit(&state, q.org.as_deref()) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    reply(state.run(move |l| {
+pub async fn freshness(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
+    reply(state.read(move |l| {
         data::arrivals(l, &org).map(|rows| {
             rows.into_iter().map(|(org, a)| serde_json::json!({"org": org, "arrived_at": a.arrived_at, "path": a.path, "newest_change": a.newest_change})).collect::<Vec<_>>()
         })
@@ -159,7 +140,7 @@ pub async fn record(State(state): State<AppState>, _ctx: Ctx, Path(raw): Path<St
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match state.run(move |l| data::record(l, &id)).await {
+    match state.read(move |l| data::record(l, &id)).await {
         Ok(Ok(p)) => Json(p).into_response(),
         Ok(Err(e @ crate::LedgerError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

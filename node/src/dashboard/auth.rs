@@ -16,9 +16,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rand::Rng;
 
-use super::html::{esc, Viewer};
+use super::html::Viewer;
 use super::i18n::Lang;
 use super::AppState;
 use crate::config::Role;
@@ -49,7 +50,103 @@ pub struct Sessions {
     map: std::sync::Mutex<HashMap<String, Session>>,
 }
 
-fn token() -> String {
+/// Failed logins a user name or an address may make before it has to wait.
+const FREE_FAILURES: u32 = 5;
+/// The first wait after them; each further failure doubles it, up to [`LONGEST_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_secs(30);
+/// The longest wait.
+const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
+/// Names and addresses remembered; beyond this, those no longer waiting are forgotten.
+const THROTTLE_KEYS: usize = 10_000;
+
+/// Failed logins per user name and per client address, so passwords cannot be guessed
+/// at speed: after [`FREE_FAILURES`] a name or an address waits, longer after each
+/// further failure. A success forgets the name's and the address's failures.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    /// Failures and the instant until which a key must wait.
+    map: std::sync::Mutex<HashMap<String, (u32, Option<Instant>)>>,
+}
+
+impl Throttle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Option<Instant>)>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long the longest-waiting of `keys` must still wait (None: may try now).
+    pub fn wait(&self, keys: &[String]) -> Option<Duration> {
+        let now = Instant::now();
+        let map = self.lock();
+        keys.iter()
+            .filter_map(|k| map.get(k)?.1)
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+            .max()
+    }
+
+    /// Counts a failed login against every key.
+    pub fn failed(&self, keys: &[String]) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() >= THROTTLE_KEYS {
+            map.retain(|_, (_, until)| until.is_some_and(|u| u > now));
+        }
+        for key in keys {
+            let (failures, until) = map.entry(key.clone()).or_insert((0, None));
+            *failures += 1;
+            if *failures >= FREE_FAILURES {
+                let doublings = (*failures - FREE_FAILURES).min(16);
+                let wait = (FIRST_WAIT * 2u32.pow(doublings)).min(LONGEST_WAIT);
+                *until = Some(now + wait);
+            }
+        }
+    }
+
+    /// Forgets the failures of every key (a login succeeded).
+    pub fn succeeded(&self, keys: &[String]) {
+        let mut map = self.lock();
+        for key in keys {
+            map.remove(key);
+        }
+    }
+}
+
+/// The throttle keys of a login attempt: the user name, and the address if known.
+pub fn throttle_keys(name: &str, addr: Option<std::net::IpAddr>) -> Vec<String> {
+    let mut keys = vec![format!("user:{name}")];
+    keys.extend(addr.map(|a| format!("addr:{a}")));
+    keys
+}
+
+/// The client's address, when the server knows it (`ConnectInfo`; absent when a test
+/// drives the router in-process).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Compares two tokens in time independent of where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A new random token (sessions, CSRF).
+pub fn token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     hex::encode(bytes)
 }
@@ -160,14 +257,7 @@ impl Ctx {
     /// Does a posted token match the session's?
     pub fn csrf_ok(&self, posted: &str) -> bool {
         match &self.session {
-            Some(s) => {
-                s.csrf.len() == posted.len()
-                    && s.csrf
-                        .bytes()
-                        .zip(posted.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-            }
+            Some(s) => same_token(&s.csrf, posted),
             None => false,
         }
     }
@@ -238,42 +328,60 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// The login form.
-pub fn login_page(lang: Lang, next: &str, error: Option<&str>, no_users: bool) -> String {
-    let err = error
-        .map(|e| format!("<p class=\"err\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let hint = if no_users {
-        format!(
-            "<p class=\"warn\">{}</p>",
-            lang.t(
-                "本节点还没有用户。请在节点电脑上运行 halfsky user add -d 目录 --name 名字 --role editor 创建用户。",
-                "This node has no users yet. Create one on the node's computer: halfsky user add -d DIR --name NAME --role editor"
-            )
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;margin:40px}}label{{display:block;margin-top:8px}}.err{{color:#a00}}\
-         .warn{{background:#fff3cd;padding:6px}}</style></head><body><h1>{title}</h1>{hint}{err}\
-         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label>{user} <input type=\"text\" name=\"name\" id=\"name\" autofocus></label>\
-         <label>{pw} <input type=\"password\" name=\"password\" id=\"password\"></label>\
-         <p><button type=\"submit\" id=\"login\">{go}</button></p></form></body></html>",
-        code = lang.code(),
-        title = lang.t("登录 妇联精准扶贫台账", "Log in — women's federation ledger"),
-        next = esc(next),
-        user = lang.t("用户名", "User name"),
-        pw = lang.t("密码", "Password"),
-        go = lang.t("登录", "Log in"),
-    )
+/// The login form; `csrf` is the token of the login cookie ([`login_cookie`]).
+pub fn login_page(
+    lang: Lang,
+    next: &str,
+    csrf: &str,
+    error: Option<&str>,
+    no_users: bool,
+) -> Markup {
+    let title = lang.t(
+        "登录 妇联精准扶贫台账",
+        "Log in — women's federation ledger",
+    );
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style {
+                    (PreEscaped("body{font-family:sans-serif;margin:40px}label{display:block;margin-top:8px}.err{color:#a00}.warn{background:#fff3cd;padding:6px}"))
+                }
+            }
+            body {
+                h1 { (title) }
+                @if no_users {
+                    p.warn {
+                        (lang.t(
+                            "本节点还没有用户。请在节点电脑上运行 halfsky user add -d 目录 --name 名字 --role editor 创建用户。",
+                            "This node has no users yet. Create one on the node's computer: halfsky user add -d DIR --name NAME --role editor"
+                        ))
+                    }
+                }
+                @if let Some(e) = error { p.err { (e) } }
+                form method="post" action="/login" {
+                    input type="hidden" name="next" value=(next);
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { (lang.t("用户名", "User name")) " " input type="text" name="name" id="name" autofocus; }
+                    label { (lang.t("密码", "Password")) " " input type="password" name="password" id="password"; }
+                    p { button type="submit" id="login" { (lang.t("登录", "Log in")) } }
+                }
+            }
+        }
+    }
 }
 
 /// The session cookie for a token.
 pub fn session_cookie(name: &str, token: &str) -> String {
     format!("{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200")
+}
+
+/// The cookie carrying the login form's CSRF token (double submit: the form's hidden
+/// field must equal it, and another site can neither read nor set it).
+pub fn login_cookie(name: &str, token: &str) -> String {
+    format!("{name}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600")
 }
 
 /// A cookie that ends the session in the browser.

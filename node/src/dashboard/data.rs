@@ -1,7 +1,7 @@
 //! What pages and the JSON API show, computed in one place from the ledger's index
-//! (run inside the ledger actor). Pages render these structs as HTML; the API
+//! through its read-only view ([`LedgerReader`]: never inside the ledger actor). Pages render these structs as HTML; the API
 //! serialises them as they are, so both always show the same numbers. The statistics
-//! are [`Ledger::stats`], the very report `halfsky stats --json` prints.
+//! are [`LedgerReader::stats`], the very report `halfsky stats --json` prints.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,9 @@ use halfsky_shared::rollup::{ChildStats, StatsReport, OVERDUE_DAYS};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
-use crate::ledger::{Ledger, LedgerError, RecordView};
+use super::targets::{targets, Targets};
+use crate::ledger::reader::LedgerReader;
+use crate::ledger::{LedgerError, RecordView};
 use crate::sync::freshness::{Arrival, SubtreeFreshness};
 
 /// At most this many rows of a list are shown on a page (exports have them all).
@@ -61,23 +63,18 @@ pub struct Overview {
     /// Names of units in the subtree (for freshness labels).
     #[serde(skip)]
     pub names: BTreeMap<OrgCode, String>,
-    /// Training person-times this year against 300 per county.
-    pub training_target_this_year: i64,
+    /// This year's training targets, from target records or the seed's defaults.
+    pub targets: Targets,
 }
-
-/// Person-times each county must train per year (seed 001).
-pub const TRAINING_TARGET_PER_COUNTY: i64 = 300;
-/// Poor women's minimum share of training person-times, percent (seed 001).
-pub const POOR_SHARE_TARGET: f64 = 40.0;
 
 /// Builds the overview of `org`.
 pub fn overview(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     now: i64,
     stale_after_secs: i64,
 ) -> Result<Overview, LedgerError> {
-    let stats = ledger.stats(Some(org))?;
+    let stats = ledger.stats(org)?;
     let rows = arrivals(ledger, &org)?;
     let freshness = SubtreeFreshness::of(&rows, now, stale_after_secs);
     let mut by_child: BTreeMap<OrgCode, Vec<(OrgCode, Arrival)>> = BTreeMap::new();
@@ -120,13 +117,16 @@ pub fn overview(
         children,
         verification: verification(ledger, org, &stats)?,
         names,
-        training_target_this_year: TRAINING_TARGET_PER_COUNTY * counties,
+        targets: targets(ledger.index(), org, stats.trainings.year, counties)?,
         stats,
     })
 }
 
 /// Arrivals of every document of `org`'s subtree.
-pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
+pub fn arrivals(
+    ledger: &LedgerReader,
+    org: &OrgCode,
+) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
     ledger
         .freshness()
         .subtree(org.subtree_prefix())
@@ -135,7 +135,7 @@ pub fn arrivals(ledger: &Ledger, org: &OrgCode) -> Result<Vec<(OrgCode, Arrival)
 
 /// Latest verification result per (level, woman) over `org`'s subtree.
 fn verification(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     stats: &StatsReport,
 ) -> Result<Vec<LevelVerification>, LedgerError> {
@@ -163,7 +163,7 @@ fn verification(
             }
         }
     }
-    let women = stats.women["total"].as_i64().unwrap_or(0);
+    let women = stats.women.total;
     let mut out: Vec<LevelVerification> = Vec::new();
     for level in [
         halfsky_shared::org::Level::Township,
@@ -214,13 +214,14 @@ pub struct OverdueRow {
 }
 
 /// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
-/// at most `limit` rows (the scan stops there), and the total count (from the
+/// at most `limit` rows after the first `skip` (the scan stops there), and the total count (from the
 /// rollups, the same figure as the statistics; `known_count` if the caller already
 /// has that figure).
 pub fn overdue(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     today: NaiveDate,
+    skip: usize,
     limit: usize,
     known_count: Option<i64>,
 ) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
@@ -229,6 +230,7 @@ pub fn overdue(
         .to_string();
     let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut skipped = 0;
     let count = match known_count {
         Some(n) => n as usize,
         None => {
@@ -254,6 +256,10 @@ pub fn overdue(
         }
         let last = row.links.last_visit.clone();
         if last.as_deref().is_some_and(|d| d >= cutoff.as_str()) {
+            continue;
+        }
+        if skipped < skip {
+            skipped += 1;
             continue;
         }
         let village = r.id.org();
@@ -392,11 +398,13 @@ pub fn age_band(age: i64) -> &'static str {
     }
 }
 
-/// Women under `org` passing `filter`: at most `limit` rows, and the total count.
+/// Women under `org` passing `filter`: at most `limit` rows after the first `skip`,
+/// and the total count.
 pub fn women(
-    ledger: &Ledger,
+    ledger: &LedgerReader,
     org: OrgCode,
     filter: &WomenFilter,
+    skip: usize,
     limit: usize,
 ) -> Result<(Vec<crate::store::index::IndexedRecord>, usize), LedgerError> {
     let year = ledger.today().year() as i64;
@@ -406,7 +414,7 @@ pub fn women(
         let row = row?;
         if filter.matches(&row, year) {
             count += 1;
-            if out.len() < limit {
+            if count > skip && out.len() < limit {
                 out.push(row);
             }
         }
@@ -426,7 +434,7 @@ pub struct RecordPage {
 }
 
 /// The record page of `id`.
-pub fn record(ledger: &mut Ledger, id: &RecordId) -> Result<RecordPage, LedgerError> {
+pub fn record(ledger: &LedgerReader, id: &RecordId) -> Result<RecordPage, LedgerError> {
     let view = ledger.show(id)?;
     let history = ledger.history(id)?;
     let mut related = Vec::new();

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::Kind;
+use maud::{html, Markup};
 
 use super::auth::Ctx;
-use super::html::{esc, page};
 use super::i18n::{field_error, field_label, Lang};
-use super::pages::{html, message};
+use super::pages::{framed, message, ok_page};
 use super::AppState;
 use crate::ledger::LedgerError;
 
@@ -29,56 +29,45 @@ fn kind_label(lang: Lang, kind: Kind) -> &'static str {
 /// `/new`: the list of forms.
 pub async fn kinds(State(state): State<AppState>, ctx: Ctx) -> Response {
     let lang = ctx.lang;
-    let mut b = format!("<h1>{}</h1>", lang.t("录入记录", "Enter records"));
-    b.push_str(&write_notice(&ctx, &state));
-    b.push_str("<ul>");
-    for kind in Kind::ALL {
-        b.push_str(&format!(
-            "<li><a href=\"/new/{}\">{}</a></li>",
-            kind.spec().name,
-            kind_label(lang, kind)
-        ));
-    }
-    b.push_str("</ul>");
-    html(
-        &ctx,
-        StatusCode::OK,
-        page(
-            lang,
-            lang.t("录入", "Data entry"),
-            &state.node_label(),
-            &ctx.viewer(),
-            &ctx.path,
-            &b,
-        ),
-    )
+    let body = html! {
+        h1 { (lang.t("录入记录", "Enter records")) }
+        (write_notice(&ctx, &state))
+        ul {
+            @for kind in Kind::ALL {
+                li { a href={ "/new/" (kind.spec().name) } { (kind_label(lang, kind)) } }
+            }
+        }
+    };
+    ok_page(&ctx, &state, lang.t("录入", "Data entry"), body)
 }
 
-fn write_notice(ctx: &Ctx, state: &AppState) -> String {
+fn write_notice(ctx: &Ctx, state: &AppState) -> Markup {
     let lang = ctx.lang;
-    if ctx.can_write() {
-        format!(
-            "<p>{} {}</p>",
-            lang.t(
-                "记录写入本单位台账：",
-                "Records are written to this unit's ledger:"
-            ),
-            esc(&state.node_label())
-        )
-    } else if ctx.session.is_some() {
-        format!(
-            "<p class=\"warn\">{}</p>",
-            lang.t(
-                "您的角色是“查看”，不能录入。请联系管理员。",
-                "Your role is viewer: you cannot enter records. Ask an administrator."
-            )
-        )
-    } else {
-        format!("<p class=\"warn\">{}</p>", lang.t("匿名访问只能查看。要录入，请先用 halfsky user add 创建用户并登录。", "Anonymous access is read only. To enter records, create a user with `halfsky user add` and log in."))
+    html! {
+        @if ctx.can_write() {
+            p {
+                (lang.t("记录写入本单位台账：", "Records are written to this unit's ledger:"))
+                " " (state.node_label())
+            }
+        } @else if ctx.session.is_some() {
+            p.warn {
+                (lang.t(
+                    "您的角色是“查看”，不能录入。请联系管理员。",
+                    "Your role is viewer: you cannot enter records. Ask an administrator."
+                ))
+            }
+        } @else {
+            p.warn {
+                (lang.t(
+                    "匿名访问只能查看。要录入，请先用 halfsky user add 创建用户并登录。",
+                    "Anonymous access is read only. To enter records, create a user with `halfsky user add` and log in."
+                ))
+            }
+        }
     }
 }
 
-fn input(lang: Lang, field: &FieldSpec, values: &[(String, String)], today: &str) -> String {
+fn input(lang: Lang, field: &FieldSpec, values: &[(String, String)], today: &str) -> Markup {
     let current: Vec<&str> = values
         .iter()
         .filter(|(k, _)| k == field.name)
@@ -86,118 +75,89 @@ fn input(lang: Lang, field: &FieldSpec, values: &[(String, String)], today: &str
         .collect();
     let first = current.first().copied().unwrap_or("");
     let name = field.name;
+    let id = format!("f-{name}");
     let req = if field.required && field.default.is_none() {
         " *"
     } else {
         ""
     };
-    let label = format!(
-        "<label for=\"f-{name}\">{}{req} <small>{}</small></label>",
-        esc(&field_label(lang, field)),
-        if lang == Lang::En {
-            esc(field.help)
-        } else {
-            String::new()
+    html! {
+        label for=(id) {
+            (field_label(lang, field)) (req) " "
+            small { @if lang == Lang::En { (field.help) } }
         }
-    );
-    let control = match &field.ty {
-        FieldType::Bool => {
-            let on = if current.is_empty() {
-                field.default == Some("true")
-            } else {
-                matches!(first, "true" | "on" | "yes" | "是")
-            };
-            format!("<input type=\"hidden\" name=\"{name}\" value=\"false\"><input type=\"checkbox\" id=\"f-{name}\" name=\"{name}\" value=\"true\"{}>", if on { " checked" } else { "" })
-        }
-        FieldType::Enum(e) => {
-            let selected = if first.is_empty() {
-                field.default.unwrap_or("")
-            } else {
-                first
-            };
-            let mut s =
-                format!("<select id=\"f-{name}\" name=\"{name}\"><option value=\"\">—</option>");
-            for code in e.codes() {
-                let sel = if code == selected { " selected" } else { "" };
-                s.push_str(&format!(
-                    "<option value=\"{code}\"{sel}>{}</option>",
-                    esc(&lang.option(e, code))
-                ));
+        @match &field.ty {
+            FieldType::Bool => {
+                @let on = if current.is_empty() {
+                    field.default == Some("true")
+                } else {
+                    matches!(first, "true" | "on" | "yes" | "是")
+                };
+                input type="hidden" name=(name) value="false";
+                input type="checkbox" id=(id) name=(name) value="true" checked[on];
             }
-            s.push_str("</select>");
-            s
-        }
-        FieldType::EnumList(e) => {
-            let mut s = String::new();
-            for code in e.codes() {
-                let on = current.contains(&code);
-                s.push_str(&format!("<label style=\"display:inline\"><input type=\"checkbox\" name=\"{name}\" value=\"{code}\"{}> {}</label> ", if on { " checked" } else { "" }, esc(&lang.option(e, code))));
+            FieldType::Enum(e) => {
+                @let selected = if first.is_empty() { field.default.unwrap_or("") } else { first };
+                select id=(id) name=(name) {
+                    option value="" { "—" }
+                    @for code in e.codes() {
+                        option value=(code) selected[code == selected] { (lang.option(e, code)) }
+                    }
+                }
             }
-            s
+            FieldType::EnumList(e) => {
+                @for code in e.codes() {
+                    label style="display:inline" {
+                        input type="checkbox" name=(name) value=(code) checked[current.contains(&code)];
+                        " " (lang.option(e, code))
+                    }
+                    " "
+                }
+            }
+            FieldType::Date => {
+                @let v = if first.is_empty() && field.required { today } else { first };
+                input type="text" id=(id) name=(name) value=(v) placeholder="2024-03-05";
+            }
+            FieldType::RefList(_) => {
+                textarea id=(id) name=(name) rows="2" { (current.join(";")) }
+            }
+            _ => {
+                input type="text" id=(id) name=(name) value=(first);
+            }
         }
-        FieldType::Date => {
-            let v = if first.is_empty() && field.required {
-                today
-            } else {
-                first
-            };
-            format!("<input type=\"text\" id=\"f-{name}\" name=\"{name}\" value=\"{}\" placeholder=\"2024-03-05\">", esc(v))
-        }
-        FieldType::RefList(_) => format!(
-            "<textarea id=\"f-{name}\" name=\"{name}\" rows=\"2\">{}</textarea>",
-            esc(&current.join(";"))
-        ),
-        _ => format!(
-            "<input type=\"text\" id=\"f-{name}\" name=\"{name}\" value=\"{}\">",
-            esc(first)
-        ),
-    };
-    format!("{label}{control}")
+    }
 }
 
+/// The form for `kind` answered with `status`, holding `values` and listing `errors`.
 fn form_page(
     ctx: &Ctx,
     state: &AppState,
+    status: StatusCode,
     kind: Kind,
     values: &[(String, String)],
     errors: &[String],
     today: &str,
-) -> String {
+) -> Response {
     let lang = ctx.lang;
     let spec = kind.spec();
-    let mut b = format!(
-        "<p class=\"crumbs\"><a href=\"/new\">{}</a></p><h1>{} {}</h1>",
-        lang.t("录入", "Data entry"),
-        lang.t("新增", "New"),
-        kind_label(lang, kind)
-    );
-    b.push_str(&write_notice(ctx, state));
-    if !errors.is_empty() {
-        b.push_str(&format!(
-            "<div class=\"err\" id=\"errors\"><p>{}</p><ul>",
-            lang.t("未保存，请改正以下问题：", "Not saved; please correct:")
-        ));
-        for e in errors {
-            b.push_str(&format!("<li>{}</li>", esc(e)));
+    let body = html! {
+        p.crumbs { a href="/new" { (lang.t("录入", "Data entry")) } }
+        h1 { (lang.t("新增", "New")) " " (kind_label(lang, kind)) }
+        (write_notice(ctx, state))
+        @if !errors.is_empty() {
+            div.err id="errors" {
+                p { (lang.t("未保存，请改正以下问题：", "Not saved; please correct:")) }
+                ul { @for e in errors { li { (e) } } }
+            }
         }
-        b.push_str("</ul></div>");
-    }
-    b.push_str(&format!("<form class=\"rec\" method=\"post\" action=\"/new/{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">", spec.name, esc(ctx.csrf())));
-    for field in spec.fields {
-        b.push_str(&input(lang, field, values, today));
-    }
-    b.push_str(&format!(
-        "<p><button type=\"submit\" id=\"save\">{}</button></p></form>",
-        lang.t("保存", "Save")
-    ));
-    page(
-        lang,
-        &format!("{} {}", lang.t("新增", "New"), kind_label(lang, kind)),
-        &state.node_label(),
-        &ctx.viewer(),
-        &ctx.path,
-        &b,
-    )
+        form.rec method="post" action={ "/new/" (spec.name) } {
+            input type="hidden" name="csrf" value=(ctx.csrf());
+            @for field in spec.fields { (input(lang, field, values, today)) }
+            p { button type="submit" id="save" { (lang.t("保存", "Save")) } }
+        }
+    };
+    let title = format!("{} {}", lang.t("新增", "New"), kind_label(lang, kind));
+    framed(ctx, state, status, &title, body)
 }
 
 /// `GET /new/{kind}`: an empty form (fields may be prefilled from the query, e.g.
@@ -218,19 +178,12 @@ pub async fn form(
             &format!("{kind}: use one of the forms listed at /new"),
         );
     };
-    let today = match state.run(|l| l.today()).await {
-        Ok(t) => t.format("%Y-%m-%d").to_string(),
-        Err(r) => return r,
-    };
+    let today = state.reader().today().format("%Y-%m-%d").to_string();
     let values: Vec<(String, String)> = prefill
         .into_iter()
         .filter(|(k, _)| kind.spec().field(k).is_some())
         .collect();
-    html(
-        &ctx,
-        StatusCode::OK,
-        form_page(&ctx, &state, kind, &values, &[], &today),
-    )
+    form_page(&ctx, &state, StatusCode::OK, kind, &values, &[], &today)
 }
 
 /// `POST /new/{kind}`: validates and writes the record through the ledger.
@@ -310,17 +263,14 @@ pub async fn submit(
                     field_error(lang, &label, &e.reason)
                 })
                 .collect();
-            html(
+            form_page(
                 &ctx,
+                &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                form_page(
-                    &ctx,
-                    &state,
-                    kind,
-                    &values,
-                    &msgs,
-                    &today.format("%Y-%m-%d").to_string(),
-                ),
+                kind,
+                &values,
+                &msgs,
+                &today.format("%Y-%m-%d").to_string(),
             )
         }
         Err(e) => message(

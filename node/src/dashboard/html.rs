@@ -1,23 +1,11 @@
-//! The page frame (header, language switch, who is logged in, inline CSS) and HTML
-//! escaping. Pages are small: one inline stylesheet, no scripts, no web fonts.
+//! The page frame (header, language switch, who is logged in, inline CSS). Pages are
+//! small: one inline stylesheet, no scripts, no web fonts. All HTML is written with
+//! maud, which escapes every interpolated value unless it is explicitly
+//! `PreEscaped`: a record field can never inject markup.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::i18n::Lang;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = "body{font-family:sans-serif;margin:0;color:#222;background:#fafafa}\
 header{background:#b03a2e;color:#fff;padding:6px 12px}header a{color:#fff;margin-right:12px}\
@@ -49,42 +37,47 @@ pub fn page(
     node: &str,
     viewer: &Viewer,
     path: &str,
-    body: &str,
-) -> String {
-    let switch = match lang {
-        Lang::Zh => format!("<a href=\"{}\">English</a>", esc(&with_lang(path, "en"))),
-        Lang::En => format!("<a href=\"{}\">中文</a>", esc(&with_lang(path, "zh"))),
-    };
-    let who = match &viewer.name {
-        Some(name) => format!(
-            "{} {} <form method=\"post\" action=\"/logout\" style=\"display:inline\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\">{}</button></form>",
-            lang.t("用户", "user"),
-            esc(name),
-            esc(&viewer.csrf),
-            lang.t("退出", "log out")
-        ),
-        None => format!(
-            "<span>{}</span>",
-            lang.t(
-                "匿名只读（本机访问，未设置用户）",
-                "anonymous, read only (local access, no users configured)"
-            )
-        ),
-    };
-    format!(
-        "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{title}</title><style>{CSS}</style></head><body>\
-         <header><a href=\"/\"><b>{app}</b></a> {node} · \
-         <a href=\"/new\">{entry}</a>{switch} {who}</header><main>{body}</main></body></html>",
-        code = lang.code(),
-        title = esc(title),
-        app = lang.t("妇联精准扶贫台账", "Women's federation poverty ledger"),
-        node = esc(node),
-        entry = lang.t("录入", "Data entry"),
-    )
+    body: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    a href="/" { b { (lang.t("妇联精准扶贫台账", "Women's federation poverty ledger")) } }
+                    " " (node) " · "
+                    a href="/new" { (lang.t("录入", "Data entry")) }
+                    @match lang {
+                        Lang::Zh => a href=(with_lang(path, "en")) { "English" },
+                        Lang::En => a href=(with_lang(path, "zh")) { "中文" },
+                    }
+                    " "
+                    @match &viewer.name {
+                        Some(name) => {
+                            (lang.t("用户", "user")) " " (name) " "
+                            form method="post" action="/logout" style="display:inline" {
+                                input type="hidden" name="csrf" value=(viewer.csrf);
+                                button type="submit" { (lang.t("退出", "log out")) }
+                            }
+                        }
+                        None => span {
+                            (lang.t(
+                                "匿名只读（本机访问，未设置用户）",
+                                "anonymous, read only (local access, no users configured)"
+                            ))
+                        },
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
 }
 
 /// `path` (with query) with `lang=` set.

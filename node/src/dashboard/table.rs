@@ -2,9 +2,10 @@
 //! mark, so Excel and WPS show the Chinese) or as an XLSX workbook. Pages build
 //! [`Table`]s; `?format=csv|xlsx&table=N` on the same URL downloads table N.
 
+use maud::{html, Markup};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-use super::html::esc;
+use crate::exchange::export::neutralise_cell;
 
 /// One cell: text, a number, or text linking somewhere.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,18 @@ impl Cell {
         match self {
             Cell::Text(t) | Cell::Link(t, _) => t.clone(),
             Cell::Num(n) => num_text(*n),
+        }
+    }
+}
+
+impl Cell {
+    /// The text of the cell in a download: text that a spreadsheet would read as a
+    /// formula gets a leading `'` (see [`crate::exchange::export::FORMULA_STARTS`]);
+    /// numbers stay numbers.
+    pub fn export_text(&self) -> String {
+        match self {
+            Cell::Num(n) => num_text(*n),
+            Cell::Text(t) | Cell::Link(t, _) => neutralise_cell(t).into_owned(),
         }
     }
 }
@@ -90,41 +103,34 @@ impl Table {
 
     /// The table as HTML, with download links for CSV and XLSX (`export_base` is the
     /// page URL with its query, ending in `?` or `&`).
-    pub fn html(&self, export_base: Option<&str>, number: usize) -> String {
-        let mut out = String::from("<div class=\"tbl\">");
-        if let Some(base) = export_base {
-            out.push_str(&format!(
-                "<p class=\"exp\"><a href=\"{b}format=csv&amp;table={number}\">CSV</a> · \
-                 <a href=\"{b}format=xlsx&amp;table={number}\">XLSX</a></p>",
-                b = esc(base)
-            ));
-        }
-        out.push_str("<table><thead><tr>");
-        for h in &self.headers {
-            out.push_str(&format!("<th>{}</th>", esc(h)));
-        }
-        out.push_str("</tr></thead><tbody>");
-        for (row, class) in self.rows.iter().zip(&self.row_class) {
-            if class.is_empty() {
-                out.push_str("<tr>");
-            } else {
-                out.push_str(&format!("<tr class=\"{}\">", esc(class)));
-            }
-            for cell in row {
-                match cell {
-                    Cell::Text(t) => out.push_str(&format!("<td>{}</td>", esc(t))),
-                    Cell::Num(n) => out.push_str(&format!("<td class=\"n\">{}</td>", num_text(*n))),
-                    Cell::Link(t, href) => out.push_str(&format!(
-                        "<td><a href=\"{}\">{}</a></td>",
-                        esc(href),
-                        esc(t)
-                    )),
+    pub fn html(&self, export_base: Option<&str>, number: usize) -> Markup {
+        html! {
+            div.tbl {
+                @if let Some(base) = export_base {
+                    p.exp {
+                        a href={ (base) "format=csv&table=" (number) } { "CSV" }
+                        " · "
+                        a href={ (base) "format=xlsx&table=" (number) } { "XLSX" }
+                    }
+                }
+                table {
+                    thead { tr { @for h in &self.headers { th { (h) } } } }
+                    tbody {
+                        @for (row, class) in self.rows.iter().zip(&self.row_class) {
+                            tr class=[(!class.is_empty()).then_some(class)] {
+                                @for cell in row {
+                                    @match cell {
+                                        Cell::Text(t) => td { (t) },
+                                        Cell::Num(n) => td.n { (num_text(*n)) },
+                                        Cell::Link(t, href) => td { a href=(href) { (t) } },
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            out.push_str("</tr>");
         }
-        out.push_str("</tbody></table></div>");
-        out
     }
 
     /// The table as CSV bytes, UTF-8 with a byte-order mark.
@@ -134,7 +140,7 @@ impl Table {
             let mut w = csv::Writer::from_writer(&mut buf);
             let _ = w.write_record(&self.headers);
             for row in &self.rows {
-                let _ = w.write_record(row.iter().map(Cell::text));
+                let _ = w.write_record(row.iter().map(Cell::export_text));
             }
             let _ = w.flush();
         }
@@ -164,7 +170,7 @@ impl Table {
             for (c, cell) in row.iter().enumerate() {
                 match cell {
                     Cell::Num(n) => sheet.write_number(r, c as u16, *n)?,
-                    other => sheet.write_string(r, c as u16, other.text())?,
+                    other => sheet.write_string(r, c as u16, other.export_text())?,
                 };
             }
         }
@@ -176,6 +182,16 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_neutralise_formulas_but_keep_numbers() {
+        let mut t = Table::new("妇女", &["姓名", "人数"]);
+        t.push(vec!["=cmd|' /C calc'!A0".into(), Cell::Num(-5.0)]);
+        t.push(vec![Cell::Link("@SUM(A1)".into(), "/x".into()), 3.into()]);
+        let csv = String::from_utf8(t.csv()).unwrap();
+        assert!(csv.contains("'=cmd|' /C calc'!A0,-5"), "{csv}");
+        assert!(csv.contains("'@SUM(A1),3"), "{csv}");
+    }
 
     #[test]
     fn csv_has_bom_and_xlsx_is_a_zip() {

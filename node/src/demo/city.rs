@@ -489,13 +489,8 @@ impl DemoCity {
         let totals = city
             .handle()
             .run(|l| {
-                l.stats(None).map(|s| {
-                    (
-                        s.women["total"].as_i64().unwrap_or(0),
-                        s.households["total"].as_i64().unwrap_or(0),
-                        s.visits["total"].as_i64().unwrap_or(0),
-                    )
-                })
+                l.stats(None)
+                    .map(|s| (s.women.total, s.households.total, s.visits.total))
             })
             .await
             .ok()
@@ -539,11 +534,7 @@ impl DemoCity {
                 let handle = node.handle().clone();
                 async move {
                     handle
-                        .run(move |l| {
-                            l.stats(Some(of))
-                                .map(|s| s.women["total"].as_i64().unwrap_or(0))
-                                .unwrap_or(0)
-                        })
+                        .run(move |l| l.stats(Some(of)).map(|s| s.women.total).unwrap_or(0))
                         .await
                         .unwrap_or(0)
                 }

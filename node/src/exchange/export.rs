@@ -21,6 +21,29 @@ use rust_xlsxwriter::{ExcelDateTime, Workbook, Worksheet, XlsxError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::index::IndexedRecord;
 
+/// Characters a spreadsheet reads as the start of a formula (`=1+1`, `@SUM(…)`, `+`,
+/// `-`). A text cell beginning with one is written with a leading `'`, so text typed
+/// into the ledger never runs as a formula in the spreadsheet that opens a download
+/// (CSV injection); import takes the `'` off again ([`restore_cell`]).
+pub const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+
+/// `text` made safe to put in a spreadsheet cell (see [`FORMULA_STARTS`]).
+pub fn neutralise_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The text [`neutralise_cell`] was given: a cell `'=…` read back as `=…`.
+pub fn restore_cell(text: String) -> String {
+    match text.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// Columns an export writes besides the fields, as `(English header, Chinese header)`:
 /// the record id first, then authorship and retirement. Import ignores these columns.
 pub const META_COLUMNS: [(&str, &str); 5] = [
@@ -247,7 +270,10 @@ fn texts(kind: Kind, row: &IndexedRecord) -> Vec<String> {
         record
             .fields
             .get(f.name)
-            .map(|v| v.display(&f.ty))
+            .map(|v| match v {
+                Value::Text(t) => neutralise_cell(t).into_owned(),
+                v => v.display(&f.ty),
+            })
             .unwrap_or_default()
     }));
     let meta = &record.meta;
@@ -348,11 +374,11 @@ fn write_value(
         (FieldType::Date, Value::Text(text)) => {
             match ExcelDateTime::parse_from_str(text) {
                 Ok(d) => sheet.write_datetime_with_format(row, col, d, date)?,
-                Err(_) => sheet.write_string(row, col, text)?,
+                Err(_) => sheet.write_string(row, col, neutralise_cell(text))?,
             };
         }
         _ => {
-            sheet.write_string(row, col, value.display(&field.ty))?;
+            sheet.write_string(row, col, neutralise_cell(&value.display(&field.ty)))?;
         }
     }
     Ok(())
@@ -546,6 +572,45 @@ mod tests {
             .fields()
             .iter()
             .any(|f| f.data_type() == &DataType::Decimal128(18, 2)));
+    }
+
+    #[test]
+    fn formula_like_text_is_neutralised_and_imports_back_unchanged() {
+        assert_eq!(neutralise_cell("=1+1"), "'=1+1");
+        assert_eq!(neutralise_cell("王秀英"), "王秀英");
+        assert_eq!(restore_cell("'@x".into()), "@x");
+        assert_eq!(restore_cell("'plain".into()), "'plain");
+        for format in [Format::Csv, Format::Xlsx] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut source = ledger(dir.path(), "source");
+            let mut generator = Generator::new(7, today());
+            let org = source.config().org;
+            for name in ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "王秀英"] {
+                let mut inputs = generator.woman(&org, None);
+                inputs.retain(|(k, _)| k != "name");
+                inputs.push(("name".into(), name.into()));
+                source.add(Kind::Woman, &inputs).expect("woman");
+            }
+            let out = dir.path().join(format!("w.{}", format.extension()));
+            export(&source, Kind::Woman, format, &out, "", false).expect("export");
+            if format == Format::Csv {
+                let text = std::fs::read_to_string(&out).expect("read");
+                assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{text}");
+                assert!(text.contains(",'+1,") && text.contains(",'-1,"), "{text}");
+                assert!(
+                    text.contains(",'@SUM(A1),") && text.contains(",王秀英,"),
+                    "{text}"
+                );
+            }
+            let mut target = ledger(dir.path(), "target");
+            crate::exchange::import::import(&mut target, &out, Kind::Woman, false, false)
+                .expect("import");
+            let skip = ["id_number"];
+            assert_eq!(
+                values(&source, Kind::Woman, &skip),
+                values(&target, Kind::Woman, &skip)
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use halfsky_shared::session::{Role, Session, SessionEvent};
 use halfsky_shared::wire::Frame;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ledger::reader::LedgerReader;
 use crate::ledger::Ledger;
 use crate::pki::PeerIdentity;
 use crate::sync::status::{
@@ -73,10 +74,12 @@ pub enum StatusRequestError {
     Status(#[from] StatusError),
 }
 
-/// Cheap, cloneable way in to the ledger actor.
+/// Cheap, cloneable way in to the ledger actor, and to its read-only view for reads
+/// that must not queue behind it (the dashboard's pages).
 #[derive(Debug, Clone)]
 pub struct LedgerHandle {
     tx: mpsc::UnboundedSender<Request>,
+    reader: LedgerReader,
 }
 
 impl std::fmt::Debug for Request {
@@ -86,6 +89,11 @@ impl std::fmt::Debug for Request {
 }
 
 impl LedgerHandle {
+    /// The ledger's read-only view: reads from any thread, never waiting on the actor.
+    pub fn reader(&self) -> &LedgerReader {
+        &self.reader
+    }
+
     /// Runs `f` on the ledger and returns its result.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -204,6 +212,7 @@ impl LedgerActor {
             child.connected = false;
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
+        let reader = ledger.reader();
         let mut state = State {
             ledger,
             sessions: BTreeMap::new(),
@@ -239,7 +248,7 @@ impl LedgerActor {
                 tx: tx.clone(),
                 thread: Some(thread),
             },
-            LedgerHandle { tx },
+            LedgerHandle { tx, reader },
         ))
     }
 

@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate};
 use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::Kind;
 
-use crate::exchange::export::{Format, META_COLUMNS};
+use crate::exchange::export::{restore_cell, Format, META_COLUMNS};
 
 use super::ImportError;
 
@@ -207,13 +207,14 @@ impl Cell {
     fn text(self, field: Option<&FieldSpec>) -> Result<String, String> {
         let data = match self {
             Cell::Empty => return Ok(String::new()),
-            Cell::Text(s) => return Ok(s),
+            Cell::Text(s) => return Ok(restore_cell(s)),
             Cell::Xlsx(data) => data,
         };
         let ty = field.map(|f| &f.ty);
         match data {
             Data::Empty => Ok(String::new()),
-            Data::String(s) | Data::DurationIso(s) => Ok(s),
+            Data::String(s) => Ok(restore_cell(s)),
+            Data::DurationIso(s) => Ok(s),
             Data::Float(_) | Data::Int(_) if matches!(ty, Some(FieldType::IdNumber)) => {
                 Err("the ID number is stored as a number, so Excel has changed its last digits; format the column as text (文本) and type the number again".into())
             }

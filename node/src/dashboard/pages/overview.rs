@@ -1,0 +1,332 @@
+//! The overview of a unit: its key figures, trainings against their targets, the
+//! drill-down to the units below with their freshness, and tables (status, labour,
+//! causes, age, verification) each with a chart and a download.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use halfsky_shared::rollup::AGE_BANDS;
+use halfsky_shared::schema::enums;
+use maud::{html as markup, Markup};
+
+use super::{
+    age_label, crumbs, export, export_base, freshness_line, name_of, ok_page, path_label,
+    read_or_answer, ExportQuery,
+};
+use crate::dashboard::auth::Ctx;
+use crate::dashboard::data::Overview;
+use crate::dashboard::i18n::Lang;
+use crate::dashboard::svg;
+use crate::dashboard::table::{Cell, Table};
+use crate::dashboard::unit::Unit;
+use crate::dashboard::AppState;
+
+fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
+    let s = &o.stats;
+    let mut children = Table::new(
+        format!("{} {}", s.name, lang.t("下级单位", "units below")),
+        &[
+            lang.t("单位", "Unit"),
+            lang.t("代码", "Code"),
+            lang.t("妇女", "Women"),
+            lang.t("户", "Households"),
+            lang.t("逾期未回访", "Overdue"),
+            lang.t("今年脱贫", "Exits this year"),
+            lang.t("今年培训人次", "Training person-times"),
+            lang.t("最近到达", "Last arrival"),
+            lang.t("途径", "Path"),
+            lang.t("最旧部分", "Oldest part"),
+            lang.t("状态", "State"),
+        ],
+    );
+    for c in &o.children {
+        let name = if c.stats.name.is_empty() {
+            c.stats.org.to_string()
+        } else {
+            c.stats.name.clone()
+        };
+        let (last, path) = match &c.freshness.newest {
+            Some((_, a)) => (
+                lang.time(a.arrived_at),
+                path_label(lang, a.path).to_string(),
+            ),
+            None => ("—".into(), "—".into()),
+        };
+        let oldest = match &c.freshness.oldest {
+            Some((org, a)) => format!(
+                "{} {}（{}）",
+                name_of(&o.names, org),
+                lang.time(a.arrived_at),
+                lang.ago(now - a.arrived_at)
+            ),
+            None => lang.t("无数据", "no data").to_string(),
+        };
+        let state = if c.stale {
+            format!("{} {}h", lang.t("过期 >", "stale >"), o.stale_after_hours)
+        } else {
+            lang.t("正常", "fresh").to_string()
+        };
+        let row = vec![
+            Cell::Link(name, format!("/org/{}", c.stats.org)),
+            c.stats.org.to_string().into(),
+            c.stats.women_total.into(),
+            c.stats.households_total.into(),
+            c.stats.overdue_women.into(),
+            c.stats.exits_this_year.into(),
+            c.stats.training_person_times_this_year.into(),
+            last.into(),
+            path.into(),
+            oldest.into(),
+            state.into(),
+        ];
+        if c.stale {
+            children.push_class(row, "stale")
+        } else {
+            children.push(row)
+        }
+    }
+    let mut status = Table::new(
+        lang.t("妇女按状态", "Women by status"),
+        &[lang.t("状态", "Status"), lang.t("人数", "Women")],
+    );
+    for code in enums::STATUS.codes() {
+        status.push(vec![
+            lang.option(&enums::STATUS, code).into(),
+            s.women.by_status.of(code).into(),
+        ]);
+    }
+    let mut labor = Table::new(
+        lang.t("劳动能力与就业愿望", "Labour capacity and wish to work"),
+        &[
+            lang.t("劳动能力", "Labour capacity"),
+            lang.t("有就业愿望", "Wants work"),
+            lang.t("无就业愿望", "No wish"),
+            lang.t("合计", "Total"),
+        ],
+    );
+    for code in enums::LABOR.codes() {
+        let v = s
+            .women
+            .by_labor_and_work
+            .get(code)
+            .cloned()
+            .unwrap_or_default();
+        labor.push(vec![
+            lang.option(&enums::LABOR, code).into(),
+            v.wants_work.into(),
+            v.no_wish.into(),
+            s.women.by_labor.of(code).into(),
+        ]);
+    }
+    let mut cause = Table::new(
+        lang.t("致贫原因", "Poverty causes"),
+        &[lang.t("原因", "Cause"), lang.t("人数", "Women")],
+    );
+    for code in enums::CAUSE.codes() {
+        cause.push(vec![
+            lang.option(&enums::CAUSE, code).into(),
+            s.women.by_cause.of(code).into(),
+        ]);
+    }
+    let mut age = Table::new(
+        lang.t("年龄段", "Age bands"),
+        &[lang.t("年龄段", "Age band"), lang.t("人数", "Women")],
+    );
+    for band in AGE_BANDS {
+        age.push(vec![
+            age_label(lang, band).into(),
+            s.women.by_age_band.of(band).into(),
+        ]);
+    }
+    let mut verif = Table::new(
+        lang.t("各级核查进度", "Verification by level"),
+        &[
+            lang.t("核查层级", "Level"),
+            lang.t("确认", "Confirmed"),
+            lang.t("不通过", "Rejected"),
+            lang.t("需整改", "Needs fix"),
+            lang.t("妇女总数", "Women"),
+            lang.t("确认比例%", "Confirmed %"),
+        ],
+    );
+    for v in &o.verification {
+        let pct = if v.women > 0 {
+            (v.confirmed as f64 * 1000.0 / v.women as f64).round() / 10.0
+        } else {
+            0.0
+        };
+        verif.push(vec![
+            lang.level(v.level).into(),
+            v.confirmed.into(),
+            v.rejected.into(),
+            v.needs_fix.into(),
+            v.women.into(),
+            Cell::Num(pct),
+        ]);
+    }
+    vec![children, status, labor, cause, age, verif]
+}
+
+fn chart(t: &Table, value_col: usize) -> Markup {
+    let items: Vec<(String, i64)> = t
+        .rows
+        .iter()
+        .map(|r| (r[0].text(), r[value_col].text().parse().unwrap_or(0)))
+        .collect();
+    svg::bars(&items)
+}
+
+/// `/org/{code}`: statistics of a unit, its children and their freshness.
+pub async fn overview(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Unit(org): Unit,
+    Query(q): Query<ExportQuery>,
+) -> Response {
+    let lang = ctx.lang;
+    let now = chrono::Utc::now().timestamp();
+    let o = match read_or_answer(&ctx, &state, state.overview(org).await) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let tables = overview_tables(lang, &o, now);
+    if let Some(r) = export(&ctx, &tables, &q) {
+        return r;
+    }
+    let s = &o.stats;
+    let base = export_base(&ctx.path);
+    let w = &s.women;
+    let v = &s.visits;
+    let boxes: Vec<(&str, String, &str)> = vec![
+        (
+            lang.t("妇女建卡", "Women with a card"),
+            w.total.to_string(),
+            "women-total",
+        ),
+        (
+            lang.t("户", "Households"),
+            format!(
+                "{}（{} {}）",
+                s.households.total,
+                lang.t("建档立卡", "registered poor"),
+                s.households.registered_poor
+            ),
+            "households",
+        ),
+        (
+            lang.t("结对覆盖", "Pairing coverage"),
+            // `{:?}` keeps the decimal point of whole numbers ("50.0"), as the JSON does.
+            format!(
+                "{} / {}（{:?}%）",
+                w.paired, w.total, w.pairing_coverage_percent
+            ),
+            "pairing",
+        ),
+        (
+            lang.t("回访次数", "Visits"),
+            v.total.to_string(),
+            "visits-total",
+        ),
+        (
+            lang.t("逾期未回访（60天）", "Overdue (no visit in 60 days)"),
+            v.overdue_women.to_string(),
+            "overdue-count",
+        ),
+        (
+            lang.t("两癌保险", "Two-cancer insurance"),
+            s.insured.to_string(),
+            "insured",
+        ),
+        (
+            lang.t("小额贷款", "Loans"),
+            format!(
+                "{}（{:?} {}）",
+                s.loans.count,
+                s.loans.amount_yuan,
+                lang.t("元", "yuan")
+            ),
+            "loans",
+        ),
+        (
+            lang.t("今年脱贫", "Exits this year"),
+            s.exits_this_year.to_string(),
+            "exits",
+        ),
+    ];
+    let body = markup! {
+        (crumbs(&state, org, &o.names))
+        h1 { (s.name) " " small { (lang.level(s.level)) " " (s.org) } }
+        (freshness_line(lang, &o.freshness, &o.names, now, o.stale, o.stale.then_some(o.stale_after_hours)))
+        p {
+            (lang.t("统计日期", "As of")) " " (lang.date(s.as_of)) " · "
+            a href={ "/org/" (org) "/overdue" } { (lang.t("逾期未回访名单", "Overdue follow-ups")) }
+            " · "
+            a href={ "/org/" (org) "/women" } { (lang.t("妇女名单", "Women")) }
+        }
+        div.grid {
+            @for (label, value, id) in &boxes {
+                div.box { (label) br; b id=(id) { (value) } }
+            }
+        }
+        (trainings(lang, &o))
+        @if !o.children.is_empty() {
+            h2 { (lang.t("下级单位（点击查看）", "Units below (click to drill down)")) }
+            (tables[0].html(Some(&base), 0))
+        }
+        div.grid {
+            @for (i, col) in [(1, 1), (2, 3), (3, 1), (4, 1)] {
+                div.box {
+                    h3 { (tables[i].title) }
+                    (chart(&tables[i], col))
+                    (tables[i].html(Some(&base), i))
+                }
+            }
+        }
+        h2 { (tables[5].title) }
+        (tables[5].html(Some(&base), 5))
+        p { small {
+            (lang.t("施策", "Measures")) " " (s.measures.total) "; "
+            (lang.t("基地", "Bases")) " " (s.bases.total) "; "
+            (lang.t("在帮结对", "Active pairings")) " " (s.pairings.active)
+        } }
+    };
+    let title = format!("{} — {}", s.name, lang.t("概览", "Overview"));
+    ok_page(&ctx, &state, &title, body)
+}
+
+/// This year's trainings against their targets (records, else marked defaults).
+fn trainings(lang: Lang, o: &Overview) -> Markup {
+    let t = &o.stats.trainings;
+    let pt = t.person_times_this_year;
+    let target = &o.targets.training_person_times;
+    let share_target = &o.targets.poor_share_percent;
+    let share = t.poor_share_percent_this_year;
+    let share_text = match share {
+        Some(p) => format!("{p}% / {}%", share_target.value),
+        None => lang.t("今年无培训", "no trainings this year").to_string(),
+    };
+    let target_note = if target.is_default() {
+        lang.t(
+            "人次（目标：每县每年300，默认值）",
+            "person-times (target 300 per county per year, default)",
+        )
+    } else {
+        lang.t("人次（目标）", "person-times (target)")
+    };
+    markup! {
+        h2 { (lang.t("培训", "Trainings")) }
+        p {
+            (t.year) " " (lang.t("年", "")) "：" (t.sessions_this_year) " "
+            (lang.t("期", "sessions")) "，" (pt) " " (lang.t("人次", "person-times"))
+        }
+        (svg::progress(pt as f64, target.value as f64, &format!("{pt} / {} {target_note}", target.value)))
+        p {
+            (lang.t("贫困妇女占培训人次比例（目标≥", "Poor women's share of person-times (target ≥ "))
+            (share_target.value)
+            (if share_target.is_default() { lang.t("%，默认值", "%, default") } else { "%" })
+            (lang.t("）：", "):"))
+            " "
+            b id="poor-share" { (share_text) }
+        }
+        (svg::progress(share.unwrap_or(0.0), share_target.value as f64, &share_text))
+    }
+}
