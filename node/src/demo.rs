@@ -9,14 +9,21 @@
 //!
 //! # Layout
 //! - [`plan`]: the city's shape (TOML), resizing.
-//! - [`city`]: the running city and its [`city::Snapshot`].
+//! - [`city`]: the running city; [`snapshot`]: what it looks like at one moment.
+//! - `setup`, `relay`, `carrier`, `writer`: making its node homes, the relay child
+//!   process, the bundle carrier, the villages' writers.
 //! - [`screen`]: the terminal summary.
 //! - [`error`]: why the demo failed ([`DemoError`]).
 
+mod carrier;
 pub mod city;
 pub mod error;
 pub mod plan;
+mod relay;
 pub mod screen;
+mod setup;
+pub mod snapshot;
+mod writer;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -5,27 +5,27 @@
 //! benchmark.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use halfsky_shared::idcard::IdKey;
-use halfsky_shared::synthetic::Generator;
-use halfsky_shared::{Kind, Level, OrgCode, RecordId};
+use halfsky_shared::{Level, OrgCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::error::{Context, DemoError, Result};
+use super::error::{Context, Result};
 use super::plan::{CityPlan, Unit, VillageLink};
-use crate::command::{BundleReport, BundleRequest};
 use crate::config::NodeHome;
-use crate::ledger::Ledger;
 use crate::lossy::{LinkProfile, LossyProxy};
 use crate::run::RunningNode;
 
-/// Device name of every demo node.
-const DEVICE: &str = "demo";
+use super::carrier::carry;
+use super::relay::RelayProcess;
+use super::setup::{enable_dashboard, ensure_home, seed_village, set_relay, start_node, DemoLogin};
+pub use super::snapshot::{Snapshot, VillageRow};
+use super::writer::WriterState;
 
 /// How the demo runs.
 #[derive(Debug, Clone)]
@@ -43,48 +43,6 @@ pub struct DemoOptions {
     /// Port of the city's dashboard on 127.0.0.1 (0: any free port; a busy port
     /// falls back to a free one).
     pub dashboard_port: u16,
-}
-
-/// The city dashboard's login for the demo.
-#[derive(Debug, Clone)]
-pub struct DemoLogin {
-    /// User name.
-    pub user: String,
-    /// Password (kept in `DIR/demo-login.txt` so a kept demo keeps it).
-    pub password: String,
-}
-
-/// Gives the city node a dashboard on loopback with a `demo` user (created once,
-/// its password kept beside the node homes).
-fn enable_dashboard(dir: &Path, home: &NodeHome, port: u16) -> Result<DemoLogin> {
-    let port = if port != 0 && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-        port
-    } else {
-        0
-    };
-    home.set_option("dashboard", "listen", Some(&format!("127.0.0.1:{port}")))?;
-    let file = dir.join("demo-login.txt");
-    if let Ok(text) = std::fs::read_to_string(&file) {
-        if let Some((user, password)) = text.trim().split_once(' ') {
-            return Ok(DemoLogin {
-                user: user.into(),
-                password: password.into(),
-            });
-        }
-    }
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    let password: String = (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    let hash = crate::dashboard::auth::hash_password(&password)
-        .map_err(|e| DemoError::Missing(format!("hashing the demo password: {e}")))?;
-    crate::config::set_dashboard_user(home, "demo", crate::config::Role::Editor, &hash)?;
-    std::fs::write(&file, format!("demo {password}\n"))?;
-    Ok(DemoLogin {
-        user: "demo".into(),
-        password,
-    })
 }
 
 /// One running node of the demo.
@@ -118,105 +76,6 @@ pub struct DemoCity {
     writers: JoinSet<()>,
     cancel: CancellationToken,
     started: Instant,
-}
-
-/// What one village's row of the screen shows.
-#[derive(Debug, Clone)]
-pub struct VillageRow {
-    /// County name.
-    pub county: String,
-    /// Township name.
-    pub township: String,
-    /// The village.
-    pub village: Unit,
-    /// Its link's name.
-    pub link: String,
-    /// The village's session with its parent is up.
-    pub connected: bool,
-    /// Women in the village's own ledger.
-    pub women_here: i64,
-    /// Women of this village the city holds.
-    pub women_at_city: i64,
-    /// Changes the village's parent has not acknowledged.
-    pub pending: u64,
-    /// Oldest unacknowledged change (RFC 3339).
-    pub oldest_pending: Option<String>,
-}
-
-/// The city at one moment.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// Since the demo started.
-    pub uptime: Duration,
-    /// Nodes running.
-    pub nodes: usize,
-    /// Women the city holds (whole city).
-    pub city_women: i64,
-    /// Households the city holds.
-    pub city_households: i64,
-    /// Visits the city holds.
-    pub city_visits: i64,
-    /// Women in all village ledgers together.
-    pub village_women: i64,
-    /// Changes not yet acknowledged by a parent, over all nodes.
-    pub pending: u64,
-    /// Nodes with such changes.
-    pub pending_nodes: usize,
-    /// The oldest unacknowledged change anywhere, and where.
-    pub oldest_pending: Option<(String, OrgCode)>,
-    /// One row per village.
-    pub villages: Vec<VillageRow>,
-}
-
-impl Snapshot {
-    /// Whether the city holds every woman the villages hold.
-    pub fn city_has_everything(&self) -> bool {
-        self.villages
-            .iter()
-            .all(|v| v.women_at_city >= v.women_here)
-    }
-}
-
-/// Creates a node home (with its certificate) unless it exists.
-fn ensure_home(dir: &Path, ca: &Path, unit: &Unit, key: &IdKey, listen: bool) -> Result<NodeHome> {
-    let home = NodeHome::new(dir.join(unit.org.to_string()));
-    if !home.config_path().exists() {
-        home.init_with(
-            unit.org,
-            &unit.name,
-            DEVICE,
-            Some(key.clone()),
-            None,
-            listen.then(|| "127.0.0.1:0".to_string()),
-        )
-        .with_context(|| format!("creating the node home of {} {}", unit.org, unit.name))?;
-        crate::pki::issue(ca, unit.org, DEVICE, home.dir())
-            .with_context(|| format!("issuing the certificate of {}", unit.org))?;
-    }
-    Ok(home)
-}
-
-/// Fills an empty village ledger with `households` synthetic households.
-fn seed_village(home: &NodeHome, households: usize, seed: u64) -> Result<usize> {
-    let mut ledger = Ledger::open(home)?;
-    if !ledger.list(Kind::Household, "", true)?.is_empty() {
-        return Ok(0);
-    }
-    let org = ledger.config().org;
-    let mut generator = Generator::new(seed, ledger.today());
-    let mut written = 0;
-    generator.village(&org, households, |kind, inputs| {
-        written += 1;
-        ledger.add(kind, &inputs)
-    })?;
-    Ok(written)
-}
-
-async fn start_node(home: &NodeHome, parent: Option<SocketAddr>) -> Result<RunningNode> {
-    home.set_sync_option("parent", parent.map(|a| a.to_string()).as_deref())?;
-    RunningNode::start(home)
-        .await
-        .with_context(|| format!("starting the node in {}", home.dir().display()))
 }
 
 impl DemoCity {
@@ -592,238 +451,5 @@ impl DemoCity {
         if let Some(relay) = self.relay.take() {
             relay.stop();
         }
-    }
-}
-
-/// Runs a bundle request on a running node's ledger.
-async fn bundle_command(
-    handle: &crate::ledger::actor::LedgerHandle,
-    request: BundleRequest,
-) -> Result<BundleReport> {
-    Ok(handle
-        .run(move |ledger| crate::command::bundle::execute(ledger, request))
-        .await
-        .map_err(|_| DemoError::Missing("the node stopped".into()))??)
-}
-
-/// One trip of the bundle carrier for one village.
-async fn carry(
-    dir: &Path,
-    unit: &Unit,
-    village: &crate::ledger::actor::LedgerHandle,
-    township: &crate::ledger::actor::LedgerHandle,
-    township_cert: &Path,
-) -> Result<String> {
-    let bundle = dir.join(format!("{}.bundle", unit.org));
-    let ack = dir.join(format!("{}.ack", unit.org));
-    let parent = unit.org.parent().context("a village has a township")?;
-    bundle_command(
-        village,
-        BundleRequest::Export {
-            to: parent,
-            out: bundle.clone(),
-            to_cert: Some(township_cert.to_path_buf()),
-            expires_days: 30,
-        },
-    )
-    .await
-    .context("sealing the bundle")?;
-    let imported = bundle_command(
-        township,
-        BundleRequest::Import {
-            file: bundle.clone(),
-            ack_out: Some(ack.clone()),
-        },
-    )
-    .await
-    .context("importing the bundle at the township")?;
-    bundle_command(village, BundleRequest::Ack { file: ack.clone() })
-        .await
-        .context("carrying the acknowledgement back")?;
-    let _ = std::fs::remove_file(&bundle);
-    let _ = std::fs::remove_file(&ack);
-    Ok(format!(
-        "carried a bundle from {} {} to its township: {}",
-        unit.org,
-        unit.name,
-        match imported {
-            BundleReport::Imported {
-                changes, documents, ..
-            } => format!("applied {changes} changes of {documents} documents"),
-            _ => "applied".to_string(),
-        }
-    ))
-}
-
-/// Points a node at the relay (short timings, for a demo), or at none.
-fn set_relay(home: &NodeHome, relay: Option<&str>) -> Result<()> {
-    home.set_sync_option("relay", relay)?;
-    home.set_sync_option("relay_after", relay.map(|_| "10s"))?;
-    home.set_sync_option("relay_poll", relay.map(|_| "5s"))?;
-    Ok(())
-}
-
-/// The `halfsky-relay` binary: `$HALFSKY_RELAY_BIN`, or beside this executable (or
-/// one folder up, as for test binaries in `target/*/deps`).
-fn relay_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HALFSKY_RELAY_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let name = format!("halfsky-relay{}", std::env::consts::EXE_SUFFIX);
-    let dir = exe.parent()?;
-    [dir.join(&name), dir.parent()?.join(&name)]
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
-/// The demo's relay: a `halfsky-relay` child process on loopback (the relay is its
-/// own program; the node cannot link it in).
-struct RelayProcess {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl RelayProcess {
-    async fn start(dir: &Path, ca: &Path, city: OrgCode) -> Result<RelayProcess> {
-        let bin = relay_binary().context(
-            "halfsky-relay is not built beside halfsky (cargo build --release builds both)",
-        )?;
-        let home = dir.join("relay");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-        if home.join("relay.toml").exists() {
-            // A kept demo: the relay keeps its mailboxes, on a new port.
-            let text = std::fs::read_to_string(home.join("relay.toml"))?;
-            let mut table: toml::Table =
-                toml::from_str(&text).context("reading the relay's relay.toml")?;
-            if let Some(relay) = table.get_mut("relay").and_then(|r| r.as_table_mut()) {
-                relay.insert("listen".into(), toml::Value::String(addr.to_string()));
-            }
-            let text = toml::to_string(&table).context("writing the relay's relay.toml")?;
-            std::fs::write(home.join("relay.toml"), text)?;
-        } else {
-            let status = std::process::Command::new(&bin)
-                .arg("-d")
-                .arg(&home)
-                .args(["init", "--listen", &addr.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .with_context(|| format!("running {}", bin.display()))?;
-            if !status.success() {
-                return Err(DemoError::Missing(format!(
-                    "halfsky-relay init failed ({status})"
-                )));
-            }
-            crate::pki::issue(ca, city, "relay", &home).context("the relay's certificate")?;
-        }
-        let log = std::fs::File::create(dir.join("relay.log"))?;
-        let child = std::process::Command::new(&bin)
-            .arg("-d")
-            .arg(&home)
-            .arg("run")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(RelayProcess { child, addr })
-    }
-
-    /// Stops the relay (SIGTERM, then waits; its store is durable either way).
-    fn stop(mut self) {
-        #[cfg(unix)]
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A village writer's memory between records.
-struct WriterState {
-    generator: Option<Generator>,
-    rng: StdRng,
-    women: Vec<RecordId>,
-    loaded: bool,
-}
-
-impl WriterState {
-    fn new(seed: u64) -> Self {
-        WriterState {
-            generator: None,
-            rng: StdRng::seed_from_u64(seed),
-            women: Vec::new(),
-            loaded: false,
-        }
-    }
-
-    /// Writes one realistic record into the village's ledger.
-    fn write_one(&mut self, ledger: &mut Ledger) -> Result<()> {
-        let org = ledger.config().org;
-        if !self.loaded {
-            self.women = ledger
-                .list(Kind::Woman, "", true)?
-                .into_iter()
-                .map(|r| r.record.id)
-                .collect();
-            self.loaded = true;
-        }
-        let today = ledger.today();
-        let seed = self.rng.random();
-        let generator = self
-            .generator
-            .get_or_insert_with(|| Generator::new(seed, today));
-        let roll = self.rng.random_range(0..100);
-        let woman = (!self.women.is_empty())
-            .then(|| self.women[self.rng.random_range(0..self.women.len())].clone());
-        match (roll, woman) {
-            (0..=39, Some(w)) => {
-                ledger.add(Kind::Visit, &generator.visit(&w, 3))?;
-            }
-            (40..=49, Some(w)) => {
-                ledger.add(Kind::Pairing, &generator.pairing(&w))?;
-            }
-            (50..=59, Some(w)) => {
-                ledger.add(Kind::Measure, &generator.measure(&w))?;
-            }
-            (60..=64, Some(w)) => {
-                ledger.add(Kind::Loan, &generator.loan(&w))?;
-            }
-            (65..=69, Some(_)) => {
-                let attendees: Vec<_> = self.women.iter().take(12).cloned().collect();
-                ledger.add(Kind::Training, &generator.training(&attendees))?;
-            }
-            (70..=74, Some(w)) => {
-                let exit = vec![("status".to_string(), "exited".to_string())];
-                ledger.update(&w, Some(Kind::Woman), &exit)?;
-            }
-            _ => {
-                let household = ledger.add(Kind::Household, &generator.household())?;
-                let w = ledger.add(Kind::Woman, &generator.woman(&org, Some(&household)))?;
-                self.women.push(w);
-            }
-        }
-        Ok(())
     }
 }
