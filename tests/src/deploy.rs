@@ -147,6 +147,19 @@ pub async fn with<T: Send + 'static>(
     node.handle().run(f).await.expect("node is running")
 }
 
+/// Adds a woman with only the fields the schema requires to a running node; returns
+/// her id. For tests that need one record to travel, not a realistic village.
+pub async fn add_woman(node: &RunningNode, name: &str) -> halfsky_shared::RecordId {
+    let fields = vec![
+        ("name".to_string(), name.to_string()),
+        ("birth_year".into(), "1975".into()),
+        ("labor_capacity".into(), "full".into()),
+    ];
+    with(node, move |l| l.add(halfsky_shared::Kind::Woman, &fields))
+        .await
+        .expect("a woman with the required fields is valid")
+}
+
 /// A free UDP port on loopback (to restart a parent on the same address).
 pub fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")

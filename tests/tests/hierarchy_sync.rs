@@ -9,7 +9,7 @@ use std::time::Duration;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::{Kind, OrgCode, RecordId};
-use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{add_woman, free_port, start, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
 use halfsky_tests::fill_village;
 
@@ -220,18 +220,7 @@ async fn two_devices_of_one_village_converge_and_the_conflict_is_visible() {
         &NodeSpec::new("laptop-b", town.listen_addr(), false),
     ))
     .await;
-    let woman = with(&a, |l| {
-        l.add(
-            Kind::Woman,
-            &[
-                ("name".into(), "王秀英".into()),
-                ("birth_year".into(), "1975".into()),
-                ("labor_capacity".into(), "full".into()),
-            ],
-        )
-        .unwrap()
-    })
-    .await;
+    let woman = add_woman(&a, "王秀英").await;
     let w = woman.clone();
     eventually(
         LIMIT,

@@ -18,7 +18,7 @@ use halfsky_shared::ledger_doc::{Author, LedgerDoc};
 use halfsky_shared::record::Fields;
 use halfsky_shared::wire::{Frame, FRAME_FORMAT, FRAME_FORMAT_ZSTD, MAX_FRAME, PROTOCOL_VERSION};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
-use halfsky_tests::deploy::{start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{add_woman, start, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
 use quinn::{ConnectionError, VarInt};
 use rand::{Rng, SeedableRng};
@@ -156,6 +156,17 @@ impl RawClient {
                     self.seen
                 ),
             }
+        }
+    }
+
+    /// The reason of the next `Abort` frame (panics as [`RawClient::expect`] does).
+    async fn aborted(&mut self) -> String {
+        match self
+            .expect("Abort", |f| matches!(f, Frame::Abort { .. }))
+            .await
+        {
+            Frame::Abort { reason } => reason,
+            other => unreachable!("expect matched Abort, got {other:?}"),
         }
     }
 
@@ -439,12 +450,7 @@ async fn an_unsupported_protocol_version_is_aborted() {
         device: "v1".into(),
     }])
     .await;
-    let Frame::Abort { reason } = raw
-        .expect("Abort", |f| matches!(f, Frame::Abort { .. }))
-        .await
-    else {
-        unreachable!("matched Abort")
-    };
+    let reason = raw.aborted().await;
     assert!(
         reason.contains("version") && reason.contains("99"),
         "{reason}"
@@ -472,12 +478,7 @@ async fn a_hello_that_contradicts_the_certificate_is_aborted() {
         device: "v1".into(),
     }])
     .await;
-    let Frame::Abort { reason } = raw
-        .expect("Abort", |f| matches!(f, Frame::Abort { .. }))
-        .await
-    else {
-        unreachable!("matched Abort")
-    };
+    let reason = raw.aborted().await;
     assert!(reason.contains("certificate"), "{reason}");
     assert!(
         reason.contains(SIBLING) && reason.contains(VILLAGE),
@@ -541,18 +542,7 @@ async fn oversized_and_garbage_frames_close_the_link_and_the_parent_keeps_servin
 
     // The township still serves a child that behaves.
     let village = start(&d.home(VILLAGE, "村", &NodeSpec::new("v2", Some(addr), false))).await;
-    let woman = with(&village, |l| {
-        l.add(
-            Kind::Woman,
-            &[
-                ("name".into(), "王秀英".into()),
-                ("birth_year".into(), "1975".into()),
-                ("labor_capacity".into(), "full".into()),
-            ],
-        )
-        .unwrap()
-    })
-    .await;
+    let woman = add_woman(&village, "王秀英").await;
     eventually(LIMIT, "the record to reach the township", || {
         let w = woman.clone();
         async { with(&town, move |l| l.index().get(&w).unwrap()).await }
