@@ -263,7 +263,8 @@ pub fn poor_on(status: &str, exit_date: Option<NaiveDate>, date: NaiveDate) -> b
 /// The age bands the report uses, youngest first.
 pub const AGE_BANDS: [&str; 5] = ["under_30", "30_39", "40_49", "50_59", "60_plus"];
 
-fn age_band(age: i64) -> &'static str {
+/// The report's age band of an age (one of [`AGE_BANDS`]).
+pub fn age_band(age: i64) -> &'static str {
     match age {
         i64::MIN..=29 => AGE_BANDS[0],
         30..=39 => AGE_BANDS[1],

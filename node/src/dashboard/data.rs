@@ -362,7 +362,9 @@ impl WomenFilter {
             }
         }
         if let Some(a) = set(&self.age) {
-            let band = r.int("birth_year").map(|b| age_band(year - b));
+            let band = r
+                .int("birth_year")
+                .map(|b| halfsky_shared::rollup::age_band(year - b));
             if band != Some(a) {
                 return false;
             }
@@ -383,18 +385,6 @@ impl WomenFilter {
             }
         }
         true
-    }
-}
-
-/// The report's age band of an age.
-pub fn age_band(age: i64) -> &'static str {
-    use halfsky_shared::rollup::AGE_BANDS;
-    match age {
-        i64::MIN..=29 => AGE_BANDS[0],
-        30..=39 => AGE_BANDS[1],
-        40..=49 => AGE_BANDS[2],
-        50..=59 => AGE_BANDS[3],
-        _ => AGE_BANDS[4],
     }
 }
 
