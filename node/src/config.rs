@@ -206,15 +206,8 @@ impl NodeHome {
         if !path.exists() {
             return Err(ConfigError::NotAHome(self.dir.clone()));
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-            op: "read",
-            path: path.clone(),
-            source,
-        })?;
-        let invalid = |reason: String| ConfigError::Invalid {
-            path: path.clone(),
-            reason,
-        };
+        let text = read_text(&path)?;
+        let invalid = invalid_in(&path);
         let raw: RawConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let org = OrgCode::parse(&raw.node.org).map_err(|e| invalid(format!("node.org: {e}")))?;
         let actor_bytes = hex::decode(&raw.node.actor)
@@ -254,15 +247,8 @@ pub fn set_dashboard_user(
 ) -> Result<(), ConfigError> {
     let path = home.config_path();
     home.config()?;
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-        op: "read",
-        path: path.clone(),
-        source,
-    })?;
-    let invalid = |reason: String| ConfigError::Invalid {
-        path: path.clone(),
-        reason,
-    };
+    let text = read_text(&path)?;
+    let invalid = invalid_in(&path);
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
     let dashboard = doc
         .entry("dashboard")
@@ -294,6 +280,23 @@ pub fn set_dashboard_user(
             source,
         })?;
     home.config().map(|_| ())
+}
+
+/// The text of `halfsky.toml` at `path`.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Makes "`path` is invalid: reason" errors.
+fn invalid_in(path: &Path) -> impl Fn(String) -> ConfigError + Copy + '_ {
+    move |reason| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 #[cfg(test)]
