@@ -71,7 +71,14 @@ pub async fn login_form(
 ) -> Response {
     let lang = lang_of(&headers, q.lang.as_deref());
     let next = safe_next(q.next.as_deref());
-    login_answer(&state, StatusCode::OK, lang, &next, &auth::token(), None)
+    // Keep a token the browser already holds: a second fetch of this page (the
+    // browser's own favicon request is redirected here) must not invalidate the form
+    // already on screen.
+    let token = match cookie_value(&headers, &state.login_cookie_name()) {
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
+        _ => auth::token(),
+    };
+    login_answer(&state, StatusCode::OK, lang, &next, &token, None)
 }
 
 /// The login form's fields.
