@@ -208,10 +208,9 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Cookies of a request, by name.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of cookie `name` in a request's headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -287,14 +286,15 @@ impl FromRequestParts<AppState> for Ctx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let set_lang = query_lang(parts);
         let lang = set_lang
-            .or_else(|| cookie(parts, "lang").and_then(Lang::parse))
+            .or_else(|| cookie(&parts.headers, "lang").and_then(Lang::parse))
             .unwrap_or_default();
         let path = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let session = cookie(parts, state.cookie_name()).and_then(|t| state.sessions().get(t));
+        let session =
+            cookie(&parts.headers, state.cookie_name()).and_then(|t| state.sessions().get(t));
         if session.is_none() && !state.anonymous_read() {
             if path.starts_with("/api/") {
                 let body = serde_json::json!({

@@ -26,21 +26,9 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// The value of cookie `name` in a request's headers.
-fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 fn lang_of(headers: &axum::http::HeaderMap, q: Option<&str>) -> Lang {
     q.and_then(Lang::parse)
-        .or_else(|| cookie_value(headers, "lang").and_then(Lang::parse))
+        .or_else(|| auth::cookie(headers, "lang").and_then(Lang::parse))
         .unwrap_or_default()
 }
 
@@ -71,7 +59,14 @@ pub async fn login_form(
 ) -> Response {
     let lang = lang_of(&headers, q.lang.as_deref());
     let next = safe_next(q.next.as_deref());
-    login_answer(&state, StatusCode::OK, lang, &next, &auth::token(), None)
+    // Keep a token the browser already holds: a second fetch of this page (the
+    // browser's own favicon request is redirected here) must not invalidate the form
+    // already on screen.
+    let token = match auth::cookie(&headers, &state.login_cookie_name()) {
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
+        _ => auth::token(),
+    };
+    login_answer(&state, StatusCode::OK, lang, &next, &token, None)
 }
 
 /// The login form's fields.
@@ -95,7 +90,7 @@ pub async fn login(
 ) -> Response {
     let lang = lang_of(&headers, None);
     let next = safe_next(f.next.as_deref());
-    let expected = cookie_value(&headers, &state.login_cookie_name()).unwrap_or_default();
+    let expected = auth::cookie(&headers, &state.login_cookie_name()).unwrap_or_default();
     if expected.is_empty() || !auth::same_token(expected, &f.csrf) {
         let msg = lang.t(
             "登录表单已过期，请重新输入。",
@@ -207,7 +202,7 @@ pub async fn logout(
             ),
         );
     }
-    if let Some(t) = cookie_value(&headers, state.cookie_name()) {
+    if let Some(t) = auth::cookie(&headers, state.cookie_name()) {
         state.sessions().close(t);
     }
     let mut resp = Redirect::to("/login").into_response();
