@@ -12,7 +12,7 @@
 //! - [`data`]: the one code path computing what pages and API show.
 //! - `pages`: overview + drill-down, overdue list, women list, record page, login.
 //! - `forms`: data entry for every record kind, validated on the server.
-//! - [`api`]: the JSON API.
+//! - [`api`]: the JSON API; `json`: the JSON error answer it shares with `unit`.
 //! - `unit`: the [`unit::Unit`] extractor — the unit a request is about, checked to
 //!   be in this node's subtree.
 //! - [`targets`]: the targets the overview measures against (records, else the
@@ -29,6 +29,7 @@ pub mod data;
 mod forms;
 mod html;
 pub mod i18n;
+mod json;
 mod pages;
 mod svg;
 pub mod table;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::auth::Ctx;
 use super::data::{self, WomenFilter, PAGE_ROWS};
+use super::json::error;
 use super::unit::Unit;
 use super::AppState;
 
@@ -47,11 +48,6 @@ impl PageQuery {
             "rows": rows,
         })
     }
-}
-
-/// A JSON error answer: `{"error": message}`.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
 fn reply<T: serde::Serialize>(r: Result<Result<T, crate::LedgerError>, Response>) -> Response {

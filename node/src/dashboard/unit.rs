@@ -11,7 +11,7 @@ use halfsky_shared::OrgCode;
 use serde::Deserialize;
 
 use super::auth::Ctx;
-use super::{api, pages, AppState};
+use super::{json, pages, AppState};
 
 /// A unit of this node's subtree named by the request: `/org/{code}` on pages,
 /// `?org=CODE` on the API (this node's own unit when absent).
@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Unit {
                 Some(code) => state
                     .unit(&code)
                     .map(Unit)
-                    .map_err(|e| api::error(StatusCode::NOT_FOUND, e)),
+                    .map_err(|e| json::error(StatusCode::NOT_FOUND, e)),
             };
         }
         let checked = match Path::<String>::from_request_parts(parts, state).await {
