@@ -185,6 +185,10 @@ pub enum CommandError {
         "nothing to change: give at least one field flag (see `halfsky update {0} ID --help`)"
     )]
     NothingToUpdate(Kind),
+    /// Statistics of a unit this node has never heard from: zeros would look like a
+    /// unit with nothing to report.
+    #[error("no data yet for {0}: this node has not received anything from that unit (check the code, or its link with `halfsky status`)")]
+    NoDataYet(OrgCode),
     /// The link status could not be read.
     #[error("cannot read the link status: {0}")]
     Status(String),
@@ -229,7 +233,20 @@ pub fn execute(
         },
         Request::Show { id } => Response::Record(Box::new(ledger.show(&id)?)),
         Request::History { id } => Response::History(ledger.history(&id)?),
-        Request::Stats { org } => Response::Stats(Box::new(ledger.stats(org)?)),
+        Request::Stats { org } => {
+            if let Some(org) = org {
+                let index = ledger.index();
+                let known = index.name(&org).map_err(LedgerError::from)?.is_some()
+                    || !index
+                        .rollups(org.subtree_prefix())
+                        .map_err(LedgerError::from)?
+                        .is_empty();
+                if !known {
+                    return Err(CommandError::NoDataYet(org));
+                }
+            }
+            Response::Stats(Box::new(ledger.stats(org)?))
+        }
         Request::Status => Response::Status(Box::new(
             crate::ledger::actor::offline_status(ledger)
                 .map_err(|e| CommandError::Status(e.to_string()))?,

@@ -1,5 +1,7 @@
 //! `halfsky`: parses the command line and hands it to the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() {
@@ -20,8 +22,11 @@ fn main() {
             .with_ansi(false)
             .with_env_filter(filter())
             .init(),
+        // Colour codes only for a person at a terminal: a log file or a service's
+        // journal gets plain text.
         None => tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_env_filter(filter())
             .init(),
     }

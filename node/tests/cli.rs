@@ -471,3 +471,14 @@ fn help_works_everywhere_without_a_node_home() {
     let text = ok(&nowhere, &["update", "visit", "--help"]);
     assert!(text.contains("--woman-id"), "{text}");
 }
+
+/// Statistics of a unit never heard from say so instead of printing zeros and a
+/// blank name.
+#[test]
+fn stats_of_a_unit_never_heard_from_says_no_data_yet() {
+    let node = village();
+    let err = fails(&node.home, &["stats", "--org", "230129100299"]);
+    assert!(err.contains("no data yet for 230129100299"), "{err}");
+    let text = ok(&node.home, &["stats", "--org", "230129100201"]);
+    assert!(text.contains("红星村"), "{text}");
+}
