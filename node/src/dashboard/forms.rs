@@ -160,6 +160,19 @@ fn form_page(
     framed(ctx, state, status, &title, body)
 }
 
+/// The record kind a form URL names, or the "no such record kind" page.
+fn kind_or_not_found(ctx: &Ctx, state: &AppState, kind: &str) -> Result<Kind, Response> {
+    kind_of(kind).ok_or_else(|| {
+        message(
+            ctx,
+            state,
+            StatusCode::NOT_FOUND,
+            ctx.lang.t("没有这种记录", "No such record kind"),
+            &format!("{kind}: use one of the forms listed at /new"),
+        )
+    })
+}
+
 /// `GET /new/{kind}`: an empty form (fields may be prefilled from the query, e.g.
 /// `?woman_id=…`).
 pub async fn form(
@@ -168,15 +181,9 @@ pub async fn form(
     Path(kind): Path<String>,
     Query(prefill): Query<Vec<(String, String)>>,
 ) -> Response {
-    let lang = ctx.lang;
-    let Some(kind) = kind_of(&kind) else {
-        return message(
-            &ctx,
-            &state,
-            StatusCode::NOT_FOUND,
-            lang.t("没有这种记录", "No such record kind"),
-            &format!("{kind}: use one of the forms listed at /new"),
-        );
+    let kind = match kind_or_not_found(&ctx, &state, &kind) {
+        Ok(kind) => kind,
+        Err(page) => return page,
     };
     let today = state.reader().today().format("%Y-%m-%d").to_string();
     let values: Vec<(String, String)> = prefill
@@ -193,16 +200,11 @@ pub async fn submit(
     Path(kind): Path<String>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
-    let lang = ctx.lang;
-    let Some(kind) = kind_of(&kind) else {
-        return message(
-            &ctx,
-            &state,
-            StatusCode::NOT_FOUND,
-            lang.t("没有这种记录", "No such record kind"),
-            &format!("{kind}: use one of the forms listed at /new"),
-        );
+    let kind = match kind_or_not_found(&ctx, &state, &kind) {
+        Ok(kind) => kind,
+        Err(page) => return page,
     };
+    let lang = ctx.lang;
     let csrf = posted
         .iter()
         .find(|(k, _)| k == "csrf")
