@@ -105,7 +105,7 @@ impl NodeHome {
         if path.exists() {
             return Err(ConfigError::AlreadyAHome(self.dir.clone()));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| ConfigError::Io {
+        create_private_dir(&self.dir).map_err(|source| ConfigError::Io {
             op: "create",
             path: self.dir.clone(),
             source,
@@ -136,15 +136,11 @@ impl NodeHome {
              # device_tag and actor identify this device: never copy them to another one.\n\
              # id_key must be the same on every node of a deployment.\n\n{body}"
         );
-        // Write to a temporary file, then rename: never a half-written config.
-        let tmp = self.dir.join(".halfsky.toml.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|source| ConfigError::Io {
-                op: "write",
-                path: path.clone(),
-                source,
-            })?;
+        write_private(&path, &text).map_err(|source| ConfigError::Io {
+            op: "write",
+            path: path.clone(),
+            source,
+        })?;
         self.config()
     }
 
@@ -188,10 +184,7 @@ impl NodeHome {
                 section.remove(key);
             }
         }
-        let write = |text: &str| {
-            let tmp = self.dir.join(".halfsky.toml.tmp");
-            std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path))
-        };
+        let write = |text: &str| write_private(&path, text);
         write(&doc.to_string()).map_err(|e| io("write", e))?;
         if let Err(e) = self.config() {
             write(&old).map_err(|e| io("restore", e))?;
@@ -271,15 +264,41 @@ pub fn set_dashboard_user(
         Some(i) => *users.get_mut(i).expect("found above") = entry,
         None => users.push(entry),
     }
-    let tmp = home.dir().join(".halfsky.toml.tmp");
-    std::fs::write(&tmp, doc.to_string())
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(|source| ConfigError::Io {
-            op: "write",
-            path: path.clone(),
-            source,
-        })?;
+    write_private(&path, &doc.to_string()).map_err(|source| ConfigError::Io {
+        op: "write",
+        path: path.clone(),
+        source,
+    })?;
     home.config().map(|_| ())
+}
+
+/// Writes `halfsky.toml` (it holds the ID key and password hashes) readable by its
+/// owner only: into a temporary file created 0600 beside it, flushed, then renamed
+/// over the old one, so the file is never half-written and never briefly readable by
+/// others.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_file_name(".halfsky.toml.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Creates a node home that only its owner can enter (0700): it holds the store and
+/// the keys.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// The text of `halfsky.toml` at `path`.
@@ -318,6 +337,20 @@ mod tests {
         std::fs::write(home.config_path(), "[node]\norg = \"23012910020X\"\n").unwrap();
         let err = home.config().unwrap_err().to_string();
         assert!(err.contains("halfsky.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_home_and_its_config_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = NodeHome::new(dir.path().join("v"));
+        let org = OrgCode::parse("230129100201").unwrap();
+        home.init(org, "红星村", "laptop", None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(home.dir()), 0o700);
+        assert_eq!(mode(&home.config_path()), 0o600);
+        home.set_sync_option("parent", Some("town:7410")).unwrap();
+        assert_eq!(mode(&home.config_path()), 0o600, "rewritten still private");
     }
 
     #[test]
