@@ -190,8 +190,8 @@ pub enum CommandError {
     #[error("no data yet for {0}: this node has not received anything from that unit (check the code, or its link with `halfsky status`)")]
     NoDataYet(OrgCode),
     /// The link status could not be read.
-    #[error("cannot read the link status: {0}")]
-    Status(String),
+    #[error(transparent)]
+    Status(#[from] crate::sync::status::StatusError),
 }
 
 /// How a request is executed beyond its data: whether a long import may draw a
@@ -247,10 +247,9 @@ pub fn execute(
             }
             Response::Stats(Box::new(ledger.stats(org)?))
         }
-        Request::Status => Response::Status(Box::new(
-            crate::ledger::actor::offline_status(ledger)
-                .map_err(|e| CommandError::Status(e.to_string()))?,
-        )),
+        Request::Status => {
+            Response::Status(Box::new(crate::ledger::actor::offline_status(ledger)?))
+        }
         Request::Import {
             file,
             kind,
