@@ -7,6 +7,8 @@
 //! session (the session decides what its link may carry), so a record written at a
 //! village flows to the city hop by hop without polling.
 
+mod status;
+
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 
@@ -14,12 +16,13 @@ use halfsky_shared::session::{Role, Session, SessionEvent};
 use halfsky_shared::wire::Frame;
 use tokio::sync::{mpsc, oneshot};
 
+pub use status::offline_status;
+
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::Ledger;
 use crate::pki::PeerIdentity;
 use crate::sync::status::{
-    now_text, ChildStatus, NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore,
-    StoredStatus,
+    now_text, ChildStatus, NodeStatus, ParentStatus, StatusError, StatusStore, StoredStatus,
 };
 
 /// Identifies a session inside the actor.
@@ -517,89 +520,13 @@ impl State {
     }
 
     fn status(&mut self) -> Result<NodeStatus, StatusError> {
-        let org = self.ledger.config().org;
-        let name = self.ledger.config().name.clone();
-        let mut parent = self.stored.parent.clone();
-        if let Some(p) = parent.as_mut() {
-            for live in self.sessions.values().filter(|l| l.role == Role::Child) {
-                p.bytes_in += live.bytes_in;
-                p.bytes_out += live.bytes_out;
-            }
-            let paths = crate::sync::pending::pending_paths(&mut self.ledger, &self.status)?;
-            p.pending_changes = paths.total();
-            p.pending_documents = paths.documents;
-            p.oldest_pending = paths.oldest.clone();
-            p.pending = paths;
-        }
-        let mut children: Vec<ChildStatus> = self.stored.children.values().cloned().collect();
-        let documents = self.ledger.documents()?;
-        for c in &mut children {
-            c.documents = documents
-                .iter()
-                .filter(|d| d.is_in_subtree_of(&c.org))
-                .count() as u64;
-        }
-        let relay = relay_status(&self.ledger, &self.status)?;
-        Ok(NodeStatus {
-            org,
-            name,
-            running: true,
-            parent,
-            children,
-            relay,
-        })
+        let live = self
+            .sessions
+            .values()
+            .filter(|l| l.role == Role::Child)
+            .fold((0, 0), |(i, o), l| (i + l.bytes_in, o + l.bytes_out));
+        status::node_status(&mut self.ledger, &self.status, &self.stored, Some(live))
     }
-}
-
-/// The status of a node that is not running, from what its store remembers.
-pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, StatusError> {
-    let status = StatusStore::new(ledger.store().clone());
-    let stored = status.load()?;
-    let mut parent = stored.parent.clone();
-    if let Some(addr) = ledger.config().sync.parent.clone() {
-        let p = parent.get_or_insert_with(ParentStatus::default);
-        p.addr = addr;
-        p.connected = false;
-        let paths = crate::sync::pending::pending_paths(ledger, &status)?;
-        p.pending_changes = paths.total();
-        p.pending_documents = paths.documents;
-        p.oldest_pending = paths.oldest.clone();
-        p.pending = paths;
-    } else {
-        parent = None;
-    }
-    let documents = ledger.documents()?;
-    let children = stored
-        .children
-        .values()
-        .cloned()
-        .map(|mut c| {
-            c.connected = false;
-            c.documents = documents
-                .iter()
-                .filter(|d| d.is_in_subtree_of(&c.org))
-                .count() as u64;
-            c
-        })
-        .collect();
-    Ok(NodeStatus {
-        org: ledger.config().org,
-        name: ledger.config().name.clone(),
-        running: false,
-        parent,
-        children,
-        relay: relay_status(ledger, &status)?,
-    })
-}
-
-/// The relay's last recorded status, if a relay is configured.
-fn relay_status(ledger: &Ledger, status: &StatusStore) -> Result<Option<RelayStatus>, StatusError> {
-    let Some(addr) = ledger.config().sync.relay.clone() else {
-        return Ok(None);
-    };
-    let mut relay = status.relay_status()?.unwrap_or_default();
-    relay.addr = addr;
-    Ok(Some(relay))
 }
 
 #[cfg(test)]
