@@ -1,0 +1,281 @@
+//! Writing records: new ids, reference checks, and the `add`, `update` and `retire`
+//! operations of the [`Ledger`], each one Automerge change, durable and indexed before
+//! it returns.
+
+use std::collections::HashSet;
+
+use halfsky_shared::ledger_doc::Touched;
+use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
+use halfsky_shared::schema::{FieldError, FieldType};
+use halfsky_shared::{Kind, OrgCode, RecordId, Value};
+
+use super::{scopeguard_log, Ledger, LedgerError, Prepared};
+use crate::store::index::IndexedRecord;
+
+impl Ledger {
+    fn next_id(&mut self, kind: Kind) -> Result<RecordId, LedgerError> {
+        let org = self.config.org;
+        if !self.next_seq.contains_key(&org) {
+            let tag = self.config.device_tag.clone();
+            let cached = self.doc(org)?;
+            let mut max = 0;
+            for k in Kind::ALL {
+                for id in cached.doc.ids(k)? {
+                    if id.device() == tag {
+                        max = max.max(id.seq());
+                    }
+                }
+            }
+            self.next_seq.insert(org, max + 1);
+        }
+        let seq = self.next_seq.get_mut(&org).expect("just set");
+        let id = RecordId::new(org, kind, &self.config.device_tag, *seq);
+        *seq += 1;
+        Ok(id)
+    }
+
+    /// Checks references: every id a field names must exist here and not be retired.
+    fn check_refs(
+        &self,
+        kind: Kind,
+        fields: &Fields,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<(), LedgerError> {
+        for field in kind.spec().fields {
+            let Some(value) = fields.get(field.name) else {
+                continue;
+            };
+            let ids: Vec<&str> = match (&field.ty, value) {
+                (FieldType::Ref(_) | FieldType::RecordRef, Value::Text(id)) => vec![id],
+                (FieldType::RefList(_), Value::List(ids)) => {
+                    ids.iter().map(String::as_str).collect()
+                }
+                _ => continue,
+            };
+            for raw in ids {
+                let id = match RecordId::parse(raw) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        errors.push(FieldError::new(field.name, e.to_string()));
+                        continue;
+                    }
+                };
+                match self.index.get(&id)? {
+                    None => errors.push(FieldError::new(
+                        field.name,
+                        format!(
+                            "{id} does not exist in this ledger (add it first, or check the id)"
+                        ),
+                    )),
+                    Some(row) if row.record.meta.retired => errors.push(FieldError::new(
+                        field.name,
+                        format!("{id} is retired and cannot be referenced"),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        if kind == Kind::Target {
+            if let Some(Value::Text(code)) = fields.get("org") {
+                let own = self.config.org;
+                if OrgCode::parse(code).is_ok_and(|c| !c.is_in_subtree_of(&own)) {
+                    errors.push(FieldError::new(
+                        "org",
+                        format!("{code} is not {own} or a unit below it"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a new record without writing it. `pending_hashes` holds ID-number
+    /// hashes of records prepared earlier in the same batch (duplicates within a file).
+    pub fn prepare(
+        &self,
+        kind: Kind,
+        inputs: &[(String, String)],
+        pending_hashes: &mut HashSet<String>,
+    ) -> Result<Prepared, LedgerError> {
+        let today = self.today();
+        let invalid = |errors| LedgerError::Invalid { kind, errors };
+        let ParsedFields {
+            mut fields,
+            id_hash,
+            cleared: _,
+        } = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        let mut errors = complete(kind, &mut fields, today);
+        self.check_refs(kind, &fields, &mut errors)?;
+        if let Some(hash) = &id_hash {
+            if let Some(existing) = self.index.woman_with_id_hash(hash)? {
+                errors.push(FieldError::new(
+                    "id_number",
+                    format!("this ID number is already registered as {existing}; update that card instead"),
+                ));
+            } else if !pending_hashes.insert(hash.clone()) {
+                errors.push(FieldError::new(
+                    "id_number",
+                    "this ID number appears twice in this input",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Prepared {
+                kind,
+                fields,
+                id_hash,
+            })
+        } else {
+            Err(invalid(errors))
+        }
+    }
+
+    /// Adds one record; returns its id once it is durable.
+    pub fn add(
+        &mut self,
+        kind: Kind,
+        inputs: &[(String, String)],
+    ) -> Result<RecordId, LedgerError> {
+        let prepared = self.prepare(kind, inputs, &mut HashSet::new())?;
+        Ok(self.add_prepared(vec![prepared], |_| {})?.remove(0))
+    }
+
+    /// Adds prepared records as one durable chunk (all or nothing), one change each.
+    /// `progress` is called with the number written so far.
+    pub fn add_prepared(
+        &mut self,
+        records: Vec<Prepared>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<RecordId>, LedgerError> {
+        let mut ids = Vec::with_capacity(records.len());
+        for p in &records {
+            ids.push(self.next_id(p.kind)?);
+        }
+        let author = self.author();
+        let org = self.config.org;
+        let written = ids.clone();
+        let started = std::time::Instant::now();
+        let _guard = scopeguard_log(started, records.len());
+        let known = Touched {
+            records: ids.iter().cloned().collect(),
+            meta: false,
+        };
+        self.edit(org, Some(known), |doc| {
+            for (n, (id, p)) in written.iter().zip(&records).enumerate() {
+                doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
+                if n % 256 == 255 {
+                    progress(n + 1);
+                }
+            }
+            progress(records.len());
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    fn own_record(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+    ) -> Result<IndexedRecord, LedgerError> {
+        if let Some(expected) = kind.filter(|k| *k != id.kind()) {
+            return Err(LedgerError::WrongKind {
+                id: id.clone(),
+                expected,
+            });
+        }
+        if id.org() != self.config.org {
+            return Err(LedgerError::NotOurs {
+                id: id.clone(),
+                own: self.config.org,
+            });
+        }
+        self.index
+            .get(id)?
+            .ok_or_else(|| LedgerError::NotFound(id.clone()))
+    }
+
+    /// Changes fields of one of this unit's records. Returns false if nothing changed.
+    pub fn update(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+        inputs: &[(String, String)],
+    ) -> Result<bool, LedgerError> {
+        let existing = self.own_record(id, kind)?;
+        let kind = id.kind();
+        let today = self.today();
+        let invalid = |errors| LedgerError::Invalid { kind, errors };
+        let parsed = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        let mut merged = existing.record.fields.clone();
+        for key in &parsed.cleared {
+            merged.remove(key);
+        }
+        merged.extend(parsed.fields.clone());
+        let mut errors = complete(kind, &mut merged, today);
+        self.check_refs(kind, &parsed.fields, &mut errors)?;
+        if let Some(hash) = &parsed.id_hash {
+            if let Some(other) = self.index.woman_with_id_hash(hash)?.filter(|o| o != id) {
+                errors.push(FieldError::new(
+                    "id_number",
+                    format!("this ID number is already registered as {other}"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(invalid(errors));
+        }
+        // Write what was given, plus what the rules filled in (e.g. exit_date).
+        let mut to_write = parsed.fields;
+        for (k, v) in &merged {
+            if existing.record.fields.get(k) != Some(v) {
+                to_write.insert(k.clone(), v.clone());
+            }
+        }
+        let author = self.author();
+        let id = id.clone();
+        let known = Touched {
+            records: [id.clone()].into(),
+            meta: false,
+        };
+        let changed = self.edit(id.org(), Some(known), |doc| {
+            doc.update(
+                &id,
+                &to_write,
+                &parsed.cleared,
+                parsed.id_hash.as_deref(),
+                &author,
+            )
+        })?;
+        Ok(changed.is_some())
+    }
+
+    /// Retires one of this unit's records, with a reason; it stays in history.
+    pub fn retire(
+        &mut self,
+        id: &RecordId,
+        kind: Option<Kind>,
+        reason: &str,
+    ) -> Result<(), LedgerError> {
+        self.own_record(id, kind)?;
+        if reason.trim().is_empty() {
+            return Err(LedgerError::Invalid {
+                kind: id.kind(),
+                errors: vec![FieldError::new(
+                    "reason",
+                    "say why the record is retired (--reason)",
+                )],
+            });
+        }
+        let author = self.author();
+        let id = id.clone();
+        let known = Touched {
+            records: [id.clone()].into(),
+            meta: false,
+        };
+        self.edit(id.org(), Some(known), |doc| {
+            doc.retire(&id, reason.trim(), &author)
+        })?;
+        Ok(())
+    }
+}
