@@ -449,7 +449,8 @@ impl DemoCity {
         while stopping.join_next().await.is_some() {}
         self.proxies.clear();
         if let Some(relay) = self.relay.take() {
-            relay.stop();
+            // Waiting for the child to exit blocks: off the async threads.
+            let _ = tokio::task::spawn_blocking(move || relay.stop()).await;
         }
     }
 }
