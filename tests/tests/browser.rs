@@ -133,6 +133,23 @@ async fn login(client: &Client, base: &str) {
     type_into(client, Locator::Id("name"), USER).await;
     type_into(client, Locator::Id("password"), PASSWORD).await;
     click(client, Locator::Id("login")).await;
+    // Logged in once the browser is on a unit's page.
+    arrives_at(client, "/org/").await;
+}
+
+/// Waits (bounded) until the browser has navigated to a page whose path starts with
+/// `prefix`, after a click that submits or follows a link; returns the path. A click
+/// returns when the browser has the event, not always when the next page is there.
+async fn arrives_at(client: &Client, prefix: &str) -> String {
+    halfsky_tests::eventually(
+        Duration::from_secs(30),
+        &format!("the browser to reach {prefix}…"),
+        || async {
+            let path = client.current_url().await.ok()?.path().to_string();
+            path.starts_with(prefix).then_some(path)
+        },
+    )
+    .await
 }
 
 async fn number(client: &Client, id: &str) -> i64 {
@@ -153,7 +170,7 @@ async fn drill(client: &Client, code: &str) {
         .await
         .unwrap_or_else(|e| panic!("no drill-down link to {code}: {e}"));
     link.click().await.unwrap();
-    let path = client.current_url().await.unwrap().path().to_string();
+    let path = arrives_at(client, &format!("/org/{code}")).await;
     assert_eq!(path, format!("/org/{code}"));
 }
 
@@ -223,10 +240,7 @@ async fn scenario() {
     client.goto(&format!("{city_url}/")).await.unwrap();
     shot(&client, "01-login").await;
     login(&client, &city_url).await;
-    assert_eq!(
-        client.current_url().await.unwrap().path(),
-        format!("/org/{CITY}")
-    );
+    assert_eq!(arrives_at(&client, "/org/").await, format!("/org/{CITY}"));
     shot(&client, "02-city").await;
     drill(&client, COUNTY).await;
     shot(&client, "03-county").await;
@@ -251,12 +265,7 @@ async fn scenario() {
     type_into(&client, Locator::Id("f-note"), "入户走访，身体好转").await;
     shot(&client, "07-visit-form").await;
     click(&client, Locator::Id("save")).await;
-    assert!(client
-        .current_url()
-        .await
-        .unwrap()
-        .path()
-        .starts_with(&format!("/record/{VILLAGE}-V-")));
+    arrives_at(&client, &format!("/record/{VILLAGE}-V-")).await;
     shot(&client, "08-visit-saved").await;
     client
         .goto(&format!("{village_url}/org/{VILLAGE}"))
