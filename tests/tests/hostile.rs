@@ -175,3 +175,55 @@ fn hostile_changes_are_refused_at_the_sync_and_bundle_doors() {
     let csv = std::fs::read_to_string(&out).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3, "a header and three households");
 }
+
+/// A change made outside the normal writer, on top of `real`: it deletes the root
+/// map named `key` (a kind map, or `meta`).
+fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([7u8; 16]));
+    let changes = real
+        .iter()
+        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
+        .collect::<Vec<_>>();
+    doc.apply_changes(changes).unwrap();
+    doc.delete(automerge::ROOT, key).unwrap();
+    let hash = doc.commit().expect("the deletion is a change");
+    doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
+}
+
+#[test]
+fn a_deleted_kind_map_never_bricks_the_township() {
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::default());
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    fill_village(&mut village, 3, 6);
+    let org = OrgCode::parse(VILLAGE).unwrap();
+    let mut batch = real_changes(&mut village, org);
+    let deletion = deleting_change(&batch, "visits");
+    batch.push(deletion);
+    Replica::apply_changes(&mut township, &org, batch).unwrap();
+
+    // Reading, reindexing, listing and exporting keep working; the other kinds are intact.
+    let reply = run(&mut township, &["reindex"]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let out = d.dir().join("households.csv");
+    let reply = run(
+        &mut township,
+        &[
+            "export",
+            "--kind",
+            "household",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3, "a header and three households");
+    drop(township);
+    let mut township = Ledger::open(&township_home).unwrap();
+    let reply = run(&mut township, &["reindex"]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+}
