@@ -227,3 +227,63 @@ fn a_deleted_kind_map_never_bricks_the_township() {
     let reply = run(&mut township, &["reindex"]);
     assert_eq!(reply.code, 0, "{}", reply.stderr);
 }
+
+/// A change made outside the normal writer, on top of `real`: it writes a woman
+/// under `id` (another unit's id) into the village's `women` map.
+fn foreign_record_change(real: &[Vec<u8>], id: &str) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([8u8; 16]));
+    let changes = real
+        .iter()
+        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
+        .collect::<Vec<_>>();
+    doc.apply_changes(changes).unwrap();
+    let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
+    let obj = doc.put_object(&women, id, automerge::ObjType::Map).unwrap();
+    doc.put(&obj, "_fields", r#"{"name":"假名","birth_year":1980}"#)
+        .unwrap();
+    doc.put(&obj, "_created_at", "2026-01-01T00:00:00Z")
+        .unwrap();
+    let hash = doc.commit().expect("the write is a change");
+    doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
+}
+
+#[test]
+fn a_record_under_a_siblings_id_is_not_filed_under_the_sibling() {
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::default());
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    let ids = fill_village(&mut village, 2, 7);
+    let woman = ids
+        .iter()
+        .find(|id| id.kind() == halfsky_shared::Kind::Woman)
+        .expect("a village has women");
+    let sibling = "230129100202";
+    let forged = woman.to_string().replacen(VILLAGE, sibling, 1);
+    assert_ne!(forged, woman.to_string());
+    let org = OrgCode::parse(VILLAGE).unwrap();
+    let mut batch = real_changes(&mut village, org);
+    batch.push(foreign_record_change(&batch, &forged));
+    Replica::apply_changes(&mut township, &org, batch).unwrap();
+    for args in [
+        &["show", forged.as_str()][..],
+        &["reindex"],
+        &["show", forged.as_str()],
+    ] {
+        let reply = run(&mut township, args);
+        if args[0] == "show" {
+            assert_ne!(
+                reply.code, 0,
+                "{forged} must not be indexed: {}",
+                reply.stdout
+            );
+        } else {
+            assert_eq!(reply.code, 0, "{}", reply.stderr);
+        }
+    }
+    let reply = run(&mut township, &["show", &woman.to_string()]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+}
