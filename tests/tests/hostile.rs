@@ -176,16 +176,23 @@ fn hostile_changes_are_refused_at_the_sync_and_bundle_doors() {
     assert_eq!(csv.lines().count(), 1 + 3, "a header and three households");
 }
 
-/// A change made outside the normal writer, on top of `real`: it deletes the root
-/// map named `key` (a kind map, or `meta`).
-fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
-    use automerge::transaction::Transactable;
-    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([7u8; 16]));
+/// The village's document rebuilt from `real`, to write into as a hostile device
+/// (actor bytes all `actor`) outside the normal writer.
+fn hostile_copy(real: &[Vec<u8>], actor: u8) -> automerge::AutoCommit {
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([actor; 16]));
     let changes = real
         .iter()
         .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
         .collect::<Vec<_>>();
     doc.apply_changes(changes).unwrap();
+    doc
+}
+
+/// A change made outside the normal writer, on top of `real`: it deletes the root
+/// map named `key` (a kind map, or `meta`).
+fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    let mut doc = hostile_copy(real, 7);
     doc.delete(automerge::ROOT, key).unwrap();
     let hash = doc.commit().expect("the deletion is a change");
     doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
@@ -233,12 +240,7 @@ fn a_deleted_kind_map_never_bricks_the_township() {
 fn foreign_record_change(real: &[Vec<u8>], id: &str) -> Vec<u8> {
     use automerge::transaction::Transactable;
     use automerge::ReadDoc;
-    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([8u8; 16]));
-    let changes = real
-        .iter()
-        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
-        .collect::<Vec<_>>();
-    doc.apply_changes(changes).unwrap();
+    let mut doc = hostile_copy(real, 8);
     let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
     let obj = doc.put_object(&women, id, automerge::ObjType::Map).unwrap();
     doc.put(&obj, "_fields", r#"{"name":"假名","birth_year":1980}"#)
