@@ -69,6 +69,16 @@ pub enum LedgerError {
         /// One entry per bad field.
         errors: Vec<FieldError>,
     },
+    /// Changes from another node failed the admission check (size caps, malformed
+    /// chunks) before Automerge saw them.
+    #[error("changes to document {org} refused ({}): {error}", .error.rule())]
+    Refused {
+        /// The document the changes were for.
+        org: OrgCode,
+        /// The rule they broke.
+        #[source]
+        error: halfsky_shared::admission::AdmissionError,
+    },
     /// No such record at this node.
     #[error("no record {0} in this ledger; `halfsky list <kind>` shows the ids")]
     NotFound(RecordId),
@@ -430,6 +440,18 @@ impl Ledger {
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
         self.apply_changes_from(org, changes, ArrivalPath::Direct)
+    }
+
+    /// Checks raw changes from another node for `org` against the `[sync]` size caps,
+    /// before any byte reaches Automerge (which inflates without a limit). Every door
+    /// that takes changes from elsewhere calls this first.
+    pub fn admit(&self, org: OrgCode, raw: &[Vec<u8>]) -> Result<(), LedgerError> {
+        halfsky_shared::admission::check_changes(raw, &self.config.sync.admission)
+            .map(|_| ())
+            .map_err(|error| {
+                tracing::warn!(%org, rule = error.rule(), %error, "changes refused");
+                LedgerError::Refused { org, error }
+            })
     }
 
     /// [`Ledger::apply_changes`], recording in the freshness records how the changes

@@ -229,24 +229,19 @@ impl LedgerDoc {
         LedgerDoc { doc, org }
     }
 
-    /// Wraps a loaded Automerge document, checking it is `org`'s ledger.
-    pub fn from_automerge(
-        mut doc: AutoCommit,
-        org: OrgCode,
-        actor: ActorId,
-    ) -> Result<Self, DocError> {
+    /// Wraps a loaded Automerge document as `org`'s ledger. A malformed document (a
+    /// kind map deleted or replaced by another node) still opens: reading never fails
+    /// as a whole, so one bad change cannot brick a node; a missing kind map reads as
+    /// empty, and only writing to it fails.
+    pub fn from_automerge(mut doc: AutoCommit, org: OrgCode, actor: ActorId) -> Self {
         doc.set_actor(actor);
-        let ledger = LedgerDoc { doc, org };
-        for kind in Kind::ALL {
-            ledger.kind_map(kind)?;
-        }
-        Ok(ledger)
+        LedgerDoc { doc, org }
     }
 
     /// Loads saved bytes (snapshot followed by incremental chunks).
     pub fn load(bytes: &[u8], org: OrgCode, actor: ActorId) -> Result<Self, DocError> {
         let doc = AutoCommit::load(bytes).map_err(|e| DocError::Corrupt(Box::new(e)))?;
-        Self::from_automerge(doc, org, actor)
+        Ok(Self::from_automerge(doc, org, actor))
     }
 
     /// The org unit this document belongs to.
@@ -264,15 +259,25 @@ impl LedgerDoc {
         self.doc.get_heads()
     }
 
+    /// The map holding `kind`'s records, for writing: its absence is an error.
     fn kind_map(&self, kind: Kind) -> Result<ObjId, DocError> {
-        match self.doc.get(ROOT, kind.spec().plural)? {
-            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
-            _ => Err(DocError::NotALedger(kind.spec().plural)),
-        }
+        self.kind_map_if_any(kind)?
+            .ok_or(DocError::NotALedger(kind.spec().plural))
+    }
+
+    /// The map holding `kind`'s records, for reading: absent (deleted or replaced by
+    /// a malformed change) reads as no records.
+    fn kind_map_if_any(&self, kind: Kind) -> Result<Option<ObjId>, DocError> {
+        Ok(match self.doc.get(ROOT, kind.spec().plural)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Some(id),
+            _ => None,
+        })
     }
 
     fn record_obj(&self, id: &RecordId) -> Result<Option<ObjId>, DocError> {
-        let map = self.kind_map(id.kind())?;
+        let Some(map) = self.kind_map_if_any(id.kind())? else {
+            return Ok(None);
+        };
         Ok(match self.doc.get(&map, id.to_string())? {
             Some((automerge::Value::Object(ObjType::Map), obj)) => Some(obj),
             _ => None,
@@ -530,12 +535,16 @@ impl LedgerDoc {
     }
 
     /// Ids of every record of `kind` in this document.
+    /// A missing kind map reads as empty; keys that are not ids of `kind` are skipped.
     pub fn ids(&self, kind: Kind) -> Result<Vec<RecordId>, DocError> {
-        let map = self.kind_map(kind)?;
+        let Some(map) = self.kind_map_if_any(kind)? else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .doc
             .keys(&map)
             .filter_map(|k| RecordId::parse(&k).ok())
+            .filter(|id| id.kind() == kind)
             .collect())
     }
 
@@ -848,5 +857,35 @@ mod tests {
             Err(DocError::DuplicateId(_))
         ));
         assert!(LedgerDoc::load(b"garbage", org(), ActorId::random()).is_err());
+    }
+
+    #[test]
+    fn a_deleted_kind_map_reads_as_empty_and_the_rest_still_reads() {
+        let mut doc = LedgerDoc::create(org(), ActorId::from([1u8; 16]));
+        let woman = RecordId::new(org(), Kind::Woman, "A", 1);
+        doc.insert(&woman, &woman_fields(), None, &author("a", 1))
+            .unwrap();
+        // A hostile node deletes every other kind map, outside the normal writer.
+        let mut raw = doc.automerge().fork().with_actor(ActorId::from([9u8; 16]));
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Woman) {
+            raw.delete(ROOT, kind.spec().plural).unwrap();
+        }
+        raw.commit();
+        let bytes = raw.save();
+        let mut loaded = LedgerDoc::load(&bytes, org(), ActorId::from([2u8; 16])).unwrap();
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Woman) {
+            assert_eq!(loaded.ids(kind).unwrap(), vec![], "{kind:?}");
+            let id = RecordId::new(org(), kind, "A", 1);
+            assert!(loaded.record(&id).unwrap().is_none());
+        }
+        assert_eq!(loaded.ids(Kind::Woman).unwrap(), vec![woman.clone()]);
+        assert!(loaded.record(&woman).unwrap().is_some());
+        // Writing into a deleted map is refused, not a panic.
+        let other = Kind::ALL.into_iter().find(|k| *k != Kind::Woman).unwrap();
+        let id = RecordId::new(org(), other, "A", 2);
+        assert!(matches!(
+            loaded.insert(&id, &Fields::new(), None, &author("a", 2)),
+            Err(DocError::NotALedger(_))
+        ));
     }
 }

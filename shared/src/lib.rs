@@ -4,6 +4,8 @@
 //! no disk. Everything here is unit-tested without I/O.
 //!
 //! # Layout
+//! - [`admission`]: bounded decoding of change bytes from another node, before
+//!   Automerge inflates them.
 //! - [`org`]: 12-digit statistical division codes (统计用区划代码), levels, ancestry.
 //! - [`schema`]: every record kind of the ledger, its fields, enumerations and parsing
 //!   of user input (CLI flags, spreadsheet cells) into typed values.
@@ -17,6 +19,7 @@
 //! - [`bundle`]: sealed bundles (signed, encrypted) for the relay and for sneakernet.
 //! - [`relay_wire`]: frames between nodes and the relay mailbox.
 
+pub mod admission;
 pub mod bundle;
 pub mod idcard;
 pub mod ledger_doc;

@@ -60,6 +60,14 @@ pub(crate) struct RawSync {
     /// How often to visit the relay for bundles and acknowledgements (default "30s").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) relay_poll: Option<String>,
+    /// Most bytes one change from another node may inflate to (default 1048576,
+    /// 1 MiB): a compressed change past it is refused before it is inflated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_change_bytes: Option<u64>,
+    /// Most bytes one batch of changes from another node may inflate to (default
+    /// 67108864, 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_inflated_batch_bytes: Option<u64>,
 }
 
 /// `[dashboard]`: the web dashboard (off unless `listen` is set).
@@ -263,6 +271,8 @@ pub struct SyncConfig {
     pub relay_after: std::time::Duration,
     /// Interval between visits to the relay.
     pub relay_poll: std::time::Duration,
+    /// Size caps on changes from other nodes, checked before Automerge decodes them.
+    pub admission: halfsky_shared::admission::Caps,
 }
 
 impl Default for SyncConfig {
@@ -278,6 +288,7 @@ impl Default for SyncConfig {
             relay: None,
             relay_after: std::time::Duration::from_secs(120),
             relay_poll: std::time::Duration::from_secs(30),
+            admission: halfsky_shared::admission::Caps::default(),
         }
     }
 }
@@ -356,7 +367,28 @@ pub(crate) fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {
             .map(|t| duration(t, "relay_poll"))
             .transpose()?
             .unwrap_or(defaults.relay_poll),
+        admission: halfsky_shared::admission::Caps {
+            max_change_bytes: at_least_one(
+                raw.max_change_bytes,
+                defaults.admission.max_change_bytes,
+                "max_change_bytes",
+            )?,
+            max_inflated_batch_bytes: at_least_one(
+                raw.max_inflated_batch_bytes,
+                defaults.admission.max_inflated_batch_bytes,
+                "max_inflated_batch_bytes",
+            )?,
+        },
     })
+}
+
+/// A `[sync]` size cap: its value, or the default; zero would refuse everything.
+fn at_least_one(value: Option<u64>, default: u64, name: &str) -> Result<u64, String> {
+    match value {
+        Some(0) => Err(format!("sync.{name} must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
 }
 
 fn host_port(addr: &str) -> bool {

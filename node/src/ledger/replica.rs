@@ -79,6 +79,7 @@ impl Replica for Ledger {
     }
 
     fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, LedgerError> {
+        self.admit(*org, &changes)?;
         let mut parsed = Vec::with_capacity(changes.len());
         for raw in changes {
             parsed.push(Change::from_bytes(raw).map_err(|e| {

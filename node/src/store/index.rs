@@ -220,6 +220,13 @@ impl Index {
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
         for id in &touched.records {
+            // A record is filed under the document that holds it: one whose id names
+            // another unit cannot be that unit's record (only its own devices write
+            // it), so it never overwrites or counts as that unit's row.
+            if id.org() != org {
+                tracing::warn!(document = %org, record = %id, "record under another unit's id skipped");
+                continue;
+            }
             let old = overlay.indexed(id)?;
             let (new, conflicted) = match doc.record_flagged(id)? {
                 Some((record, conflicted)) => (Some(record), conflicted),

@@ -367,7 +367,7 @@ pub fn receive(
                         "the bundle carries document {org}, outside {sender}'s subtree"
                     )));
                 }
-                parsed.push((org, parse_changes(org, raw)?));
+                parsed.push((org, parse_changes(ledger, org, raw)?));
             }
             let documents = parsed.len();
             let changes = parsed.iter().map(|(_, c)| c.len()).sum();
@@ -420,7 +420,7 @@ pub fn receive(
                         "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
                     )));
                 }
-                parsed.push((org, parse_changes(org, raw)?));
+                parsed.push((org, parse_changes(ledger, org, raw)?));
             }
             let status = StatusStore::new(ledger.store().clone());
             let documents = heads.len();
@@ -445,7 +445,18 @@ pub fn receive(
     }
 }
 
-fn parse_changes(org: OrgCode, raw: Vec<Vec<u8>>) -> Result<Vec<Change>, BundleError> {
+/// Admits (size caps, well-formed chunks) then parses one document's changes.
+fn parse_changes(
+    ledger: &Ledger,
+    org: OrgCode,
+    raw: Vec<Vec<u8>>,
+) -> Result<Vec<Change>, BundleError> {
+    ledger
+        .admit(org, &raw)
+        .map_err(|e| BundleError::BadChange {
+            org,
+            reason: e.to_string(),
+        })?;
     raw.into_iter()
         .map(|r| {
             Change::from_bytes(r).map_err(|e| BundleError::BadChange {
