@@ -193,6 +193,27 @@ impl NodeHome {
         Ok(())
     }
 
+    /// Makes the node home its owner's only (0700) if it is looser, as a home made by
+    /// an older release may be: it holds the store, the keys and the local socket.
+    pub fn make_private(&self) -> Result<(), ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |source| ConfigError::Io {
+            op: "protect",
+            path: self.dir.clone(),
+            source,
+        };
+        let mode = std::fs::metadata(&self.dir)
+            .map_err(io)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(io)?;
+            tracing::info!(home = %self.dir.display(), "node home made owner-only (0700)");
+        }
+        Ok(())
+    }
+
     /// Reads and validates `halfsky.toml`.
     pub fn config(&self) -> Result<NodeConfig, ConfigError> {
         let path = self.config_path();
@@ -351,6 +372,13 @@ mod tests {
         assert_eq!(mode(&home.config_path()), 0o600);
         home.set_sync_option("parent", Some("town:7410")).unwrap();
         assert_eq!(mode(&home.config_path()), 0o600, "rewritten still private");
+        std::fs::set_permissions(home.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        home.make_private().unwrap();
+        assert_eq!(
+            mode(home.dir()),
+            0o700,
+            "an older, looser home is tightened"
+        );
     }
 
     #[test]

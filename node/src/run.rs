@@ -102,6 +102,9 @@ impl RunningNode {
     /// Starts the node of `home`.
     pub async fn start(home: &NodeHome) -> Result<RunningNode, RunError> {
         let config = home.config().map_err(LedgerError::from)?;
+        // The local socket is created inside the home: an owner-only home keeps it
+        // out of reach even in the instant before the socket's own mode is set.
+        home.make_private().map_err(LedgerError::from)?;
         let identity = pki::load_node_identity(home.dir())?;
         identity.check_matches(config.org)?;
         // The local API first: from now on other commands wait for this node instead of

@@ -213,10 +213,11 @@ pub fn export(
     };
     let mut builder = tempfile::Builder::new();
     builder.prefix(".halfsky-export-");
-    // Like any newly saved file (the umask applies), not the owner-only default of
-    // temporary files: the export is meant to be shared.
+    // Owner-only (0600), as issue 11 asks: an export holds women's names and masked ID
+    // numbers; the cadre shares it on purpose (a copy, an e-mail), never by leaving it
+    // readable to every account of an office PC.
     #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
     let mut tmp = builder
         .tempfile_in(dir)
         .map_err(io("create a temporary file in", dir))?;
@@ -466,6 +467,14 @@ mod tests {
                 .join(format!("{kind}-{chinese}.{}", format.extension()));
             let n = export(&source, kind, format, &out, "", chinese).expect("export");
             assert_eq!(n, 25);
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+                assert_eq!(
+                    mode, 0o600,
+                    "exports hold names and masked ID numbers: owner only"
+                );
+            }
             let mut target = ledger(dir.path(), &format!("target-{kind}"));
             let report = crate::exchange::import::import(&mut target, &out, kind, false, false)
                 .expect("import");
