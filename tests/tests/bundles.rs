@@ -123,12 +123,8 @@ fn changes_bundle(from: &NodeHome, to: &NodeHome, created: i64, expires: i64) ->
 #[test]
 fn a_village_and_its_township_converge_through_bundle_files() {
     let d = Deployment::new();
-    let spec = |device: &str| NodeSpec {
-        device: device.into(),
-        ..NodeSpec::default()
-    };
-    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
-    let township_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
     let mut village = Ledger::open(&village_home).unwrap();
     let mut township = Ledger::open(&township_home).unwrap();
     fill_village(&mut village, 4, 11);
@@ -180,13 +176,13 @@ fn a_village_and_its_township_converge_through_bundle_files() {
     assert!(reply.stderr.contains("expired"), "{}", reply.stderr);
     // A device of another deployment (its own CA) cannot write here.
     let foreign = Deployment::new();
-    let intruder = foreign.home(VILLAGE, "假村", &spec("x1"));
+    let intruder = foreign.home(VILLAGE, "假村", &NodeSpec::new("x1", None, false));
     let forged = changes_bundle(&intruder, &township_home, now, now + 100);
     let reply = try_import(&mut township, &forged, "forged.bundle");
     assert_ne!(reply.code, 0);
     assert!(reply.stderr.contains("CA"), "{}", reply.stderr);
     // Another township cannot open it.
-    let other_home = d.home("230129101000", "别镇", &spec("o1"));
+    let other_home = d.home("230129101000", "别镇", &NodeSpec::new("o1", None, false));
     let mut other = Ledger::open(&other_home).unwrap();
     let reply = run(&mut other, &import_args(&file, None));
     assert_ne!(reply.code, 0);
@@ -292,12 +288,8 @@ fn status_shows_which_path_pending_changes_are_on() {
 async fn bundle_commands_work_while_the_nodes_run() {
     use halfsky_tests::deploy::{start, with};
     let d = Deployment::new();
-    let spec = |device: &str| NodeSpec {
-        device: device.into(),
-        ..NodeSpec::default()
-    };
-    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
-    let town_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let town_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
     {
         let mut ledger = Ledger::open(&village_home).unwrap();
         fill_village(&mut ledger, 2, 5);
@@ -345,12 +337,8 @@ async fn bundle_commands_work_while_the_nodes_run() {
 #[test]
 fn an_older_acknowledgement_never_undoes_a_newer_one() {
     let d = Deployment::new();
-    let spec = |device: &str| NodeSpec {
-        device: device.into(),
-        parent: Some("127.0.0.1:9".parse().unwrap()),
-        ..NodeSpec::default()
-    };
-    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
+    let parent = Some("127.0.0.1:9".parse().unwrap());
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", parent, false));
     let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::default());
     let mut village = Ledger::open(&village_home).unwrap();
     let mut township = Ledger::open(&township_home).unwrap();

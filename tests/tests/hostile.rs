@@ -96,12 +96,8 @@ fn hostile_bundle(from: &NodeHome, to: &NodeHome, docs: bundle::DocChanges) -> V
 #[test]
 fn hostile_changes_are_refused_at_the_sync_and_bundle_doors() {
     let d = Deployment::new();
-    let spec = |device: &str| NodeSpec {
-        device: device.into(),
-        ..NodeSpec::default()
-    };
-    let village_home = d.home(VILLAGE, "红星村", &spec("v1"));
-    let township_home = d.home(TOWNSHIP, "兴隆镇", &spec("t1"));
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
     let mut village = Ledger::open(&village_home).unwrap();
     let mut township = Ledger::open(&township_home).unwrap();
     fill_village(&mut village, 3, 5);
