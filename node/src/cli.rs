@@ -52,6 +52,9 @@ pub enum CliError {
     /// The certificate commands failed.
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
+    /// The node home's config and certificate disagree.
+    #[error(transparent)]
+    Identity(#[from] crate::pki::agree::IdentityError),
     /// `halfsky run` failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
@@ -167,17 +170,33 @@ pub fn execute_args(ledger: &mut Ledger, cwd: &std::path::Path, args: &[String])
 }
 
 fn init(home: &NodeHome, args: InitArgs) -> Result<(), CliError> {
-    let org = parse_org(&args.org)?;
-    let device = args.device.unwrap_or_else(default_device);
-    let key = match args.id_key {
-        Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
-            CliError::usage(
-                "--id-key must be at least 32 hex digits (copy it from another node's halfsky.toml)",
-            )
-        })?),
-        None => None,
+    let config = match args.enroll {
+        Some(file) => {
+            let pass = pki::passphrase(args.passphrase_file.as_deref(), false)?;
+            let enrollment = crate::pki::enroll::open(&file, &pass, std::time::SystemTime::now())
+                .map_err(pki::enroll_error)?;
+            enrollment
+                .install(home, args.name.as_deref())
+                .map_err(pki::enroll_error)?
+        }
+        None => {
+            let org = parse_org(args.org.as_deref().unwrap_or_default())?;
+            // A certificate already in the home (issued first) decides the device.
+            let device =
+                crate::pki::agree::device_for_init(home.dir(), org, args.device.as_deref())?
+                    .unwrap_or_else(default_device);
+            let key = match args.id_key {
+                Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
+                    CliError::usage(
+                        "--id-key must be at least 32 hex digits (copy it from another node's halfsky.toml)",
+                    )
+                })?),
+                None => None,
+            };
+            let name = args.name.unwrap_or_default();
+            home.init_with(org, &name, &device, key, args.parent, args.listen)?
+        }
     };
-    let config = home.init_with(org, &args.name, &device, key, args.parent, args.listen)?;
     Ledger::open(home)?;
     eprintln!(
         "created node home {} for {} {} ({}), device {} [{}]",

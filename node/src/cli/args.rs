@@ -252,24 +252,33 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// 12-digit org code (统计用区划代码), e.g. 230129100201.
-    #[arg(long)]
-    pub org: String,
+    #[arg(long, required_unless_present = "enroll")]
+    pub org: Option<String>,
     /// The unit's name, e.g. 红星村.
-    #[arg(long)]
-    pub name: String,
-    /// This device's name, shown in record history (default: the host name).
-    #[arg(long)]
+    #[arg(long, required_unless_present = "enroll")]
+    pub name: Option<String>,
+    /// This device's name, shown in record history (default: the name in a certificate
+    /// already in the home, else the host name).
+    #[arg(long, conflicts_with = "enroll")]
     pub device: Option<String>,
     /// The deployment's ID-number hashing key (hex), so duplicates are found across
     /// units; a new one is generated if omitted.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub id_key: Option<String>,
     /// The parent's address, host:port (omit at the city).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub parent: Option<String>,
     /// Where children dial in, ip:port (omit at a village), e.g. 0.0.0.0:7410.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub listen: Option<String>,
+    /// Make the whole home from an enrollment file (`halfsky pki enroll`): certificate,
+    /// key, CA, the deployment's shared settings, unit, parent and listen address.
+    #[arg(long, value_name = "FILE", conflicts_with = "org")]
+    pub enroll: Option<PathBuf>,
+    /// With --enroll: read the passphrase from the first line of this file (otherwise
+    /// from $HALFSKY_ENROLL_PASSPHRASE, otherwise asked for).
+    #[arg(long, value_name = "FILE", requires = "enroll")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 fn kind_parser() -> impl clap::builder::TypedValueParser<Value = Kind> {
