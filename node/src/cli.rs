@@ -99,6 +99,33 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::User { cmd } => user::execute(&home, cmd).map(|()| 0),
+        Command::Doctor => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let findings = runtime.block_on(crate::doctor::examine(
+                &home,
+                &crate::doctor::Limits::default(),
+            ));
+            let failed = crate::doctor::print(&findings, &mut std::io::stdout().lock())?;
+            Ok(i32::from(failed))
+        }
+        Command::Restore { file, same_device } => {
+            let report = crate::backup::restore(&file, &home, same_device)
+                .map_err(|e| CliError::Command(e.into()))?;
+            eprintln!(
+                "restored {} ({} documents) into {}{}",
+                report.file.display(),
+                report.documents,
+                home.dir().display(),
+                if same_device {
+                    "; same device: actor id and device tag kept"
+                } else {
+                    "; this node has a new actor id and device tag, its certificate and unit are the backup's"
+                }
+            );
+            Ok(0)
+        }
         command => {
             // Locked only here: `run` and the demo log from other threads, which must
             // never wait for a lock this thread holds.
@@ -301,9 +328,12 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         },
         Command::Reindex => Request::Reindex,
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),
+        Command::Backup { out } => Request::Backup { out: absolute(out) },
         Command::Init(_)
         | Command::Demo(_)
         | Command::Run
+        | Command::Restore { .. }
+        | Command::Doctor
         | Command::Pki { .. }
         | Command::User { .. } => {
             unreachable!("handled before requests are built")

@@ -25,9 +25,13 @@
 //!   sent to a running node over a Unix socket), [`dashboard`] (the web dashboard).
 //! - [`run`]: `halfsky run`, the running node that wires the ledger actor, the links,
 //!   the local API and the dashboard together.
+//! - [`backup`]: `halfsky backup` and `restore`: a whole node home in one file.
+//! - [`doctor`]: `halfsky doctor`: a node home looked over, with what to fix.
 //! - [`demo`]: `halfsky demo`, a whole city on one machine; [`lossy`]: the lossy-link
 //!   simulator behind the demo's rural links (and the tests and benchmarks).
 
+#[cfg(feature = "offices")]
+pub mod backup;
 #[cfg(feature = "offices")]
 pub mod cli;
 #[cfg(feature = "offices")]
@@ -37,6 +41,8 @@ pub mod config;
 pub mod dashboard;
 #[cfg(feature = "offices")]
 pub mod demo;
+#[cfg(feature = "offices")]
+pub mod doctor;
 #[cfg(feature = "offices")]
 pub mod exchange;
 pub mod ledger;

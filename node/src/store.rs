@@ -176,6 +176,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn sync_state(&self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, StoreError>;
     /// Saves sync state for (peer, document).
     fn set_sync_state(&self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), StoreError>;
+    /// Every saved sync state, keyed `peer/org` (for backups).
+    fn sync_states(&self) -> Rows<'_>;
 
     /// The value of `key` in `table`.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -259,6 +261,8 @@ pub(crate) mod contract {
         store.set_sync_state("p", &org, b"state").unwrap();
         assert_eq!(store.sync_state("p", &org).unwrap().unwrap(), b"state");
         assert_eq!(store.sync_state("q", &org).unwrap(), None);
+        let states: Vec<_> = store.sync_states().map(Result::unwrap).collect();
+        assert_eq!(states, vec![(sync_key("p", &org), b"state".to_vec())]);
     }
 
     /// Tables: get, insert, remove, prefix scans in key order, batches, clear, and

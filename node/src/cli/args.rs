@@ -185,6 +185,28 @@ pub enum Command {
     },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
+    /// Look this node home over: config, certificate and CA, the parent's answer, disk
+    /// space, file permissions; says what to fix. Exit code 1 if anything must be fixed.
+    Doctor,
+    /// Write a backup of this node home (ledger, index, users, certificates) into one
+    /// file, while the node runs or not; it holds the node's key: keep it safe.
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make the node home -d DIR (new, empty) from a backup. The restored node gets a
+    /// fresh actor id and device tag (a replacement computer), so it never repeats the
+    /// old machine's history.
+    Restore {
+        /// The backup file (`halfsky backup`).
+        file: PathBuf,
+        /// Keep the backup's actor id and device tag: ONLY when this is the same
+        /// machine, stopped since the backup was taken (e.g. a new disk); otherwise
+        /// records written after the backup would be written again under the same id.
+        #[arg(long)]
+        same_device: bool,
+    },
     /// Carry changes by hand when there is no network at all: sealed bundle files
     /// (signed by this node, readable only by the recipient) and their acknowledgements.
     Bundle {

@@ -228,6 +228,13 @@ impl Storage for SledStore {
         Ok(())
     }
 
+    fn sync_states(&self) -> Rows<'_> {
+        Box::new(self.sync_states.iter().map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(io("scanning"))
+        }))
+    }
+
     fn scan_prefix<'a>(&'a self, table: Table, prefix: &[u8]) -> Rows<'a> {
         Box::new(self.tree(table).scan_prefix(prefix).map(|item| {
             item.map(|(k, v)| (k.to_vec(), v.to_vec()))
