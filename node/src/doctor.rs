@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{NodeConfig, NodeHome, CONFIG_FILE, STORE_DIR};
+use crate::config::{NodeConfig, NodeHome, CONFIG_FILE};
 use crate::pki::{self, agree, NodeIdentity, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE};
 
 /// How serious a finding is.
@@ -176,7 +176,8 @@ fn certificate(
     ok.then_some(identity)
 }
 
-/// Owner-only permissions on the home, the config, the key and the store.
+/// Owner-only permissions on the home (which keeps the store and the local socket
+/// from other users), the config and the key.
 fn file_modes(dir: &Path) -> Vec<Finding> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
@@ -184,7 +185,6 @@ fn file_modes(dir: &Path) -> Vec<Finding> {
         (dir.to_path_buf(), 0o700, "chmod 700"),
         (dir.join(CONFIG_FILE), 0o600, "chmod 600"),
         (dir.join(NODE_KEY_FILE), 0o600, "chmod 600"),
-        (dir.join(STORE_DIR), 0o700, "chmod 700"),
     ];
     for (path, wanted, fix) in checks {
         let Ok(meta) = std::fs::metadata(&path) else {
