@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
-    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, UserCommand,
+    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, ServiceCommand,
+    UserCommand,
 };
 
 use crate::command::{self, BundleRequest, Request};
@@ -99,6 +100,38 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::User { cmd } => user::execute(&home, cmd).map(|()| 0),
+        Command::Service { cmd } => {
+            let (args, install) = match cmd {
+                ServiceCommand::Install(a) => (a, true),
+                ServiceCommand::Uninstall(a) => (a, false),
+            };
+            let options = crate::service::ServiceOptions {
+                unit_dir: args.unit_dir,
+                user: args.user,
+                no_enable: args.no_enable,
+            };
+            let done = if install {
+                crate::service::install(&home, &options)
+            } else {
+                crate::service::uninstall(&home, &options)
+            }
+            .map_err(|e| CliError::usage(e.to_string()))?;
+            let name = done.file_name().unwrap_or_default().to_string_lossy();
+            match (install, options.no_enable) {
+                (true, false) => eprintln!(
+                    "installed and started {name} ({}); logs: journalctl {}-u {name}",
+                    done.display(),
+                    if options.user { "--user " } else { "" }
+                ),
+                (true, true) => eprintln!(
+                    "wrote {}; enable it with `systemctl {}enable --now {name}`",
+                    done.display(),
+                    if options.user { "--user " } else { "" }
+                ),
+                (false, _) => eprintln!("removed {}", done.display()),
+            }
+            Ok(0)
+        }
         Command::Doctor => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -141,11 +174,22 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 .map_err(|(path, source)| CliError::LocalApi { path, source })?
             {
                 Some(reply) => reply.map_err(CliError::AtRunningNode)?,
-                None => {
-                    let mut ledger = Ledger::open(&home)?;
-                    let options = command::Options { progress: true };
-                    command::execute(&mut ledger, request, options)?
-                }
+                None => match Ledger::open(&home) {
+                    Ok(mut ledger) => {
+                        let options = command::Options { progress: true };
+                        command::execute(&mut ledger, request, options)?
+                    }
+                    // `halfsky run` started and took the store between our look for
+                    // its socket and the open: it answers now.
+                    Err(crate::ledger::LedgerError::Store(crate::store::StoreError::Locked(
+                        path,
+                    ))) => crate::local_api::try_forward(&home, &request)
+                        .map_err(|(path, source)| CliError::LocalApi { path, source })?
+                        .ok_or(crate::store::StoreError::Locked(path))
+                        .map_err(crate::ledger::LedgerError::from)?
+                        .map_err(CliError::AtRunningNode)?,
+                    Err(e) => return Err(e.into()),
+                },
             };
             render::render(&response, json, &mut out, &mut err)?;
             Ok(0)
@@ -334,6 +378,7 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         | Command::Run
         | Command::Restore { .. }
         | Command::Doctor
+        | Command::Service { .. }
         | Command::Pki { .. }
         | Command::User { .. } => {
             unreachable!("handled before requests are built")

@@ -27,6 +27,7 @@
 //!   the local API and the dashboard together.
 //! - [`backup`]: `halfsky backup` and `restore`: a whole node home in one file.
 //! - [`doctor`]: `halfsky doctor`: a node home looked over, with what to fix.
+//! - [`service`]: `halfsky service`: the node as a systemd service.
 //! - [`demo`]: `halfsky demo`, a whole city on one machine; [`lossy`]: the lossy-link
 //!   simulator behind the demo's rural links (and the tests and benchmarks).
 
@@ -52,6 +53,8 @@ pub mod lossy;
 pub mod pki;
 #[cfg(feature = "offices")]
 pub mod run;
+#[cfg(feature = "offices")]
+pub mod service;
 pub mod store;
 pub mod sync;
 

@@ -139,6 +139,21 @@ fn readme_multi_node_setup_runs_as_written_and_syncs() {
                     .expect("bash starts");
                 nodes.push((command.to_string(), Proc::new(child, log)));
             }
+            // The last line asks the township for the village's numbers, which it has
+            // once the village has synced (as the README says): asked until it answers.
+            None if i + 1 == lines.len() => {
+                let line = format!("{exports}{line}");
+                let printed =
+                    halfsky_tests::eventually_blocking(LIMIT, "the README's last line", || {
+                        let mut cmd = shell(&line, dir, &bin_dir);
+                        let out = cmd.output().map_err(|e| e.to_string())?;
+                        out.status
+                            .success()
+                            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+                            .ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+                    });
+                assert!(printed.contains("红星村"), "{printed}");
+            }
             None => {
                 run_line(&format!("{exports}{line}"), dir, &bin_dir, &log);
             }

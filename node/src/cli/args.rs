@@ -185,6 +185,13 @@ pub enum Command {
     },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
+    /// Run this node home as a systemd service: started at boot, restarted after a
+    /// failure, logs in the journal (`journalctl -u halfsky-<org>`).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: ServiceCommand,
+    },
     /// Look this node home over: config, certificate and CA, the parent's answer, disk
     /// space, file permissions; says what to fix. Exit code 1 if anything must be fixed.
     Doctor,
@@ -250,6 +257,31 @@ pub enum BundleCommand {
         /// The acknowledgement file written by `bundle import --ack-out`.
         file: PathBuf,
     },
+}
+
+/// `halfsky service …`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the unit halfsky-<org>.service and enable and start it (as root for a
+    /// system unit; --user for a user unit).
+    Install(ServiceArgs),
+    /// Stop and disable the unit and remove its file.
+    Uninstall(ServiceArgs),
+}
+
+/// Where the unit goes.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Directory for the unit file (default /etc/systemd/system, or
+    /// ~/.config/systemd/user with --user).
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+    /// A user unit (systemctl --user) instead of a system unit.
+    #[arg(long)]
+    pub user: bool,
+    /// Only write (or remove) the file; do not run systemctl.
+    #[arg(long)]
+    pub no_enable: bool,
 }
 
 /// `halfsky user …`.

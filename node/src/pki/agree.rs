@@ -50,6 +50,16 @@ pub enum IdentityError {
         /// What the command line asked for.
         given: String,
     },
+    /// `pki issue` for another unit than the home's.
+    #[error("{home} is the node home of {home_org} but --org is {asked}; give that unit's code, or another -d DIR", home = .home.display())]
+    IssueForOtherUnit {
+        /// The node home.
+        home: PathBuf,
+        /// Its unit.
+        home_org: OrgCode,
+        /// The unit asked for.
+        asked: OrgCode,
+    },
     /// The certificate could not be read.
     #[error(transparent)]
     Pki(#[from] PkiError),
@@ -98,10 +108,10 @@ pub fn check_issue(home: &NodeHome, org: OrgCode) -> Result<(), IdentityError> {
     }
     let config = home.config()?;
     if config.org != org {
-        return Err(IdentityError::WrongUnit {
+        return Err(IdentityError::IssueForOtherUnit {
             home: home.dir().to_path_buf(),
-            config: config.org,
-            cert: org,
+            home_org: config.org,
+            asked: org,
         });
     }
     Ok(())
@@ -181,7 +191,7 @@ mod tests {
         assert_eq!(adopt_device(&home, &cert.identity).expect("again"), None);
         // A home of another unit is refused before anything is written.
         let err = check_issue(&home, code("230129100202")).expect_err("other unit");
-        assert!(err.to_string().contains("pki issue"), "{err}");
+        assert!(err.to_string().contains("is the node home of"), "{err}");
     }
 
     #[test]

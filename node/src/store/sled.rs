@@ -50,6 +50,13 @@ fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     }
 }
 
+/// Whether sled could not open a store because another process holds its lock. sled
+/// 0.34 reports that as an `Other` error "could not acquire lock on …" (its file lock's
+/// `WouldBlock` only inside the message), so both are recognised.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -65,12 +72,10 @@ impl SledStore {
                 .cache_capacity(64 * 1024 * 1024)
                 .open();
             match attempt {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
-                {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) => {
                     return Err(StoreError::Locked(dir.to_path_buf()))
                 }
                 other => break other.map_err(open_err)?,
