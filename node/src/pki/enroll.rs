@@ -112,6 +112,9 @@ pub enum EnrollError {
     /// The node home.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A parent or listen address the node could not use.
+    #[error("{0}")]
+    BadAddress(String),
     /// A passphrase too short to protect a private key.
     #[error("the passphrase must have at least {MIN_PASSPHRASE} characters (it protects the device's key and the ID key on the way)")]
     WeakPassphrase,
@@ -147,6 +150,13 @@ pub fn seal(
     if passphrase.chars().count() < MIN_PASSPHRASE {
         return Err(EnrollError::WeakPassphrase);
     }
+    // Checked now, not on the device: a bad address there means another trip.
+    crate::config::settings::validate_sync(&crate::config::settings::RawSync {
+        parent: req.parent.clone(),
+        listen: req.listen.clone(),
+        ..Default::default()
+    })
+    .map_err(|reason| EnrollError::BadAddress(format!("--parent/--listen: {reason}")))?;
     let (deployment, new_deployment) = Deployment::load_or_create(ca_dir)?;
     // Issued into a private scratch directory, read back, then gone.
     let scratch = tempfile::tempdir().map_err(io("create a temporary directory", ca_dir))?;
@@ -374,6 +384,14 @@ mod tests {
         assert!(matches!(
             seal(&ca, &request(), "short", &dir.path().join("x")),
             Err(EnrollError::WeakPassphrase)
+        ));
+        let bad = EnrollRequest {
+            listen: Some("everywhere".into()),
+            ..request()
+        };
+        assert!(matches!(
+            seal(&ca, &bad, PASS, &dir.path().join("y")),
+            Err(EnrollError::BadAddress(_))
         ));
     }
 }
