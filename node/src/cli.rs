@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
-    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, UserCommand,
+    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, ServiceCommand,
+    UserCommand,
 };
 
 use crate::command::{self, BundleRequest, Request};
@@ -52,6 +53,9 @@ pub enum CliError {
     /// The certificate commands failed.
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
+    /// The node home's config and certificate disagree.
+    #[error(transparent)]
+    Identity(#[from] crate::pki::agree::IdentityError),
     /// `halfsky run` failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
@@ -96,6 +100,65 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::User { cmd } => user::execute(&home, cmd).map(|()| 0),
+        Command::Service { cmd } => {
+            let (args, install) = match cmd {
+                ServiceCommand::Install(a) => (a, true),
+                ServiceCommand::Uninstall(a) => (a, false),
+            };
+            let options = crate::service::ServiceOptions {
+                unit_dir: args.unit_dir,
+                user: args.user,
+                no_enable: args.no_enable,
+            };
+            let done = if install {
+                crate::service::install(&home, &options)
+            } else {
+                crate::service::uninstall(&home, &options)
+            }
+            .map_err(|e| CliError::usage(e.to_string()))?;
+            let name = done.file_name().unwrap_or_default().to_string_lossy();
+            match (install, options.no_enable) {
+                (true, false) => eprintln!(
+                    "installed and started {name} ({}); logs: journalctl {}-u {name}",
+                    done.display(),
+                    if options.user { "--user " } else { "" }
+                ),
+                (true, true) => eprintln!(
+                    "wrote {}; enable it with `systemctl {}enable --now {name}`",
+                    done.display(),
+                    if options.user { "--user " } else { "" }
+                ),
+                (false, _) => eprintln!("removed {}", done.display()),
+            }
+            Ok(0)
+        }
+        Command::Doctor => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let findings = runtime.block_on(crate::doctor::examine(
+                &home,
+                &crate::doctor::Limits::default(),
+            ));
+            let failed = crate::doctor::print(&findings, &mut std::io::stdout().lock())?;
+            Ok(i32::from(failed))
+        }
+        Command::Restore { file, same_device } => {
+            let report = crate::backup::restore(&file, &home, same_device)
+                .map_err(|e| CliError::Command(e.into()))?;
+            eprintln!(
+                "restored {} ({} documents) into {}{}",
+                report.file.display(),
+                report.documents,
+                home.dir().display(),
+                if same_device {
+                    "; same device: actor id and device tag kept"
+                } else {
+                    "; this node has a new actor id and device tag, its certificate and unit are the backup's"
+                }
+            );
+            Ok(0)
+        }
         command => {
             // Locked only here: `run` and the demo log from other threads, which must
             // never wait for a lock this thread holds.
@@ -111,11 +174,22 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 .map_err(|(path, source)| CliError::LocalApi { path, source })?
             {
                 Some(reply) => reply.map_err(CliError::AtRunningNode)?,
-                None => {
-                    let mut ledger = Ledger::open(&home)?;
-                    let options = command::Options { progress: true };
-                    command::execute(&mut ledger, request, options)?
-                }
+                None => match Ledger::open(&home) {
+                    Ok(mut ledger) => {
+                        let options = command::Options { progress: true };
+                        command::execute(&mut ledger, request, options)?
+                    }
+                    // `halfsky run` started and took the store between our look for
+                    // its socket and the open: it answers now.
+                    Err(crate::ledger::LedgerError::Store(crate::store::StoreError::Locked(
+                        path,
+                    ))) => crate::local_api::try_forward(&home, &request)
+                        .map_err(|(path, source)| CliError::LocalApi { path, source })?
+                        .ok_or(crate::store::StoreError::Locked(path))
+                        .map_err(crate::ledger::LedgerError::from)?
+                        .map_err(CliError::AtRunningNode)?,
+                    Err(e) => return Err(e.into()),
+                },
             };
             render::render(&response, json, &mut out, &mut err)?;
             Ok(0)
@@ -167,17 +241,33 @@ pub fn execute_args(ledger: &mut Ledger, cwd: &std::path::Path, args: &[String])
 }
 
 fn init(home: &NodeHome, args: InitArgs) -> Result<(), CliError> {
-    let org = parse_org(&args.org)?;
-    let device = args.device.unwrap_or_else(default_device);
-    let key = match args.id_key {
-        Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
-            CliError::usage(
-                "--id-key must be at least 32 hex digits (copy it from another node's halfsky.toml)",
-            )
-        })?),
-        None => None,
+    let config = match args.enroll {
+        Some(file) => {
+            let pass = pki::passphrase(args.passphrase_file.as_deref(), false)?;
+            let enrollment = crate::pki::enroll::open(&file, &pass, std::time::SystemTime::now())
+                .map_err(pki::enroll_error)?;
+            enrollment
+                .install(home, args.name.as_deref())
+                .map_err(pki::enroll_error)?
+        }
+        None => {
+            let org = parse_org(args.org.as_deref().unwrap_or_default())?;
+            // A certificate already in the home (issued first) decides the device.
+            let device =
+                crate::pki::agree::device_for_init(home.dir(), org, args.device.as_deref())?
+                    .unwrap_or_else(default_device);
+            let key = match args.id_key {
+                Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
+                    CliError::usage(
+                        "--id-key must be at least 32 hex digits (copy it from another node's halfsky.toml)",
+                    )
+                })?),
+                None => None,
+            };
+            let name = args.name.unwrap_or_default();
+            home.init_with(org, &name, &device, key, args.parent, args.listen)?
+        }
     };
-    let config = home.init_with(org, &args.name, &device, key, args.parent, args.listen)?;
     Ledger::open(home)?;
     eprintln!(
         "created node home {} for {} {} ({}), device {} [{}]",
@@ -282,9 +372,13 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         },
         Command::Reindex => Request::Reindex,
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),
+        Command::Backup { out } => Request::Backup { out: absolute(out) },
         Command::Init(_)
         | Command::Demo(_)
         | Command::Run
+        | Command::Restore { .. }
+        | Command::Doctor
+        | Command::Service { .. }
         | Command::Pki { .. }
         | Command::User { .. } => {
             unreachable!("handled before requests are built")

@@ -110,6 +110,11 @@ pub enum Request {
     Reindex,
     /// A sealed bundle file: export, import or acknowledge.
     Bundle(BundleRequest),
+    /// A backup of the whole node home, taken where the ledger lives.
+    Backup {
+        /// The file to write.
+        out: PathBuf,
+    },
 }
 
 /// What a [`Request`] produced; one variant per request.
@@ -163,6 +168,8 @@ pub enum Response {
     Reindexed(usize),
     /// What a bundle command did.
     Bundle(BundleReport),
+    /// A backup written.
+    BackedUp(crate::backup::BackupReport),
 }
 
 /// Why a request failed; each variant says what, where and what to do.
@@ -192,6 +199,9 @@ pub enum CommandError {
     /// The link status could not be read.
     #[error(transparent)]
     Status(#[from] crate::sync::status::StatusError),
+    /// A backup could not be written.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// How a request is executed beyond its data: whether a long import may draw a
@@ -278,6 +288,7 @@ pub fn execute(
         }
         Request::Reindex => Response::Reindexed(ledger.reindex()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
+        Request::Backup { out } => Response::BackedUp(crate::backup::backup(ledger, &out)?),
     })
 }
 

@@ -193,6 +193,14 @@ impl NodeHome {
         Ok(())
     }
 
+    /// Gives this home a fresh Automerge actor id and device tag, keeping everything
+    /// else: for a home restored from a backup, so that it never writes changes under
+    /// the actor (or record ids under the tag) of the machine the backup came from.
+    pub fn renew_device_identity(&self) -> Result<(), ConfigError> {
+        self.set_option("node", "actor", Some(&ActorId::random().to_hex_string()))?;
+        self.set_option("node", "device_tag", Some(&random_tag()))
+    }
+
     /// Makes the node home its owner's only (0700) if it is looser, as a home made by
     /// an older release may be: it holds the store, the keys and the local socket.
     pub fn make_private(&self) -> Result<(), ConfigError> {

@@ -172,6 +172,7 @@ impl Ledger {
     /// tests); `home` gives the config and the certificates.
     pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
         let config = home.config()?;
+        crate::store::version::migrate(store.as_ref(), &home.store_path())?;
         let index = Index::open(store.clone());
         let freshness = Freshness::open(store.clone());
         let reader = LedgerReader::new(

@@ -25,9 +25,14 @@
 //!   sent to a running node over a Unix socket), [`dashboard`] (the web dashboard).
 //! - [`run`]: `halfsky run`, the running node that wires the ledger actor, the links,
 //!   the local API and the dashboard together.
+//! - [`backup`]: `halfsky backup` and `restore`: a whole node home in one file.
+//! - [`doctor`]: `halfsky doctor`: a node home looked over, with what to fix.
+//! - [`service`]: `halfsky service`: the node as a systemd service.
 //! - [`demo`]: `halfsky demo`, a whole city on one machine; [`lossy`]: the lossy-link
 //!   simulator behind the demo's rural links (and the tests and benchmarks).
 
+#[cfg(feature = "offices")]
+pub mod backup;
 #[cfg(feature = "offices")]
 pub mod cli;
 #[cfg(feature = "offices")]
@@ -38,6 +43,8 @@ pub mod dashboard;
 #[cfg(feature = "offices")]
 pub mod demo;
 #[cfg(feature = "offices")]
+pub mod doctor;
+#[cfg(feature = "offices")]
 pub mod exchange;
 pub mod ledger;
 #[cfg(feature = "offices")]
@@ -46,6 +53,8 @@ pub mod lossy;
 pub mod pki;
 #[cfg(feature = "offices")]
 pub mod run;
+#[cfg(feature = "offices")]
+pub mod service;
 pub mod store;
 pub mod sync;
 

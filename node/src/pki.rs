@@ -15,13 +15,20 @@
 //! CA directory needs no other metadata file.
 //!
 //! # Layout
+//! - [`agree`]: the certificate is the identity: config and certificate agree.
 //! - [`names`]: file names, SAN and CN forms, validity periods.
+//! - [`deployment`]: the settings every node of a deployment shares (ID key).
+//! - [`enroll`]: one sealed file that makes a ready node home (`pki enroll`).
 //! - [`ca`]: creating the CA and issuing device certificates.
 //! - [`identity`]: who a certificate speaks for; a node's own identity.
 //! - [`files`]: PEM files, owner-only keys, atomic writes, certificate checks.
 //! - [`error`]: why a certificate could not be made or used ([`PkiError`]).
 
+pub mod agree;
 pub mod ca;
+pub mod deployment;
+#[cfg(feature = "offices")]
+pub mod enroll;
 pub mod error;
 pub mod files;
 pub mod identity;

@@ -28,6 +28,9 @@ pub enum RunError {
     /// The node's certificate is missing or does not match its config.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The config and the certificate name different units or devices.
+    #[error(transparent)]
+    Identity(#[from] pki::agree::IdentityError),
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -106,7 +109,7 @@ impl RunningNode {
         // out of reach even in the instant before the socket's own mode is set.
         home.make_private().map_err(LedgerError::from)?;
         let identity = pki::load_node_identity(home.dir())?;
-        identity.check_matches(config.org)?;
+        pki::agree::check(&config, &identity.identity, home.dir())?;
         // The local API first: from now on other commands wait for this node instead of
         // opening the store themselves (sled is single-process).
         let listener = crate::local_api::bind(home)

@@ -18,6 +18,7 @@
 //! - `index-1`:        the materialized index (layout in [`index`]).
 //! - `status-1`:       link status (layout in [`crate::sync::status`]).
 //! - `freshness-1`:    last arrival per unit (layout in [`crate::sync::freshness`]).
+//! - `meta-1`:         the store's format (layout and migrations in [`version`]).
 //!
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
@@ -27,6 +28,7 @@ pub mod compact;
 pub mod index;
 pub mod memory;
 pub mod sled;
+pub mod version;
 
 use std::path::PathBuf;
 
@@ -61,6 +63,16 @@ pub enum StoreError {
         op: &'static str,
         /// What the engine said.
         source: EngineError,
+    },
+    /// The store was written by a newer release, in a format this one cannot read.
+    #[error("the ledger store in {path} was written by a newer halfsky (store format {found}; this release reads up to {supported}); install that release or a newer one on this computer: an older one must not open it")]
+    TooNew {
+        /// Store directory.
+        path: PathBuf,
+        /// The format found.
+        found: u32,
+        /// The newest format this release reads.
+        supported: u32,
     },
     /// Stored bytes are not what halfsky wrote.
     #[error("the ledger store is damaged ({0}); restore it from a backup or re-sync it")]
@@ -102,11 +114,13 @@ pub enum Table {
     Status,
     /// Last arrival per unit ([`crate::sync::freshness`]).
     Freshness,
+    /// The store's format version ([`version`]).
+    Meta,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Index, Table::Status, Table::Freshness];
+    pub const ALL: [Table; 4] = [Table::Index, Table::Status, Table::Freshness, Table::Meta];
 
     /// The versioned name of the table (the sled tree's name).
     pub fn name(self) -> &'static str {
@@ -114,6 +128,7 @@ impl Table {
             Table::Index => "index-1",
             Table::Status => "status-1",
             Table::Freshness => "freshness-1",
+            Table::Meta => "meta-1",
         }
     }
 }
@@ -176,6 +191,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn sync_state(&self, peer: &str, org: &OrgCode) -> Result<Option<Vec<u8>>, StoreError>;
     /// Saves sync state for (peer, document).
     fn set_sync_state(&self, peer: &str, org: &OrgCode, state: &[u8]) -> Result<(), StoreError>;
+    /// Every saved sync state, keyed `peer/org` (for backups).
+    fn sync_states(&self) -> Rows<'_>;
 
     /// The value of `key` in `table`.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -259,6 +276,8 @@ pub(crate) mod contract {
         store.set_sync_state("p", &org, b"state").unwrap();
         assert_eq!(store.sync_state("p", &org).unwrap().unwrap(), b"state");
         assert_eq!(store.sync_state("q", &org).unwrap(), None);
+        let states: Vec<_> = store.sync_states().map(Result::unwrap).collect();
+        assert_eq!(states, vec![(sync_key("p", &org), b"state".to_vec())]);
     }
 
     /// Tables: get, insert, remove, prefix scans in key order, batches, clear, and

@@ -26,7 +26,7 @@ use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
 
 use crate::org::OrgCode;
-use crate::wire::{Frame, PROTOCOL_VERSION};
+use crate::wire::{Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Largest catch-up batch of raw changes (bytes): a dropped link loses at most this.
 pub const BATCH_BYTES: usize = 48 * 1024;
@@ -436,10 +436,8 @@ impl Session {
         if self.phase != Phase::AwaitHello {
             return Err("a second Hello".into());
         }
-        if version != PROTOCOL_VERSION {
-            return Err(format!(
-                "unsupported protocol version {version}; this node speaks {PROTOCOL_VERSION}: upgrade halfsky on the older node"
-            ));
+        if let Some(reason) = version_skew(version, self.me, org) {
+            return Err(reason);
         }
         if org != self.peer_org || device != self.peer_device {
             return Err(format!(
@@ -690,6 +688,25 @@ pub fn batches(org: OrgCode, changes: Vec<Vec<u8>>) -> Vec<Frame> {
         });
     }
     out
+}
+
+/// Why a peer speaking session protocol `version` cannot sync with this release, in
+/// words that name the office to upgrade (read at both ends: it travels in `Abort`).
+/// `None`: the versions sync.
+pub fn version_skew(version: u16, me: OrgCode, peer: OrgCode) -> Option<String> {
+    let (newer, upgrade) = if version > PROTOCOL_VERSION {
+        ("a newer", me)
+    } else if version < MIN_PROTOCOL_VERSION {
+        ("an older", peer)
+    } else {
+        return None;
+    };
+    Some(format!(
+        "unsupported protocol version {version}: {peer} ({}) runs {newer} halfsky than {me} ({}, which speaks versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}); upgrade the {} {upgrade} to the current halfsky release, then the two sync again",
+        peer.level(),
+        me.level(),
+        upgrade.level()
+    ))
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ use crate::org::OrgCode;
 pub const ALPN: &[u8] = b"halfsky/1";
 /// Version of the session protocol carried in `Hello`.
 pub const PROTOCOL_VERSION: u16 = 1;
+/// Oldest session protocol this release still syncs with (releases within
+/// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
+/// which office must upgrade). Raise it only when a release cannot talk to the older one.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// Version of the frame encoding (the byte after the length): plain postcard.
 pub const FRAME_FORMAT: u8 = 1;
 /// The same, zstd-compressed.

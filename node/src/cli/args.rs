@@ -185,6 +185,35 @@ pub enum Command {
     },
     /// Run a demonstration on synthetic data (in a temporary directory by default).
     Demo(crate::demo::DemoArgs),
+    /// Run this node home as a systemd service: started at boot, restarted after a
+    /// failure, logs in the journal (`journalctl -u halfsky-<org>`).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: ServiceCommand,
+    },
+    /// Look this node home over: config, certificate and CA, the parent's answer, disk
+    /// space, file permissions; says what to fix. Exit code 1 if anything must be fixed.
+    Doctor,
+    /// Write a backup of this node home (ledger, index, users, certificates) into one
+    /// file, while the node runs or not; it holds the node's key: keep it safe.
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make the node home -d DIR (new, empty) from a backup. The restored node gets a
+    /// fresh actor id and device tag (a replacement computer), so it never repeats the
+    /// old machine's history.
+    Restore {
+        /// The backup file (`halfsky backup`).
+        file: PathBuf,
+        /// Keep the backup's actor id and device tag: ONLY when this is the same
+        /// machine, stopped since the backup was taken (e.g. a new disk); otherwise
+        /// records written after the backup would be written again under the same id.
+        #[arg(long)]
+        same_device: bool,
+    },
     /// Carry changes by hand when there is no network at all: sealed bundle files
     /// (signed by this node, readable only by the recipient) and their acknowledgements.
     Bundle {
@@ -230,6 +259,31 @@ pub enum BundleCommand {
     },
 }
 
+/// `halfsky service …`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the unit halfsky-<org>.service and enable and start it (as root for a
+    /// system unit; --user for a user unit).
+    Install(ServiceArgs),
+    /// Stop and disable the unit and remove its file.
+    Uninstall(ServiceArgs),
+}
+
+/// Where the unit goes.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Directory for the unit file (default /etc/systemd/system, or
+    /// ~/.config/systemd/user with --user).
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+    /// A user unit (systemctl --user) instead of a system unit.
+    #[arg(long)]
+    pub user: bool,
+    /// Only write (or remove) the file; do not run systemctl.
+    #[arg(long)]
+    pub no_enable: bool,
+}
+
 /// `halfsky user …`.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -252,24 +306,33 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// 12-digit org code (统计用区划代码), e.g. 230129100201.
-    #[arg(long)]
-    pub org: String,
+    #[arg(long, required_unless_present = "enroll")]
+    pub org: Option<String>,
     /// The unit's name, e.g. 红星村.
-    #[arg(long)]
-    pub name: String,
-    /// This device's name, shown in record history (default: the host name).
-    #[arg(long)]
+    #[arg(long, required_unless_present = "enroll")]
+    pub name: Option<String>,
+    /// This device's name, shown in record history (default: the name in a certificate
+    /// already in the home, else the host name).
+    #[arg(long, conflicts_with = "enroll")]
     pub device: Option<String>,
     /// The deployment's ID-number hashing key (hex), so duplicates are found across
     /// units; a new one is generated if omitted.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub id_key: Option<String>,
     /// The parent's address, host:port (omit at the city).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub parent: Option<String>,
     /// Where children dial in, ip:port (omit at a village), e.g. 0.0.0.0:7410.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "enroll")]
     pub listen: Option<String>,
+    /// Make the whole home from an enrollment file (`halfsky pki enroll`): certificate,
+    /// key, CA, the deployment's shared settings, unit, parent and listen address.
+    #[arg(long, value_name = "FILE", conflicts_with = "org")]
+    pub enroll: Option<PathBuf>,
+    /// With --enroll: read the passphrase from the first line of this file (otherwise
+    /// from $HALFSKY_ENROLL_PASSPHRASE, otherwise asked for).
+    #[arg(long, value_name = "FILE", requires = "enroll")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 fn kind_parser() -> impl clap::builder::TypedValueParser<Value = Kind> {

@@ -1,4 +1,4 @@
-//! `halfsky pki init | issue`: the deployment's CA and device certificates from the
+//! `halfsky pki init | issue | enroll`: the deployment's CA and device certificates from the
 //! command line. The certificate work itself is [`crate::pki`]'s.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use halfsky_shared::OrgCode;
 
 use crate::cli::CliError;
 use crate::config::NodeHome;
-use crate::pki::{date, init_ca, issue_with_names, PkiError};
+use crate::pki::enroll::{self, EnrollRequest};
+use crate::pki::{agree, date, init_ca, issue_with_names, PkiError};
 
 /// `halfsky pki …`: the deployment's certificates.
 #[derive(Debug, Subcommand)]
@@ -46,6 +47,49 @@ pub enum PkiCommand {
         #[arg(long = "name", value_name = "HOST")]
         extra_names: Vec<String>,
     },
+    /// Make one enrollment file for a device: its certificate and key, the CA
+    /// certificate, the deployment's shared settings (ID key), the unit's name, the
+    /// parent's and listen addresses, sealed with a passphrase. Carry it to the device
+    /// and run `halfsky -d DIR init --enroll FILE` there; tell the passphrase
+    /// separately (by phone), never on the same stick.
+    Enroll(EnrollArgs),
+}
+
+/// `halfsky pki enroll`.
+#[derive(Debug, clap::Args)]
+pub struct EnrollArgs {
+    /// The CA directory made by `halfsky pki init`.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// 12-digit code of the device's unit.
+    #[arg(long)]
+    pub org: String,
+    /// Name of the device within its unit, e.g. cadre-laptop.
+    #[arg(long)]
+    pub device: String,
+    /// The unit's name as people call it, e.g. 红星村 (default: its code).
+    #[arg(long)]
+    pub unit_name: Option<String>,
+    /// The parent's address host:port (omit at the city).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Where children dial in, ip:port (omit at a village), e.g. 0.0.0.0:7410.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Host name or IP address by which children reach this node; repeat for several
+    /// (localhost and 127.0.0.1 are always included).
+    #[arg(long = "name", value_name = "HOST")]
+    pub names: Vec<String>,
+    /// The enrollment file to write (it must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Days until the file is refused.
+    #[arg(long, default_value_t = 14)]
+    pub expires_days: u32,
+    /// Read the passphrase from the first line of this file (otherwise from
+    /// $HALFSKY_ENROLL_PASSPHRASE, otherwise asked for).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// Runs a `halfsky pki` command; `node_home` is the global `-d DIR` (used by `issue`).
@@ -73,16 +117,7 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
         } => {
             let org = OrgCode::parse(&org).map_err(PkiError::BadOrg)?;
             let home = NodeHome::new(node_home);
-            if home.config_path().exists() {
-                let config = home.config()?;
-                if config.org != org {
-                    return Err(CliError::usage(format!(
-                        "{} is the node home of {} but --org is {org}; give that unit's code, or another -d DIR",
-                        node_home.display(),
-                        config.org
-                    )));
-                }
-            }
+            agree::check_issue(&home, org)?;
             let cert = issue_with_names(&ca, org, &device, node_home, &extra_names)?;
             eprintln!(
                 "issued a certificate for {} (valid until {}, for {}):\n  {}  certificate\n  {}  private key (secret, mode 0600)\n  {}  the deployment's CA certificate",
@@ -93,7 +128,85 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
                 cert.key_path.display(),
                 cert.ca_path.display()
             );
+            if let Some(old) = agree::adopt_device(&home, &cert.identity)? {
+                eprintln!(
+                    "{}: device renamed from {old} to {} to match the certificate",
+                    home.config_path().display(),
+                    cert.identity.device
+                );
+            }
         }
+        PkiCommand::Enroll(args) => enroll(args)?,
     }
     Ok(())
+}
+
+fn enroll(args: EnrollArgs) -> Result<(), CliError> {
+    let org = OrgCode::parse(&args.org).map_err(PkiError::BadOrg)?;
+    if args.expires_days == 0 {
+        return Err(CliError::usage("--expires-days must be at least 1"));
+    }
+    let request = EnrollRequest {
+        org,
+        device: args.device,
+        unit_name: args.unit_name,
+        parent: args.parent,
+        listen: args.listen,
+        names: args.names,
+        valid_for: std::time::Duration::from_secs(u64::from(args.expires_days) * 86_400),
+    };
+    let pass = passphrase(args.passphrase_file.as_deref(), true)?;
+    let sealed = enroll::seal(&args.ca, &request, &pass, &args.out).map_err(enroll_error)?;
+    if sealed.new_deployment {
+        eprintln!(
+            "made the deployment's shared settings (ID key) in {}: SECRET, back it up with ca.key; every enrolled node gets them",
+            args.ca.join(crate::pki::deployment::DEPLOYMENT_FILE).display()
+        );
+    }
+    eprintln!(
+        "wrote {} for {org}/{} (usable until {}); carry it to the device and run there:\n  halfsky -d <node home> init --enroll {}\ntell the passphrase separately, never on the same stick",
+        sealed.path.display(),
+        request.device,
+        date(sealed.expires),
+        sealed.path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    Ok(())
+}
+
+/// Turns an enrollment failure into the command line's error.
+pub(crate) fn enroll_error(e: enroll::EnrollError) -> CliError {
+    match e {
+        enroll::EnrollError::Pki(e) => CliError::Pki(e),
+        enroll::EnrollError::Config(e) => CliError::Config(e),
+        other => CliError::usage(other.to_string()),
+    }
+}
+
+/// The enrollment passphrase: from `file`'s first line, else from
+/// $HALFSKY_ENROLL_PASSPHRASE, else asked for on the terminal (twice when `confirm`).
+pub(crate) fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, CliError> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::usage(format!(
+                "cannot read the passphrase file {}: {e}",
+                file.display()
+            ))
+        })?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
+    if let Ok(pass) = std::env::var(enroll::PASSPHRASE_ENV) {
+        return Ok(pass);
+    }
+    eprintln!(
+        "enrollment passphrase (at least {} characters):",
+        enroll::MIN_PASSPHRASE
+    );
+    let pass = crate::cli::user::read_password(false)?;
+    if confirm {
+        eprintln!("again:");
+        if crate::cli::user::read_password(false)? != pass {
+            return Err(CliError::usage("the two passphrases differ; try again"));
+        }
+    }
+    Ok(pass)
 }

@@ -110,6 +110,13 @@ pub fn render(
             path.display()
         ),
         Response::Reindexed(n) => writeln!(err, "index rebuilt: {n} records"),
+        Response::BackedUp(r) => writeln!(
+            err,
+            "backup written: {} ({} documents, {} bytes); it holds this node's key and ID key: keep it as safe as the node itself",
+            r.file.display(),
+            r.documents,
+            r.bytes
+        ),
         Response::Bundle(report) => render_bundle(report, out, err),
     }
 }

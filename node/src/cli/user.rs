@@ -43,7 +43,9 @@ pub fn execute(home: &NodeHome, cmd: UserCommand) -> Result<(), CliError> {
     }
 }
 
-fn read_password(from_stdin: bool) -> std::io::Result<String> {
+/// A secret line from the terminal (without echo) or, with `from_stdin` or no
+/// terminal, from standard input.
+pub(crate) fn read_password(from_stdin: bool) -> std::io::Result<String> {
     use std::io::{BufRead, IsTerminal};
     let stdin = std::io::stdin();
     if !from_stdin && stdin.is_terminal() {

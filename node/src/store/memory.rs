@@ -161,6 +161,16 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
+    fn sync_states(&self) -> Rows<'_> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = self
+            .lock()
+            .sync_states
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Box::new(rows.into_iter().map(Ok))
+    }
+
     fn scan_prefix<'a>(&'a self, table: Table, prefix: &[u8]) -> Rows<'a> {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = self
             .lock()

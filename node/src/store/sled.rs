@@ -23,6 +23,7 @@ pub struct SledStore {
     index: sled::Tree,
     status: sled::Tree,
     freshness: sled::Tree,
+    meta: sled::Tree,
 }
 
 /// Tag after the org code of a chunk key in `doc_changes-1`.
@@ -49,6 +50,13 @@ fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     }
 }
 
+/// Whether sled could not open a store because another process holds its lock. sled
+/// 0.34 reports that as an `Other` error "could not acquire lock on …" (its file lock's
+/// `WouldBlock` only inside the message), so both are recognised.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -64,12 +72,10 @@ impl SledStore {
                 .cache_capacity(64 * 1024 * 1024)
                 .open();
             match attempt {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
-                {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(sled::Error::Io(e)) if is_lock_held(&e) => {
                     return Err(StoreError::Locked(dir.to_path_buf()))
                 }
                 other => break other.map_err(open_err)?,
@@ -83,6 +89,7 @@ impl SledStore {
             index: tree(Table::Index.name())?,
             status: tree(Table::Status.name())?,
             freshness: tree(Table::Freshness.name())?,
+            meta: tree(Table::Meta.name())?,
             db,
         })
     }
@@ -92,6 +99,7 @@ impl SledStore {
             Table::Index => &self.index,
             Table::Status => &self.status,
             Table::Freshness => &self.freshness,
+            Table::Meta => &self.meta,
         }
     }
 }
@@ -226,6 +234,13 @@ impl Storage for SledStore {
     fn remove(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
         self.tree(table).remove(key).map_err(io("removing"))?;
         Ok(())
+    }
+
+    fn sync_states(&self) -> Rows<'_> {
+        Box::new(self.sync_states.iter().map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(io("scanning"))
+        }))
     }
 
     fn scan_prefix<'a>(&'a self, table: Table, prefix: &[u8]) -> Rows<'a> {

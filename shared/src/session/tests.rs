@@ -308,6 +308,25 @@ fn pushes_outside_the_subtree_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn version_skew_names_the_office_to_upgrade() {
+    let (village, town) = (code(VILLAGE), code(TOWNSHIP));
+    assert_eq!(version_skew(PROTOCOL_VERSION, town, village), None);
+    assert_eq!(version_skew(MIN_PROTOCOL_VERSION, town, village), None);
+    // A village on a newer release than its township: the township upgrades.
+    let newer = version_skew(PROTOCOL_VERSION + 1, town, village).expect("refused");
+    assert!(
+        newer.contains("upgrade the township 230129100000"),
+        "{newer}"
+    );
+    // A village on a release older than any this township speaks: the village upgrades.
+    let older = version_skew(MIN_PROTOCOL_VERSION - 1, town, village).expect("refused");
+    assert!(
+        older.contains("upgrade the village 230129100201"),
+        "{older}"
+    );
+}
+
+#[test]
 fn bad_hello_aborts() {
     let (_, mut p) = pair(VILLAGE, TOWNSHIP);
     let mut r = MemReplica::default();
