@@ -52,6 +52,9 @@ pub enum CliError {
     /// The certificate commands failed.
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
+    /// A revocation could not be made.
+    #[error(transparent)]
+    Revoke(#[from] crate::pki::revocation::RevokeError),
     /// `halfsky run` failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
@@ -107,20 +110,33 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 Ok(request) => request,
                 Err(printout) => return Ok(print_out(printout, &mut out, &mut err)),
             };
-            let response = match crate::local_api::try_forward(&home, &request)
-                .map_err(|(path, source)| CliError::LocalApi { path, source })?
-            {
-                Some(reply) => reply.map_err(CliError::AtRunningNode)?,
-                None => {
-                    let mut ledger = Ledger::open(&home)?;
-                    let options = command::Options { progress: true };
-                    command::execute(&mut ledger, request, options)?
-                }
-            };
-            render::render(&response, json, &mut out, &mut err)?;
+            perform(&home, request, json, &mut out, &mut err)?;
             Ok(0)
         }
     }
+}
+
+/// Executes `request` at the running node of `home` (over the local API) or, when
+/// none runs, on the store opened here; renders the response.
+pub(crate) fn perform(
+    home: &NodeHome,
+    request: command::Request,
+    json: bool,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    let response = match crate::local_api::try_forward(home, &request)
+        .map_err(|(path, source)| CliError::LocalApi { path, source })?
+    {
+        Some(reply) => reply.map_err(CliError::AtRunningNode)?,
+        None => {
+            let mut ledger = Ledger::open(home)?;
+            let options = command::Options { progress: true };
+            command::execute(&mut ledger, request, options)?
+        }
+    };
+    render::render(&response, json, out, err)?;
+    Ok(())
 }
 
 /// What a command line printed, and its exit code.

@@ -18,7 +18,6 @@ use halfsky_tests::{fill_village, VILLAGE};
 use rand::{Rng, SeedableRng};
 
 const TOWNSHIP: &str = "230129100000";
-const CITY: &str = "230100000000";
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn org(code: &str) -> OrgCode {
@@ -42,7 +41,7 @@ fn use_relay(home: &NodeHome, relay: std::net::SocketAddr) {
 fn relay_home(d: &Deployment) -> RelayHome {
     let home = RelayHome::new(d.dir().join("relay"));
     home.init("127.0.0.1:0").unwrap();
-    halfsky_node::pki::issue(d.ca(), org(CITY), "relay", home.dir()).unwrap();
+    halfsky_node::pki::issue_relay(d.ca(), "relay", home.dir(), &[]).unwrap();
     home
 }
 
@@ -229,7 +228,7 @@ fn the_relay_store_keeps_every_acknowledged_deposit_across_sigkill() {
             Duration::from_millis(rng.random_range(300..1200)),
         ));
         let store = RelayStore::open(&store_dir).expect("the store opens after SIGKILL");
-        let (items, remaining) = store.fetch(org(TOWNSHIP), usize::MAX, 0).unwrap();
+        let (items, remaining) = store.fetch(org(TOWNSHIP), usize::MAX, 0, &[]).unwrap();
         assert_eq!(remaining, 0);
         let held: std::collections::HashSet<String> =
             items.iter().map(|(id, _)| hex::encode(id)).collect();
@@ -268,7 +267,7 @@ async fn a_device_of_another_deployment_cannot_use_the_relay() {
             .map_err(|e| e.to_string())?
             .await
             .map_err(|e| e.to_string())?;
-        halfsky_node::sync::relay_client::fetch(&conn)
+        halfsky_node::sync::relay_client::fetch(&conn, &[])
             .await
             .map(|_| ())
     };
