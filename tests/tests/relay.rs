@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use automerge::ChangeHash;
 use halfsky_node::run::RunningNode;
 use halfsky_node::{Ledger, NodeHome};
-use halfsky_relay::{Relay, RelayHome, RelayStore};
+use halfsky_relay::{Relay, RelayStore};
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, relay_home, start, use_relay, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
 use halfsky_tests::procs::printed_until_killed;
 use halfsky_tests::{fill_village, VILLAGE};
@@ -22,27 +22,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 fn org(code: &str) -> OrgCode {
     OrgCode::parse(code).unwrap()
-}
-
-/// Adds relay settings to a node home's `[sync]` (the last table of halfsky.toml).
-fn use_relay(home: &NodeHome, relay: std::net::SocketAddr) {
-    let path = home.config_path();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    if !text.contains("[sync]") {
-        text.push_str("\n[sync]\n");
-    }
-    text.push_str(&format!(
-        "relay = \"{relay}\"\nrelay_after = \"300ms\"\nrelay_poll = \"200ms\"\n"
-    ));
-    std::fs::write(&path, text).unwrap();
-    home.config().expect("the relay settings parse");
-}
-
-fn relay_home(d: &Deployment) -> RelayHome {
-    let home = RelayHome::new(d.dir().join("relay"));
-    home.init("127.0.0.1:0").unwrap();
-    halfsky_node::pki::issue_relay(d.ca(), "relay", home.dir(), &[]).unwrap();
-    home
 }
 
 fn sorted(mut h: Vec<ChangeHash>) -> Vec<ChangeHash> {
