@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
 use halfsky_node::run::RunningNode;
-use halfsky_node::{Ledger, NodeHome};
+use halfsky_node::Ledger;
 use halfsky_relay::{Relay, RelayStore};
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{free_port, relay_home, start, use_relay, with, Deployment, NodeSpec};
