@@ -26,6 +26,7 @@
 pub mod compact;
 pub mod index;
 pub mod memory;
+pub mod private;
 pub mod sled;
 
 use std::path::PathBuf;

@@ -117,6 +117,9 @@ impl RelayStore {
             source,
         };
         let db = sled::open(dir).map_err(sled_err)?;
+        // Mail is sealed, but who writes to whom and when is nobody else's business.
+        halfsky_node::store::private::restrict_tree(dir)
+            .map_err(|e| sled_err(sled::Error::Io(e)))?;
         let tree = db.open_tree("relay-1").map_err(sled_err)?;
         Ok(RelayStore {
             db,

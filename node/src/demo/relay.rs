@@ -65,7 +65,15 @@ impl RelayProcess {
             }
             crate::pki::issue_relay(ca, "relay", &home, &[]).context("the relay's certificate")?;
         }
-        let log = std::fs::File::create(dir.join("relay.log"))?;
+        let log = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(dir.join("relay.log"))?
+        };
         let child = std::process::Command::new(&bin)
             .arg("-d")
             .arg(&home)
