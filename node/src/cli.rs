@@ -56,6 +56,9 @@ pub enum CliError {
     /// The node home's config and certificate disagree.
     #[error(transparent)]
     Identity(#[from] crate::pki::agree::IdentityError),
+    /// A revocation could not be made.
+    #[error(transparent)]
+    Revoke(#[from] crate::pki::revocation::RevokeError),
     /// `halfsky run` failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
@@ -170,31 +173,44 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 Ok(request) => request,
                 Err(printout) => return Ok(print_out(printout, &mut out, &mut err)),
             };
-            let response = match crate::local_api::try_forward(&home, &request)
-                .map_err(|(path, source)| CliError::LocalApi { path, source })?
-            {
-                Some(reply) => reply.map_err(CliError::AtRunningNode)?,
-                None => match Ledger::open(&home) {
-                    Ok(mut ledger) => {
-                        let options = command::Options { progress: true };
-                        command::execute(&mut ledger, request, options)?
-                    }
-                    // `halfsky run` started and took the store between our look for
-                    // its socket and the open: it answers now.
-                    Err(crate::ledger::LedgerError::Store(crate::store::StoreError::Locked(
-                        path,
-                    ))) => crate::local_api::try_forward(&home, &request)
-                        .map_err(|(path, source)| CliError::LocalApi { path, source })?
-                        .ok_or(crate::store::StoreError::Locked(path))
-                        .map_err(crate::ledger::LedgerError::from)?
-                        .map_err(CliError::AtRunningNode)?,
-                    Err(e) => return Err(e.into()),
-                },
-            };
-            render::render(&response, json, &mut out, &mut err)?;
+            perform(&home, request, json, &mut out, &mut err)?;
             Ok(0)
         }
     }
+}
+
+/// Executes `request` at the running node of `home` (over the local API) or, when
+/// none runs, on the store opened here; renders the response.
+pub(crate) fn perform(
+    home: &NodeHome,
+    request: command::Request,
+    json: bool,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<(), CliError> {
+    let response = match crate::local_api::try_forward(home, &request)
+        .map_err(|(path, source)| CliError::LocalApi { path, source })?
+    {
+        Some(reply) => reply.map_err(CliError::AtRunningNode)?,
+        None => match Ledger::open(home) {
+            Ok(mut ledger) => {
+                let options = command::Options { progress: true };
+                command::execute(&mut ledger, request, options)?
+            }
+            // `halfsky run` started and took the store between our look for its
+            // socket and the open: it answers now.
+            Err(crate::ledger::LedgerError::Store(crate::store::StoreError::Locked(path))) => {
+                crate::local_api::try_forward(home, &request)
+                    .map_err(|(path, source)| CliError::LocalApi { path, source })?
+                    .ok_or(crate::store::StoreError::Locked(path))
+                    .map_err(crate::ledger::LedgerError::from)?
+                    .map_err(CliError::AtRunningNode)?
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    render::render(&response, json, out, err)?;
+    Ok(())
 }
 
 /// What a command line printed, and its exit code.

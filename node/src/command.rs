@@ -11,8 +11,10 @@
 //!
 //! # Layout
 //! - [`bundle`]: the `halfsky bundle export | import | ack` requests (sneakernet).
+//! - [`revocations`]: the `halfsky pki revoke | revoked` requests.
 
 pub mod bundle;
+pub mod revocations;
 
 use std::path::PathBuf;
 
@@ -28,6 +30,7 @@ use crate::store::index::IndexedRecord;
 use crate::sync::status::NodeStatus;
 
 pub use bundle::{BundleReport, BundleRequest};
+pub use revocations::{RevocationReport, RevocationRequest};
 
 /// One thing asked of a node's ledger. Paths are absolute: the node that executes a
 /// request may run in another working directory than the person who typed it.
@@ -115,6 +118,8 @@ pub enum Request {
         /// The file to write.
         out: PathBuf,
     },
+    /// Record or list certificate revocations.
+    Revocations(RevocationRequest),
 }
 
 /// What a [`Request`] produced; one variant per request.
@@ -170,6 +175,8 @@ pub enum Response {
     Bundle(BundleReport),
     /// A backup written.
     BackedUp(crate::backup::BackupReport),
+    /// What a revocation request did.
+    Revocations(RevocationReport),
 }
 
 /// Why a request failed; each variant says what, where and what to do.
@@ -187,6 +194,9 @@ pub enum CommandError {
     /// A bundle command failed.
     #[error(transparent)]
     Bundle(#[from] crate::sync::bundle::BundleError),
+    /// A revocation could not be recorded or read.
+    #[error(transparent)]
+    Revocation(#[from] crate::pki::revocation::RevokeError),
     /// `update` without any field.
     #[error(
         "nothing to change: give at least one field flag (see `halfsky update {0} ID --help`)"
@@ -289,6 +299,9 @@ pub fn execute(
         Request::Reindex => Response::Reindexed(ledger.reindex()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
         Request::Backup { out } => Response::BackedUp(crate::backup::backup(ledger, &out)?),
+        Request::Revocations(request) => {
+            Response::Revocations(revocations::execute(ledger, request)?)
+        }
     })
 }
 

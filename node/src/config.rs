@@ -21,8 +21,11 @@ use rand::Rng;
 pub use error::ConfigError;
 pub use files::{CONFIG_FILE, STORE_DIR};
 pub use settings::duration;
-use settings::{validate_dashboard, validate_sync, RawConfig, RawDashboard, RawNode, RawSync};
-pub use settings::{Congestion, DashboardConfig, DashboardUser, Role, SyncConfig};
+use settings::{
+    validate_dashboard, validate_relay, validate_sync, RawConfig, RawDashboard, RawNode, RawRelay,
+    RawSync,
+};
+pub use settings::{Congestion, DashboardConfig, DashboardUser, RelayOptions, Role, SyncConfig};
 
 /// A validated node config.
 #[derive(Debug, Clone)]
@@ -43,6 +46,8 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     /// The web dashboard.
     pub dashboard: DashboardConfig,
+    /// `[relay]`: re-deposits at the relay.
+    pub relay: RelayOptions,
 }
 
 /// A node home directory.
@@ -125,6 +130,7 @@ impl NodeHome {
                 ..RawSync::default()
             },
             dashboard: RawDashboard::default(),
+            relay: RawRelay::default(),
         };
         validate_sync(&raw.sync).map_err(|reason| ConfigError::Invalid {
             path: path.clone(),
@@ -246,9 +252,11 @@ impl NodeHome {
         }
         let sync = validate_sync(&raw.sync).map_err(invalid)?;
         let dashboard = validate_dashboard(&raw.dashboard).map_err(invalid)?;
+        let relay = validate_relay(&raw.relay).map_err(invalid)?;
         Ok(NodeConfig {
             sync,
             dashboard,
+            relay,
             org,
             name: raw.node.name,
             device: raw.node.device,

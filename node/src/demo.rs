@@ -93,9 +93,12 @@ pub fn open_log(args: &DemoArgs) -> Option<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ok()?;
     }
+    use std::os::unix::fs::OpenOptionsExt;
+    // Logs name units and peers: owner-only, like everything else of a node.
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .ok()
 }

@@ -63,6 +63,26 @@ pub fn bind(home: &NodeHome) -> Result<UnixListener, (PathBuf, std::io::Error)> 
         }
         let _ = std::fs::remove_file(&path);
     }
+    // The socket is born with the umask's mode and only then set to 0600: it must be
+    // born inside an owner-only directory, so that nobody else can reach it even in
+    // between ([`NodeHome::make_private`] runs first).
+    let dir_mode = std::fs::metadata(home.dir())
+        .map_err(|e| (path.clone(), e))?
+        .permissions()
+        .mode();
+    if dir_mode & 0o077 != 0 {
+        return Err((
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the node home is open to other users (mode {:o}); run `chmod 700 {}`",
+                    dir_mode & 0o777,
+                    home.dir().display()
+                ),
+            ),
+        ));
+    }
     let listener = UnixListener::bind(&path).map_err(|e| (path.clone(), e))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| (path.clone(), e))?;

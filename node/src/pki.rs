@@ -5,6 +5,13 @@
 //! `halfsky://org/<code>/device/<name>` (what [`identity_of`] reads) and in the
 //! subject CN `<code>/<name>` (what a person reading the certificate sees).
 //!
+//! Roles: a certificate is either a *node* certificate (the URI above; server and
+//! client authentication) or the *relay*'s (`halfsky://relay/<name>`, CN
+//! `relay/<name>`, OU `relay`; server authentication only). The relay's names no
+//! unit, so it serves mailboxes and nothing else: a node refuses it as a sync peer
+//! (as a child its TLS client authentication fails; as a parent it has no unit), as a
+//! bundle recipient, and as the signer of an acknowledgement ([`Subject`]).
+//!
 //! Files:
 //! - a CA directory (`halfsky pki init`): `ca.pem`, the CA certificate, public; and
 //!   `ca.key`, its private key (mode 0600): whoever holds it can enrol devices, so it
@@ -22,6 +29,7 @@
 //! - [`ca`]: creating the CA and issuing device certificates.
 //! - [`identity`]: who a certificate speaks for; a node's own identity.
 //! - [`files`]: PEM files, owner-only keys, atomic writes, certificate checks.
+//! - [`revocation`]: devices taken back by the CA, carried down in the city's document.
 //! - [`error`]: why a certificate could not be made or used ([`PkiError`]).
 
 pub mod agree;
@@ -33,9 +41,13 @@ pub mod error;
 pub mod files;
 pub mod identity;
 pub mod names;
+pub mod revocation;
 
-pub use ca::{init_ca, issue, issue_with_names, CaInfo, DeviceCert};
+pub use ca::{init_ca, issue, issue_relay, issue_with_names, CaInfo, DeviceCert, RelayCert};
 pub use error::PkiError;
 pub use files::date;
-pub use identity::{identity_of, load_node_identity, NodeIdentity, PeerIdentity};
+pub use identity::{
+    identity_of, load_node_identity, load_relay_identity, subject_of, NodeIdentity, PeerIdentity,
+    RelayIdentity, Subject, TlsCredentials,
+};
 pub use names::{CA_CERT_FILE, CA_KEY_FILE, NODE_CERT_FILE, NODE_KEY_FILE};

@@ -27,6 +27,7 @@
 pub mod compact;
 pub mod index;
 pub mod memory;
+pub mod private;
 pub mod sled;
 pub mod version;
 

@@ -388,7 +388,8 @@ fn cli_commands_write_where_they_say() {
         .expect("node init");
     let issue = |org: &str| PkiCommand::Issue {
         ca: ca.clone(),
-        org: org.into(),
+        org: Some(org.into()),
+        role: None,
         device: "pc-1".into(),
         extra_names: vec![],
     };

@@ -31,7 +31,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a relay home with a commented relay.toml. Then give it a certificate:
-    /// `halfsky pki issue --ca CA_DIR --org <city code> --device relay --name HOST -d DIR`.
+    /// `halfsky pki issue --ca CA_DIR --role relay --device relay --name HOST -d DIR`
+    /// (a relay certificate: mailboxes only, no unit's powers).
     Init {
         /// Address nodes dial, ip:port.
         #[arg(long, default_value = "0.0.0.0:7420")]
@@ -58,7 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { listen } => {
             let config = home.init(&listen)?;
             eprintln!(
-                "created relay home {} (listening on {}); next: `halfsky pki issue --ca CA_DIR --org <city code> --device relay --name <host> -d {}`, then `halfsky-relay run -d {}`",
+                "created relay home {} (listening on {}); next: `halfsky pki issue --ca CA_DIR --role relay --device relay --name <host> -d {}` (a relay certificate: it serves mailboxes and nothing else), then `halfsky-relay run -d {}`",
                 home.dir().display(),
                 config.listen,
                 home.dir().display(),

@@ -10,7 +10,10 @@ use std::time::Duration;
 use halfsky_node::pki::{self, PeerIdentity, PkiError};
 use halfsky_node::sync::relay_client::{read_frame, write_frame, FrameIoError};
 use halfsky_node::sync::tls::{self, TlsError};
-use halfsky_shared::relay_wire::{RelayFrame, MAX_FETCH, RELAY_ALPN};
+use halfsky_shared::relay_wire::{
+    ItemId, RelayFrame, MAX_EXCEPT, MAX_FETCH, MAX_REVOCATIONS, RELAY_ALPN,
+};
+use halfsky_shared::revocation::SignedRevocation;
 use quinn::{Connection, RecvStream, SendStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -87,7 +90,8 @@ impl Relay {
     /// Starts the relay of `home`.
     pub async fn start(home: &RelayHome) -> Result<Relay, StartError> {
         let config = home.config()?;
-        let identity = pki::load_node_identity(home.dir())?;
+        let identity = pki::load_relay_identity(home.dir())?;
+        let ca = pki::revocation::ca_key_of(&identity.ca, &home.dir().join(pki::CA_CERT_FILE))?;
         let transport = halfsky_node::sync::link::transport(&Default::default());
         let server = tls::server_config_with_alpn(&identity, transport, RELAY_ALPN)?;
         let store = RelayStore::open(&home.store_path())?;
@@ -104,8 +108,11 @@ impl Relay {
         let mut tasks = JoinSet::new();
         tasks.spawn(accept_loop(
             endpoint.clone(),
-            store.clone(),
-            config.clone(),
+            Serving {
+                store: store.clone(),
+                config: config.clone(),
+                ca,
+            },
             cancel.clone(),
         ));
         tasks.spawn(prune_loop(
@@ -157,12 +164,55 @@ async fn prune_loop(store: RelayStore, every: Duration, cancel: CancellationToke
     }
 }
 
-async fn accept_loop(
-    endpoint: quinn::Endpoint,
+/// What every link and request of the relay needs.
+#[derive(Clone)]
+struct Serving {
     store: RelayStore,
     config: RelayConfig,
-    cancel: CancellationToken,
-) {
+    /// The deployment's CA: revocations nodes bring are checked against it.
+    ca: pki::revocation::CaKey,
+}
+
+impl Serving {
+    /// Why `peer` is refused, if the CA revoked its device (as far as the relay knows).
+    fn revoked(&self, peer: &PeerIdentity) -> Option<String> {
+        let signed = match self.store.revocation(&peer.org, &peer.device) {
+            Ok(Some(signed)) => signed,
+            Ok(None) => return None,
+            Err(e) => {
+                return Some(format!(
+                    "the relay cannot read its revocation list ({e}); try again later"
+                ))
+            }
+        };
+        SignedRevocation::from_bytes(&signed)
+            .and_then(|s| s.verify(&self.ca.public))
+            .ok()
+            .map(|r| pki::revocation::refusal(&r))
+    }
+
+    /// Keeps every revocation in `signed` that the CA signed; returns how many the
+    /// relay holds, or why none was kept.
+    async fn take_revocations(&self, signed: Vec<Vec<u8>>) -> Result<u32, String> {
+        if signed.len() > MAX_REVOCATIONS {
+            return Err(format!(
+                "more than {MAX_REVOCATIONS} revocations in one frame"
+            ));
+        }
+        for bytes in signed {
+            let revocation = SignedRevocation::from_bytes(&bytes)
+                .and_then(|s| s.verify(&self.ca.public))
+                .map_err(|e| e.to_string())?;
+            self.store
+                .put_revocation(&revocation.org, &revocation.device, &bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(u32::try_from(self.store.revocation_count()).unwrap_or(u32::MAX))
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, serving: Serving, cancel: CancellationToken) {
     let mut links = JoinSet::new();
     loop {
         let incoming = tokio::select! {
@@ -170,20 +220,23 @@ async fn accept_loop(
             _ = cancel.cancelled() => break,
             Some(_) = links.join_next() => continue,
         };
-        let store = store.clone();
-        let config = config.clone();
+        let serving = serving.clone();
         let cancel = cancel.clone();
         links.spawn(async move {
             let Some((conn, peer)) = tls::accept_identified(incoming).await else {
                 return;
             };
-            if let Some(der) = tls::peer_certificate(&conn) {
-                if let Err(e) = store.put_cert(&peer.org, &der) {
+            if let Some(reason) = serving.revoked(&peer) {
+                tracing::warn!(peer = %peer, %reason, "refused a revoked device");
+                // Its requests are refused with the reason (the close reason alone may
+                // never reach it); its certificate is not kept to hand out.
+            } else if let Some(der) = tls::peer_certificate(&conn) {
+                if let Err(e) = serving.store.put_cert(&peer.org, &der) {
                     tracing::warn!(peer = %peer, error = %e, "cannot keep a certificate");
                 }
             }
             tokio::select! {
-                _ = serve_link(&conn, &peer, &store, &config) => {}
+                _ = serve_link(&conn, &peer, &serving) => {}
                 _ = cancel.cancelled() => conn.close(quinn::VarInt::from_u32(0), b"relay shutting down"),
             }
         });
@@ -191,12 +244,7 @@ async fn accept_loop(
     links.shutdown().await;
 }
 
-async fn serve_link(
-    conn: &Connection,
-    peer: &PeerIdentity,
-    store: &RelayStore,
-    config: &RelayConfig,
-) {
+async fn serve_link(conn: &Connection, peer: &PeerIdentity, serving: &Serving) {
     let mut requests = JoinSet::new();
     loop {
         let (send, recv) = tokio::select! {
@@ -206,9 +254,9 @@ async fn serve_link(
             },
             Some(_) = requests.join_next() => continue,
         };
-        let (peer, store, config) = (peer.clone(), store.clone(), config.clone());
+        let (peer, serving) = (peer.clone(), serving.clone());
         requests.spawn(async move {
-            if let Err(error) = serve_request(send, recv, &peer, &store, &config).await {
+            if let Err(error) = serve_request(send, recv, &peer, &serving).await {
                 tracing::warn!(peer = %peer, %error, "relay request failed");
             }
         });
@@ -216,13 +264,39 @@ async fn serve_link(
     while requests.join_next().await.is_some() {}
 }
 
+fn fetch_answer(
+    serving: &Serving,
+    peer: &PeerIdentity,
+    limit: u32,
+    except: &[ItemId],
+) -> Vec<RelayFrame> {
+    let limit = limit.min(MAX_FETCH) as usize;
+    match serving.store.fetch(peer.org, limit, now(), except) {
+        Ok((items, remaining)) => {
+            let mut out: Vec<RelayFrame> = items
+                .into_iter()
+                .map(|(id, item)| RelayFrame::Item {
+                    id,
+                    sender: item.sender,
+                    bundle: item.bundle,
+                })
+                .collect();
+            out.push(RelayFrame::End { remaining });
+            out
+        }
+        Err(e) => vec![RelayFrame::Refused {
+            reason: e.to_string(),
+        }],
+    }
+}
+
 async fn serve_request(
     mut send: SendStream,
     mut recv: RecvStream,
     peer: &PeerIdentity,
-    store: &RelayStore,
-    config: &RelayConfig,
+    serving: &Serving,
 ) -> Result<(), ServeError> {
+    let (store, config) = (&serving.store, &serving.config);
     let Some(frame) = read_frame(&mut recv)
         .await
         .map_err(ServeError::ReadRequest)?
@@ -230,64 +304,60 @@ async fn serve_request(
         return Ok(());
     };
     let request = request_kind(&frame);
-    let answers = match frame {
-        RelayFrame::Deposit {
-            recipient,
-            replace,
-            bundle,
-        } => {
-            let size = bundle.len();
-            match store
-                .deposit(peer.org, recipient, replace, bundle, now(), config.quota)
-                .await
-            {
-                Ok(id) => {
-                    tracing::info!(sender = %peer, %recipient, size, "bundle deposited");
-                    vec![RelayFrame::Deposited { id }]
-                }
-                Err(e) => {
-                    tracing::warn!(sender = %peer, %recipient, reason = %e, "deposit refused");
-                    vec![RelayFrame::Refused {
-                        reason: e.to_string(),
-                    }]
+    let answers = if let Some(reason) = serving.revoked(peer) {
+        tracing::warn!(peer = %peer, request, %reason, "refused a request from a revoked device");
+        vec![RelayFrame::Refused { reason }]
+    } else {
+        match frame {
+            RelayFrame::Deposit {
+                recipient,
+                replace,
+                bundle,
+            } => {
+                let size = bundle.len();
+                match store
+                    .deposit(peer.org, recipient, replace, bundle, now(), config.quota)
+                    .await
+                {
+                    Ok(id) => {
+                        tracing::info!(sender = %peer, %recipient, size, "bundle deposited");
+                        vec![RelayFrame::Deposited { id }]
+                    }
+                    Err(e) => {
+                        tracing::warn!(sender = %peer, %recipient, reason = %e, "deposit refused");
+                        vec![RelayFrame::Refused {
+                            reason: e.to_string(),
+                        }]
+                    }
                 }
             }
-        }
-        RelayFrame::Fetch { limit } => {
-            let limit = limit.min(MAX_FETCH) as usize;
-            match store.fetch(peer.org, limit, now()) {
-                Ok((items, remaining)) => {
-                    let mut out: Vec<RelayFrame> = items
-                        .into_iter()
-                        .map(|(id, item)| RelayFrame::Item {
-                            id,
-                            sender: item.sender,
-                            bundle: item.bundle,
-                        })
-                        .collect();
-                    out.push(RelayFrame::End { remaining });
-                    out
-                }
+            RelayFrame::Fetch { limit } => fetch_answer(serving, peer, limit, &[]),
+            RelayFrame::FetchExcept { limit, except } if except.len() <= MAX_EXCEPT => {
+                fetch_answer(serving, peer, limit, &except)
+            }
+            RelayFrame::Delete { id } => match store.delete(peer.org, &id).await {
+                Ok(()) => vec![RelayFrame::Deleted { id }],
                 Err(e) => vec![RelayFrame::Refused {
                     reason: e.to_string(),
                 }],
-            }
+            },
+            RelayFrame::CertOf { org } => match store.cert(&org) {
+                Ok(cert) => vec![RelayFrame::Cert { org, cert }],
+                Err(e) => vec![RelayFrame::Refused {
+                    reason: e.to_string(),
+                }],
+            },
+            RelayFrame::Revocations { signed } => match serving.take_revocations(signed).await {
+                Ok(count) => vec![RelayFrame::RevocationsHeld { count }],
+                Err(reason) => {
+                    tracing::warn!(peer = %peer, %reason, "revocations refused");
+                    vec![RelayFrame::Refused { reason }]
+                }
+            },
+            other => vec![RelayFrame::Refused {
+                reason: format!("{} is not a request the relay serves", request_kind(&other)),
+            }],
         }
-        RelayFrame::Delete { id } => match store.delete(peer.org, &id).await {
-            Ok(()) => vec![RelayFrame::Deleted { id }],
-            Err(e) => vec![RelayFrame::Refused {
-                reason: e.to_string(),
-            }],
-        },
-        RelayFrame::CertOf { org } => match store.cert(&org) {
-            Ok(cert) => vec![RelayFrame::Cert { org, cert }],
-            Err(e) => vec![RelayFrame::Refused {
-                reason: e.to_string(),
-            }],
-        },
-        other => vec![RelayFrame::Refused {
-            reason: format!("{other:?} is not a request"),
-        }],
     };
     for a in &answers {
         write_frame(&mut send, a)
@@ -308,6 +378,8 @@ fn request_kind(frame: &RelayFrame) -> &'static str {
         RelayFrame::Fetch { .. } => "fetch",
         RelayFrame::Delete { .. } => "delete",
         RelayFrame::CertOf { .. } => "cert-of",
+        RelayFrame::Revocations { .. } => "revocations",
+        RelayFrame::FetchExcept { .. } => "fetch-except",
         _ => "a non-request frame",
     }
 }

@@ -7,6 +7,8 @@
 //! - `s` sender(12) id(32) → recipient(12) size(u64 BE): per-sender index (quotas,
 //!   replacing a sender's earlier deposit).
 //! - `c` org(12) → DER: the certificate last seen from a device of that unit.
+//! - `r` org(12) device → signed revocation of that device (checked against the CA
+//!   before it is kept; nodes bring them).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +117,9 @@ impl RelayStore {
             source,
         };
         let db = sled::open(dir).map_err(sled_err)?;
+        // Mail is sealed, but who writes to whom and when is nobody else's business.
+        halfsky_node::store::private::restrict_tree(dir)
+            .map_err(|e| sled_err(sled::Error::Io(e)))?;
         let tree = db.open_tree("relay-1").map_err(sled_err)?;
         Ok(RelayStore {
             db,
@@ -214,11 +219,13 @@ impl RelayStore {
 
     /// Up to `limit` bundles waiting for `recipient` and at most [`FETCH_BYTES`]
     /// (but always one), skipping expired ones, and how many more wait after them.
+    /// Items in `except` are left out (and not counted): the fetcher cannot open them.
     pub fn fetch(
         &self,
         recipient: OrgCode,
         limit: usize,
         now: i64,
+        except: &[ItemId],
     ) -> Result<(Vec<(ItemId, StoredItem)>, u32), StoreError> {
         let mut items = Vec::new();
         let mut remaining = 0u32;
@@ -228,7 +235,7 @@ impl RelayStore {
             let item: StoredItem =
                 postcard::from_bytes(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let id = id_at(&k).ok_or_else(|| StoreError::Corrupt("a mail key".into()))?;
-            if item.expires < now {
+            if item.expires < now || except.contains(&id) {
                 continue;
             }
             let fits = items.is_empty() || bytes + item.bundle.len() <= FETCH_BYTES;
@@ -298,6 +305,39 @@ impl RelayStore {
             .get(prefix(b'c', org))
             .map_err(self.err("read"))?
             .map(|v| v.to_vec()))
+    }
+
+    /// Keeps a revocation (already checked against the CA) of device `device` of `org`,
+    /// durably.
+    pub async fn put_revocation(
+        &self,
+        org: &OrgCode,
+        device: &str,
+        signed: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut k = prefix(b'r', org);
+        k.extend_from_slice(device.as_bytes());
+        if self.tree.get(&k).map_err(self.err("read"))?.as_deref() != Some(signed) {
+            self.tree.insert(k, signed).map_err(self.err("write"))?;
+            self.db.flush_async().await.map_err(self.err("flush"))?;
+        }
+        Ok(())
+    }
+
+    /// The signed revocation of device `device` of `org`, if the relay holds one.
+    pub fn revocation(&self, org: &OrgCode, device: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut k = prefix(b'r', org);
+        k.extend_from_slice(device.as_bytes());
+        Ok(self
+            .tree
+            .get(k)
+            .map_err(self.err("read"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// How many revocations the relay holds.
+    pub fn revocation_count(&self) -> usize {
+        self.tree.scan_prefix([b'r']).count()
     }
 
     /// Every non-empty mailbox.
@@ -407,7 +447,7 @@ mod tests {
         let (store, v, t) = (&mail.store, mail.v, mail.t);
         let id = mail.send(false, 1, 100, 10).await.unwrap();
         assert_eq!(mail.send(false, 1, 100, 10).await.unwrap(), id);
-        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+        assert_eq!(store.fetch(t, 10, 10, &[]).unwrap().0.len(), 1);
 
         // Lying about the sender or the recipient is refused.
         let lie = |from: &str, to: &str| {
@@ -433,7 +473,7 @@ mod tests {
         assert!(err.to_string().contains("quota"), "{err}");
         // Replacing drops the earlier three in the same write.
         mail.send(true, 5, 100, 10).await.unwrap();
-        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+        assert_eq!(store.fetch(t, 10, 10, &[]).unwrap().0.len(), 1);
         let err = mail.send(false, 6, 20_000, 10).await.unwrap_err();
         assert!(err.to_string().contains("quota"), "{err}");
 
@@ -443,13 +483,13 @@ mod tests {
         assert_eq!(boxes[0].count, 1);
 
         // Delete, then expiry.
-        let (items, _) = store.fetch(t, 10, 10).unwrap();
+        let (items, _) = store.fetch(t, 10, 10, &[]).unwrap();
         store.delete(t, &items[0].0).await.unwrap();
         store.delete(t, &items[0].0).await.unwrap();
         assert!(store.mailboxes().unwrap().is_empty());
         mail.send(false, 7, 10, 10).await.unwrap();
         assert!(
-            store.fetch(t, 10, 101).unwrap().0.is_empty(),
+            store.fetch(t, 10, 101, &[]).unwrap().0.is_empty(),
             "expired: not handed out"
         );
         assert_eq!(store.prune(101).await.unwrap(), 1);
@@ -463,11 +503,11 @@ mod tests {
         let mail = Mail::new();
         let (store, v, t) = (&mail.store, mail.v, mail.t);
         mail.send(false, 1, 10, 10).await.unwrap();
-        assert!(store.fetch(v, 10, 10).unwrap().0.is_empty());
-        let (items, _) = store.fetch(t, 10, 10).unwrap();
+        assert!(store.fetch(v, 10, 10, &[]).unwrap().0.is_empty());
+        let (items, _) = store.fetch(t, 10, 10, &[]).unwrap();
         // A delete from another mailbox removes nothing.
         store.delete(v, &items[0].0).await.unwrap();
-        assert_eq!(store.fetch(t, 10, 10).unwrap().0.len(), 1);
+        assert_eq!(store.fetch(t, 10, 10, &[]).unwrap().0.len(), 1);
         assert_eq!(store.cert(&t).unwrap(), None);
         store.put_cert(&t, b"der").unwrap();
         assert_eq!(store.cert(&t).unwrap().as_deref(), Some(&b"der"[..]));

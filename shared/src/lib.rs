@@ -18,6 +18,7 @@
 //! - [`session`]: the sync session between a child and its parent, as a state machine.
 //! - [`bundle`]: sealed bundles (signed, encrypted) for the relay and for sneakernet.
 //! - [`relay_wire`]: frames between nodes and the relay mailbox.
+//! - [`revocation`]: device certificates taken back, signed by the deployment's CA.
 
 pub mod admission;
 pub mod bundle;
@@ -26,6 +27,7 @@ pub mod ledger_doc;
 pub mod org;
 pub mod record;
 pub mod relay_wire;
+pub mod revocation;
 pub mod rollup;
 pub mod schema;
 pub mod session;

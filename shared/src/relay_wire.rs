@@ -11,7 +11,12 @@
 //! Fetch{limit}                        ──▶   Item{id, bundle}… End{remaining}
 //! Delete{id}                          ──▶   Deleted{id}
 //! CertOf{org}                         ──▶   Cert{org, cert}
+//! Revocations{signed}                 ──▶   RevocationsHeld{count}
+//! FetchExcept{limit, except}          ──▶   Item{id, bundle}… End{remaining}
 //! ```
+//!
+//! A device the CA revoked is refused every request (the relay learns revocations
+//! from the nodes that visit it, each checked against the CA).
 //!
 //! The relay learns the depositor's org from its certificate and the mailbox to read
 //! from the fetcher's certificate: a node can only read and delete its own mail.
@@ -102,7 +107,33 @@ pub enum RelayFrame {
         /// Why, for the log and the user.
         reason: String,
     },
+    /// Node → relay: revocations signed by the deployment's CA
+    /// ([`crate::revocation::SignedRevocation`] bytes) that this node holds. The relay
+    /// checks each against the CA itself and from then on refuses those devices.
+    Revocations {
+        /// Signed revocations (at most [`MAX_REVOCATIONS`]).
+        signed: Vec<Vec<u8>>,
+    },
+    /// Relay → node: how many revocations the relay now holds.
+    RevocationsHeld {
+        /// Their number.
+        count: u32,
+    },
+    /// Node → relay: like `Fetch`, leaving out items this node has already found it
+    /// cannot open (sealed to another device of its unit): they stay for their
+    /// recipient.
+    FetchExcept {
+        /// At most this many items (capped at [`MAX_FETCH`]).
+        limit: u32,
+        /// Items not to send (at most [`MAX_EXCEPT`]).
+        except: Vec<ItemId>,
+    },
 }
+
+/// Most revocations one `Revocations` frame carries.
+pub const MAX_REVOCATIONS: usize = 4096;
+/// Most item ids one `FetchExcept` leaves out.
+pub const MAX_EXCEPT: usize = 1024;
 
 /// Why bytes are not a relay frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,6 +241,14 @@ mod tests {
             Just(RelayFrame::CertOf { org: org() }),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..500))
                 .prop_map(|cert| RelayFrame::Cert { org: org(), cert }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..5)
+                .prop_map(|signed| RelayFrame::Revocations { signed }),
+            any::<u32>().prop_map(|count| RelayFrame::RevocationsHeld { count }),
+            (
+                any::<u32>(),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..5)
+            )
+                .prop_map(|(limit, except)| RelayFrame::FetchExcept { limit, except }),
         ]
     }
 

@@ -167,3 +167,26 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Adds relay settings to a node home's `[sync]`: the relay at `relay`, parent
+/// counted as gone after 300 ms, a visit every 200 ms.
+pub fn use_relay(home: &NodeHome, relay: SocketAddr) {
+    set_sync_options(
+        home,
+        &[
+            ("relay", relay.to_string()),
+            ("relay_after", "300ms".into()),
+            ("relay_poll", "200ms".into()),
+        ],
+    );
+    home.config().expect("the relay settings parse");
+}
+
+/// A relay home in the deployment's directory, listening on any loopback port, with
+/// a relay certificate (role relay: mailboxes only).
+pub fn relay_home(d: &Deployment) -> halfsky_relay::RelayHome {
+    let home = halfsky_relay::RelayHome::new(d.dir().join("relay"));
+    home.init("127.0.0.1:0").expect("relay home");
+    halfsky_node::pki::issue_relay(d.ca(), "relay", home.dir(), &[]).expect("relay certificate");
+    home
+}

@@ -8,42 +8,20 @@ use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
 use halfsky_node::run::RunningNode;
-use halfsky_node::{Ledger, NodeHome};
-use halfsky_relay::{Relay, RelayHome, RelayStore};
+use halfsky_node::Ledger;
+use halfsky_relay::{Relay, RelayStore};
 use halfsky_shared::OrgCode;
-use halfsky_tests::deploy::{free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{free_port, relay_home, start, use_relay, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
 use halfsky_tests::procs::printed_until_killed;
 use halfsky_tests::{fill_village, VILLAGE};
 use rand::{Rng, SeedableRng};
 
 const TOWNSHIP: &str = "230129100000";
-const CITY: &str = "230100000000";
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn org(code: &str) -> OrgCode {
     OrgCode::parse(code).unwrap()
-}
-
-/// Adds relay settings to a node home's `[sync]` (the last table of halfsky.toml).
-fn use_relay(home: &NodeHome, relay: std::net::SocketAddr) {
-    let path = home.config_path();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    if !text.contains("[sync]") {
-        text.push_str("\n[sync]\n");
-    }
-    text.push_str(&format!(
-        "relay = \"{relay}\"\nrelay_after = \"300ms\"\nrelay_poll = \"200ms\"\n"
-    ));
-    std::fs::write(&path, text).unwrap();
-    home.config().expect("the relay settings parse");
-}
-
-fn relay_home(d: &Deployment) -> RelayHome {
-    let home = RelayHome::new(d.dir().join("relay"));
-    home.init("127.0.0.1:0").unwrap();
-    halfsky_node::pki::issue(d.ca(), org(CITY), "relay", home.dir()).unwrap();
-    home
 }
 
 fn sorted(mut h: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -229,7 +207,7 @@ fn the_relay_store_keeps_every_acknowledged_deposit_across_sigkill() {
             Duration::from_millis(rng.random_range(300..1200)),
         ));
         let store = RelayStore::open(&store_dir).expect("the store opens after SIGKILL");
-        let (items, remaining) = store.fetch(org(TOWNSHIP), usize::MAX, 0).unwrap();
+        let (items, remaining) = store.fetch(org(TOWNSHIP), usize::MAX, 0, &[]).unwrap();
         assert_eq!(remaining, 0);
         let held: std::collections::HashSet<String> =
             items.iter().map(|(id, _)| hex::encode(id)).collect();
@@ -268,7 +246,7 @@ async fn a_device_of_another_deployment_cannot_use_the_relay() {
             .map_err(|e| e.to_string())?
             .await
             .map_err(|e| e.to_string())?;
-        halfsky_node::sync::relay_client::fetch(&conn)
+        halfsky_node::sync::relay_client::fetch(&conn, &[])
             .await
             .map(|_| ())
     };

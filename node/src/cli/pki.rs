@@ -1,5 +1,6 @@
-//! `halfsky pki init | issue | enroll`: the deployment's CA and device certificates from the
-//! command line. The certificate work itself is [`crate::pki`]'s.
+//! `halfsky pki init | issue | enroll | revoke | revoked`: the deployment's CA, device
+//! certificates, enrollment files and revocations from the command line. The
+//! certificate work itself is [`crate::pki`]'s.
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +8,10 @@ use clap::Subcommand;
 use halfsky_shared::OrgCode;
 
 use crate::cli::CliError;
+use crate::command::{Request, RevocationRequest};
 use crate::config::NodeHome;
 use crate::pki::enroll::{self, EnrollRequest};
-use crate::pki::{agree, date, init_ca, issue_with_names, PkiError};
+use crate::pki::{agree, date, init_ca, issue_relay, issue_with_names, revocation, PkiError};
 
 /// `halfsky pki …`: the deployment's certificates.
 #[derive(Debug, Subcommand)]
@@ -34,11 +36,17 @@ pub enum PkiCommand {
         /// The CA directory made by `halfsky pki init` (holds ca.pem and ca.key).
         #[arg(long)]
         ca: PathBuf,
-        /// 12-digit code of the device's unit (village, township, county or city).
-        #[arg(long)]
-        org: String,
+        /// 12-digit code of the device's unit (village, township, county or city);
+        /// not for `--role relay`.
+        #[arg(long, required_unless_present = "role")]
+        org: Option<String>,
+        /// `node` (default: an office of a unit) or `relay` (the relay's mailbox
+        /// server: its certificate names no unit, so it can serve mailboxes and
+        /// nothing else; it cannot sync, open bundles or sign acknowledgements).
+        #[arg(long, value_name = "node|relay")]
+        role: Option<String>,
         /// Name of the device within its unit, e.g. office-pc-1 (letters, digits,
-        /// '.', '_', '-').
+        /// '.', '_', '-'); for a relay, the relay's name.
         #[arg(long)]
         device: String,
         /// Host name or IP address by which children reach this node, if it is a
@@ -53,6 +61,32 @@ pub enum PkiCommand {
     /// and run `halfsky -d DIR init --enroll FILE` there; tell the passphrase
     /// separately (by phone), never on the same stick.
     Enroll(EnrollArgs),
+    /// Revoke a device's certificate (a lost or stolen computer): signs a revocation
+    /// with the CA and records it in the city's document (-d: the home of a city node,
+    /// running or not), which carries it down to every node at its next sync; from
+    /// then on its links, relay visits and bundles are refused with the reason. Issue
+    /// the replacement computer under a new device name.
+    Revoke {
+        /// The CA directory made by `halfsky pki init` (holds ca.pem and ca.key).
+        #[arg(long)]
+        ca: PathBuf,
+        /// 12-digit code of the device's unit.
+        #[arg(long)]
+        org: String,
+        /// The device's name, as issued (e.g. office-pc-1).
+        #[arg(long)]
+        device: String,
+        /// Why, shown to whoever meets the refusal (e.g. "laptop stolen on 3 May").
+        #[arg(long)]
+        reason: String,
+    },
+    /// List the revoked devices this node knows of (they reach it with the city's
+    /// document).
+    Revoked {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `halfsky pki enroll`.
@@ -112,9 +146,35 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
         PkiCommand::Issue {
             ca,
             org,
+            role,
             device,
             extra_names,
         } => {
+            match role.as_deref() {
+                None | Some("node") => {}
+                Some("relay") => {
+                    if org.is_some() {
+                        return Err(CliError::usage(
+                            "--role relay takes no --org: the relay's certificate names no unit (that is what keeps it to mailboxes)".to_string(),
+                        ));
+                    }
+                    let cert = issue_relay(&ca, &device, node_home, &extra_names)?;
+                    eprintln!(
+                        "issued the relay certificate relay/{} (mailboxes only; valid until {}, for {}):\n  {}  certificate\n  {}  private key (secret, mode 0600)\n  {}  the deployment's CA certificate",
+                        cert.name,
+                        date(cert.not_after),
+                        cert.names.join(", "),
+                        cert.cert_path.display(),
+                        cert.key_path.display(),
+                        cert.ca_path.display()
+                    );
+                    return Ok(());
+                }
+                Some(other) => return Err(PkiError::BadRole(other.to_string()).into()),
+            }
+            let org = org.ok_or_else(|| {
+                CliError::usage("--org is required for a node certificate".to_string())
+            })?;
             let org = OrgCode::parse(&org).map_err(PkiError::BadOrg)?;
             let home = NodeHome::new(node_home);
             agree::check_issue(&home, org)?;
@@ -137,6 +197,41 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
             }
         }
         PkiCommand::Enroll(args) => enroll(args)?,
+        PkiCommand::Revoke {
+            ca,
+            org,
+            device,
+            reason,
+        } => {
+            let org = OrgCode::parse(&org).map_err(PkiError::BadOrg)?;
+            let (_, signed, copy) = revocation::sign(&ca, org, &device, &reason)?;
+            eprintln!(
+                "signed the revocation of {org}/{device}; a copy is in {}",
+                copy.display()
+            );
+            let request = Request::Revocations(RevocationRequest::Record {
+                signed: signed.to_text(),
+            });
+            let home = NodeHome::new(node_home);
+            crate::cli::perform(
+                &home,
+                request,
+                false,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )?;
+        }
+        PkiCommand::Revoked { json } => {
+            let home = NodeHome::new(node_home);
+            let request = Request::Revocations(RevocationRequest::List);
+            crate::cli::perform(
+                &home,
+                request,
+                json,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )?;
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use halfsky_shared::ledger_doc::time_text;
 use halfsky_shared::schema::FieldSpec;
 use halfsky_shared::Kind;
 
-use crate::command::{BundleReport, Response};
+use crate::command::{BundleReport, Response, RevocationReport};
 use crate::ledger::RecordView;
 use crate::sync::status::NodeStatus;
 
@@ -118,6 +118,31 @@ pub fn render(
             r.bytes
         ),
         Response::Bundle(report) => render_bundle(report, out, err),
+        Response::Revocations(RevocationReport::Held(list)) if json => as_json(out, list),
+        Response::Revocations(report) => render_revocations(report, out, err),
+    }
+}
+
+fn render_revocations(
+    report: &RevocationReport,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    match report {
+        RevocationReport::Recorded(r) => writeln!(
+            err,
+            "revoked {}/{} ({}); recorded in this node's document: every node below has it after its next sync (or bundle acknowledgement), and the relay after a node's next visit",
+            r.org, r.device, r.reason
+        ),
+        RevocationReport::Held(list) if list.is_empty() => {
+            writeln!(err, "no device is revoked (as far as this node knows)")
+        }
+        RevocationReport::Held(list) => {
+            for r in list {
+                writeln!(out, "{}/{}\t{}\t{}", r.org, r.device, r.revoked_at, r.reason)?;
+            }
+            Ok(())
+        }
     }
 }
 

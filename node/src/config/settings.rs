@@ -84,6 +84,57 @@ pub(crate) struct RawDashboard {
     /// Users (`halfsky user add`): name, role (viewer/editor/admin), argon2 hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) users: Vec<RawUser>,
+    /// PEM certificate chain for HTTPS (default: none, plain HTTP); with `tls_key`.
+    /// Relative paths are taken from the node home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_cert: Option<String>,
+    /// PEM private key of `tls_cert` (keep it 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_key: Option<String>,
+}
+
+/// `[relay]`: how this node uses the relay beyond `[sync] relay` (its address).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelay {
+    /// Leave the same bundle at the relay again when the parent has not acknowledged
+    /// it after this long, even with no new change (a bundle lost at the relay, or
+    /// fetched by a device that could not open it). Default "1h".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redeposit_after: Option<String>,
+}
+
+impl RawRelay {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.redeposit_after.is_none()
+    }
+}
+
+/// Validated `[relay]` settings.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// An unacknowledged bundle is deposited again after this long.
+    pub redeposit_after: std::time::Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            redeposit_after: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+pub(crate) fn validate_relay(raw: &RawRelay) -> Result<RelayOptions, String> {
+    let defaults = RelayOptions::default();
+    Ok(RelayOptions {
+        redeposit_after: match &raw.redeposit_after {
+            Some(t) => {
+                duration(t, "redeposit_after").map_err(|e| e.replacen("sync.", "relay.", 1))?
+            }
+            None => defaults.redeposit_after,
+        },
+    })
 }
 
 /// One `[[dashboard.users]]` entry.
@@ -102,11 +153,17 @@ pub(crate) struct RawConfig {
     pub(crate) sync: RawSync,
     #[serde(default, skip_serializing_if = "RawDashboard::is_empty")]
     pub(crate) dashboard: RawDashboard,
+    #[serde(default, skip_serializing_if = "RawRelay::is_empty")]
+    pub(crate) relay: RawRelay,
 }
 
 impl RawDashboard {
     fn is_empty(&self) -> bool {
-        self.listen.is_none() && self.stale_after_hours.is_none() && self.users.is_empty()
+        self.listen.is_none()
+            && self.stale_after_hours.is_none()
+            && self.users.is_empty()
+            && self.tls_cert.is_none()
+            && self.tls_key.is_none()
     }
 }
 
@@ -171,6 +228,9 @@ pub struct DashboardConfig {
     pub stale_after: std::time::Duration,
     /// Users who may log in.
     pub users: Vec<DashboardUser>,
+    /// HTTPS: certificate chain and key files (PEM), as written in the config
+    /// (relative to the node home); `None` = plain HTTP.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for DashboardConfig {
@@ -179,6 +239,7 @@ impl Default for DashboardConfig {
             listen: None,
             stale_after: std::time::Duration::from_secs(24 * 3600),
             users: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -216,10 +277,20 @@ pub(crate) fn validate_dashboard(raw: &RawDashboard) -> Result<DashboardConfig, 
             password_hash: u.password_hash.clone(),
         });
     }
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+        (None, None) => None,
+        _ => {
+            return Err(
+                "dashboard.tls_cert and dashboard.tls_key go together: give both (HTTPS) or neither (HTTP)".into(),
+            )
+        }
+    };
     Ok(DashboardConfig {
         listen,
         stale_after: std::time::Duration::from_secs(hours * 3600),
         users,
+        tls,
     })
 }
 

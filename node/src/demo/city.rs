@@ -105,7 +105,7 @@ impl DemoCity {
             .villages()
             .any(|(_, _, v)| v.link == VillageLink::Relay)
         {
-            match RelayProcess::start(dir, &ca, plan.city.org).await {
+            match RelayProcess::start(dir, &ca).await {
                 Ok(r) => {
                     progress(&format!("started the relay on {}", r.addr));
                     Some(r)

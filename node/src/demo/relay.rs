@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use halfsky_shared::OrgCode;
-
 use super::error::{Context, DemoError, Result};
 
 /// The `halfsky-relay` binary: `$HALFSKY_RELAY_BIN`, or beside this executable (or
@@ -32,7 +30,7 @@ pub(super) struct RelayProcess {
 }
 
 impl RelayProcess {
-    pub(super) async fn start(dir: &Path, ca: &Path, city: OrgCode) -> Result<RelayProcess> {
+    pub(super) async fn start(dir: &Path, ca: &Path) -> Result<RelayProcess> {
         let bin = relay_binary().context(
             "halfsky-relay is not built beside halfsky (cargo build --release builds both)",
         )?;
@@ -65,9 +63,17 @@ impl RelayProcess {
                     "halfsky-relay init failed ({status})"
                 )));
             }
-            crate::pki::issue(ca, city, "relay", &home).context("the relay's certificate")?;
+            crate::pki::issue_relay(ca, "relay", &home, &[]).context("the relay's certificate")?;
         }
-        let log = std::fs::File::create(dir.join("relay.log"))?;
+        let log = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(dir.join("relay.log"))?
+        };
         let child = std::process::Command::new(&bin)
             .arg("-d")
             .arg(&home)

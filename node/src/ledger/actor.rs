@@ -181,6 +181,8 @@ struct Live {
     session: Session,
     role: Role,
     peer: PeerIdentity,
+    /// Cut off (its device was revoked): its frames are ignored until the link closes.
+    cut: bool,
     outgoing: mpsc::UnboundedSender<Frame>,
     /// Bytes of this connection so far (added to the totals when it closes).
     bytes_in: u64,
@@ -293,7 +295,11 @@ impl State {
             } => {
                 let me = self.ledger.config().org;
                 let device = self.ledger.config().device.clone();
-                match Session::new(role, me, &device, peer.org, &peer.device) {
+                let opened = match revoked(&mut self.ledger, &peer) {
+                    Some(reason) => Err(reason),
+                    None => Session::new(role, me, &device, peer.org, &peer.device),
+                };
+                match opened {
                     Ok(mut session) => {
                         let frames = session.start(&mut self.ledger);
                         for f in frames {
@@ -305,6 +311,7 @@ impl State {
                             session,
                             role,
                             peer,
+                            cut: false,
                             outgoing,
                             bytes_in: 0,
                             bytes_out: 0,
@@ -323,7 +330,7 @@ impl State {
                 }
             }
             Request::Frame { session, frame } => {
-                let Some(live) = self.sessions.get_mut(&session) else {
+                let Some(live) = self.sessions.get_mut(&session).filter(|l| !l.cut) else {
                     return;
                 };
                 let frames = live.session.handle(frame, &mut self.ledger);
@@ -496,11 +503,12 @@ impl State {
         if changed.is_empty() {
             return;
         }
+        self.cut_revoked(&changed);
         let ids: Vec<SessionId> = self
             .sessions
-            .keys()
-            .copied()
-            .filter(|id| Some(*id) != origin)
+            .iter()
+            .filter(|(id, live)| Some(**id) != origin && !live.cut)
+            .map(|(id, _)| *id)
             .collect();
         for id in ids {
             let Some(live) = self.sessions.get_mut(&id) else {
@@ -519,6 +527,30 @@ impl State {
         }
     }
 
+    /// When the CA unit's document changed (it carries the revocations), cuts off every
+    /// live link whose device is now revoked: it gets an Abort with the reason, and
+    /// nothing more it sends is applied.
+    fn cut_revoked(&mut self, changed: &std::collections::BTreeSet<halfsky_shared::OrgCode>) {
+        let ca = crate::pki::revocation::ca_of_home(self.ledger.home().dir());
+        if !matches!(&ca, Ok(Some(ca)) if changed.contains(&ca.org)) {
+            return;
+        }
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            let peer = match self.sessions.get(&id) {
+                Some(live) if !live.cut => live.peer.clone(),
+                _ => continue,
+            };
+            if let Some(reason) = revoked(&mut self.ledger, &peer) {
+                tracing::warn!(%peer, %reason, "cutting off a link");
+                if let Some(live) = self.sessions.get_mut(&id) {
+                    live.cut = true;
+                    let _ = live.outgoing.send(Frame::Abort { reason });
+                }
+            }
+        }
+    }
+
     fn status(&mut self) -> Result<NodeStatus, StatusError> {
         let live = self
             .sessions
@@ -526,6 +558,16 @@ impl State {
             .filter(|l| l.role == Role::Child)
             .fold((0, 0), |(i, o), l| (i + l.bytes_in, o + l.bytes_out));
         status::node_status(&mut self.ledger, &self.status, &self.stored, Some(live))
+    }
+}
+
+/// Why `peer` may not have a link: its device was revoked (or the list cannot be
+/// read, and then no link is opened until it can).
+fn revoked(ledger: &mut Ledger, peer: &PeerIdentity) -> Option<String> {
+    match crate::pki::revocation::find(ledger, peer) {
+        Ok(Some(r)) => Some(crate::pki::revocation::refusal(&r)),
+        Ok(None) => None,
+        Err(e) => Some(format!("cannot check whether {peer} is revoked: {e}")),
     }
 }
 

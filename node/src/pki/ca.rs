@@ -13,7 +13,7 @@ use rcgen::{
 
 use super::error::PkiError;
 use super::files::*;
-use super::identity::PeerIdentity;
+use super::identity::{PeerIdentity, Subject};
 use super::names::*;
 
 /// What `init_ca` made.
@@ -125,17 +125,6 @@ pub fn issue_with_names(
     extra_names: &[String],
 ) -> Result<DeviceCert, PkiError> {
     validate_device(device)?;
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let mut sans = Vec::new();
-    for name in extra_names.iter().map(|n| n.trim()) {
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-    }
-    for name in &names {
-        sans.push(host_san(name)?);
-    }
-
     let ca = load_ca(ca_dir)?;
     if !org.is_in_subtree_of(&ca.org) {
         return Err(PkiError::OutsideCa {
@@ -148,28 +137,119 @@ pub fn issue_with_names(
         org,
         device: device.to_string(),
     };
-    let uri = identity
-        .uri()
-        .try_into()
-        .map_err(generate("the identity URI"))?;
+    let written = issue_subject(
+        &ca,
+        &Subject::Node(identity.clone()),
+        node_home,
+        extra_names,
+    )?;
+    Ok(DeviceCert {
+        identity,
+        cert_path: written.cert_path,
+        key_path: written.key_path,
+        ca_path: written.ca_path,
+        names: written.names,
+        not_after: written.not_after,
+    })
+}
+
+/// What `issue_relay` wrote into the relay's home.
+#[derive(Debug, Clone)]
+pub struct RelayCert {
+    /// The relay's name.
+    pub name: String,
+    /// `node.pem`.
+    pub cert_path: PathBuf,
+    /// `node.key`.
+    pub key_path: PathBuf,
+    /// `ca.pem`.
+    pub ca_path: PathBuf,
+    /// Host names and addresses the certificate is valid for.
+    pub names: Vec<String>,
+    /// End of the certificate's validity.
+    pub not_after: SystemTime,
+}
+
+/// Issues the relay's certificate (role relay: `halfsky://relay/<name>`, server
+/// authentication only) into `home`. It names no unit, so it can serve mailboxes
+/// and nothing else: no node takes it as a sync peer, seals a bundle to it or
+/// believes an acknowledgement it signed.
+pub fn issue_relay(
+    ca_dir: &Path,
+    name: &str,
+    home: &Path,
+    extra_names: &[String],
+) -> Result<RelayCert, PkiError> {
+    validate_device(name)?;
+    let ca = load_ca(ca_dir)?;
+    let w = issue_subject(&ca, &Subject::Relay(name.to_string()), home, extra_names)?;
+    Ok(RelayCert {
+        name: name.to_string(),
+        cert_path: w.cert_path,
+        key_path: w.key_path,
+        ca_path: w.ca_path,
+        names: w.names,
+        not_after: w.not_after,
+    })
+}
+
+/// Files and names of a certificate just written.
+struct Written {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    ca_path: PathBuf,
+    names: Vec<String>,
+    not_after: SystemTime,
+}
+
+/// Signs a certificate for `subject` (its role in the SAN URI, CN and extended key
+/// usage) and writes it, its key and the CA certificate into `home`.
+fn issue_subject(
+    ca: &LoadedCa,
+    subject: &Subject,
+    home: &Path,
+    extra_names: &[String],
+) -> Result<Written, PkiError> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let mut sans = Vec::new();
+    for name in extra_names.iter().map(|n| n.trim()) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    for name in &names {
+        sans.push(host_san(name)?);
+    }
+    let (uri, cn) = match subject {
+        Subject::Node(identity) => (identity.uri(), identity.to_string()),
+        Subject::Relay(name) => (format!("{RELAY_URI_PREFIX}{name}"), format!("relay/{name}")),
+    };
+    let uri = uri.try_into().map_err(generate("the identity URI"))?;
     sans.insert(0, SanType::URI(uri));
 
     let key = KeyPair::generate().map_err(generate("the device key"))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, identity.to_string());
+    params.distinguished_name.push(DnType::CommonName, cn);
     params
         .distinguished_name
         .push(DnType::OrganizationName, "halfsky");
     params.subject_alt_names = sans;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    // A township is a server for its villages and a client of its county.
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.extended_key_usages = match subject {
+        // A township is a server for its villages and a client of its county.
+        Subject::Node(_) => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        // The relay only answers: no node's TLS accepts it as a client (a child).
+        Subject::Relay(_) => {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, RELAY_OU);
+            vec![ExtendedKeyUsagePurpose::ServerAuth]
+        }
+    };
     params.use_authority_key_identifier_extension = true;
     let now = SystemTime::now();
     let not_after = (now + DEVICE_VALIDITY).min(ca.not_after);
@@ -178,12 +258,11 @@ pub fn issue_with_names(
         .signed_by(&key, &ca.issuer)
         .map_err(generate("the device certificate"))?;
 
-    fs::create_dir_all(node_home).map_err(io("create directory", node_home))?;
-    let out = DeviceCert {
-        identity,
-        cert_path: node_home.join(NODE_CERT_FILE),
-        key_path: node_home.join(NODE_KEY_FILE),
-        ca_path: node_home.join(CA_CERT_FILE),
+    fs::create_dir_all(home).map_err(io("create directory", home))?;
+    let out = Written {
+        cert_path: home.join(NODE_CERT_FILE),
+        key_path: home.join(NODE_KEY_FILE),
+        ca_path: home.join(CA_CERT_FILE),
         names,
         not_after,
     };
@@ -194,14 +273,17 @@ pub fn issue_with_names(
 }
 
 /// The CA, loaded for issuing.
-struct LoadedCa {
-    org: OrgCode,
+pub(crate) struct LoadedCa {
+    /// The CA's unit (read from its CN).
+    pub(crate) org: OrgCode,
     pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// The CA key, PKCS#8 DER (signs revocations).
+    pub(crate) key_pkcs8: Vec<u8>,
     not_after: SystemTime,
 }
 
-fn load_ca(dir: &Path) -> Result<LoadedCa, PkiError> {
+pub(crate) fn load_ca(dir: &Path) -> Result<LoadedCa, PkiError> {
     let cert_path = dir.join(CA_CERT_FILE);
     let key_path = dir.join(CA_KEY_FILE);
     for file in [&cert_path, &key_path] {
@@ -241,12 +323,14 @@ fn load_ca(dir: &Path) -> Result<LoadedCa, PkiError> {
             cert: cert_path,
         });
     }
+    let key_pkcs8 = key.serialize_der();
     let issuer = Issuer::from_ca_cert_der(&der, key).map_err(|e| damaged(&e.to_string()))?;
     let pem = fs::read_to_string(&cert_path).map_err(io("read", &cert_path))?;
     Ok(LoadedCa {
         org,
         pem,
         issuer,
+        key_pkcs8,
         not_after,
     })
 }

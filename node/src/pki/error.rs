@@ -134,4 +134,25 @@ pub enum PkiError {
         /// The org in `node.pem`.
         cert: OrgCode,
     },
+    /// A relay certificate where a node certificate is needed (or the other way round).
+    #[error("the certificate is the relay certificate relay/{name}: a relay serves mailboxes only and may not sync with a node, receive bundles or sign acknowledgements; {what}")]
+    RelayOnly {
+        /// The relay's name in its certificate.
+        name: String,
+        /// What to do instead.
+        what: &'static str,
+    },
+    /// A node certificate where the relay's certificate is needed.
+    #[error("{} is a node certificate ({identity}), but a relay must hold a relay certificate (mailboxes only): issue one with `halfsky pki issue --ca <CA dir> --role relay --device <name> --name <host> -d {}`", .path.display(), .home.display())]
+    NotARelay {
+        /// The certificate file.
+        path: PathBuf,
+        /// The relay home.
+        home: PathBuf,
+        /// Whom the certificate names.
+        identity: String,
+    },
+    /// `--role` that is neither `node` nor `relay`.
+    #[error("--role {0:?}: give `node` (a halfsky office, the default) or `relay` (the relay's mailbox server)")]
+    BadRole(String),
 }

@@ -1,5 +1,6 @@
-//! Who a certificate speaks for: the [`PeerIdentity`] in every device certificate
-//! (unit and device), and a node's own [`NodeIdentity`] loaded from its home.
+//! Who a certificate speaks for: the [`PeerIdentity`] in every node certificate
+//! (unit and device) or the relay's name ([`Subject`]), and a node's own
+//! [`NodeIdentity`] (or the relay's [`RelayIdentity`]) loaded from its home.
 
 use std::path::Path;
 
@@ -31,6 +32,71 @@ impl PeerIdentity {
 impl std::fmt::Display for PeerIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.org, self.device)
+    }
+}
+
+/// What a certificate of the deployment speaks for: its role and name. A node
+/// certificate may sync, seal, receive and acknowledge bundles; a relay certificate
+/// only serves mailboxes (DESIGN.md, "least privilege for the relay").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A device of a unit (`halfsky://org/<code>/device/<name>`).
+    Node(PeerIdentity),
+    /// The relay (`halfsky://relay/<name>`), by its name.
+    Relay(String),
+}
+
+/// What TLS needs from a certificate holder: its chain, the deployment's CA and its
+/// key. Nodes and the relay both have one.
+pub trait TlsCredentials {
+    /// This holder's certificate chain (leaf first).
+    fn chain(&self) -> &[CertificateDer<'static>];
+    /// The deployment's CA certificate: the only trust root.
+    fn ca(&self) -> &CertificateDer<'static>;
+    /// A copy of the private key of `chain()[0]`.
+    fn private_key(&self) -> PrivateKeyDer<'static>;
+}
+
+/// The relay's own TLS identity, loaded from its home.
+pub struct RelayIdentity {
+    /// The relay's certificate chain (leaf first).
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The deployment's CA certificate.
+    pub ca: CertificateDer<'static>,
+    /// The relay's name, as its certificate says.
+    pub name: String,
+    key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for RelayIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayIdentity")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsCredentials for RelayIdentity {
+    fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+    fn ca(&self) -> &CertificateDer<'static> {
+        &self.ca
+    }
+    fn private_key(&self) -> PrivateKeyDer<'static> {
+        self.key.clone_key()
+    }
+}
+
+impl TlsCredentials for NodeIdentity {
+    fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+    fn ca(&self) -> &CertificateDer<'static> {
+        &self.ca
+    }
+    fn private_key(&self) -> PrivateKeyDer<'static> {
+        self.key.clone_key()
     }
 }
 
@@ -67,15 +133,25 @@ impl NodeIdentity {
             })
         }
     }
+}
 
-    /// A copy of the private key, for a TLS config.
-    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
-        self.key.clone_key()
+/// Reads the halfsky identity (org and device) of a node certificate from its SAN
+/// URI. A relay certificate is refused ([`PkiError::RelayOnly`]): wherever a unit's
+/// identity is asked for (a sync peer, a bundle's sender or recipient, an
+/// acknowledgement's signer), the relay has none.
+pub fn identity_of(cert_der: &[u8]) -> Result<PeerIdentity, PkiError> {
+    match subject_of(cert_der)? {
+        Subject::Node(id) => Ok(id),
+        Subject::Relay(name) => Err(PkiError::RelayOnly {
+            name,
+            what: "it is refused here",
+        }),
     }
 }
 
-/// Reads the halfsky identity (org and device) from a DER certificate's SAN URI.
-pub fn identity_of(cert_der: &[u8]) -> Result<PeerIdentity, PkiError> {
+/// Reads what a certificate speaks for from its one halfsky SAN URI: a node
+/// (`halfsky://org/<code>/device/<name>`) or the relay (`halfsky://relay/<name>`).
+pub fn subject_of(cert_der: &[u8]) -> Result<Subject, PkiError> {
     let no = |reason: String| PkiError::NoIdentity { reason };
     let (_, cert) = X509Certificate::from_der(cert_der)
         .map_err(|e| no(format!("not an X.509 certificate ({e})")))?;
@@ -84,29 +160,83 @@ pub fn identity_of(cert_der: &[u8]) -> Result<PeerIdentity, PkiError> {
         .map_err(|e| no(format!("its subject alternative names are malformed ({e})")))?
         .ok_or_else(|| no("it has no subject alternative names".into()))?;
     let mut uris = sans.value.general_names.iter().filter_map(|n| match n {
-        GeneralName::URI(u) => u.strip_prefix(URI_PREFIX),
+        GeneralName::URI(u) if u.starts_with(URI_PREFIX) || u.starts_with(RELAY_URI_PREFIX) => {
+            Some(*u)
+        }
         _ => None,
     });
-    let rest = uris
+    let uri = uris
         .next()
         .ok_or_else(|| no(format!("it has no {URI_PREFIX}… name")))?;
     if uris.next().is_some() {
-        return Err(no(format!("it has more than one {URI_PREFIX}… name")));
+        return Err(no(format!(
+            "it has more than one {URI_PREFIX}… or {RELAY_URI_PREFIX}… name"
+        )));
     }
+    if let Some(name) = uri.strip_prefix(RELAY_URI_PREFIX) {
+        validate_device(name).map_err(|e| no(e.to_string()))?;
+        return Ok(Subject::Relay(name.to_string()));
+    }
+    let rest = uri.strip_prefix(URI_PREFIX).unwrap_or_default();
     let (code, device) = rest
         .split_once("/device/")
         .ok_or_else(|| no(format!("{URI_PREFIX}{rest} has no /device/ part")))?;
     let org = OrgCode::parse(code).map_err(|e| no(e.to_string()))?;
     validate_device(device).map_err(|e| no(e.to_string()))?;
-    Ok(PeerIdentity {
+    Ok(Subject::Node(PeerIdentity {
         org,
         device: device.to_string(),
-    })
+    }))
 }
 
+/// Certificate, CA and key of a home, checked to fit together.
+type Loaded = (
+    Vec<CertificateDer<'static>>,
+    CertificateDer<'static>,
+    PrivateKeyDer<'static>,
+    Subject,
+);
+
 /// Loads this node's certificate, key and CA from its home and checks that they fit
-/// together (key matches certificate, certificate signed by the CA, valid now).
+/// together (key matches certificate, certificate signed by the CA, valid now). A
+/// relay certificate is refused: a node needs a node certificate.
 pub fn load_node_identity(home: &Path) -> Result<NodeIdentity, PkiError> {
+    let (chain, ca, key, subject) = load_checked(home)?;
+    match subject {
+        Subject::Node(identity) => Ok(NodeIdentity {
+            chain,
+            ca,
+            identity,
+            key,
+        }),
+        Subject::Relay(name) => Err(PkiError::RelayOnly {
+            name,
+            what: "a node needs a node certificate: issue one with `halfsky pki issue --org <code> --device <name>`",
+        }),
+    }
+}
+
+/// Loads the relay's certificate, key and CA from its home, with the same checks as
+/// [`load_node_identity`]; a node certificate is refused, so that the relay never
+/// holds a unit's powers.
+pub fn load_relay_identity(home: &Path) -> Result<RelayIdentity, PkiError> {
+    let (chain, ca, key, subject) = load_checked(home)?;
+    match subject {
+        Subject::Relay(name) => Ok(RelayIdentity {
+            chain,
+            ca,
+            name,
+            key,
+        }),
+        Subject::Node(identity) => Err(PkiError::NotARelay {
+            path: home.join(NODE_CERT_FILE),
+            home: home.to_path_buf(),
+            identity: identity.to_string(),
+        }),
+    }
+}
+
+fn load_checked(home: &Path) -> Result<Loaded, PkiError> {
     let cert_path = home.join(NODE_CERT_FILE);
     let key_path = home.join(NODE_KEY_FILE);
     let ca_path = home.join(CA_CERT_FILE);
@@ -138,12 +268,7 @@ pub fn load_node_identity(home: &Path) -> Result<NodeIdentity, PkiError> {
     }
     check_valid_now(&leaf, &cert_path)?;
     check_valid_now(&ca_cert, &ca_path)?;
-    let identity = identity_of(&chain[0])?;
+    let subject = subject_of(&chain[0])?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok(NodeIdentity {
-        chain,
-        ca,
-        identity,
-        key,
-    })
+    Ok((chain, ca, key, subject))
 }

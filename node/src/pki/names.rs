@@ -14,6 +14,11 @@ pub const NODE_KEY_FILE: &str = "node.key";
 
 /// Start of the SAN URI that names a device: `halfsky://org/<code>/device/<name>`.
 pub(crate) const URI_PREFIX: &str = "halfsky://org/";
+/// Start of the SAN URI that names a relay: `halfsky://relay/<name>`. A certificate
+/// carries exactly one of the two forms: that is its role.
+pub(crate) const RELAY_URI_PREFIX: &str = "halfsky://relay/";
+/// Organisational unit of a relay certificate's subject (for people reading it).
+pub(crate) const RELAY_OU: &str = "relay";
 /// Start of the CA's subject CN; the CA's org code follows.
 pub(crate) const CA_CN_PREFIX: &str = "halfsky CA ";
 pub(crate) const DAY: u64 = 24 * 60 * 60;

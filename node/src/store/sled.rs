@@ -82,6 +82,10 @@ impl SledStore {
             }
         };
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
+        crate::store::private::restrict_tree(dir).map_err(|source| StoreError::Open {
+            path: dir.to_path_buf(),
+            source: Box::new(sled::Error::Io(source)),
+        })?;
         Ok(SledStore {
             snapshots: tree("doc_snapshot-1")?,
             changes: tree("doc_changes-1")?,

@@ -85,6 +85,9 @@ pub enum BundleError {
         /// Automerge's reason.
         reason: String,
     },
+    /// The sender or recipient device was revoked by the CA.
+    #[error("refused: {0}")]
+    Revoked(String),
     /// Nothing to put in a bundle.
     #[error("nothing to send: unit {0} has acknowledged every change of this node's subtree")]
     NothingToSend(OrgCode),
@@ -225,6 +228,8 @@ pub fn seal_changes(
             reason: format!("it belongs to {identity}, not to unit {recipient}"),
         });
     }
+    // Never seal to a lost or stolen device's key.
+    refuse_revoked(ledger, &identity, "the recipient's certificate is of a revoked device; seal to the unit's new device (connect to it once, or pass --to-cert)")?;
     let status = StatusStore::new(ledger.store().clone());
     let docs = outgoing(ledger, &status, recipient)?;
     if docs.is_empty() {
@@ -330,6 +335,7 @@ pub fn receive(
         )));
     }
     let contents = opened.verify(&public)?;
+    refuse_revoked(ledger, &sender, "its bundles are refused")?;
     if let Some(wanted) = expect {
         if contents.kind() != wanted {
             return Err(BundleError::WrongKind {
@@ -442,6 +448,24 @@ pub fn receive(
                 received,
             })
         }
+    }
+}
+
+/// Refuses `device` if the CA revoked it (`what` says what follows from that).
+fn refuse_revoked(
+    ledger: &mut Ledger,
+    device: &PeerIdentity,
+    what: &str,
+) -> Result<(), BundleError> {
+    match pki::revocation::find(ledger, device) {
+        Ok(None) => Ok(()),
+        Ok(Some(r)) => Err(BundleError::Revoked(format!(
+            "{}; {what}",
+            pki::revocation::refusal(&r)
+        ))),
+        Err(e) => Err(BundleError::Revoked(format!(
+            "cannot check whether {device} is revoked ({e}); nothing was applied"
+        ))),
     }
 }
 

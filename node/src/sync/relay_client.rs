@@ -3,7 +3,10 @@
 //! leaves the signed acknowledgement for their sender; it applies acknowledgements
 //! left for it; and once the parent has been out of reach for `relay_after`, it seals
 //! the changes the parent lacks into a bundle and leaves it at the relay — again only
-//! when there is something new since the last one.
+//! when there is something new since the last one, or when the last one is still
+//! unacknowledged after `[relay] redeposit_after`. Items it cannot open (sealed to
+//! another device of its unit) stay at the relay for their recipient. It also hands
+//! the relay the CA's revocations it holds, so the relay refuses those devices.
 //!
 //! Also the relay protocol's framing over QUIC streams ([`read_frame`],
 //! [`write_frame`], [`request`]), used by the relay server too.
@@ -103,9 +106,21 @@ pub async fn deposit(
     }
 }
 
-/// Bundles waiting for this node's unit: `(id, sender, bundle)`, and how many more.
-pub async fn fetch(conn: &Connection) -> Result<(Vec<(ItemId, OrgCode, Vec<u8>)>, u32), String> {
-    let answers = request(conn, &RelayFrame::Fetch { limit: MAX_FETCH }).await?;
+/// Bundles waiting for this node's unit, leaving out `except` (items this device
+/// cannot open): `(id, sender, bundle)`, and how many more.
+pub async fn fetch(
+    conn: &Connection,
+    except: &[ItemId],
+) -> Result<(Vec<(ItemId, OrgCode, Vec<u8>)>, u32), String> {
+    let frame = if except.is_empty() {
+        RelayFrame::Fetch { limit: MAX_FETCH }
+    } else {
+        RelayFrame::FetchExcept {
+            limit: MAX_FETCH,
+            except: except.to_vec(),
+        }
+    };
+    let answers = request(conn, &frame).await?;
     let mut items = Vec::new();
     for f in answers {
         match f {
@@ -133,6 +148,18 @@ pub async fn cert_of(conn: &Connection, org: OrgCode) -> Result<Option<Vec<u8>>,
     }
 }
 
+/// Hands the relay the revocations this node holds (signed by the CA; the relay checks
+/// them itself), so that it refuses those devices too. Returns how many it holds.
+pub async fn push_revocations(conn: &Connection, signed: Vec<Vec<u8>>) -> Result<u32, String> {
+    match request(conn, &RelayFrame::Revocations { signed })
+        .await?
+        .as_slice()
+    {
+        [RelayFrame::RevocationsHeld { count }] => Ok(*count),
+        other => Err(refused(other)),
+    }
+}
+
 /// What the relay loop needs.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -155,6 +182,9 @@ pub async fn relay_loop(
 ) {
     let mut last_parent_up = Instant::now();
     let started = crate::sync::status::now_text();
+    // Items this device cannot open (sealed to another device of its unit): left at
+    // the relay for their recipient, and not fetched again.
+    let mut unopenable: Vec<ItemId> = Vec::new();
     loop {
         // The saved link status (cheap; `status()` would also count pending changes).
         // A "connected" saved by an earlier run of this node (killed before it could
@@ -179,7 +209,15 @@ pub async fn relay_loop(
             }
         }
         let parent_gone = last_parent_up.elapsed() >= settings.after;
-        let visit = visit(&endpoint, &client, &home, &settings, &handle, parent_gone);
+        let visit = visit(
+            &endpoint,
+            &client,
+            &home,
+            &settings,
+            &handle,
+            parent_gone,
+            &mut unopenable,
+        );
         let outcome = tokio::select! {
             r = visit => r,
             _ = cancel.cancelled() => return,
@@ -272,6 +310,7 @@ async fn visit(
     settings: &RelaySettings,
     handle: &LedgerHandle,
     parent_gone: bool,
+    unopenable: &mut Vec<ItemId>,
 ) -> Result<Visit, String> {
     let addr = tokio::net::lookup_host(&settings.addr)
         .await
@@ -283,7 +322,7 @@ async fn visit(
         .map_err(|e| format!("cannot dial the relay: {e}"))?
         .await
         .map_err(|e| crate::sync::tls::explain_handshake_failure(&e))?;
-    let result = exchange(&conn, home, handle, parent_gone).await;
+    let result = exchange(&conn, home, handle, parent_gone, unopenable).await;
     conn.close(quinn::VarInt::from_u32(0), b"done");
     result
 }
@@ -293,12 +332,14 @@ async fn exchange(
     home: &std::path::Path,
     handle: &LedgerHandle,
     parent_gone: bool,
+    unopenable: &mut Vec<ItemId>,
 ) -> Result<Visit, String> {
     let keys = Keys::load(home).map_err(|e| e.to_string())?;
     let mut visit = Visit::default();
+    tell_revocations(conn, handle).await;
     // Collect everything waiting for this unit.
     loop {
-        let (items, remaining) = fetch(conn).await?;
+        let (items, remaining) = fetch(conn, unopenable).await?;
         let fetched = items.len();
         for (id, sender, bytes) in items {
             let k = keys.clone();
@@ -337,6 +378,17 @@ async fn exchange(
                     // Our own store failed: keep the item for the next visit.
                     return Err(format!("cannot apply a bundle from {sender}: {e}"));
                 }
+                Err(bundle::BundleError::Format(halfsky_shared::bundle::BundleError::Tampered)) => {
+                    // Sealed to another device of this unit (or damaged on the way):
+                    // not this device's to remove. It stays for its recipient until
+                    // it expires at the relay.
+                    tracing::info!(%sender, "left a relay item this device cannot open for its recipient");
+                    if unopenable.len() >= halfsky_shared::relay_wire::MAX_EXCEPT {
+                        unopenable.remove(0);
+                    }
+                    unopenable.push(id);
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(%sender, reason = %e, "refused a bundle at the relay; removing it");
                     visit.refused = Some(format!("refused a bundle from {sender}: {e}"));
@@ -355,8 +407,47 @@ async fn exchange(
     Ok(visit)
 }
 
+/// Gives the relay the revocations this node holds (a failure is only logged: the
+/// visit goes on, and the next one tries again).
+async fn tell_revocations(conn: &Connection, handle: &LedgerHandle) {
+    let held = handle
+        .run(|ledger| crate::pki::revocation::held(ledger).map_err(|e| e.to_string()))
+        .await;
+    let signed: Vec<Vec<u8>> = match held {
+        Ok(Ok(list)) => list.into_iter().map(|(_, s)| s.to_bytes()).collect(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the revocation list for the relay");
+            return;
+        }
+        Err(_) => return,
+    };
+    if signed.is_empty() {
+        return;
+    }
+    let signed: Vec<Vec<u8>> = signed
+        .into_iter()
+        .take(halfsky_shared::relay_wire::MAX_REVOCATIONS)
+        .collect();
+    match push_revocations(conn, signed).await {
+        Ok(count) => tracing::debug!(count, "the relay holds the revocations"),
+        Err(e) => tracing::warn!(error = %e, "cannot give the relay the revocation list"),
+    }
+}
+
+/// True if the last bundle left at the relay is older than `after`: with the parent
+/// still lacking its changes, it is left again (it may have been lost at the relay).
+fn due_again(status: &StatusStore, after: Duration) -> Result<bool, StatusError> {
+    let last = status.relay_status()?.and_then(|r| r.last_deposit);
+    let Some(last) = last.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok()) else {
+        return Ok(true);
+    };
+    let age = chrono::Utc::now().signed_duration_since(last);
+    Ok(age.to_std().is_ok_and(|age| age >= after))
+}
+
 /// Seals what the parent lacks and leaves it at the relay, unless nothing is new
-/// since the last deposit. True if a bundle was left.
+/// since the last deposit and that deposit is younger than `[relay]
+/// redeposit_after`. True if a bundle was left.
 async fn deposit_for_parent(
     conn: &Connection,
     home: &std::path::Path,
@@ -371,8 +462,9 @@ async fn deposit_for_parent(
         Ok(c) => c,
         Err(_) => match cert_of(conn, parent).await? {
             Some(c) => {
-                // Checked against the CA before it is kept or used.
-                bundle::check_cert(&keys.ca_der, &c, "parent's").map_err(|e| e.to_string())?;
+                // Checked before it is kept or used: from the deployment's CA, a node
+                // certificate (never the relay's own), of exactly the parent's unit.
+                check_parent_cert(&keys.ca_der, &c, parent)?;
                 bundle::save_peer_cert(home, &parent, &c)
                     .map_err(|e| format!("cannot keep the parent's certificate: {e}"))?;
                 c
@@ -388,7 +480,10 @@ async fn deposit_for_parent(
         .run(move |ledger| {
             let status = StatusStore::new(ledger.store().clone());
             let docs = bundle::outgoing(ledger, &status, parent).map_err(|e| e.to_string())?;
-            if nothing_new(&status, &docs).map_err(|e| e.to_string())? {
+            let again = ledger.config().relay.redeposit_after;
+            if nothing_new(&status, &docs).map_err(|e| e.to_string())?
+                && !due_again(&status, again).map_err(|e| e.to_string())?
+            {
                 return Ok(None);
             }
             bundle::seal_changes(ledger, &keys, parent, &cert, bundle::DEFAULT_TTL_SECS)
@@ -408,6 +503,19 @@ async fn deposit_for_parent(
         .map_err(|e| e.to_string())?;
     tracing::info!(%parent, changes = sealed.changes, documents = sealed.documents, "left a bundle for the parent at the relay");
     Ok(true)
+}
+
+/// Checks a certificate the relay handed over as the parent's: issued by the
+/// deployment's CA, valid now, a node certificate (a relay certificate names no unit
+/// and is refused), and of exactly `parent`'s unit, not a unit above or beside it.
+pub fn check_parent_cert(ca_der: &[u8], cert: &[u8], parent: OrgCode) -> Result<(), String> {
+    let (identity, _) = bundle::check_cert(ca_der, cert, "parent's").map_err(|e| e.to_string())?;
+    if identity.org != parent {
+        return Err(format!(
+            "the relay handed over a certificate of {identity} as that of the parent {parent}; it is not kept (seal to the parent after this node has reached it once, or copy its node.pem here)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 
-use crate::pki::{self, NodeIdentity, PeerIdentity, PkiError};
+use crate::pki::{self, PeerIdentity, PkiError, TlsCredentials};
 
 /// ALPN of the sync protocol (defined with the protocol in `shared`).
 pub use halfsky_shared::wire::ALPN;
@@ -70,10 +70,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(id: &NodeIdentity) -> Result<Arc<RootCertStore>, TlsError> {
+fn roots(id: &(impl TlsCredentials + ?Sized)) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     roots
-        .add(id.ca.clone())
+        .add(id.ca().clone())
         .map_err(|source| TlsError::Root { source })?;
     Ok(Arc::new(roots))
 }
@@ -81,7 +81,7 @@ fn roots(id: &NodeIdentity) -> Result<Arc<RootCertStore>, TlsError> {
 /// A QUIC server config for a parent: TLS 1.3 only, requires every child to present a
 /// certificate from the deployment's CA, offers [`ALPN`].
 pub fn server_config(
-    id: &NodeIdentity,
+    id: &(impl TlsCredentials + ?Sized),
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::ServerConfig, TlsError> {
     server_config_with_alpn(id, transport, ALPN)
@@ -89,7 +89,7 @@ pub fn server_config(
 
 /// Like [`server_config`], offering another protocol (the relay's).
 pub fn server_config_with_alpn(
-    id: &NodeIdentity,
+    id: &(impl TlsCredentials + ?Sized),
     transport: Arc<quinn::TransportConfig>,
     alpn: &[u8],
 ) -> Result<quinn::ServerConfig, TlsError> {
@@ -101,7 +101,7 @@ pub fn server_config_with_alpn(
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|source| TlsError::Protocol { source })?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(id.chain.clone(), id.key())
+        .with_single_cert(id.chain().to_vec(), id.private_key())
         .map_err(|source| TlsError::NodeCert {
             role: "server",
             source,
@@ -117,7 +117,7 @@ pub fn server_config_with_alpn(
 /// node's certificate, asks for [`ALPN`]. Dial with a server name that the parent's
 /// certificate carries (`localhost`, 127.0.0.1, or a `--name` given when it was issued).
 pub fn client_config(
-    id: &NodeIdentity,
+    id: &(impl TlsCredentials + ?Sized),
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::ClientConfig, TlsError> {
     client_config_with_alpn(id, transport, ALPN)
@@ -125,7 +125,7 @@ pub fn client_config(
 
 /// Like [`client_config`], asking for another protocol (the relay's).
 pub fn client_config_with_alpn(
-    id: &NodeIdentity,
+    id: &(impl TlsCredentials + ?Sized),
     transport: Arc<quinn::TransportConfig>,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, TlsError> {
@@ -133,7 +133,7 @@ pub fn client_config_with_alpn(
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|source| TlsError::Protocol { source })?
         .with_root_certificates(roots(id)?)
-        .with_client_auth_cert(id.chain.clone(), id.key())
+        .with_client_auth_cert(id.chain().to_vec(), id.private_key())
         .map_err(|source| TlsError::NodeCert {
             role: "client",
             source,
