@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::exchange::export::{ExportError, Format};
 use crate::exchange::import::{ImportError, ImportReport};
+use crate::ledger::admit::Decision;
+use crate::ledger::trust::QuarantineRecord;
 use crate::ledger::{Ledger, LedgerError, RecordView};
 use crate::store::index::IndexedRecord;
 use crate::sync::status::NodeStatus;
@@ -110,6 +112,20 @@ pub enum Request {
     Reindex,
     /// A sealed bundle file: export, import or acknowledge.
     Bundle(BundleRequest),
+    /// Quarantined documents: list them, or decide for one.
+    Quarantine(QuarantineRequest),
+}
+
+/// `halfsky quarantine list | release ORG | drop ORG` (what each does:
+/// [`crate::ledger::admit`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QuarantineRequest {
+    /// Every quarantined document, why and how many changes it holds.
+    List,
+    /// Apply a document's held changes as they are, and lift its quarantine.
+    Release(OrgCode),
+    /// Forget a document's held changes, and lift its quarantine.
+    Drop(OrgCode),
 }
 
 /// What a [`Request`] produced; one variant per request.
@@ -163,6 +179,17 @@ pub enum Response {
     Reindexed(usize),
     /// What a bundle command did.
     Bundle(BundleReport),
+    /// Quarantined documents.
+    Quarantined(Vec<QuarantineRecord>),
+    /// A quarantine decided.
+    QuarantineLifted {
+        /// The document.
+        org: OrgCode,
+        /// Released (applied) rather than dropped.
+        released: bool,
+        /// Held changes applied or forgotten.
+        changes: usize,
+    },
 }
 
 /// Why a request failed; each variant says what, where and what to do.
@@ -278,6 +305,19 @@ pub fn execute(
         }
         Request::Reindex => Response::Reindexed(ledger.reindex()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
+        Request::Quarantine(QuarantineRequest::List) => {
+            Response::Quarantined(ledger.trust().quarantined().map_err(LedgerError::from)?)
+        }
+        Request::Quarantine(QuarantineRequest::Release(org)) => Response::QuarantineLifted {
+            org,
+            released: true,
+            changes: ledger.decide_quarantine(org, Decision::Release)?,
+        },
+        Request::Quarantine(QuarantineRequest::Drop(org)) => Response::QuarantineLifted {
+            org,
+            released: false,
+            changes: ledger.decide_quarantine(org, Decision::Drop)?,
+        },
     })
 }
 

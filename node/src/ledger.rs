@@ -12,10 +12,14 @@
 //! - [`reader`]: the read-only view other threads use (the dashboard's pages).
 //! - [`actor`]: the thread that owns the ledger while the node runs.
 //! - [`replica`]: the ledger as the sync session sees it.
+//! - [`admit`]: the one door for changes from other nodes (admission, quarantine).
+//! - [`trust`]: refusals, quarantines and held changes in the store.
 
 pub mod actor;
+pub mod admit;
 pub mod reader;
 pub mod replica;
+pub mod trust;
 mod write;
 
 use std::collections::BTreeMap;
@@ -79,6 +83,35 @@ pub enum LedgerError {
         #[source]
         error: halfsky_shared::admission::AdmissionError,
     },
+    /// A change from another node broke a rule of record-level authority (or did not
+    /// parse); the changes that passed were applied.
+    #[error("change {change} to document {org} refused ({rule}): {reason}")]
+    NotAdmitted {
+        /// The document.
+        org: OrgCode,
+        /// The change (hex; empty if the bytes were not a change).
+        change: String,
+        /// The rule (`foreign-record`, `protected-layout`, …).
+        rule: String,
+        /// What exactly.
+        reason: String,
+    },
+    /// The document is quarantined: its new changes are held for an admin.
+    #[error("document {org} is quarantined since {since} ({rule}); its new changes are held until an admin runs `halfsky quarantine release {org}` or `drop {org}`")]
+    Quarantined {
+        /// The document.
+        org: OrgCode,
+        /// Since when.
+        since: String,
+        /// The rule of the refusal that started it.
+        rule: String,
+    },
+    /// `quarantine release|drop` of a document that is not quarantined.
+    #[error("document {0} is not quarantined; `halfsky quarantine list` shows those that are")]
+    NotQuarantined(OrgCode),
+    /// The refusal records failed.
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     /// No such record at this node.
     #[error("no record {0} in this ledger; `halfsky list <kind>` shows the ids")]
     NotFound(RecordId),
@@ -432,26 +465,16 @@ impl Ledger {
         Ok(count)
     }
 
-    /// Applies changes received from elsewhere (sync, relay, bundle) to `org`'s
-    /// document; durable and indexed on return. Returns the new heads.
+    /// Applies changes to `org`'s document as they are, unchecked; durable and indexed
+    /// on return. Returns the new heads. For changes this node trusts (set-up, an
+    /// admin's release); changes from other nodes come in through
+    /// [`Ledger::receive_changes`].
     pub fn apply_changes(
         &mut self,
         org: OrgCode,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
         self.apply_changes_from(org, changes, ArrivalPath::Direct)
-    }
-
-    /// Checks raw changes from another node for `org` against the `[sync]` size caps,
-    /// before any byte reaches Automerge (which inflates without a limit). Every door
-    /// that takes changes from elsewhere calls this first.
-    pub fn admit(&self, org: OrgCode, raw: &[Vec<u8>]) -> Result<(), LedgerError> {
-        halfsky_shared::admission::check_changes(raw, &self.config.sync.admission)
-            .map(|_| ())
-            .map_err(|error| {
-                tracing::warn!(%org, rule = error.rule(), %error, "changes refused");
-                LedgerError::Refused { org, error }
-            })
     }
 
     /// [`Ledger::apply_changes`], recording in the freshness records how the changes

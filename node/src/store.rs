@@ -18,6 +18,7 @@
 //! - `index-1`:        the materialized index (layout in [`index`]).
 //! - `status-1`:       link status (layout in [`crate::sync::status`]).
 //! - `freshness-1`:    last arrival per unit (layout in [`crate::sync::freshness`]).
+//! - `trust-1`:        refusals, quarantines, held changes (layout in [`crate::ledger::trust`]).
 //!
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
@@ -102,11 +103,13 @@ pub enum Table {
     Status,
     /// Last arrival per unit ([`crate::sync::freshness`]).
     Freshness,
+    /// Refusals, quarantines and held changes ([`crate::ledger::trust`]).
+    Trust,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Index, Table::Status, Table::Freshness];
+    pub const ALL: [Table; 4] = [Table::Index, Table::Status, Table::Freshness, Table::Trust];
 
     /// The versioned name of the table (the sled tree's name).
     pub fn name(self) -> &'static str {
@@ -114,6 +117,7 @@ impl Table {
             Table::Index => "index-1",
             Table::Status => "status-1",
             Table::Freshness => "freshness-1",
+            Table::Trust => "trust-1",
         }
     }
 }

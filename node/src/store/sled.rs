@@ -23,6 +23,7 @@ pub struct SledStore {
     index: sled::Tree,
     status: sled::Tree,
     freshness: sled::Tree,
+    trust: sled::Tree,
 }
 
 /// Tag after the org code of a chunk key in `doc_changes-1`.
@@ -83,6 +84,7 @@ impl SledStore {
             index: tree(Table::Index.name())?,
             status: tree(Table::Status.name())?,
             freshness: tree(Table::Freshness.name())?,
+            trust: tree(Table::Trust.name())?,
             db,
         })
     }
@@ -92,6 +94,7 @@ impl SledStore {
             Table::Index => &self.index,
             Table::Status => &self.status,
             Table::Freshness => &self.freshness,
+            Table::Trust => &self.trust,
         }
     }
 }
