@@ -275,9 +275,14 @@ impl FieldSpec {
             (FieldType::EnumList(spec), Value::List(codes)) => codes
                 .iter()
                 .try_for_each(|code| check_code(self.name, spec, code)),
-            (FieldType::RefList(_), Value::List(items)) => items
-                .iter()
-                .try_for_each(|item| self.check_stored(&Value::Text(item.clone()), today)),
+            (FieldType::RefList(kind), Value::List(items)) => {
+                items
+                    .iter()
+                    .try_for_each(|item| match crate::record::RecordId::parse(item) {
+                        Ok(id) if id.kind() == *kind && id.to_string() == *item => Ok(()),
+                        _ => invalid(format!("\"{item}\" is not a {} id", kind.spec().name)),
+                    })
+            }
             (FieldType::IdNumber, Value::Text(masked)) => {
                 let shape = masked.chars().count() == 18
                     && masked.contains("********")
