@@ -536,3 +536,69 @@ fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
     assert_eq!(p.deliver(Door::Catchup, org, real), None, "complete later");
     assert_eq!(heads(&p.township, &org), heads(&p.village, &org));
 }
+
+/// Runs a sync session between the village (child) and the township (parent), both
+/// real ledgers, passing frames in memory until both are quiet; returns the
+/// village's events. (The session sends what a far-behind parent lacks as catch-up
+/// batches, then finishes with sync messages.)
+fn sync_in_memory(p: &mut Pair) -> Vec<halfsky_shared::session::SessionEvent> {
+    use halfsky_shared::session::{Role, Session};
+    let township_org = OrgCode::parse(TOWNSHIP).unwrap();
+    let mut child = Session::new(Role::Child, p.org, "v1", township_org, "t1").unwrap();
+    let mut parent = Session::new(Role::Parent, township_org, "t1", p.org, "v1").unwrap();
+    let mut to_parent = child.start(&mut p.village);
+    let mut to_child = parent.start(&mut p.township);
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        if to_parent.is_empty() && to_child.is_empty() {
+            break;
+        }
+        let mut next_child = Vec::new();
+        for f in to_parent.drain(..) {
+            next_child.extend(parent.handle(f, &mut p.township));
+        }
+        let mut next_parent = Vec::new();
+        for f in to_child.drain(..) {
+            next_parent.extend(child.handle(f, &mut p.village));
+        }
+        events.extend(child.take_events());
+        to_parent = next_parent;
+        to_child = next_child;
+    }
+    events
+}
+
+#[test]
+fn a_live_session_refuses_a_foreign_record_and_the_sender_hears_why() {
+    use halfsky_shared::session::SessionEvent;
+    let mut p = Pair::new();
+    fill_village(&mut p.village, 3, 13);
+    let events = sync_in_memory(&mut p);
+    assert!(events.contains(&SessionEvent::Synced), "{events:?}");
+    assert_eq!(heads(&p.township, &p.org), heads(&p.village, &p.org));
+    let totals = p.totals();
+
+    let org = p.org;
+    let real = real_changes(&mut p.village, org);
+    poisoned_history(&mut p, sibling_record(&real));
+    let events = sync_in_memory(&mut p);
+    let heard = events.iter().find_map(|e| match e {
+        SessionEvent::Refused {
+            reason,
+            by_peer: true,
+            ..
+        } => Some(reason.clone()),
+        _ => None,
+    });
+    let heard = heard.unwrap_or_else(|| panic!("the village hears of the refusal: {events:?}"));
+    assert!(heard.contains("foreign-record"), "{heard}");
+    assert_eq!(p.totals(), totals, "nothing of it is counted");
+    let refusals = p.township.trust().refusals().unwrap();
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.rule == "foreign-record" && r.sender == SENDER && r.door == "catch-up"),
+        "{refusals:?}"
+    );
+    assert_eq!(p.township.trust().quarantined().unwrap().len(), 1);
+}
