@@ -176,7 +176,7 @@ pub enum Response {
         count: usize,
     },
     /// Records indexed by a rebuild.
-    Reindexed(usize),
+    Reindexed(crate::ledger::ReindexReport),
     /// What a bundle command did.
     Bundle(BundleReport),
     /// Quarantined documents.
@@ -303,7 +303,7 @@ pub fn execute(
             )?;
             Response::Exported { kind, out, count }
         }
-        Request::Reindex => Response::Reindexed(ledger.reindex()?),
+        Request::Reindex => Response::Reindexed(ledger.rebuild_index()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
         Request::Quarantine(QuarantineRequest::List) => {
             Response::Quarantined(ledger.trust().quarantined().map_err(LedgerError::from)?)

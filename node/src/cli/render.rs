@@ -109,7 +109,12 @@ pub fn render(
             kind.spec().plural,
             path.display()
         ),
-        Response::Reindexed(n) => writeln!(err, "index rebuilt: {n} records"),
+        Response::Reindexed(report) => {
+            for skipped in &report.skipped {
+                writeln!(err, "skipped {skipped}")?;
+            }
+            writeln!(err, "index rebuilt: {} records", report.records)
+        }
         Response::Bundle(report) => render_bundle(report, out, err),
         Response::Quarantined(list) if json => as_json(out, list),
         Response::Quarantined(list) => {
