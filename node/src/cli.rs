@@ -24,11 +24,11 @@ use std::path::{Path, PathBuf};
 use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
-    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, ServiceCommand,
-    UserCommand,
+    field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, QuarantineCommand,
+    ServiceCommand, UserCommand,
 };
 
-use crate::command::{self, BundleRequest, Request};
+use crate::command::{self, BundleRequest, QuarantineRequest, Request};
 use crate::config::NodeHome;
 use crate::ledger::Ledger;
 
@@ -306,6 +306,9 @@ fn wants_json(command: &Command) -> bool {
             | Command::History { json: true, .. }
             | Command::Stats { json: true, .. }
             | Command::Status { json: true }
+            | Command::Quarantine {
+                cmd: QuarantineCommand::List { json: true }
+            }
     )
 }
 
@@ -389,6 +392,11 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         Command::Reindex => Request::Reindex,
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),
         Command::Backup { out } => Request::Backup { out: absolute(out) },
+        Command::Quarantine { cmd } => Request::Quarantine(match cmd {
+            QuarantineCommand::List { .. } => QuarantineRequest::List,
+            QuarantineCommand::Release { org } => QuarantineRequest::Release(parse_org(&org)?),
+            QuarantineCommand::Drop { org } => QuarantineRequest::Drop(parse_org(&org)?),
+        }),
         Command::Init(_)
         | Command::Demo(_)
         | Command::Run

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::exchange::export::{ExportError, Format};
 use crate::exchange::import::{ImportError, ImportReport};
+use crate::ledger::admit::Decision;
+use crate::ledger::trust::QuarantineRecord;
 use crate::ledger::{Ledger, LedgerError, RecordView};
 use crate::store::index::IndexedRecord;
 use crate::sync::status::NodeStatus;
@@ -120,6 +122,20 @@ pub enum Request {
     },
     /// Record or list certificate revocations.
     Revocations(RevocationRequest),
+    /// Quarantined documents: list them, or decide for one.
+    Quarantine(QuarantineRequest),
+}
+
+/// `halfsky quarantine list | release ORG | drop ORG` (what each does:
+/// [`crate::ledger::admit`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QuarantineRequest {
+    /// Every quarantined document, why and how many changes it holds.
+    List,
+    /// Apply a document's held changes as they are, and lift its quarantine.
+    Release(OrgCode),
+    /// Forget a document's held changes, and lift its quarantine.
+    Drop(OrgCode),
 }
 
 /// What a [`Request`] produced; one variant per request.
@@ -170,13 +186,24 @@ pub enum Response {
         count: usize,
     },
     /// Records indexed by a rebuild.
-    Reindexed(usize),
+    Reindexed(crate::ledger::ReindexReport),
     /// What a bundle command did.
     Bundle(BundleReport),
     /// A backup written.
     BackedUp(crate::backup::BackupReport),
     /// What a revocation request did.
     Revocations(RevocationReport),
+    /// Quarantined documents.
+    Quarantined(Vec<QuarantineRecord>),
+    /// A quarantine decided.
+    QuarantineLifted {
+        /// The document.
+        org: OrgCode,
+        /// Released (applied) rather than dropped.
+        released: bool,
+        /// Held changes applied or forgotten.
+        changes: usize,
+    },
 }
 
 /// Why a request failed; each variant says what, where and what to do.
@@ -296,12 +323,25 @@ pub fn execute(
             )?;
             Response::Exported { kind, out, count }
         }
-        Request::Reindex => Response::Reindexed(ledger.reindex()?),
+        Request::Reindex => Response::Reindexed(ledger.rebuild_index()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
         Request::Backup { out } => Response::BackedUp(crate::backup::backup(ledger, &out)?),
         Request::Revocations(request) => {
             Response::Revocations(revocations::execute(ledger, request)?)
         }
+        Request::Quarantine(QuarantineRequest::List) => {
+            Response::Quarantined(ledger.trust().quarantined().map_err(LedgerError::from)?)
+        }
+        Request::Quarantine(QuarantineRequest::Release(org)) => Response::QuarantineLifted {
+            org,
+            released: true,
+            changes: ledger.decide_quarantine(org, Decision::Release)?,
+        },
+        Request::Quarantine(QuarantineRequest::Drop(org)) => Response::QuarantineLifted {
+            org,
+            released: false,
+            changes: ledger.decide_quarantine(org, Decision::Drop)?,
+        },
     })
 }
 

@@ -264,6 +264,7 @@ pub fn router(state: AppState) -> Router {
         .route("/org/{code}/overdue", get(pages::overdue))
         .route("/org/{code}/women", get(pages::women))
         .route("/record/{id}", get(pages::record))
+        .route("/admin/refusals", get(pages::refusals))
         .route("/new", get(forms::kinds))
         .route("/new/{kind}", get(forms::form).post(forms::submit))
         .route("/api/v1/stats", get(api::stats))

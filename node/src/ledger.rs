@@ -12,10 +12,14 @@
 //! - [`reader`]: the read-only view other threads use (the dashboard's pages).
 //! - [`actor`]: the thread that owns the ledger while the node runs.
 //! - [`replica`]: the ledger as the sync session sees it.
+//! - [`admit`]: the one door for changes from other nodes (admission, quarantine).
+//! - [`trust`]: refusals, quarantines and held changes in the store.
 
 pub mod actor;
+pub mod admit;
 pub mod reader;
 pub mod replica;
+pub mod trust;
 mod write;
 
 use std::collections::BTreeMap;
@@ -79,6 +83,35 @@ pub enum LedgerError {
         #[source]
         error: halfsky_shared::admission::AdmissionError,
     },
+    /// A change from another node broke a rule of record-level authority (or did not
+    /// parse); the changes that passed were applied.
+    #[error("change {change} to document {org} refused ({rule}): {reason}")]
+    NotAdmitted {
+        /// The document.
+        org: OrgCode,
+        /// The change (hex; empty if the bytes were not a change).
+        change: String,
+        /// The rule (`foreign-record`, `protected-layout`, …).
+        rule: String,
+        /// What exactly.
+        reason: String,
+    },
+    /// The document is quarantined: its new changes are held for an admin.
+    #[error("document {org} is quarantined since {since} ({rule}); its new changes are held until an admin runs `halfsky quarantine release {org}` or `drop {org}`")]
+    Quarantined {
+        /// The document.
+        org: OrgCode,
+        /// Since when.
+        since: String,
+        /// The rule of the refusal that started it.
+        rule: String,
+    },
+    /// `quarantine release|drop` of a document that is not quarantined.
+    #[error("document {0} is not quarantined; `halfsky quarantine list` shows those that are")]
+    NotQuarantined(OrgCode),
+    /// The refusal records failed.
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     /// No such record at this node.
     #[error("no record {0} in this ledger; `halfsky list <kind>` shows the ids")]
     NotFound(RecordId),
@@ -114,6 +147,15 @@ pub struct Prepared {
     kind: Kind,
     fields: Fields,
     id_hash: Option<String>,
+}
+
+/// What a rebuild of the index did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReindexReport {
+    /// Records indexed.
+    pub records: usize,
+    /// Documents skipped, each with why.
+    pub skipped: Vec<String>,
 }
 
 /// A record with what `show` needs beyond the index.
@@ -409,16 +451,34 @@ impl Ledger {
         self.reader.stats(org.unwrap_or(self.config.org))
     }
 
-    /// Rebuilds the index from the documents; returns how many records it indexed.
+    /// Rebuilds the index from the documents; returns how many records it indexed
+    /// (documents that cannot be read are skipped: see [`Ledger::rebuild_index`]).
     pub fn reindex(&mut self) -> Result<usize, LedgerError> {
-        self.reader.bump();
-        self.reader.forget_sums();
-        self.docs.clear();
-        self.index.clear()?;
-        let mut count = 0;
+        Ok(self.rebuild_index()?.records)
+    }
+
+    /// Rebuilds the index beside the old one and swaps when complete: the new rows are
+    /// built in memory (the old index keeps answering meanwhile), then replace the old
+    /// ones in one atomic batch, so a failure half-way leaves the old index whole. A
+    /// document that cannot be loaded is skipped and reported; a malformed record
+    /// reads leniently (a missing map as empty) and never fails the rebuild.
+    pub fn rebuild_index(&mut self) -> Result<ReindexReport, LedgerError> {
+        let beside = Arc::new(crate::store::MemoryStore::new());
+        let fresh = Index::open(beside.clone());
+        let mut report = ReindexReport::default();
         for org in self.store.docs()? {
-            let stored = self.store.load(&org)?.expect("listed documents exist");
-            let mut doc = LedgerDoc::load(&stored.concatenated(), org, self.config.actor.clone())?;
+            let Some(stored) = self.store.load(&org)? else {
+                continue;
+            };
+            let mut doc =
+                match LedgerDoc::load(&stored.concatenated(), org, self.config.actor.clone()) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        tracing::warn!(%org, error = %e, "reindex skips a document it cannot load");
+                        report.skipped.push(format!("document {org}: {e}"));
+                        continue;
+                    }
+                };
             let mut t = Touched {
                 meta: true,
                 ..Touched::default()
@@ -426,33 +486,35 @@ impl Ledger {
             for kind in Kind::ALL {
                 t.records.extend(doc.ids(kind)?);
             }
-            count += t.records.len();
-            self.index.apply(&mut doc, &t)?;
+            report.records += t.records.len();
+            fresh.apply(&mut doc, &t)?;
         }
+        let mut swap = crate::store::Batch::default();
+        for row in self.store.scan_prefix(crate::store::Table::Index, b"") {
+            swap.remove(row?.0);
+        }
+        for row in beside.scan_prefix(crate::store::Table::Index, b"") {
+            let (k, v) = row?;
+            swap.insert(k, v);
+        }
+        self.docs.clear();
+        self.store.apply(crate::store::Table::Index, swap)?;
         self.store.flush()?;
-        Ok(count)
+        self.reader.bump();
+        self.reader.forget_sums();
+        Ok(report)
     }
 
-    /// Applies changes received from elsewhere (sync, relay, bundle) to `org`'s
-    /// document; durable and indexed on return. Returns the new heads.
+    /// Applies changes to `org`'s document as they are, unchecked; durable and indexed
+    /// on return. Returns the new heads. For changes this node trusts (set-up, an
+    /// admin's release); changes from other nodes come in through
+    /// [`Ledger::receive_changes`].
     pub fn apply_changes(
         &mut self,
         org: OrgCode,
         changes: Vec<Change>,
     ) -> Result<Vec<ChangeHash>, LedgerError> {
         self.apply_changes_from(org, changes, ArrivalPath::Direct)
-    }
-
-    /// Checks raw changes from another node for `org` against the `[sync]` size caps,
-    /// before any byte reaches Automerge (which inflates without a limit). Every door
-    /// that takes changes from elsewhere calls this first.
-    pub fn admit(&self, org: OrgCode, raw: &[Vec<u8>]) -> Result<(), LedgerError> {
-        halfsky_shared::admission::check_changes(raw, &self.config.sync.admission)
-            .map(|_| ())
-            .map_err(|error| {
-                tracing::warn!(%org, rule = error.rule(), %error, "changes refused");
-                LedgerError::Refused { org, error }
-            })
     }
 
     /// [`Ledger::apply_changes`], recording in the freshness records how the changes
@@ -769,6 +831,29 @@ mod tests {
         let before = indexed(&ledger);
         drop(ledger);
         assert_eq!(indexed(&v.open()), before);
+    }
+
+    #[test]
+    fn reindex_skips_and_reports_a_document_it_cannot_load() {
+        let v = Village::new();
+        let mut generator = testing::generator();
+        let mut ledger = v.open();
+        ledger
+            .add(Kind::Woman, &testing::woman(&mut generator))
+            .unwrap();
+        let before = indexed(&ledger);
+        let broken = OrgCode::parse("230129100202").unwrap();
+        v.store.append(&broken, b"not a document", &[]).unwrap();
+        let report = ledger.rebuild_index().unwrap();
+        assert_eq!(report.skipped.len(), 1, "{report:?}");
+        assert!(report.skipped[0].contains("230129100202"));
+        assert_eq!(report.records, 1);
+        assert_eq!(
+            indexed(&ledger),
+            before,
+            "the good document is indexed as before"
+        );
+        assert_index_matches_store(&ledger);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - `status-1`:       link status (layout in [`crate::sync::status`]).
 //! - `freshness-1`:    last arrival per unit (layout in [`crate::sync::freshness`]).
 //! - `meta-1`:         the store's format (layout and migrations in [`version`]).
+//! - `trust-1`:        refusals, quarantines, held changes (layout in [`crate::ledger::trust`]).
 //!
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
@@ -117,11 +118,19 @@ pub enum Table {
     Freshness,
     /// The store's format version ([`version`]).
     Meta,
+    /// Refusals, quarantines and held changes ([`crate::ledger::trust`]).
+    Trust,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [Table::Index, Table::Status, Table::Freshness, Table::Meta];
+    pub const ALL: [Table; 5] = [
+        Table::Index,
+        Table::Status,
+        Table::Freshness,
+        Table::Meta,
+        Table::Trust,
+    ];
 
     /// The versioned name of the table (the sled tree's name).
     pub fn name(self) -> &'static str {
@@ -130,6 +139,7 @@ impl Table {
             Table::Status => "status-1",
             Table::Freshness => "freshness-1",
             Table::Meta => "meta-1",
+            Table::Trust => "trust-1",
         }
     }
 }

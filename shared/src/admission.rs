@@ -9,6 +9,8 @@
 //! chunks into a counting sink that stops one byte past the cap, so a bomb costs at
 //! most the cap in CPU and nothing in memory.
 
+pub mod authority;
+
 use std::io::Read;
 
 use thiserror::Error;

@@ -10,4 +10,4 @@ pub mod value;
 
 pub use enums::EnumSpec;
 pub use kinds::{FieldSpec, FieldType, Kind, KindSpec};
-pub use value::{parse_date, FieldError, Value};
+pub use value::{parse_date, FieldError, StoredValueError, Value};

@@ -80,10 +80,11 @@ pub trait Replica {
         org: &OrgCode,
         state: &mut sync::State,
     ) -> Result<Option<sync::Message>, Self::Error>;
-    /// Applies a sync message; whatever it adds is durable on return. Returns true if
-    /// the document changed.
+    /// Applies a sync message from `peer` (`<org>/<device>`); whatever it adds is
+    /// admitted and durable on return. Returns true if the document changed.
     fn receive(
         &mut self,
+        peer: &str,
         org: &OrgCode,
         state: &mut sync::State,
         message: sync::Message,
@@ -95,8 +96,13 @@ pub trait Replica {
         org: &OrgCode,
         their_heads: &[ChangeHash],
     ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
-    /// Applies raw changes (a catch-up batch), durable on return.
-    fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, Self::Error>;
+    /// Admits and applies raw changes (a catch-up batch) from `peer`, durable on return.
+    fn apply_changes(
+        &mut self,
+        peer: &str,
+        org: &OrgCode,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<bool, Self::Error>;
 }
 
 /// What the node learns from a session.
@@ -565,7 +571,8 @@ impl Session {
         let their_heads = message.heads.clone();
         let state = self.state(&org, replica)?;
         let mut state_taken = std::mem::take(state);
-        let received = replica.receive(&org, &mut state_taken, message);
+        let peer = self.peer_key();
+        let received = replica.receive(&peer, &org, &mut state_taken, message);
         *self.states.get_mut(&org).expect("loaded") = state_taken;
         match received {
             Ok(changed) => {
@@ -608,7 +615,7 @@ impl Session {
                 format!("{} may not change document {org}: a link from {} carries only its own subtree upward", self.peer_org, self.scope.child),
             ));
         }
-        match replica.apply_changes(&org, changes) {
+        match replica.apply_changes(&self.peer_key(), &org, changes) {
             Ok(true) => self.events.push(SessionEvent::DocChanged(org)),
             Ok(false) => {}
             Err(e) => return Ok(self.refuse(org, format!("changes could not be applied: {e}"))),

@@ -476,7 +476,7 @@ pub trait ApplyRaw {
 
 impl ApplyRaw for Ledger {
     fn apply_changes_raw(&mut self, org: OrgCode, changes: Vec<Vec<u8>>) {
-        Replica::apply_changes(self, &org, changes).expect("changes apply");
+        Replica::apply_changes(self, "bench/setup", &org, changes).expect("changes apply");
     }
 }
 

@@ -214,12 +214,43 @@ pub enum Command {
         #[arg(long)]
         same_device: bool,
     },
+    /// Documents quarantined after a refused change: their good history stays, their
+    /// new changes are held until you release (apply them as they are) or drop
+    /// (forget them) — see `halfsky status` for the refusals.
+    Quarantine {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: QuarantineCommand,
+    },
     /// Carry changes by hand when there is no network at all: sealed bundle files
     /// (signed by this node, readable only by the recipient) and their acknowledgements.
     Bundle {
         /// What to do.
         #[command(subcommand)]
         cmd: BundleCommand,
+    },
+}
+
+/// `halfsky quarantine …`.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Quarantined documents: since when, why, from whom, how many changes held.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply a document's held changes as they are (you vouch for them, e.g. after
+    /// upgrading this node for a newer release's values) and lift the quarantine.
+    Release {
+        /// The document's org code.
+        org: String,
+    },
+    /// Forget a document's held changes (its good history stays) and lift the
+    /// quarantine; a sender that still holds the refused change will be refused again.
+    Drop {
+        /// The document's org code.
+        org: String,
     },
 }
 

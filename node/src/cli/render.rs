@@ -109,7 +109,38 @@ pub fn render(
             kind.spec().plural,
             path.display()
         ),
-        Response::Reindexed(n) => writeln!(err, "index rebuilt: {n} records"),
+        Response::Reindexed(report) => {
+            for skipped in &report.skipped {
+                writeln!(err, "skipped {skipped}")?;
+            }
+            writeln!(err, "index rebuilt: {} records", report.records)
+        }
+        Response::Bundle(report) => render_bundle(report, out, err),
+        Response::Quarantined(list) if json => as_json(out, list),
+        Response::Quarantined(list) => {
+            if list.is_empty() {
+                writeln!(out, "no document is quarantined")?;
+            }
+            for q in list {
+                writeln!(
+                    out,
+                    "{} since {}: {} change(s) held; refused change {} from {} ({}): {}",
+                    q.org, q.since, q.held, q.change, q.sender, q.rule, q.reason
+                )?;
+            }
+            Ok(())
+        }
+        Response::QuarantineLifted {
+            org,
+            released,
+            changes,
+        } => {
+            let what = if *released { "applied" } else { "forgot" };
+            writeln!(
+                err,
+                "document {org} is out of quarantine: {what} {changes} held change(s)"
+            )
+        }
         Response::BackedUp(r) => writeln!(
             err,
             "backup written: {} ({} documents, {} bytes); it holds this node's key and ID key: keep it as safe as the node itself",
@@ -117,7 +148,6 @@ pub fn render(
             r.documents,
             r.bytes
         ),
-        Response::Bundle(report) => render_bundle(report, out, err),
         Response::Revocations(RevocationReport::Held(list)) if json => as_json(out, list),
         Response::Revocations(report) => render_revocations(report, out, err),
     }
@@ -300,6 +330,38 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 .as_deref()
                 .map(|e| format!(" — {e}"))
                 .unwrap_or_default()
+        )?;
+    }
+    print_trust(out, s)
+}
+
+/// Quarantined documents and the latest refusals, both ways.
+fn print_trust(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
+    for q in &s.quarantined {
+        writeln!(
+            out,
+            "QUARANTINED document {} since {} ({}, from {}): {}; {} changes held — `halfsky quarantine release|drop {}`",
+            q.org, q.since, q.rule, q.sender, q.reason, q.held, q.org
+        )?;
+    }
+    if !s.refusals.is_empty() {
+        writeln!(out, "latest refusals:")?;
+    }
+    for r in &s.refusals {
+        let who = if r.by_peer {
+            format!("refused by {}", r.sender)
+        } else {
+            format!("from {}", r.sender)
+        };
+        writeln!(
+            out,
+            "  {} document {} change {} ({}, {who}, {}): {}",
+            r.at,
+            r.org,
+            r.change.as_deref().unwrap_or("-"),
+            r.rule,
+            r.door,
+            r.reason
         )?;
     }
     Ok(())

@@ -159,6 +159,7 @@ fn receive_file(
             changes,
             changed,
             ack,
+            refused,
         } => {
             if let Some(path) = &ack_out {
                 bundle::write_atomic(path, &ack).map_err(|source| BundleError::Io {
@@ -166,6 +167,9 @@ fn receive_file(
                     path: path.clone(),
                     source,
                 })?;
+            }
+            if !refused.is_empty() {
+                return Err(BundleError::PartlyRefused(refused));
             }
             Ok(BundleReport::Imported {
                 file,
@@ -177,10 +181,14 @@ fn receive_file(
                 ack_written: ack_out,
             })
         }
+        Received::Ack { refused, .. } if !refused.is_empty() => {
+            Err(BundleError::PartlyRefused(refused))
+        }
         Received::Ack {
             sender,
             documents,
             received,
+            ..
         } => Ok(BundleReport::Acknowledged {
             file,
             sender: sender.to_string(),

@@ -1,9 +1,10 @@
 //! The pages, by family: [`overview`] (a unit with its drill-down, freshness and
 //! targets), [`lists`] (overdue follow-ups, women by filter), [`record`] (a record
-//! with its history), [`login`]. This file holds what they share: the page answer,
+//! with its history), [`login`], [`admin`] (refusals and quarantine). This file holds what they share: the page answer,
 //! messages, table downloads and the freshness line. Every table on a page downloads
 //! as CSV or XLSX from the same URL (`?format=csv&table=N`).
 
+pub mod admin;
 pub mod lists;
 pub mod login;
 pub mod overview;
@@ -18,6 +19,7 @@ use halfsky_shared::OrgCode;
 use maud::{html as markup, Markup};
 use serde::Deserialize;
 
+pub use admin::refusals;
 pub use lists::{overdue, women};
 pub use login::{login, login_form, logout};
 pub use overview::overview;

@@ -471,6 +471,22 @@ impl State {
                         "refused"
                     };
                     tracing::warn!(peer = %peer, document = %org, %reason, "{who} a document");
+                    if *by_peer {
+                        // The sender's end of a refusal: recorded beside this node's own.
+                        let record = crate::ledger::trust::RefusalRecord {
+                            at: now_text(),
+                            org: *org,
+                            change: None,
+                            rule: rule_in(reason).to_string(),
+                            reason: reason.clone(),
+                            sender: peer.to_string(),
+                            door: "sync".into(),
+                            by_peer: true,
+                        };
+                        if let Err(e) = self.ledger.trust().record(&record) {
+                            tracing::warn!(error = %e, "cannot record a refusal by the peer");
+                        }
+                    }
                     let text = format!("{who} document {org}: {reason}");
                     match role {
                         Role::Child => self.parent_status().last_error = Some(text),
@@ -571,6 +587,17 @@ fn revoked(ledger: &mut Ledger, peer: &PeerIdentity) -> Option<String> {
     }
 }
 
+/// The rule named in a refusal's reason (`… refused (foreign-record): …`), or
+/// `refused` when the peer gave none (an older release, a scope refusal).
+fn rule_in(reason: &str) -> &str {
+    reason
+        .split('(')
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .find(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .unwrap_or("refused")
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::Future;
@@ -589,6 +616,13 @@ mod tests {
             _ = f => panic!("answered while the actor is held"),
             _ = std::future::ready(()) => {}
         }
+    }
+
+    #[test]
+    fn the_rule_is_read_from_a_refusal() {
+        let reason = "changes could not be applied: change ab to document 230129100201 refused (foreign-record): it writes (a) record";
+        assert_eq!(rule_in(reason), "foreign-record");
+        assert_eq!(rule_in("document 1 is outside (the link)"), "refused");
     }
 
     #[tokio::test]

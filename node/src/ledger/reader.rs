@@ -77,6 +77,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LedgerReader {
+    /// The refusal records (refusals, quarantines): the dashboard's admin page.
+    pub fn trust(&self) -> crate::ledger::trust::TrustStore {
+        crate::ledger::trust::TrustStore::new(self.store.clone())
+    }
+
     /// A reader of the ledger of `org` over its store, index and freshness records.
     pub(super) fn new(
         org: OrgCode,

@@ -3,10 +3,11 @@
 //! that arrive by sync are durable and indexed exactly like local writes).
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use halfsky_shared::session::Replica;
 use halfsky_shared::OrgCode;
 
+use crate::ledger::trust::{Door, Origin};
 use crate::ledger::{Ledger, LedgerError};
 
 impl Replica for Ledger {
@@ -42,16 +43,35 @@ impl Replica for Ledger {
         org: &OrgCode,
         state: &mut sync::State,
     ) -> Result<Option<sync::Message>, LedgerError> {
-        self.with_automerge(*org, |doc| doc.sync().generate_sync_message(state))
+        // No capability flags: a peer that sees none never answers with a whole saved
+        // document (a V2 message), which admission could not check change by change;
+        // far-behind peers are brought up by catch-up batches instead.
+        let message = self.with_automerge(*org, |doc| doc.sync().generate_sync_message(state))?;
+        Ok(message.map(|mut m| {
+            m.flags = None;
+            m
+        }))
     }
 
     fn receive(
         &mut self,
+        peer: &str,
         org: &OrgCode,
         state: &mut sync::State,
-        message: sync::Message,
+        mut message: sync::Message,
     ) -> Result<bool, LedgerError> {
         let before = self.stored_heads(org)?;
+        if !message.changes.is_empty() {
+            // The changes go through the one door first; Automerge then only updates
+            // the sync state from the message's heads, have and need.
+            let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
+            message.changes = sync::ChunkList::empty();
+            let origin = Origin {
+                sender: peer.to_string(),
+                door: Door::Sync,
+            };
+            self.receive_changes(*org, chunks, &origin)?;
+        }
         self.with_automerge(*org, |doc| doc.sync().receive_sync_message(state, message))?
             .map_err(|e| LedgerError::Doc(e.into()))?;
         Ok(self.stored_heads(org)? != before)
@@ -78,18 +98,16 @@ impl Replica for Ledger {
         })
     }
 
-    fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, LedgerError> {
-        self.admit(*org, &changes)?;
-        let mut parsed = Vec::with_capacity(changes.len());
-        for raw in changes {
-            parsed.push(Change::from_bytes(raw).map_err(|e| {
-                LedgerError::Doc(halfsky_shared::ledger_doc::DocError::Automerge(Box::new(
-                    e.into(),
-                )))
-            })?);
-        }
-        let before = self.stored_heads(org)?;
-        Ledger::apply_changes(self, *org, parsed)?;
-        Ok(self.stored_heads(org)? != before)
+    fn apply_changes(
+        &mut self,
+        peer: &str,
+        org: &OrgCode,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<bool, LedgerError> {
+        let origin = Origin {
+            sender: peer.to_string(),
+            door: Door::Catchup,
+        };
+        self.receive_changes(*org, changes, &origin)
     }
 }

@@ -24,6 +24,7 @@ pub struct SledStore {
     status: sled::Tree,
     freshness: sled::Tree,
     meta: sled::Tree,
+    trust: sled::Tree,
 }
 
 /// Tag after the org code of a chunk key in `doc_changes-1`.
@@ -94,6 +95,7 @@ impl SledStore {
             status: tree(Table::Status.name())?,
             freshness: tree(Table::Freshness.name())?,
             meta: tree(Table::Meta.name())?,
+            trust: tree(Table::Trust.name())?,
             db,
         })
     }
@@ -104,6 +106,7 @@ impl SledStore {
             Table::Status => &self.status,
             Table::Freshness => &self.freshness,
             Table::Meta => &self.meta,
+            Table::Trust => &self.trust,
         }
     }
 }

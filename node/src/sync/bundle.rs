@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use automerge::{Change, ChangeHash};
+use automerge::ChangeHash;
 use halfsky_shared::bundle::{self as format, Contents, DocChanges, DocHeads, Sender};
 use halfsky_shared::OrgCode;
 use rand::Rng;
@@ -23,8 +23,10 @@ pub use certs::{
     check_cert, peer_cert_path, read_cert_file, save_peer_cert, write_atomic, PEERS_DIR,
 };
 
+use crate::ledger::trust::{Door, Origin};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, PeerIdentity, PkiError};
+use crate::sync::freshness::ArrivalPath;
 
 mod certs;
 use crate::sync::status::{StatusError, StatusStore};
@@ -77,17 +79,13 @@ pub enum BundleError {
     /// The sender may not write what the bundle carries, or the pairing is wrong.
     #[error("refused: {0}")]
     NotAllowed(String),
-    /// A change inside the bundle does not parse.
-    #[error("the bundle's changes for document {org} are malformed ({reason}); it is refused")]
-    BadChange {
-        /// The document.
-        org: OrgCode,
-        /// Automerge's reason.
-        reason: String,
-    },
     /// The sender or recipient device was revoked by the CA.
     #[error("refused: {0}")]
     Revoked(String),
+    /// Admission refused some of the bundle's documents; the rest was applied (and,
+    /// for a bundle of changes, acknowledged).
+    #[error("the bundle was applied except:\n{}\nthe refusals are recorded: see `halfsky status`", .0.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    PartlyRefused(Vec<String>),
     /// Nothing to put in a bundle.
     #[error("nothing to send: unit {0} has acknowledged every change of this node's subtree")]
     NothingToSend(OrgCode),
@@ -300,6 +298,9 @@ pub enum Received {
         changed: usize,
         /// The acknowledgement, sealed to the sender.
         ack: Vec<u8>,
+        /// Documents refused by admission, each with its reason (recorded and logged;
+        /// the other documents were applied and acknowledged).
+        refused: Vec<String>,
     },
     /// An acknowledgement from the parent, applied to the acknowledged heads, with
     /// the changes of this node's ancestors' documents it carried.
@@ -310,6 +311,8 @@ pub enum Received {
         documents: usize,
         /// Changes of ancestors' documents received with it.
         received: usize,
+        /// Ancestors' documents refused by admission, each with its reason.
+        refused: Vec<String>,
     },
 }
 
@@ -322,7 +325,7 @@ pub fn receive(
     bytes: &[u8],
     expect: Option<&'static str>,
     source: &str,
-    via: crate::sync::freshness::ArrivalPath,
+    via: ArrivalPath,
 ) -> Result<Received, BundleError> {
     let me = ledger.config().org;
     let now = chrono::Utc::now().timestamp();
@@ -365,26 +368,29 @@ pub fn receive(
                     "{sender} is not below {me}: a node accepts changes only from units below it"
                 )));
             }
-            // Check and parse everything before applying anything.
-            let mut parsed = Vec::with_capacity(docs.len());
-            for (org, raw) in docs {
+            // Check the scope of every document before applying anything.
+            for (org, _) in &docs {
                 if !org.is_in_subtree_of(&sender.org) {
                     return Err(BundleError::NotAllowed(format!(
                         "the bundle carries document {org}, outside {sender}'s subtree"
                     )));
                 }
-                parsed.push((org, parse_changes(ledger, org, raw)?));
             }
-            let documents = parsed.len();
-            let changes = parsed.iter().map(|(_, c)| c.len()).sum();
+            let origin = Origin {
+                sender: sender.to_string(),
+                door: door(via),
+            };
+            let documents = docs.len();
+            let changes = docs.iter().map(|(_, c)| c.len()).sum();
             let mut changed = 0;
+            let mut refused = Vec::new();
             let mut acked = Vec::with_capacity(documents);
-            let orgs: BTreeSet<OrgCode> = parsed.iter().map(|(o, _)| *o).collect();
-            for (org, list) in parsed {
-                let before = ledger.stored_heads(&org)?;
-                let after = ledger.apply_changes_from(org, list, via)?;
-                if before != after {
-                    changed += 1;
+            let orgs: BTreeSet<OrgCode> = docs.iter().map(|(o, _)| *o).collect();
+            for (org, raw) in docs {
+                match admitted(ledger.receive_changes(org, raw, &origin))? {
+                    Ok(true) => changed += 1,
+                    Ok(false) => {}
+                    Err(reason) => refused.push(reason),
                 }
             }
             for org in orgs {
@@ -409,6 +415,7 @@ pub fn receive(
                 changes,
                 changed,
                 ack,
+                refused,
             })
         }
         Contents::Ack { heads, changes } => {
@@ -419,14 +426,10 @@ pub fn receive(
             }
             // Changes from above: only of this node's ancestors' documents.
             let ancestors = me.ancestors();
-            let mut parsed = Vec::with_capacity(changes.len());
-            for (org, raw) in changes {
-                if !ancestors.contains(&org) {
-                    return Err(BundleError::NotAllowed(format!(
-                        "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
-                    )));
-                }
-                parsed.push((org, parse_changes(ledger, org, raw)?));
+            if let Some((org, _)) = changes.iter().find(|(org, _)| !ancestors.contains(org)) {
+                return Err(BundleError::NotAllowed(format!(
+                    "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
+                )));
             }
             let status = StatusStore::new(ledger.store().clone());
             let documents = heads.len();
@@ -438,14 +441,22 @@ pub fn receive(
                 merge_acked(ledger, &status, org, &heads)?;
             }
             status.flush()?;
-            let received = parsed.iter().map(|(_, c)| c.len()).sum();
-            for (org, list) in parsed {
-                ledger.apply_changes_from(org, list, via)?;
+            let received = changes.iter().map(|(_, c)| c.len()).sum();
+            let origin = Origin {
+                sender: sender.to_string(),
+                door: Door::Ack,
+            };
+            let mut refused = Vec::new();
+            for (org, raw) in changes {
+                if let Err(reason) = admitted(ledger.receive_changes(org, raw, &origin))? {
+                    refused.push(reason);
+                }
             }
             Ok(Received::Ack {
                 sender,
                 documents,
                 received,
+                refused,
             })
         }
     }
@@ -469,26 +480,27 @@ fn refuse_revoked(
     }
 }
 
-/// Admits (size caps, well-formed chunks) then parses one document's changes.
-fn parse_changes(
-    ledger: &Ledger,
-    org: OrgCode,
-    raw: Vec<Vec<u8>>,
-) -> Result<Vec<Change>, BundleError> {
-    ledger
-        .admit(org, &raw)
-        .map_err(|e| BundleError::BadChange {
-            org,
-            reason: e.to_string(),
-        })?;
-    raw.into_iter()
-        .map(|r| {
-            Change::from_bytes(r).map_err(|e| BundleError::BadChange {
-                org,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+/// Splits the outcome of the admission door: a refusal (recorded and logged by the
+/// ledger) is the sender's problem and becomes `Ok(Err(reason))`, so the bundle's other
+/// documents still apply; any other failure is this node's and stops the bundle.
+fn admitted(result: Result<bool, LedgerError>) -> Result<Result<bool, String>, BundleError> {
+    match result {
+        Ok(changed) => Ok(Ok(changed)),
+        Err(
+            e @ (LedgerError::Refused { .. }
+            | LedgerError::NotAdmitted { .. }
+            | LedgerError::Quarantined { .. }),
+        ) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The admission door a bundle came through.
+fn door(via: ArrivalPath) -> Door {
+    match via {
+        ArrivalPath::Relay => Door::Relay,
+        _ => Door::Bundle,
+    }
 }
 
 /// Most bytes of ancestors' changes one acknowledgement carries down; the rest

@@ -362,17 +362,19 @@ async fn exchange(
                     sender,
                     changes,
                     ack,
+                    refused,
                     ..
                 }) => {
-                    tracing::info!(%sender, changes, "applied a bundle from the relay");
+                    tracing::info!(%sender, changes, refused = refused.len(), "applied a bundle from the relay");
                     deposit(conn, sender.org, true, ack).await?;
                 }
                 Ok(Received::Ack {
                     sender,
                     documents,
                     received,
+                    refused,
                 }) => {
-                    tracing::info!(%sender, documents, received, "applied an acknowledgement from the relay");
+                    tracing::info!(%sender, documents, received, refused = refused.len(), "applied an acknowledgement from the relay");
                 }
                 Err(e @ (bundle::BundleError::Ledger(_) | bundle::BundleError::Status(_))) => {
                     // Our own store failed: keep the item for the next visit.

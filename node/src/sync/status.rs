@@ -16,6 +16,7 @@ use automerge::ChangeHash;
 use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::trust::{QuarantineRecord, RefusalRecord};
 use crate::ledger::LedgerError;
 use crate::store::{decode_heads, encode_heads, Storage, StoreError, Table};
 
@@ -33,6 +34,9 @@ pub enum StatusError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The refusal records failed.
+    #[error(transparent)]
+    Trust(#[from] crate::ledger::trust::TrustError),
     /// Counting the changes the parent lacks failed.
     #[error("cannot count the changes the parent has not acknowledged: {0}")]
     Ledger(#[from] LedgerError),
@@ -101,7 +105,16 @@ pub struct NodeStatus {
     /// The relay, if one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayStatus>,
+    /// The latest refusals, by this node or of what it sent, newest last.
+    #[serde(default)]
+    pub refusals: Vec<RefusalRecord>,
+    /// Documents in quarantine here.
+    #[serde(default)]
+    pub quarantined: Vec<QuarantineRecord>,
 }
+
+/// Refusals `halfsky status` shows (the dashboard's admin page lists them all).
+pub const STATUS_REFUSALS: usize = 10;
 
 /// The relay as this node last saw it (`[sync] relay`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

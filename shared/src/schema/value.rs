@@ -3,6 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use super::enums::EnumSpec;
 use super::kinds::{FieldSpec, FieldType};
 use crate::idcard::IdNumber;
 
@@ -245,12 +246,105 @@ impl FieldSpec {
         }
     }
 
+    /// Checks a value as stored in a document by another node, with the rules of a
+    /// local write ([`FieldSpec::parse`]): the right type, in range, canonical form,
+    /// never a clear ID number. `today` bounds dates and years; the caller allows for
+    /// clock skew. An enumeration code this release does not know is
+    /// [`StoredValueError::Unknown`] (probably from a newer release), not invalid.
+    pub fn check_stored(&self, value: &Value, today: NaiveDate) -> Result<(), StoredValueError> {
+        let invalid = |reason: String| {
+            Err(StoredValueError::Invalid(FieldError::new(
+                self.name, reason,
+            )))
+        };
+        let text = |v: &Value| v.as_text().map(str::to_string);
+        match (&self.ty, value) {
+            (FieldType::Int { .. } | FieldType::Year { .. } | FieldType::Money, Value::Int(i)) => {
+                let raw = match self.ty {
+                    FieldType::Money => format_yuan(*i),
+                    _ => i.to_string(),
+                };
+                match self.parse(&raw, today) {
+                    Ok(v) if &v == value => Ok(()),
+                    Ok(_) => invalid(format!("{i} is not a stored amount")),
+                    Err(e) => Err(StoredValueError::Invalid(e)),
+                }
+            }
+            (FieldType::Bool, Value::Bool(_)) => Ok(()),
+            (FieldType::Enum(spec), Value::Text(code)) => check_code(self.name, spec, code),
+            (FieldType::EnumList(spec), Value::List(codes)) => codes
+                .iter()
+                .try_for_each(|code| check_code(self.name, spec, code)),
+            (FieldType::RefList(kind), Value::List(items)) => {
+                items
+                    .iter()
+                    .try_for_each(|item| match crate::record::RecordId::parse(item) {
+                        Ok(id) if id.kind() == *kind && id.to_string() == *item => Ok(()),
+                        _ => invalid(format!("\"{item}\" is not a {} id", kind.spec().name)),
+                    })
+            }
+            (FieldType::IdNumber, Value::Text(masked)) => {
+                let shape = masked.chars().count() == 18
+                    && masked.contains("********")
+                    && masked
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '*' || c == 'X');
+                if shape {
+                    Ok(())
+                } else {
+                    invalid("an ID number is stored only masked (like 230129********1234)".into())
+                }
+            }
+            (
+                FieldType::Text
+                | FieldType::RecordRef
+                | FieldType::Date
+                | FieldType::Ref(_)
+                | FieldType::Org,
+                Value::Text(raw),
+            ) => match self.parse(raw, today) {
+                Ok(v) if text(&v).as_deref() == Some(raw.as_str()) => Ok(()),
+                Ok(v) => invalid(format!(
+                    "\"{raw}\" is not in stored form (\"{}\")",
+                    v.display(&self.ty)
+                )),
+                Err(e) => Err(StoredValueError::Invalid(e)),
+            },
+            (ty, other) => invalid(format!("{other:?} is not a value of type {ty:?}")),
+        }
+    }
+
     /// Splits a spreadsheet cell holding several list items (`a;b`, `a、b`, `a,b`).
     pub fn split_list(cell: &str) -> Vec<&str> {
         cell.split([';', '；', '、', ',', '，', '|'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect()
+    }
+}
+
+/// Why a stored value fails [`FieldSpec::check_stored`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredValueError {
+    /// The value breaks the field's rules.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// An enumeration code this release does not know (a newer release may).
+    #[error("{0}")]
+    Unknown(FieldError),
+}
+
+fn check_code(field: &str, spec: &EnumSpec, code: &str) -> Result<(), StoredValueError> {
+    if spec.codes().any(|c| c == code) {
+        Ok(())
+    } else {
+        Err(StoredValueError::Unknown(FieldError::new(
+            field,
+            format!(
+                "\"{code}\" is not an option this release knows ({}); the sender may run a newer release",
+                spec.describe_options()
+            ),
+        )))
     }
 }
 

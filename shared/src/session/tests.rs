@@ -62,6 +62,7 @@ impl Replica for MemReplica {
     }
     fn receive(
         &mut self,
+        _peer: &str,
         org: &OrgCode,
         state: &mut sync::State,
         message: sync::Message,
@@ -92,7 +93,12 @@ impl Replica for MemReplica {
                 .collect(),
         ))
     }
-    fn apply_changes(&mut self, org: &OrgCode, changes: Vec<Vec<u8>>) -> Result<bool, String> {
+    fn apply_changes(
+        &mut self,
+        _peer: &str,
+        org: &OrgCode,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<bool, String> {
         let doc = self.doc(org);
         let before = doc.get_heads();
         let changes: Result<Vec<Change>, _> = changes

@@ -4,7 +4,7 @@
 
 use crate::ledger::Ledger;
 use crate::sync::status::{
-    NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore, StoredStatus,
+    NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore, StoredStatus, STATUS_REFUSALS,
 };
 
 /// The status of a node that is not running, from what its store remembers.
@@ -65,6 +65,12 @@ pub(super) fn node_status(
         parent,
         children,
         relay: relay_status(ledger, status)?,
+        refusals: {
+            let all = ledger.trust().refusals()?;
+            let skip = all.len().saturating_sub(STATUS_REFUSALS);
+            all.into_iter().skip(skip).collect()
+        },
+        quarantined: ledger.trust().quarantined()?,
     })
 }
 
