@@ -19,6 +19,7 @@
 //!   seed's defaults).
 //! - `html`, `svg`, [`table`], [`i18n`]: page frame, charts, tables + CSV/XLSX
 //!   export, languages.
+//! - [`tls`]: HTTPS when `[dashboard] tls_cert` and `tls_key` are set (cookies `Secure`).
 
 // Handlers return `Result<_, Response>`: an early answer is a whole HTTP response.
 #![allow(clippy::result_large_err)]
@@ -34,6 +35,7 @@ mod pages;
 mod svg;
 pub mod table;
 pub mod targets;
+pub mod tls;
 pub mod unit;
 
 use std::net::SocketAddr;

@@ -34,6 +34,9 @@ pub enum RunError {
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The dashboard's HTTPS certificate or key.
+    #[error(transparent)]
+    DashboardTls(#[from] crate::dashboard::tls::DashboardTlsError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; is another node using that port?")]
     Bind {
@@ -213,11 +216,21 @@ impl RunningNode {
                     &config.dashboard,
                     local,
                 );
-                tasks.spawn(crate::dashboard::serve(
-                    http,
-                    crate::dashboard::router(state),
-                    cancel.clone(),
-                ));
+                let router = crate::dashboard::router(state);
+                match &config.dashboard.tls {
+                    Some((cert, key)) => {
+                        let tls = crate::dashboard::tls::server_config(home.dir(), cert, key)?;
+                        tasks.spawn(crate::dashboard::tls::serve(
+                            http,
+                            router,
+                            tls,
+                            cancel.clone(),
+                        ));
+                    }
+                    None => {
+                        tasks.spawn(crate::dashboard::serve(http, router, cancel.clone()));
+                    }
+                }
                 Some(local)
             }
             None => None,

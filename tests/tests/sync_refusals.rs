@@ -431,7 +431,7 @@ async fn a_node_whose_config_and_certificate_disagree_does_not_start() {
     let err = RunningNode::start(&home)
         .await
         .expect_err("a node with another unit's certificate must not start");
-    assert!(matches!(err, RunError::Pki(_)), "{err:?}");
+    assert!(matches!(err, RunError::Identity(_)), "{err:?}");
     let text = err.to_string();
     assert!(text.contains(VILLAGE) && text.contains(SIBLING), "{text}");
 }
