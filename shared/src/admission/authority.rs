@@ -11,7 +11,8 @@
 //! The rules (a change breaking one is refused; its dependents are held with it):
 //! - the root of the document (meta and the kind maps) is written only by the
 //!   genesis change, byte-identical on every device: no later change may delete or
-//!   replace a kind map or `meta`, and `meta` takes only its `name`;
+//!   replace a kind map or `meta`, and `meta` takes only its `name` and CA-signed
+//!   revocations (`revoked/<org>/<device>`, checked against the CA where read);
 //! - a kind map takes only new records (a map under a record id of that kind and of
 //!   D itself): never a record of another unit, never a deletion or replacement;
 //! - a record takes only scalar puts of its known keys: bookkeeping (`_created_at`…)
@@ -35,6 +36,11 @@ use crate::ledger_doc::LedgerDoc;
 use crate::org::OrgCode;
 use crate::record::RecordId;
 use crate::schema::{FieldType, Kind, StoredValueError, Value};
+
+/// Key prefix, in `meta`, of a CA-signed revocation ([`crate::revocation`]).
+use crate::revocation::META_PREFIX as REVOCATION_PREFIX;
+/// Most hex characters of one signed revocation.
+const MAX_REVOCATION_CHARS: usize = 2 * crate::revocation::MAX_SIGNED;
 
 /// Which rule a change broke. The names are stable: logs, the refusal table and the
 /// dashboard show them.
@@ -317,9 +323,20 @@ fn check_op(
             OpType::Put(ScalarValue::Str(name)) if key == "name" && name.chars().count() <= 200 => {
                 Ok(None)
             }
+            // A CA-signed revocation (`revoked/<org>/<device>` = hex), which the city's
+            // document carries down; its signature is checked wherever it is read, so
+            // here only its shape: a bounded hex text under a revocation key.
+            OpType::Put(ScalarValue::Str(signed))
+                if key.starts_with(REVOCATION_PREFIX)
+                    && key.len() <= 100
+                    && signed.len() <= MAX_REVOCATION_CHARS
+                    && signed.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                Ok(None)
+            }
             _ => Err((
                 Rule::ProtectedLayout,
-                format!("it changes meta.{key} (only the unit's name may change)"),
+                format!("it changes meta.{key} (only the unit's name and CA-signed revocations may change)"),
             )),
         },
         Obj::KindMap(kind) => {
