@@ -114,6 +114,52 @@ pub struct Prepared {
     kind: Kind,
     fields: Fields,
     id_hash: Option<String>,
+    /// The id to insert it under (an import restoring this unit's exported record);
+    /// `None`: a new id from this device.
+    id: Option<RecordId>,
+}
+
+impl Prepared {
+    /// The record's validated fields (defaults filled in).
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The keyed hash of its ID number, if one was given.
+    pub fn id_hash(&self) -> Option<&str> {
+        self.id_hash.as_deref()
+    }
+
+    /// Inserts it under `id` instead of a new one (see [`Ledger::add_prepared`]).
+    pub fn with_id(mut self, id: RecordId) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// A change to one of this unit's records, validated and ready to write.
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate {
+    id: RecordId,
+    /// Values to put (all given, plus what the rules filled in).
+    fields: Fields,
+    cleared: Vec<String>,
+    id_hash: Option<String>,
+    /// The fields whose value would differ from the record's (an import reports these;
+    /// empty: the record already says all this).
+    changes: Vec<String>,
+}
+
+impl PreparedUpdate {
+    /// The record it changes.
+    pub fn id(&self) -> &RecordId {
+        &self.id
+    }
+
+    /// The fields whose values it would change (empty: nothing would change).
+    pub fn changes(&self) -> &[String] {
+        &self.changes
+    }
 }
 
 /// A record with what `show` needs beyond the index.

@@ -118,8 +118,8 @@ fn add_update_show_history_retire() {
     let shown = json(&ok(h, &["show", woman, "--json"]));
     assert_eq!(shown["record"]["fields"]["status"], "exited");
     assert!(
-        shown["record"]["fields"]["exit_date"].is_string(),
-        "exit date filled in"
+        shown["record"]["fields"]["exit_date"].is_null(),
+        "an exit without a date stays without one (never today silently)"
     );
     assert_eq!(
         shown["record"]["fields"]["poverty_causes"],
