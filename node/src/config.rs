@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     /// The web dashboard.
     pub dashboard: DashboardConfig,
+    /// The deployment's time zone (`[node] time_zone`, default Asia/Shanghai).
+    pub zone: halfsky_shared::local_time::Zone,
 }
 
 /// A node home directory.
@@ -118,6 +120,7 @@ impl NodeHome {
                 device_tag: random_tag(),
                 actor: ActorId::random().to_hex_string(),
                 id_key: id_key.unwrap_or_else(IdKey::generate).to_hex(),
+                time_zone: Some(halfsky_shared::local_time::DEFAULT_ZONE.to_string()),
             },
             sync: RawSync {
                 parent,
@@ -238,7 +241,14 @@ impl NodeHome {
         }
         let sync = validate_sync(&raw.sync).map_err(invalid)?;
         let dashboard = validate_dashboard(&raw.dashboard).map_err(invalid)?;
+        let zone = match raw.node.time_zone.as_deref() {
+            Some(name) => name
+                .parse()
+                .map_err(|e| invalid(format!("node.time_zone: {e}")))?,
+            None => Default::default(),
+        };
         Ok(NodeConfig {
+            zone,
             sync,
             dashboard,
             org,

@@ -218,7 +218,7 @@ impl Ledger {
     /// tests); `home` gives the config and the certificates.
     pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
         let config = home.config()?;
-        let index = Index::open(store.clone());
+        let index = Index::open_in_zone(store.clone(), config.zone);
         let freshness = Freshness::open(store.clone());
         let reader = LedgerReader::new(
             config.org,
@@ -241,6 +241,10 @@ impl Ledger {
             changed: Default::default(),
         };
         ledger.catch_up_index()?;
+        if !ledger.index.rules_current()? {
+            tracing::info!("rollups were computed by older rules; rebuilding the index");
+            ledger.reindex()?;
+        }
         if ledger.store.heads(&ledger.config.org)?.is_none() {
             let name = ledger.config.name.clone();
             let author = ledger.author();
@@ -474,6 +478,7 @@ impl Ledger {
             count += t.records.len();
             self.index.apply(&mut doc, &t)?;
         }
+        self.index.mark_rules_current()?;
         self.store.flush()?;
         Ok(count)
     }

@@ -639,7 +639,18 @@ async fn forms_write_through_the_ledger_and_refuse_bad_input_in_chinese() {
         serde_json::json!(["illness", "disaster"])
     );
 
-    // A visit for an overdue woman lowers the overdue count by one.
+    // A visit for an overdue woman lowers the overdue count by one. The fixture's cards
+    // were made today, so none is overdue yet: look 65 days ahead.
+    let later = f
+        .handle
+        .run(|l| {
+            let later = l.index().zone().day_of(chrono::Utc::now()) + chrono::Duration::days(65);
+            l.set_today(later);
+            later
+        })
+        .await
+        .unwrap();
+    let visit_date = later.format("%Y-%m-%d").to_string();
     let overdue: serde_json::Value =
         serde_json::from_slice(&get(&app, "/api/v1/overdue", ec).await.body).unwrap();
     let count = overdue["count"].as_i64().unwrap();
@@ -655,7 +666,7 @@ async fn forms_write_through_the_ledger_and_refuse_bad_input_in_chinese() {
         &[
             ("csrf", &csrf),
             ("woman_id", &woman),
-            ("date", "2026年11月20日"),
+            ("date", &visit_date),
             ("visitor", "李主任"),
             ("mode", "home"),
         ],

@@ -137,6 +137,15 @@ pub fn field_error(lang: Lang, label: &str, reason: &str) -> String {
         "请选择是或否。".to_string()
     } else if let Some(options) = reason.split("is not one of: ").nth(1) {
         format!("不是可选的值，可选：{options}。")
+    } else if let Some(rest) = reason
+        .split(" is kept by ")
+        .nth(1)
+        .filter(|_| reason.contains("belongs in that unit's ledger"))
+    {
+        let unit = rest.split(';').next().unwrap_or("");
+        format!(
+            "该档案由{unit}保管，回访、结对、施策、贷款须在该单位的台账中录入，不能记入本级台账。"
+        )
     } else if reason.contains("does not exist in this ledger") {
         "所填编号在本台账中不存在，请先登记或检查编号。".to_string()
     } else if reason.contains("is retired") {

@@ -60,6 +60,10 @@ impl Ledger {
                         continue;
                     }
                 };
+                if let Some(problem) = self.not_our_subject(field, &id)? {
+                    errors.push(FieldError::new(field.name, problem));
+                    continue;
+                }
                 match self.index.get(&id)? {
                     None => errors.push(FieldError::new(
                         field.name,
@@ -87,6 +91,28 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// Who writes where: a record about one woman or household (her visit, pairing,
+    /// measure, loan; a woman's household) is kept in the ledger of the unit that keeps
+    /// her card, never in a township's, county's or city's own ledger, where it would
+    /// count twice and leave the village's figures short. `Some(reason)` when `id`, given
+    /// in `field`, is another unit's.
+    fn not_our_subject(
+        &self,
+        field: &halfsky_shared::schema::FieldSpec,
+        id: &RecordId,
+    ) -> Result<Option<String>, LedgerError> {
+        let subject = matches!(field.ty, FieldType::Ref(Kind::Woman | Kind::Household));
+        let own = self.config.org;
+        if !subject || id.org() == own {
+            return Ok(None);
+        }
+        let unit = id.org();
+        let name = self.index.name(&unit)?.unwrap_or_default();
+        Ok(Some(format!(
+            "{id} is kept by {name} ({unit}); a record about her belongs in that unit's ledger: enter it at {unit}'s node, not at {own}"
+        )))
     }
 
     /// Validates a new record without writing it. `pending_hashes` holds ID-number
@@ -364,3 +390,6 @@ impl Ledger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
