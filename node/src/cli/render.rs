@@ -1,10 +1,11 @@
 //! Rendering a [`Response`] for a person (text) or a program (`--json`). Results go to
 //! standard output, what happened to standard error, so `W=$(halfsky add woman …)`
-//! captures only the new id.
+//! captures only the new id. Times are shown in China's local time (stored in UTC;
+//! `--json` keeps them as stored).
 
 use std::io::Write;
 
-use halfsky_shared::ledger_doc::time_text;
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::schema::FieldSpec;
 use halfsky_shared::Kind;
 
@@ -55,7 +56,7 @@ pub fn render(
                 let values: Vec<_> = e.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let mut line = format!(
                     "{}  {:<7} {}  {}",
-                    time_text(e.time),
+                    Zone::default().show_secs(e.time),
                     e.op,
                     e.by,
                     values.join(", ")
@@ -409,8 +410,20 @@ fn print_record(out: &mut dyn Write, view: &RecordView) -> std::io::Result<()> {
         }
     }
     let meta = &record.meta;
-    writeln!(out, "  created {} by {}", meta.created_at, meta.created_by)?;
-    writeln!(out, "  updated {} by {}", meta.updated_at, meta.updated_by)?;
+    // Stored in UTC; shown in the deployment's local time (China's).
+    let zone = Zone::default();
+    writeln!(
+        out,
+        "  created {} by {}",
+        zone.show_stamp(&meta.created_at),
+        meta.created_by
+    )?;
+    writeln!(
+        out,
+        "  updated {} by {}",
+        zone.show_stamp(&meta.updated_at),
+        meta.updated_by
+    )?;
     if meta.retired {
         writeln!(
             out,
