@@ -371,10 +371,12 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             file,
             kind,
             skip_bad,
+            dry_run,
         } => Request::Import {
             file: absolute(file),
             kind,
             skip_bad,
+            dry_run,
         },
         Command::Export {
             kind,

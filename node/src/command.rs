@@ -97,6 +97,9 @@ pub enum Request {
         kind: Kind,
         /// Write the good rows, report the bad ones.
         skip_bad: bool,
+        /// Say what would be added, changed and refused; write nothing.
+        #[serde(default)]
+        dry_run: bool,
     },
     /// Records of a kind to a file.
     Export {
@@ -301,9 +304,14 @@ pub fn execute(
             file,
             kind,
             skip_bad,
+            dry_run,
         } => {
-            let report =
-                crate::exchange::import::import(ledger, &file, kind, skip_bad, options.progress)?;
+            let import_options = crate::exchange::import::ImportOptions {
+                skip_bad,
+                dry_run,
+                progress: options.progress,
+            };
+            let report = crate::exchange::import::import_with(ledger, &file, kind, import_options)?;
             Response::Imported { kind, file, report }
         }
         Request::Export {

@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub dashboard: DashboardConfig,
     /// `[relay]`: re-deposits at the relay.
     pub relay: RelayOptions,
+    /// The deployment's time zone (`[node] time_zone`, default Asia/Shanghai).
+    pub zone: halfsky_shared::local_time::Zone,
 }
 
 /// A node home directory.
@@ -123,6 +125,7 @@ impl NodeHome {
                 device_tag: random_tag(),
                 actor: ActorId::random().to_hex_string(),
                 id_key: id_key.unwrap_or_else(IdKey::generate).to_hex(),
+                time_zone: Some(halfsky_shared::local_time::DEFAULT_ZONE.to_string()),
             },
             sync: RawSync {
                 parent,
@@ -253,7 +256,14 @@ impl NodeHome {
         let sync = validate_sync(&raw.sync).map_err(invalid)?;
         let dashboard = validate_dashboard(&raw.dashboard).map_err(invalid)?;
         let relay = validate_relay(&raw.relay).map_err(invalid)?;
+        let zone = match raw.node.time_zone.as_deref() {
+            Some(name) => name
+                .parse()
+                .map_err(|e| invalid(format!("node.time_zone: {e}")))?,
+            None => Default::default(),
+        };
         Ok(NodeConfig {
+            zone,
             sync,
             dashboard,
             relay,

@@ -11,6 +11,7 @@
 //! - [`auth`]: users, roles, sessions, CSRF; the request context [`auth::Ctx`].
 //! - [`data`]: the one code path computing what pages and API show.
 //! - `pages`: overview + drill-down, overdue list, women list, record page, login.
+//! - [`overdue`]: who is overdue for a follow-up visit (or due soon), by rule.
 //! - `forms`: data entry for every record kind, validated on the server.
 //! - [`api`]: the JSON API; `json`: the JSON error answer it shares with `unit`.
 //! - `unit`: the [`unit::Unit`] extractor — the unit a request is about, checked to
@@ -31,6 +32,7 @@ mod forms;
 mod html;
 pub mod i18n;
 mod json;
+pub mod overdue;
 mod pages;
 mod svg;
 pub mod table;

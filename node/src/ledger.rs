@@ -147,6 +147,52 @@ pub struct Prepared {
     kind: Kind,
     fields: Fields,
     id_hash: Option<String>,
+    /// The id to insert it under (an import restoring this unit's exported record);
+    /// `None`: a new id from this device.
+    id: Option<RecordId>,
+}
+
+impl Prepared {
+    /// The record's validated fields (defaults filled in).
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The keyed hash of its ID number, if one was given.
+    pub fn id_hash(&self) -> Option<&str> {
+        self.id_hash.as_deref()
+    }
+
+    /// Inserts it under `id` instead of a new one (see [`Ledger::add_prepared`]).
+    pub fn with_id(mut self, id: RecordId) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// A change to one of this unit's records, validated and ready to write.
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate {
+    id: RecordId,
+    /// Values to put (all given, plus what the rules filled in).
+    fields: Fields,
+    cleared: Vec<String>,
+    id_hash: Option<String>,
+    /// The fields whose value would differ from the record's (an import reports these;
+    /// empty: the record already says all this).
+    changes: Vec<String>,
+}
+
+impl PreparedUpdate {
+    /// The record it changes.
+    pub fn id(&self) -> &RecordId {
+        &self.id
+    }
+
+    /// The fields whose values it would change (empty: nothing would change).
+    pub fn changes(&self) -> &[String] {
+        &self.changes
+    }
 }
 
 /// What a rebuild of the index did.
@@ -215,7 +261,7 @@ impl Ledger {
     pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
         let config = home.config()?;
         crate::store::version::migrate(store.as_ref(), &home.store_path())?;
-        let index = Index::open(store.clone());
+        let index = Index::open_in_zone(store.clone(), config.zone);
         let freshness = Freshness::open(store.clone());
         let reader = LedgerReader::new(
             config.org,
@@ -238,6 +284,10 @@ impl Ledger {
             changed: Default::default(),
         };
         ledger.catch_up_index()?;
+        if !ledger.index.rules_current()? {
+            tracing::info!("rollups were computed by older rules; rebuilding the index");
+            ledger.reindex()?;
+        }
         if ledger.store.heads(&ledger.config.org)?.is_none() {
             let name = ledger.config.name.clone();
             let author = ledger.author();
@@ -464,7 +514,7 @@ impl Ledger {
     /// reads leniently (a missing map as empty) and never fails the rebuild.
     pub fn rebuild_index(&mut self) -> Result<ReindexReport, LedgerError> {
         let beside = Arc::new(crate::store::MemoryStore::new());
-        let fresh = Index::open(beside.clone());
+        let fresh = Index::open_in_zone(beside.clone(), self.config.zone);
         let mut report = ReindexReport::default();
         for org in self.store.docs()? {
             let Some(stored) = self.store.load(&org)? else {
@@ -489,6 +539,8 @@ impl Ledger {
             report.records += t.records.len();
             fresh.apply(&mut doc, &t)?;
         }
+        // The rules the totals were computed with go in the same swap.
+        fresh.mark_rules_current()?;
         let mut swap = crate::store::Batch::default();
         for row in self.store.scan_prefix(crate::store::Table::Index, b"") {
             swap.remove(row?.0);

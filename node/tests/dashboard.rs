@@ -639,7 +639,44 @@ async fn forms_write_through_the_ledger_and_refuse_bad_input_in_chinese() {
         serde_json::json!(["illness", "disaster"])
     );
 
-    // A visit for an overdue woman lowers the overdue count by one.
+    // A visit for an overdue woman lowers the overdue count by one. The fixture's cards
+    // were made today, so none is overdue yet: look 65 days ahead.
+    let later = f
+        .handle
+        .run(|l| {
+            let later = l.index().zone().day_of(chrono::Utc::now()) + chrono::Duration::days(65);
+            l.set_today(later);
+            later
+        })
+        .await
+        .unwrap();
+    let visit_date = later.format("%Y-%m-%d").to_string();
+    // The overdue list's download: data only, days as numbers, no action column; the
+    // page offers a visit for this village's own women, sorted longest first.
+    let csv = get(&app, &format!("/org/{V1}/overdue?sort=days&format=csv"), ec)
+        .await
+        .text();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.contains("未回访天数") && !header.contains("操作"),
+        "{header}"
+    );
+    let days: Vec<i64> = lines
+        .map(|l| {
+            l.split(',')
+                .nth(5)
+                .unwrap_or_default()
+                .parse()
+                .expect("a number")
+        })
+        .collect();
+    assert!(
+        !days.is_empty() && days.windows(2).all(|w| w[0] >= w[1]),
+        "{days:?}"
+    );
+    let page = get(&app, &format!("/org/{V1}/overdue"), ec).await.text();
+    assert!(page.contains("记录回访"), "own village: a visit is offered");
     let overdue: serde_json::Value =
         serde_json::from_slice(&get(&app, "/api/v1/overdue", ec).await.body).unwrap();
     let count = overdue["count"].as_i64().unwrap();
@@ -655,7 +692,7 @@ async fn forms_write_through_the_ledger_and_refuse_bad_input_in_chinese() {
         &[
             ("csrf", &csrf),
             ("woman_id", &woman),
-            ("date", "2026年11月20日"),
+            ("date", &visit_date),
             ("visitor", "李主任"),
             ("mode", "home"),
         ],

@@ -10,6 +10,7 @@
 //! - [`schema`]: every record kind of the ledger, its fields, enumerations and parsing
 //!   of user input (CLI flags, spreadsheet cells) into typed values.
 //! - [`record`]: record ids and validated records.
+//! - [`local_time`]: the deployment's time zone: local days and times from stored UTC.
 //! - [`idcard`]: resident ID numbers, validated, kept only as a keyed hash and a mask.
 //! - [`ledger_doc`]: the one place where records map onto an Automerge document.
 //! - [`rollup`]: per-org counters a record contributes to, and the statistics report.
@@ -24,6 +25,7 @@ pub mod admission;
 pub mod bundle;
 pub mod idcard;
 pub mod ledger_doc;
+pub mod local_time;
 pub mod org;
 pub mod record;
 pub mod relay_wire;

@@ -330,13 +330,8 @@ pub fn complete(kind: Kind, fields: &mut Fields, today: NaiveDate) -> Vec<FieldE
         }
     }
     if kind == Kind::Woman {
-        let exited = fields.get("status").and_then(Value::as_text) == Some("exited");
-        if exited && !fields.contains_key("exit_date") {
-            fields.insert(
-                "exit_date".into(),
-                Value::Text(today.format("%Y-%m-%d").to_string()),
-            );
-        }
+        // An exit keeps the date it was given, and none if none was given: a default of
+        // today would count an old exit (an imported 已脱贫) among this year's exits.
         let poor = fields.get("status").and_then(Value::as_text) == Some("poor");
         if poor && fields.contains_key("exit_date") {
             errors.push(FieldError::new(
@@ -422,11 +417,13 @@ mod tests {
     }
 
     #[test]
-    fn exit_date_follows_status() {
+    fn an_exit_without_a_date_stays_without_one() {
         let mut fields = Fields::new();
         fields.insert("status".into(), Value::Text("exited".into()));
-        complete(Kind::Woman, &mut fields, today());
-        assert_eq!(fields["exit_date"], Value::Text("2026-11-22".into()));
+        let errors = complete(Kind::Woman, &mut fields, today());
+        assert!(errors.iter().all(|e| e.field != "exit_date"), "{errors:?}");
+        assert!(!fields.contains_key("exit_date"), "never today silently");
+        fields.insert("exit_date".into(), Value::Text("2026-03-01".into()));
         fields.insert("status".into(), Value::Text("poor".into()));
         let errors = complete(Kind::Woman, &mut fields, today());
         assert!(errors.iter().any(|e| e.field == "exit_date"));

@@ -129,7 +129,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Import records from a CSV or XLSX file (Chinese or English column headers).
+    /// Import records from a CSV or XLSX file (Chinese or English column headers). A row
+    /// with an id (编号) updates that record, a row whose ID number is registered updates
+    /// that woman's card: importing the same file again changes nothing.
     Import {
         /// The file (.csv in UTF-8, or .xlsx).
         file: PathBuf,
@@ -139,6 +141,9 @@ pub enum Command {
         /// Write the good rows and report the bad ones (default: write nothing if any row is bad).
         #[arg(long)]
         skip_bad: bool,
+        /// Only show what the import would add, change and refuse; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Export records to CSV (UTF-8 with BOM, opens in Excel), XLSX, or Parquet (for
     /// Spark, Trino, DuckDB: the merged records of a whole subtree, typed).

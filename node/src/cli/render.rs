@@ -1,10 +1,11 @@
 //! Rendering a [`Response`] for a person (text) or a program (`--json`). Results go to
 //! standard output, what happened to standard error, so `W=$(halfsky add woman …)`
-//! captures only the new id.
+//! captures only the new id. Times are shown in China's local time (stored in UTC;
+//! `--json` keeps them as stored).
 
 use std::io::Write;
 
-use halfsky_shared::ledger_doc::time_text;
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::schema::FieldSpec;
 use halfsky_shared::Kind;
 
@@ -55,7 +56,7 @@ pub fn render(
                 let values: Vec<_> = e.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let mut line = format!(
                     "{}  {:<7} {}  {}",
-                    time_text(e.time),
+                    Zone::default().show_secs(e.time),
                     e.op,
                     e.by,
                     values.join(", ")
@@ -83,22 +84,7 @@ pub fn render(
                 print_status(out, status)
             }
         }
-        Response::Imported { kind, file, report } => {
-            for bad in &report.bad {
-                writeln!(
-                    err,
-                    "skipped row {}, column {}: {}",
-                    bad.row, bad.column, bad.reason
-                )?;
-            }
-            writeln!(
-                err,
-                "imported {} {} from {}",
-                report.written,
-                kind.spec().plural,
-                file.display()
-            )
-        }
+        Response::Imported { kind, file, report } => render_import(*kind, file, report, err),
         Response::Exported {
             kind,
             out: path,
@@ -174,6 +160,80 @@ fn render_revocations(
             Ok(())
         }
     }
+}
+
+/// An import's outcome: every refused row, every changed record, then the counts.
+fn render_import(
+    kind: Kind,
+    file: &std::path::Path,
+    report: &crate::exchange::import::ImportReport,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    let (verb, refused) = if report.dry_run {
+        ("would ", "would refuse")
+    } else {
+        ("", "skipped")
+    };
+    for bad in &report.bad {
+        writeln!(
+            err,
+            "{refused} row {}, column {}: {}",
+            bad.row, bad.column, bad.reason
+        )?;
+    }
+    if report.dry_run {
+        for row in &report.added_rows {
+            writeln!(err, "would add row {row}")?;
+        }
+    }
+    for change in &report.changed {
+        writeln!(
+            err,
+            "{verb}change {} (row {}): {}",
+            change.id,
+            change.row,
+            change.fields.join(", ")
+        )?;
+    }
+    let plural = kind.spec().plural;
+    let added = report.added_rows.len();
+    let changed = report.changed.len();
+    let unchanged = report.unchanged;
+    let rows = report
+        .bad
+        .iter()
+        .map(|b| b.row)
+        .collect::<std::collections::BTreeSet<_>>();
+    let refused_rows = rows.len();
+    if report.dry_run {
+        writeln!(
+            err,
+            "dry run of {}: would add {added} {plural}, change {changed}, leave {unchanged} unchanged, refuse {refused_rows} rows; nothing was written",
+            file.display()
+        )?;
+    } else {
+        writeln!(
+            err,
+            "imported {} {plural} from {}: {added} added, {changed} changed, {unchanged} unchanged, {refused_rows} rows skipped",
+            added + changed,
+            file.display()
+        )?;
+    }
+    if report.masked_ids_dropped > 0 {
+        writeln!(
+            err,
+            "{} new records had a masked ID number (****), left out: add the full numbers with `halfsky update`",
+            report.masked_ids_dropped
+        )?;
+    }
+    if report.retired_skipped > 0 {
+        writeln!(
+            err,
+            "{} rows marked retired were not imported",
+            report.retired_skipped
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON and a newline.
@@ -444,8 +504,20 @@ fn print_record(out: &mut dyn Write, view: &RecordView) -> std::io::Result<()> {
         }
     }
     let meta = &record.meta;
-    writeln!(out, "  created {} by {}", meta.created_at, meta.created_by)?;
-    writeln!(out, "  updated {} by {}", meta.updated_at, meta.updated_by)?;
+    // Stored in UTC; shown in the deployment's local time (China's).
+    let zone = Zone::default();
+    writeln!(
+        out,
+        "  created {} by {}",
+        zone.show_stamp(&meta.created_at),
+        meta.created_by
+    )?;
+    writeln!(
+        out,
+        "  updated {} by {}",
+        zone.show_stamp(&meta.updated_at),
+        meta.updated_by
+    )?;
     if meta.retired {
         writeln!(
             out,

@@ -20,6 +20,10 @@ pub(crate) struct RawNode {
     /// Key for hashing ID numbers, hex; the same on every node of a deployment so a
     /// woman registered twice is found.
     pub(crate) id_key: String,
+    /// The deployment's time zone, an IANA name (default `Asia/Shanghai`): times are
+    /// shown in it, and days (overdue visits, exits this year) begin and end in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) time_zone: Option<String>,
 }
 
 /// `[sync]`: where this node's parent is and where its children dial in.

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate};
-use halfsky_shared::rollup::{ChildStats, StatsReport, OVERDUE_DAYS};
+use chrono::Datelike;
+use halfsky_shared::rollup::{ChildStats, StatsReport};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
@@ -192,110 +192,7 @@ fn verification(
     Ok(out)
 }
 
-/// One woman overdue for a visit.
-#[derive(Debug, Clone, Serialize)]
-pub struct OverdueRow {
-    /// Her id.
-    pub woman_id: String,
-    /// Her name.
-    pub name: String,
-    /// Her village's code.
-    pub village: OrgCode,
-    /// Its name.
-    pub village_name: String,
-    /// Her status.
-    pub status: String,
-    /// Her latest visit, if any.
-    pub last_visit: Option<String>,
-    /// Days since then (None: never visited).
-    pub days_since: Option<i64>,
-    /// Her active helpers.
-    pub helpers: Vec<String>,
-}
-
-/// Women under `org` overdue for a visit (poor or at risk, no visit in 60 days):
-/// at most `limit` rows after the first `skip` (the scan stops there), and the total count (from the
-/// rollups, the same figure as the statistics; `known_count` if the caller already
-/// has that figure).
-pub fn overdue(
-    ledger: &LedgerReader,
-    org: OrgCode,
-    today: NaiveDate,
-    skip: usize,
-    limit: usize,
-    known_count: Option<i64>,
-) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
-    let cutoff = (today - Duration::days(OVERDUE_DAYS))
-        .format("%Y-%m-%d")
-        .to_string();
-    let mut names: BTreeMap<OrgCode, String> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    let count = match known_count {
-        Some(n) => n as usize,
-        None => {
-            let mut total = halfsky_shared::rollup::Rollup::default();
-            for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
-                total.merge(&rollup, 1);
-            }
-            total.overdue_women(today) as usize
-        }
-    };
-    for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
-        if out.len() >= limit {
-            break;
-        }
-        let row = row?;
-        let r = &row.record;
-        if r.meta.retired {
-            continue;
-        }
-        let status = r.text("status").unwrap_or("poor");
-        if status != "poor" && status != "at_risk" {
-            continue;
-        }
-        let last = row.links.last_visit.clone();
-        if last.as_deref().is_some_and(|d| d >= cutoff.as_str()) {
-            continue;
-        }
-        if skipped < skip {
-            skipped += 1;
-            continue;
-        }
-        let village = r.id.org();
-        let village_name = match names.get(&village) {
-            Some(n) => n.clone(),
-            None => {
-                let n = ledger.index().name(&village)?.unwrap_or_default();
-                names.insert(village, n.clone());
-                n
-            }
-        };
-        let mut helpers = Vec::new();
-        for p in ledger.index().active_pairings(&r.id.to_string())? {
-            if let Some(pr) = ledger.index().get(&p)? {
-                if let Some(h) = pr.record.text("helper_name") {
-                    helpers.push(h.to_string());
-                }
-            }
-        }
-        let days_since = last
-            .as_deref()
-            .and_then(halfsky_shared::schema::parse_date)
-            .map(|d| (today - d).num_days());
-        out.push(OverdueRow {
-            woman_id: r.id.to_string(),
-            name: r.text("name").unwrap_or_default().to_string(),
-            village,
-            village_name,
-            status: status.to_string(),
-            last_visit: last,
-            days_since,
-            helpers,
-        });
-    }
-    Ok((out, count))
-}
+pub use super::overdue::{overdue, overdue_list, OverdueRow};
 
 /// A filter over women, from the query string (every field optional).
 #[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]

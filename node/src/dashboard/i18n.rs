@@ -2,7 +2,8 @@
 //! a cookie). Texts are written inline as `lang.t("中文", "English")` so each page
 //! reads in both languages at once; enum labels come from the schema tables.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::org::Level;
 use halfsky_shared::schema::EnumSpec;
 
@@ -74,16 +75,41 @@ impl Lang {
         }
     }
 
-    /// Unix seconds as local date and time.
+    /// Unix seconds as date and time in the deployment's zone (China's; stored times
+    /// are UTC), never the server machine's own zone.
     pub fn time(self, secs: i64) -> String {
         let Some(utc) = DateTime::from_timestamp(secs, 0) else {
             return "—".into();
         };
-        let local = utc.with_timezone(&chrono::Local);
-        match self {
-            Lang::Zh => local.format("%Y年%-m月%-d日 %H:%M").to_string(),
-            Lang::En => local.format("%Y-%m-%d %H:%M").to_string(),
+        let local = Zone::default().show_secs(utc.timestamp());
+        match (
+            self,
+            NaiveDateTime::parse_from_str(&local, "%Y-%m-%d %H:%M"),
+        ) {
+            (Lang::Zh, Ok(t)) => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
+            _ => local,
         }
+    }
+
+    /// A stored RFC 3339 time (`2026-11-28T08:25:47Z`) as [`Lang::time`] shows it; other
+    /// text unchanged.
+    pub fn stamp(self, text: &str) -> String {
+        match DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(t) => self.time(t.timestamp()),
+            Err(_) => text.to_string(),
+        }
+    }
+
+    /// A history entry's operation (`add`, `update`, `retire`) in words.
+    pub fn op(self, op: &str) -> String {
+        let (zh, en) = match op {
+            "add" => ("新增", "added"),
+            "update" => ("修改", "changed"),
+            "retire" => ("停用", "retired"),
+            "name" | "meta" => ("单位信息", "unit details"),
+            other => return other.to_string(),
+        };
+        self.t(zh, en).to_string()
     }
 
     /// How long ago, roughly ("3 小时前", "2 days ago").
@@ -137,6 +163,15 @@ pub fn field_error(lang: Lang, label: &str, reason: &str) -> String {
         "请选择是或否。".to_string()
     } else if let Some(options) = reason.split("is not one of: ").nth(1) {
         format!("不是可选的值，可选：{options}。")
+    } else if let Some(rest) = reason
+        .split(" is kept by ")
+        .nth(1)
+        .filter(|_| reason.contains("belongs in that unit's ledger"))
+    {
+        let unit = rest.split(';').next().unwrap_or("");
+        format!(
+            "该档案由{unit}保管，回访、结对、施策、贷款须在该单位的台账中录入，不能记入本级台账。"
+        )
     } else if reason.contains("does not exist in this ledger") {
         "所填编号在本台账中不存在，请先登记或检查编号。".to_string()
     } else if reason.contains("is retired") {
@@ -169,6 +204,16 @@ pub fn field_error(lang: Lang, label: &str, reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_in_china_whatever_the_server_zone() {
+        assert_eq!(
+            Lang::Zh.stamp("2026-11-28T08:25:47Z"),
+            "2026年11月28日 16:25"
+        );
+        assert_eq!(Lang::En.stamp("2026-11-28T15:30:00Z"), "2026-11-28 23:30");
+        assert_eq!(Lang::Zh.op("update"), "修改");
+    }
 
     #[test]
     fn dates_as_cadres_write_them() {

@@ -170,6 +170,8 @@ impl Table {
             for (c, cell) in row.iter().enumerate() {
                 match cell {
                     Cell::Num(n) => sheet.write_number(r, c as u16, *n)?,
+                    // An empty cell stays blank (no text in a number column).
+                    Cell::Text(t) if t.is_empty() => continue,
                     other => sheet.write_string(r, c as u16, other.export_text())?,
                 };
             }

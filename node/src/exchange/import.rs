@@ -5,51 +5,86 @@
 //! 出生年份…); cells go through exactly the validation of `halfsky add`. Every row is
 //! checked before anything is written, and every problem is reported with its row and
 //! column, so a cadre fixes the sheet once. Files written by [`crate::exchange::export`] import
-//! back: their extra columns ([`crate::exchange::export::META_COLUMNS`]) are ignored.
+//! back: a row's `id` column names the record it updates, the other extra columns
+//! ([`crate::exchange::export::META_COLUMNS`]) are ignored, and importing an export
+//! again changes nothing.
 //!
 //! # Layout
 //! - [`sheet`]: a CSV or XLSX file read into a [`Table`] of text cells, its columns
 //!   matched to the fields of a kind.
+//! - `plan`: what each row would do (add, change, nothing, refused) and the rules that
+//!   make importing the same file twice change nothing.
 //! - [`error`]: what is wrong and where ([`ImportError`], [`BadRow`]).
 
 pub mod error;
+mod plan;
 pub mod sheet;
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use halfsky_shared::{Kind, RecordId};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::Ledger;
 
 pub use error::{BadRow, ImportError};
 pub use sheet::{read_rows, Column, Row, Table};
 
-/// What an import wrote and what it left out.
+/// How an import runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportOptions {
+    /// Write the good rows and report the bad ones (otherwise any bad row stops it).
+    pub skip_bad: bool,
+    /// Only say what would be added, changed and refused; write nothing.
+    pub dry_run: bool,
+    /// Draw a progress bar on stderr (hidden when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// A row that changes a record already in the ledger.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RowChange {
+    /// Spreadsheet row number.
+    pub row: usize,
+    /// The record it changes.
+    pub id: RecordId,
+    /// The fields whose values change.
+    pub fields: Vec<String>,
+}
+
+/// What an import wrote (or, on a dry run, would write) and what it left out.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
-    /// Records written.
+    /// Nothing was written: the report says what the import would do.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// New records written (0 on a dry run).
     pub written: usize,
     /// Their ids, in the order of the rows.
     pub ids: Vec<RecordId>,
-    /// Problems of the rows skipped (with `skip_bad`), one entry per bad cell.
+    /// Rows that add (or on a dry run would add) a record.
+    #[serde(default)]
+    pub added_rows: Vec<usize>,
+    /// Rows that change (or would change) a record already here.
+    #[serde(default)]
+    pub changed: Vec<RowChange>,
+    /// Rows that say what a record here already says: nothing to do.
+    #[serde(default)]
+    pub unchanged: usize,
+    /// Problems of the rows refused (with `skip_bad` or on a dry run), one entry per
+    /// bad cell.
     pub bad: Vec<BadRow>,
     /// Rows marked retired in the file (an export's `retired` column): not imported,
     /// so a retired record does not come back to life.
     pub retired_skipped: usize,
-    /// ID numbers left out because the file holds them masked (`230129********123X`, as
-    /// exports write them): a masked number cannot be checked. Add them with `update`.
+    /// ID numbers left out of new records because the file holds them masked
+    /// (`230129********123X`, as exports write them): a masked number cannot be
+    /// checked. Add them with `update`.
     pub masked_ids_dropped: usize,
 }
 
-/// Imports the records of `kind` in the file at `path` into `ledger`.
-///
-/// Every row is validated first (an ID number twice in the file counts as a problem).
-/// If any row is bad and `skip_bad` is false, nothing is written and the error lists
-/// every problem; otherwise the good rows are written as one durable chunk and the
-/// report lists the bad ones. `progress` shows a progress bar on stderr when stderr is
-/// a terminal.
+/// Imports the records of `kind` in the file at `path` into `ledger`, all or nothing
+/// (see [`import_with`]).
 pub fn import(
     ledger: &mut Ledger,
     path: &Path,
@@ -57,85 +92,76 @@ pub fn import(
     skip_bad: bool,
     progress: bool,
 ) -> Result<ImportReport, ImportError> {
+    let options = ImportOptions {
+        skip_bad,
+        dry_run: false,
+        progress,
+    };
+    import_with(ledger, path, kind, options)
+}
+
+/// Imports the records of `kind` in the file at `path` into `ledger`.
+///
+/// Every row is first matched to what it is about ([`plan`]: a record by its id, a
+/// woman by her ID number, or a new record) and validated as `add` and `update` would.
+/// If any row is bad and neither `skip_bad` nor `dry_run` is set, nothing is written
+/// and the error lists every problem; otherwise the new records and the changes are
+/// written as one durable chunk (nothing on a dry run) and the report lists the rest.
+pub fn import_with(
+    ledger: &mut Ledger,
+    path: &Path,
+    kind: Kind,
+    options: ImportOptions,
+) -> Result<ImportReport, ImportError> {
     let table = read_rows(path, kind)?;
     let ledger_err = |source| ImportError::Ledger {
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let bar = progress_bar(progress, table.rows.len(), "checking");
-    let mut pending_hashes = HashSet::new();
-    let mut prepared = Vec::new();
-    let mut bad = Vec::new();
-    let (mut total, mut retired_skipped, mut masked_ids_dropped) = (0, 0, 0);
-    for row in &table.rows {
-        bar.inc(1);
-        if table.is_retired(row) {
-            retired_skipped += 1;
-            continue;
-        }
-        total += 1;
-        let mut inputs = table.inputs(row);
-        let masked = |(name, text): &(String, String)| name == "id_number" && text.contains('*');
-        if inputs.iter().any(masked) {
-            masked_ids_dropped += 1;
-            inputs.retain(|pair| !masked(pair));
-        }
-        let mut problems: Vec<BadRow> = row
-            .problems
-            .iter()
-            .map(|(i, reason)| BadRow {
-                row: row.number,
-                column: table.columns[*i].header.clone(),
-                reason: reason.clone(),
-            })
-            .collect();
-        match ledger.prepare(kind, &inputs, &mut pending_hashes) {
-            Ok(p) if problems.is_empty() => prepared.push(p),
-            Ok(_) => {}
-            Err(LedgerError::Invalid { errors, .. }) => {
-                // An unreadable cell is reported once, not again as "is required".
-                let unreadable: HashSet<String> =
-                    problems.iter().map(|p| p.column.clone()).collect();
-                problems.extend(
-                    errors
-                        .into_iter()
-                        .map(|e| BadRow {
-                            row: row.number,
-                            column: table.header_of(&e.field),
-                            reason: e.reason,
-                        })
-                        .filter(|b| !unreadable.contains(&b.column)),
-                );
-            }
-            Err(e) => return Err(ledger_err(e)),
-        }
-        bad.extend(problems);
-    }
-    if !bad.is_empty() && !skip_bad {
+    let bar = progress_bar(options.progress, table.rows.len(), "checking");
+    let plan = plan::plan(ledger, &table, || bar.inc(1)).map_err(ledger_err)?;
+    if !plan.bad.is_empty() && !options.skip_bad && !options.dry_run {
         bar.finish_and_clear();
         return Err(ImportError::BadRows {
             path: path.to_path_buf(),
-            total,
-            rows: bad,
+            total: plan.total,
+            rows: plan.bad,
         });
     }
-    let ids = if prepared.is_empty() {
+    let added_rows: Vec<usize> = plan.adds.iter().map(|(row, _)| *row).collect();
+    let changed: Vec<RowChange> = plan
+        .updates
+        .iter()
+        .map(|(row, u)| RowChange {
+            row: *row,
+            id: u.id().clone(),
+            fields: u.changes().to_vec(),
+        })
+        .collect();
+    let writes = plan.adds.len() + plan.updates.len();
+    let ids = if options.dry_run || writes == 0 {
         Vec::new()
     } else {
         bar.set_message("writing");
-        bar.set_length(prepared.len() as u64);
+        bar.set_length(writes as u64);
         bar.set_position(0);
+        let adds = plan.adds.into_iter().map(|(_, p)| p).collect();
+        let updates = plan.updates.into_iter().map(|(_, u)| u).collect();
         ledger
-            .add_prepared(prepared, |n| bar.set_position(n as u64))
+            .write_prepared(adds, updates, |n| bar.set_position(n as u64))
             .map_err(ledger_err)?
     };
     bar.finish_and_clear();
     Ok(ImportReport {
+        dry_run: options.dry_run,
         written: ids.len(),
         ids,
-        bad,
-        retired_skipped,
-        masked_ids_dropped,
+        added_rows,
+        changed,
+        unchanged: plan.unchanged,
+        bad: plan.bad,
+        retired_skipped: plan.retired_skipped,
+        masked_ids_dropped: plan.masked_ids_dropped,
     })
 }
 
@@ -157,368 +183,4 @@ fn progress_bar(enabled: bool, len: usize, message: &'static str) -> ProgressBar
 }
 
 #[cfg(test)]
-mod tests {
-    use super::sheet::{column_letter, float_text};
-    use halfsky_shared::idcard::with_check_digit;
-    use halfsky_shared::schema::FieldType;
-    use halfsky_shared::{OrgCode, Value};
-    use rust_xlsxwriter::{ExcelDateTime, Workbook};
-    use std::path::PathBuf;
-
-    use chrono::NaiveDate;
-
-    use crate::exchange::export::META_COLUMNS;
-
-    use super::*;
-    use crate::config::NodeHome;
-
-    fn ledger(dir: &Path) -> Ledger {
-        let home = NodeHome::new(dir.join("v"));
-        home.init(
-            OrgCode::parse("230129100201").expect("valid code"),
-            "红星村",
-            "test",
-            None,
-        )
-        .expect("init");
-        let mut ledger = Ledger::open(&home).expect("open");
-        ledger.set_today(NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date"));
-        ledger
-    }
-
-    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).expect("write");
-        path
-    }
-
-    fn women(ledger: &Ledger) -> Vec<halfsky_shared::Record> {
-        ledger
-            .list(Kind::Woman, "", true)
-            .expect("list")
-            .into_iter()
-            .map(|r| r.record)
-            .collect()
-    }
-
-    #[test]
-    fn csv_with_chinese_headers_and_bom() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let csv = "\u{feff}姓名,出生年份,劳动能力,致贫原因,状态,就业愿望\n\
-                   王秀英,1975,有劳动能力,因病、缺技术,贫困,是\n\
-                   ,,,,,\n\
-                   \"李,桂兰\",1980,无,,脱贫,否\n";
-        let path = write(dir.path(), "women.csv", csv.as_bytes());
-        let table = read_rows(&path, Kind::Woman).expect("read");
-        let numbers: Vec<_> = table.rows.iter().map(|r| r.number).collect();
-        assert_eq!(numbers, [2, 4], "the empty row 3 is skipped");
-        assert_eq!(table.columns[0].header, "姓名");
-        let report = import(&mut ledger, &path, Kind::Woman, false, false).expect("import");
-        assert_eq!(report.written, 2);
-        assert!(report.bad.is_empty());
-        let mut women = women(&ledger);
-        women.sort_by_key(|w| w.int("birth_year"));
-        assert_eq!(women[0].text("name"), Some("王秀英"));
-        assert_eq!(women[0].int("birth_year"), Some(1975));
-        assert_eq!(
-            women[0].list("poverty_causes"),
-            ["illness", "lack_of_skills"]
-        );
-        assert!(women[0].flag("wants_work"));
-        assert_eq!(women[1].text("name"), Some("李,桂兰"));
-        assert_eq!(women[1].text("labor_capacity"), Some("none"));
-        assert_eq!(women[1].text("status"), Some("exited"));
-        assert_eq!(women[1].text("exit_date"), Some("2026-06-30"));
-    }
-
-    #[test]
-    fn xlsx_numbers_and_dates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let path = dir.path().join("women.xlsx");
-        let mut book = Workbook::new();
-        let sheet = book.add_worksheet();
-        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy/m/d");
-        for (col, h) in [
-            "name",
-            "birth-year",
-            "labor",
-            "status",
-            "exit_date",
-            "wants_work",
-        ]
-        .iter()
-        .enumerate()
-        {
-            sheet.write_string(0, col as u16, *h).expect("write");
-        }
-        sheet.write_string(1, 0, "张凤英").expect("write");
-        sheet.write_number(1, 1, 1975).expect("write");
-        sheet.write_string(1, 2, "full").expect("write");
-        sheet.write_string(1, 3, "exited").expect("write");
-        let exit = ExcelDateTime::from_ymd(2024, 3, 5).expect("date");
-        sheet
-            .write_datetime_with_format(1, 4, &exit, &date)
-            .expect("write");
-        sheet.write_boolean(1, 5, true).expect("write");
-        book.save(&path).expect("save");
-
-        let table = read_rows(&path, Kind::Woman).expect("read");
-        assert_eq!(table.rows.len(), 1);
-        assert_eq!(table.rows[0].number, 2);
-        assert_eq!(
-            table.rows[0].cells,
-            ["张凤英", "1975", "full", "exited", "2024-03-05", "true"]
-        );
-        let report = import(&mut ledger, &path, Kind::Woman, false, false).expect("import");
-        assert_eq!(report.written, 1);
-        let woman = &women(&ledger)[0];
-        assert_eq!(woman.int("birth_year"), Some(1975));
-        assert_eq!(woman.text("exit_date"), Some("2024-03-05"));
-        assert!(woman.flag("wants_work"));
-    }
-
-    #[test]
-    fn xlsx_money_and_offset_sheet() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let path = dir.path().join("households.xlsx");
-        let mut book = Workbook::new();
-        let sheet = book.add_worksheet();
-        // Header in row 3, column B: row numbers follow the sheet.
-        for (col, h) in ["户主姓名", "家庭人口", "人均纯收入"].iter().enumerate() {
-            sheet.write_string(2, col as u16 + 1, *h).expect("write");
-        }
-        sheet.write_string(3, 1, "刘建华").expect("write");
-        sheet.write_number(3, 2, 4).expect("write");
-        sheet.write_number(3, 3, 1500.5).expect("write");
-        sheet.write_string(4, 1, "陈金凤").expect("write");
-        sheet.write_number(4, 2, 0).expect("write");
-        book.save(&path).expect("save");
-
-        let err = import(&mut ledger, &path, Kind::Household, false, false).unwrap_err();
-        let ImportError::BadRows { rows, .. } = &err else {
-            panic!("{err}");
-        };
-        assert_eq!(rows.len(), 1, "{err}");
-        assert_eq!((rows[0].row, rows[0].column.as_str()), (5, "家庭人口"));
-        let report = import(&mut ledger, &path, Kind::Household, true, false).expect("import");
-        assert_eq!(report.written, 1);
-        let rows = ledger.list(Kind::Household, "", false).expect("list");
-        assert_eq!(
-            rows[0].record.fields["income_per_capita"],
-            Value::Int(150050)
-        );
-        assert_eq!(rows[0].record.int("members"), Some(4));
-    }
-
-    /// Rows 3, 5 and 6 are bad: a birth year too early, an unknown labour capacity and
-    /// a household that does not exist.
-    fn file_with_bad_rows(dir: &Path) -> PathBuf {
-        let csv = "姓名,出生年份,劳动能力,户编号\n\
-                   王秀英,1975,有劳动能力,\n\
-                   李桂兰,1850,有劳动能力,\n\
-                   张玉兰,1980,部分劳动能力,\n\
-                   刘淑珍,1968,strong,\n\
-                   陈凤英,1972,无,230129100201-H-ZZZZ-99\n";
-        write(dir, "bad.csv", csv.as_bytes())
-    }
-
-    #[test]
-    fn every_bad_row_is_listed_and_nothing_written() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let path = file_with_bad_rows(dir.path());
-        let err = import(&mut ledger, &path, Kind::Woman, false, false).unwrap_err();
-        let ImportError::BadRows { rows, total, .. } = &err else {
-            panic!("{err}");
-        };
-        assert_eq!(*total, 5);
-        let places: Vec<_> = rows.iter().map(|r| (r.row, r.column.as_str())).collect();
-        assert_eq!(places, [(3, "出生年份"), (5, "劳动能力"), (6, "户编号")]);
-        let message = err.to_string();
-        assert!(
-            message.contains("row 3, column 出生年份: 1850 is outside"),
-            "{message}"
-        );
-        assert!(
-            message.contains("row 5, column 劳动能力: \"strong\""),
-            "{message}"
-        );
-        assert!(
-            message.contains("row 6, column 户编号: 230129100201-H-ZZZZ-99 does not exist"),
-            "{message}"
-        );
-        assert!(
-            message.contains("3 of 5 rows") && message.contains("--skip-bad"),
-            "{message}"
-        );
-        assert_eq!(
-            message.lines().filter(|l| l.starts_with("  row ")).count(),
-            3
-        );
-        assert!(women(&ledger).is_empty());
-    }
-
-    #[test]
-    fn skip_bad_writes_the_good_rows() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let path = file_with_bad_rows(dir.path());
-        // With progress asked for: the bar hides itself when stderr is not a terminal.
-        let report = import(&mut ledger, &path, Kind::Woman, true, true).expect("import");
-        assert_eq!(report.written, 2);
-        assert_eq!(report.ids.len(), 2);
-        let bad_rows: Vec<_> = report.bad.iter().map(|b| b.row).collect();
-        assert_eq!(bad_rows, [3, 5, 6]);
-        let mut names: Vec<_> = women(&ledger)
-            .iter()
-            .filter_map(|w| w.text("name").map(str::to_string))
-            .collect();
-        names.sort();
-        assert_eq!(names, ["张玉兰", "王秀英"]);
-    }
-
-    #[test]
-    fn missing_required_column_and_duplicate_id_numbers() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let number = with_check_digit("23012919750304123");
-        let csv = format!(
-            "name,birth_year,labor_capacity,id_number\n\
-             A,1975,full,{number}\n\
-             B,1976,full,{number}\n\
-             C,1977,full,230129********1234\n"
-        );
-        let path = write(dir.path(), "dup.csv", csv.as_bytes());
-        let err = import(&mut ledger, &path, Kind::Woman, false, false).unwrap_err();
-        let ImportError::BadRows { rows, .. } = &err else {
-            panic!("{err}");
-        };
-        assert_eq!(rows.len(), 1, "{err}");
-        assert_eq!((rows[0].row, rows[0].column.as_str()), (3, "id_number"));
-        assert!(rows[0].reason.contains("twice"), "{err}");
-
-        let path = write(
-            dir.path(),
-            "missing.csv",
-            "姓名,出生年份\n王秀英,1975\n".as_bytes(),
-        );
-        let err = import(&mut ledger, &path, Kind::Woman, false, false).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("row 2, column 劳动能力: is required"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn unknown_columns_are_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(
-            dir.path(),
-            "w.csv",
-            "姓名,鞋码,出生年份,hat\n王秀英,38,1975,x\n".as_bytes(),
-        );
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        let message = err.to_string();
-        assert!(
-            matches!(err, ImportError::UnknownColumns { .. }),
-            "{message}"
-        );
-        assert!(message.contains("column B: \"鞋码\""), "{message}");
-        assert!(message.contains("column D: \"hat\""), "{message}");
-        assert!(message.contains("birth_year (出生年份)"), "{message}");
-    }
-
-    #[test]
-    fn export_columns_are_ignored_but_unnamed_values_are_not() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        let csv = "编号,姓名,出生年份,劳动能力,创建时间,已停用\n\
-                   230129100201-W-AB12-1,王秀英,1975,有,2026-01-01T00:00:00Z,false\n\
-                   230129100201-W-AB12-2,李桂兰,1976,有,2026-01-01T00:00:00Z,true\n";
-        let path = write(dir.path(), "w.csv", csv.as_bytes());
-        let report = import(&mut ledger, &path, Kind::Woman, false, false).expect("import");
-        assert_eq!((report.written, report.retired_skipped), (1, 1));
-
-        let path = write(
-            dir.path(),
-            "u.csv",
-            "姓名,,出生年份\n王秀英,x,1975\n".as_bytes(),
-        );
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("column B has values but no header"),
-            "{err}"
-        );
-        let path = write(dir.path(), "d.csv", "姓名,name\nA,B\n".as_bytes());
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        assert!(matches!(err, ImportError::DuplicateColumn { .. }), "{err}");
-    }
-
-    #[test]
-    fn empty_files_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ledger = ledger(dir.path());
-        for (name, text) in [("a.csv", ""), ("b.csv", "\u{feff}\n\n,,\n")] {
-            let path = write(dir.path(), name, text.as_bytes());
-            let err = import(&mut ledger, &path, Kind::Woman, false, false).unwrap_err();
-            assert!(matches!(err, ImportError::Empty { .. }), "{err}");
-        }
-        let path = write(dir.path(), "c.csv", "\u{feff}姓名,出生年份\n,\n".as_bytes());
-        let err = import(&mut ledger, &path, Kind::Woman, true, false).unwrap_err();
-        assert!(matches!(err, ImportError::NoRows { .. }), "{err}");
-        let path = dir.path().join("empty.xlsx");
-        Workbook::new().save(&path).expect("save");
-        let err = import(&mut ledger, &path, Kind::Woman, false, false).unwrap_err();
-        assert!(matches!(err, ImportError::Empty { .. }), "{err}");
-        assert!(women(&ledger).is_empty());
-    }
-
-    #[test]
-    fn unsupported_and_unreadable_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(dir.path(), "w.txt", "姓名\n王秀英\n".as_bytes());
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
-        assert!(err.to_string().contains("CSV UTF-8"), "{err}");
-        // 姓名 in GBK, as older Excel saves "CSV".
-        let path = write(dir.path(), "gbk.csv", b"name\n\xd0\xd5\xc3\xfb\n");
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        assert!(matches!(err, ImportError::NotUtf8 { line: 2, .. }), "{err}");
-        assert!(err.to_string().contains("CSV UTF-8"), "{err}");
-        let path = write(dir.path(), "fake.xlsx", b"not a zip");
-        let err = read_rows(&path, Kind::Woman).unwrap_err();
-        assert!(matches!(err, ImportError::Xlsx { .. }), "{err}");
-        let err = read_rows(&dir.path().join("none.csv"), Kind::Woman).unwrap_err();
-        assert!(matches!(err, ImportError::Io { .. }), "{err}");
-    }
-
-    #[test]
-    fn cells_as_typed() {
-        let money = FieldType::Money;
-        let date = FieldType::Date;
-        assert_eq!(float_text(1975.0, None), "1975");
-        assert_eq!(float_text(1500.5, Some(&money)), "1500.50");
-        assert_eq!(float_text(0.1 + 0.2, Some(&money)), "0.30");
-        assert_eq!(float_text(45356.0, Some(&date)), "2024-03-05");
-        assert_eq!(float_text(20240305.0, Some(&date)), "20240305");
-        assert_eq!(column_letter(0), "A");
-        assert_eq!(column_letter(25), "Z");
-        assert_eq!(column_letter(26), "AA");
-        assert_eq!(column_letter(27 * 26), "AAA");
-    }
-
-    #[test]
-    fn export_columns_never_shadow_fields() {
-        for kind in Kind::ALL {
-            for (en, zh) in META_COLUMNS {
-                assert!(kind.spec().field(en).is_none(), "{kind}.{en}");
-                assert!(kind.spec().field(zh).is_none(), "{kind}.{zh}");
-            }
-        }
-    }
-}
+mod tests;

@@ -140,7 +140,7 @@ impl LedgerReader {
 
     /// Today's date as the ledger sees it.
     pub fn today(&self) -> NaiveDate {
-        lock(&self.shared.today).unwrap_or_else(|| chrono::Local::now().date_naive())
+        lock(&self.shared.today).unwrap_or_else(|| self.index().zone().day_of(chrono::Utc::now()))
     }
 
     /// Records of `kind` under `org_prefix` (retired ones only if `include_retired`).

@@ -9,7 +9,7 @@ use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
 use halfsky_shared::schema::{FieldError, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
 
-use super::{scopeguard_log, Ledger, LedgerError, Prepared};
+use super::{scopeguard_log, Ledger, LedgerError, Prepared, PreparedUpdate};
 use crate::store::index::IndexedRecord;
 
 impl Ledger {
@@ -60,6 +60,10 @@ impl Ledger {
                         continue;
                     }
                 };
+                if let Some(problem) = self.not_our_subject(field, &id)? {
+                    errors.push(FieldError::new(field.name, problem));
+                    continue;
+                }
                 match self.index.get(&id)? {
                     None => errors.push(FieldError::new(
                         field.name,
@@ -87,6 +91,28 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// Who writes where: a record about one woman or household (her visit, pairing,
+    /// measure, loan; a woman's household) is kept in the ledger of the unit that keeps
+    /// her card, never in a township's, county's or city's own ledger, where it would
+    /// count twice and leave the village's figures short. `Some(reason)` when `id`, given
+    /// in `field`, is another unit's.
+    fn not_our_subject(
+        &self,
+        field: &halfsky_shared::schema::FieldSpec,
+        id: &RecordId,
+    ) -> Result<Option<String>, LedgerError> {
+        let subject = matches!(field.ty, FieldType::Ref(Kind::Woman | Kind::Household));
+        let own = self.config.org;
+        if !subject || id.org() == own {
+            return Ok(None);
+        }
+        let unit = id.org();
+        let name = self.index.name(&unit)?.unwrap_or_default();
+        Ok(Some(format!(
+            "{id} is kept by {name} ({unit}); a record about her belongs in that unit's ledger: enter it at {unit}'s node, not at {own}"
+        )))
     }
 
     /// Validates a new record without writing it. `pending_hashes` holds ID-number
@@ -124,6 +150,7 @@ impl Ledger {
                 kind,
                 fields,
                 id_hash,
+                id: None,
             })
         } else {
             Err(invalid(errors))
@@ -145,19 +172,49 @@ impl Ledger {
     pub fn add_prepared(
         &mut self,
         records: Vec<Prepared>,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<RecordId>, LedgerError> {
+        self.write_prepared(records, Vec::new(), progress)
+    }
+
+    /// Adds `records` and applies `updates` as one durable chunk (all or nothing), one
+    /// change each; returns the ids of the added records. A record prepared
+    /// [`Prepared::with_id`] keeps that id (it must be this unit's and not yet here).
+    /// `progress` is called with the number written so far.
+    pub fn write_prepared(
+        &mut self,
+        records: Vec<Prepared>,
+        updates: Vec<PreparedUpdate>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<RecordId>, LedgerError> {
+        let org = self.config.org;
+        for given in records.iter().filter_map(|p| p.id.as_ref()) {
+            if given.org() != org {
+                return Err(LedgerError::NotOurs {
+                    id: given.clone(),
+                    own: org,
+                });
+            }
+            self.reserve_seq(given)?;
+        }
         let mut ids = Vec::with_capacity(records.len());
         for p in &records {
-            ids.push(self.next_id(p.kind)?);
+            ids.push(match &p.id {
+                Some(id) => id.clone(),
+                None => self.next_id(p.kind)?,
+            });
         }
         let author = self.author();
-        let org = self.config.org;
         let written = ids.clone();
+        let total = records.len() + updates.len();
         let started = std::time::Instant::now();
-        let _guard = scopeguard_log(started, records.len());
+        let _guard = scopeguard_log(started, total);
         let known = Touched {
-            records: ids.iter().cloned().collect(),
+            records: ids
+                .iter()
+                .cloned()
+                .chain(updates.iter().map(|u| u.id.clone()))
+                .collect(),
             meta: false,
         };
         self.edit(org, Some(known), |doc| {
@@ -167,17 +224,31 @@ impl Ledger {
                     progress(n + 1);
                 }
             }
-            progress(records.len());
+            for (n, u) in updates.iter().enumerate() {
+                doc.update(&u.id, &u.fields, &u.cleared, u.id_hash.as_deref(), &author)?;
+                if (records.len() + n) % 256 == 255 {
+                    progress(records.len() + n + 1);
+                }
+            }
+            progress(total);
             Ok(())
         })?;
         Ok(ids)
     }
 
-    fn own_record(
-        &mut self,
-        id: &RecordId,
-        kind: Option<Kind>,
-    ) -> Result<IndexedRecord, LedgerError> {
+    /// Makes sure this device's next new id comes after `id` (a record restored under
+    /// an id this device once gave).
+    fn reserve_seq(&mut self, id: &RecordId) -> Result<(), LedgerError> {
+        if id.device() != self.config.device_tag {
+            return Ok(());
+        }
+        let probe = self.next_id(id.kind())?;
+        let next = self.next_seq.get_mut(&id.org()).expect("next_id filled it");
+        *next = (*next).max(probe.seq()).max(id.seq() + 1);
+        Ok(())
+    }
+
+    fn own_record(&self, id: &RecordId, kind: Option<Kind>) -> Result<IndexedRecord, LedgerError> {
         if let Some(expected) = kind.filter(|k| *k != id.kind()) {
             return Err(LedgerError::WrongKind {
                 id: id.clone(),
@@ -202,6 +273,33 @@ impl Ledger {
         kind: Option<Kind>,
         inputs: &[(String, String)],
     ) -> Result<bool, LedgerError> {
+        let prepared = self.prepare_update(id, kind, inputs)?;
+        let author = self.author();
+        let id = id.clone();
+        let known = Touched {
+            records: [id.clone()].into(),
+            meta: false,
+        };
+        let changed = self.edit(id.org(), Some(known), |doc| {
+            doc.update(
+                &id,
+                &prepared.fields,
+                &prepared.cleared,
+                prepared.id_hash.as_deref(),
+                &author,
+            )
+        })?;
+        Ok(changed.is_some())
+    }
+
+    /// Validates a change to one of this unit's records without writing it: the same
+    /// checks as [`Ledger::update`] (which writes it), on the record as it would become.
+    pub fn prepare_update(
+        &self,
+        id: &RecordId,
+        kind: Option<Kind>,
+        inputs: &[(String, String)],
+    ) -> Result<PreparedUpdate, LedgerError> {
         let existing = self.own_record(id, kind)?;
         let kind = id.kind();
         let today = self.today();
@@ -225,29 +323,42 @@ impl Ledger {
         if !errors.is_empty() {
             return Err(invalid(errors));
         }
-        // Write what was given, plus what the rules filled in (e.g. exit_date).
+        // Write what was given, plus what the rules filled in (defaults).
+        let old = &existing.record.fields;
         let mut to_write = parsed.fields;
         for (k, v) in &merged {
-            if existing.record.fields.get(k) != Some(v) {
+            if old.get(k) != Some(v) {
                 to_write.insert(k.clone(), v.clone());
             }
         }
-        let author = self.author();
-        let id = id.clone();
-        let known = Touched {
-            records: [id.clone()].into(),
-            meta: false,
-        };
-        let changed = self.edit(id.org(), Some(known), |doc| {
-            doc.update(
-                &id,
-                &to_write,
-                &parsed.cleared,
-                parsed.id_hash.as_deref(),
-                &author,
-            )
-        })?;
-        Ok(changed.is_some())
+        let empty_list = |v: &Value| matches!(v, Value::List(items) if items.is_empty());
+        let mut changes: Vec<String> = to_write
+            .iter()
+            .filter(|(k, v)| match old.get(k.as_str()) {
+                Some(before) => before != *v,
+                // An empty list is what an absent list field reads as.
+                None => !empty_list(v),
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        changes.extend(
+            parsed
+                .cleared
+                .iter()
+                .filter(|k| old.contains_key(k.as_str()))
+                .cloned(),
+        );
+        let new_number = parsed.id_hash.is_some() && parsed.id_hash != existing.record.meta.id_hash;
+        if new_number && !changes.iter().any(|c| c == "id_number") {
+            changes.push("id_number".into());
+        }
+        Ok(PreparedUpdate {
+            id: id.clone(),
+            fields: to_write,
+            cleared: parsed.cleared,
+            id_hash: parsed.id_hash,
+            changes,
+        })
     }
 
     /// Retires one of this unit's records, with a reason; it stays in history.
@@ -279,3 +390,6 @@ impl Ledger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,7 @@
 //! - `i` + ID-number hash → woman id (finds a woman registered twice).
 //! - `p` + woman id → `status|exit_date`: what training statistics need of a woman,
 //!   without parsing her whole row.
+//! - `v` → the [`RULES`] version and time zone the rollups were computed with.
 //!
 //! A change is applied as "subtract the record's old contribution, add its new one",
 //! so incremental updates and a rebuild give identical rollups.
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use automerge::ChangeHash;
 use halfsky_shared::ledger_doc::{DocError, LedgerDoc, Touched};
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::rollup::{Rollup, WomanLinks};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::{Deserialize, Serialize};
@@ -55,10 +57,20 @@ pub struct IndexedRecord {
     pub conflicted: bool,
 }
 
+/// Version of the rules rollups are computed by. 2: a woman's follow-up period starts
+/// at her latest visit or the local day her card was made (before: a card never
+/// visited was overdue at once).
+pub const RULES: u32 = 2;
+
+/// `v` → `RULES|time zone` the rollups were computed with.
+const RULES_KEY: &[u8] = b"v";
+
 /// The index over the store's index table (a cheap clone: it shares the store).
 #[derive(Debug, Clone)]
 pub struct Index {
     store: Arc<dyn Storage>,
+    /// The deployment's time zone: the day a card was made, for the overdue rule.
+    zone: Zone,
 }
 
 fn record_key(id: &RecordId) -> Vec<u8> {
@@ -179,9 +191,37 @@ impl Overlay<'_> {
 }
 
 impl Index {
-    /// The index kept in `store`.
+    /// The index kept in `store`, days taken in China's time zone.
     pub fn open(store: Arc<dyn Storage>) -> Self {
-        Index { store }
+        Index::open_in_zone(store, Zone::default())
+    }
+
+    /// The index kept in `store`, days taken in `zone` (the deployment's).
+    pub fn open_in_zone(store: Arc<dyn Storage>, zone: Zone) -> Self {
+        Index { store, zone }
+    }
+
+    /// The time zone the index takes days in.
+    pub fn zone(&self) -> Zone {
+        self.zone
+    }
+
+    /// Whether the rollups were computed by this release's rules in this index's time
+    /// zone (see [`RULES`]); if not, the ledger rebuilds the index on open.
+    pub fn rules_current(&self) -> Result<bool, IndexError> {
+        Ok(self.row(RULES_KEY)?.as_deref() == Some(self.rules_text().as_bytes()))
+    }
+
+    /// Records that the rollups follow this release's rules (after a rebuild).
+    pub fn mark_rules_current(&self) -> Result<(), IndexError> {
+        let mut batch = Batch::default();
+        batch.insert(RULES_KEY.to_vec(), self.rules_text().into_bytes());
+        self.store.apply(Table::Index, batch)?;
+        Ok(())
+    }
+
+    fn rules_text(&self) -> String {
+        format!("{RULES}|{}", self.zone)
     }
 
     fn row(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
@@ -263,9 +303,9 @@ impl Index {
                         let links = old.as_ref().map(|o| o.links.clone()).unwrap_or_default();
                         let delta = deltas.entry(id.org()).or_default();
                         if let Some(o) = &old {
-                            delta.merge(&Rollup::of_record(&o.record, &o.links), -1);
+                            delta.merge(&Rollup::of_record_in(&o.record, &o.links, &self.zone), -1);
                         }
-                        delta.merge(&Rollup::of_record(&record, &links), 1);
+                        delta.merge(&Rollup::of_record_in(&record, &links, &self.zone), 1);
                         overlay.put(
                             record_key(id),
                             json(&IndexedRecord {
@@ -280,7 +320,7 @@ impl Index {
                             deltas
                                 .entry(id.org())
                                 .or_default()
-                                .merge(&Rollup::of_record(&o.record, &o.links), -1);
+                                .merge(&Rollup::of_record_in(&o.record, &o.links, &self.zone), -1);
                         }
                         overlay.remove(record_key(id));
                     }
@@ -290,11 +330,14 @@ impl Index {
             }
             let delta = deltas.entry(id.org()).or_default();
             if let Some(o) = &old {
-                delta.merge(&Rollup::of_record(&o.record, &o.links), -1);
+                delta.merge(&Rollup::of_record_in(&o.record, &o.links, &self.zone), -1);
             }
             match new {
                 Some(record) => {
-                    delta.merge(&Rollup::of_record(&record, &WomanLinks::default()), 1);
+                    delta.merge(
+                        &Rollup::of_record_in(&record, &WomanLinks::default(), &self.zone),
+                        1,
+                    );
                     let row = IndexedRecord {
                         record,
                         links: WomanLinks::default(),
@@ -318,8 +361,11 @@ impl Index {
                 continue;
             }
             let delta = deltas.entry(woman_id.org()).or_default();
-            delta.merge(&Rollup::of_record(&row.record, &row.links), -1);
-            delta.merge(&Rollup::of_record(&row.record, &links), 1);
+            delta.merge(
+                &Rollup::of_record_in(&row.record, &row.links, &self.zone),
+                -1,
+            );
+            delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
             row.links = links;
             overlay.put(record_key(&woman_id), json(&row));
         }
@@ -485,10 +531,10 @@ impl Index {
                 );
                 batch.insert(key, value.into_bytes());
             }
-            deltas
-                .entry(id.org())
-                .or_default()
-                .merge(&Rollup::of_record(&row.record, &row.links), 1);
+            deltas.entry(id.org()).or_default().merge(
+                &Rollup::of_record_in(&row.record, &row.links, &self.zone),
+                1,
+            );
         }
         for (org, delta) in deltas {
             let key = tagged(b'u', &org);

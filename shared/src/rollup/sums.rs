@@ -6,12 +6,31 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::local_time::Zone;
 use crate::record::Record;
 use crate::schema::Kind;
 
 /// A woman without a visit for this many days is overdue (seed 002: a visit every two
 /// months).
 pub const OVERDUE_DAYS: i64 = 60;
+
+/// A woman whose follow-up period ends within this many days is "due soon".
+pub const DUE_SOON_DAYS: i64 = 14;
+
+/// The day a woman's current follow-up period began: her latest visit, or the local
+/// day her card was made if that is later (a card made today is not overdue, whatever
+/// visits an old sheet brought with it). `None` when neither is known.
+///
+/// A woman is overdue when this day is more than [`OVERDUE_DAYS`] before today: her
+/// card is older than the period and she had no visit in it.
+pub fn follow_up_since(record: &Record, links: &WomanLinks, zone: &Zone) -> Option<NaiveDate> {
+    let visited = links
+        .last_visit
+        .as_deref()
+        .and_then(crate::schema::parse_date);
+    let carded = zone.day_of_stamp(&record.meta.created_at);
+    visited.max(carded)
+}
 
 /// Facts about a woman that come from other records (her visits and pairings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,8 +71,9 @@ pub struct Rollup {
     pub insured: i64,
     /// Women with at least one active pairing.
     pub women_paired: i64,
-    /// Women under follow-up (status poor or at_risk), by the date of their latest visit
-    /// (`""` = never visited).
+    /// Women under follow-up (status poor or at_risk), by the day their follow-up
+    /// period began ([`follow_up_since`]: latest visit, or the day the card was made;
+    /// `""` = unknown).
     pub followed_by_last_visit: BTreeMap<String, i64>,
     /// Exits by year of exit.
     pub exits_by_year: BTreeMap<i64, i64>,
@@ -151,9 +171,15 @@ impl Rollup {
         *self == Rollup::default()
     }
 
-    /// What one record contributes to its org's rollup. Retired records contribute
-    /// nothing; `links` is only read for women.
+    /// What one record contributes to its org's rollup, days taken in China's time
+    /// zone (see [`Rollup::of_record_in`]).
     pub fn of_record(record: &Record, links: &WomanLinks) -> Rollup {
+        Rollup::of_record_in(record, links, &Zone::default())
+    }
+
+    /// What one record contributes to its org's rollup, days taken in `zone`. Retired
+    /// records contribute nothing; `links` is only read for women.
+    pub fn of_record_in(record: &Record, links: &WomanLinks, zone: &Zone) -> Rollup {
         let mut r = Rollup::default();
         if record.meta.retired {
             return r;
@@ -182,8 +208,10 @@ impl Rollup {
                 r.insured = record.flag("insured_two_cancers") as i64;
                 r.women_paired = (links.active_pairings > 0) as i64;
                 if status == "poor" || status == "at_risk" {
-                    let last = links.last_visit.clone().unwrap_or_default();
-                    bump(&mut r.followed_by_last_visit, last, 1);
+                    let since = follow_up_since(record, links, zone)
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default();
+                    bump(&mut r.followed_by_last_visit, since, 1);
                 }
                 if status == "exited" {
                     if let Some(year) = record.text("exit_date").and_then(year_of) {
@@ -264,5 +292,84 @@ pub fn age_band(age: i64) -> &'static str {
         40..=49 => AGE_BANDS[2],
         50..=59 => AGE_BANDS[3],
         _ => AGE_BANDS[4],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Fields, RecordId, RecordMeta};
+    use crate::schema::Value;
+    use crate::OrgCode;
+
+    fn card(created_at: &str) -> Record {
+        let mut fields = Fields::new();
+        fields.insert("status".into(), Value::Text("poor".into()));
+        Record {
+            id: RecordId::new(
+                OrgCode::parse("230129100201").expect("code"),
+                Kind::Woman,
+                "A",
+                1,
+            ),
+            fields,
+            meta: RecordMeta {
+                created_at: created_at.into(),
+                ..RecordMeta::default()
+            },
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        crate::schema::parse_date(s).expect("a date")
+    }
+
+    #[test]
+    fn a_card_is_overdue_only_once_older_than_the_period_without_a_visit() {
+        let zone = Zone::default();
+        let never = WomanLinks::default();
+        let woman = card("2026-11-28T00:14:00Z"); // 08:14 in China
+        let rollup = Rollup::of_record(&woman, &never);
+        assert_eq!(rollup.overdue_women(day("2026-11-28")), 0, "made today");
+        assert_eq!(rollup.overdue_women(day("2027-01-27")), 0, "60 days old");
+        assert_eq!(rollup.overdue_women(day("2027-01-28")), 1, "61 days old");
+        // An old visit brought with the card does not make a new card overdue.
+        let visited = WomanLinks {
+            last_visit: Some("2026-01-05".into()),
+            active_pairings: 0,
+        };
+        assert_eq!(
+            follow_up_since(&woman, &visited, &zone),
+            Some(day("2026-11-28"))
+        );
+        let rollup = Rollup::of_record(&woman, &visited);
+        assert_eq!(rollup.overdue_women(day("2026-12-01")), 0);
+        // A later visit starts a new period.
+        let recent = WomanLinks {
+            last_visit: Some("2027-01-20".into()),
+            active_pairings: 0,
+        };
+        let rollup = Rollup::of_record(&woman, &recent);
+        assert_eq!(rollup.overdue_women(day("2027-03-21")), 0);
+        assert_eq!(rollup.overdue_women(day("2027-03-22")), 1);
+    }
+
+    #[test]
+    fn days_are_the_deployments_days() {
+        // 00:30 on 30 September in China is still 29 September in UTC.
+        let woman = card("2026-09-29T16:30:00Z");
+        let links = WomanLinks::default();
+        let today = day("2026-11-29"); // 60 days after 30 September
+        let china = Rollup::of_record_in(&woman, &links, &Zone::default());
+        assert_eq!(china.overdue_women(today), 0, "made on 30 September, China");
+        let utc: Zone = "UTC".parse().expect("zone");
+        let in_utc = Rollup::of_record_in(&woman, &links, &utc);
+        assert_eq!(in_utc.overdue_women(today), 1, "29 September in UTC");
+        // 23:30 in China counts for that day.
+        let late = card("2026-09-30T15:30:00Z");
+        assert_eq!(
+            follow_up_since(&late, &links, &Zone::default()),
+            Some(day("2026-09-30"))
+        );
     }
 }

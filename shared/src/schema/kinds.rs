@@ -290,7 +290,7 @@ static WOMAN: KindSpec = KindSpec {
             Date,
             false,
             None,
-            "date she exited poverty; today if status becomes exited without one"
+            "date she exited poverty; left empty if not given (an exit without a date counts in no year)"
         ),
         field!(
             "insured_two_cancers",

@@ -16,61 +16,67 @@ use super::{
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data::{self, WomenFilter};
 use crate::dashboard::i18n::{field_label, Lang};
+use crate::dashboard::overdue::OverdueFilter;
 use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::unit::Unit;
 use crate::dashboard::AppState;
 
-/// `/org/{code}/overdue`: women overdue for a visit.
+/// Query of the overdue page: its filter and sort, plus export.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverdueQuery {
+    #[serde(flatten)]
+    filter: OverdueFilter,
+    format: Option<String>,
+    table: Option<usize>,
+}
+
+/// `/org/{code}/overdue`: women overdue for a visit (or due soon), by township,
+/// village or helper, sorted by days without a visit, name or village.
 pub async fn overdue(
     State(state): State<AppState>,
     ctx: Ctx,
     Unit(org): Unit,
-    Query(q): Query<ExportQuery>,
+    Query(q): Query<OverdueQuery>,
 ) -> Response {
     let lang = ctx.lang;
     let limit = rows_wanted(&q.format);
-    let res = state
-        .overview(org)
-        .await
-        .map(|o| o.map(|o| Some(o.stats.visits.overdue_women)));
-    let known = match read_or_answer(&ctx, &state, res) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let filter = q.filter.clone();
     let res = state
         .read(move |l| {
             let today = l.today();
-            let name = l.index().name(&org).ok().flatten().unwrap_or_default();
-            data::overdue(l, org, today, 0, limit, known).map(|r| (r, today, name))
+            let units = l.index().names(org.subtree_prefix())?;
+            data::overdue_list(l, org, today, &filter, limit).map(|r| (r, today, units))
         })
         .await;
-    let ((rows, count), today, name) = match read_or_answer(&ctx, &state, res) {
+    let ((rows, count), today, units) = match read_or_answer(&ctx, &state, res) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let own = org == state.org();
+    let name = units
+        .iter()
+        .find(|(code, _)| *code == org)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    let soon = q.filter.due_soon();
+    let title = if soon {
+        lang.t("即将到期回访", "follow-ups due soon")
+    } else {
+        lang.t("逾期未回访", "overdue follow-ups")
+    };
+    // The download: data only, numbers as numbers (no action column, no "—").
     let mut t = Table::new(
-        format!("{name} {}", lang.t("逾期未回访", "overdue follow-ups")),
+        format!("{name} {title}"),
         &[
             lang.t("姓名", "Name"),
             lang.t("编号", "Id"),
             lang.t("村", "Village"),
             lang.t("状态", "Status"),
             lang.t("最近回访", "Last visit"),
-            lang.t("未回访天数", "Days since"),
+            lang.t("未回访天数", "Days without a visit"),
             lang.t("帮扶人", "Helper"),
-            lang.t("操作", "Action"),
         ],
     );
     for r in &rows {
-        let action = if own || r.village == state.org() {
-            Cell::Link(
-                lang.t("记录回访", "Record a visit").into(),
-                format!("/new/visit?woman_id={}", r.woman_id),
-            )
-        } else {
-            Cell::Text(String::new())
-        };
         t.push(vec![
             Cell::Link(r.name.clone(), format!("/record/{}", r.woman_id)),
             r.woman_id.clone().into(),
@@ -88,28 +94,103 @@ pub async fn overdue(
                 .into(),
             r.days_since
                 .map(Cell::from)
-                .unwrap_or_else(|| Cell::Text("—".into())),
+                .unwrap_or_else(|| Cell::Text(String::new())),
             r.helpers.join("、").into(),
-            action,
         ]);
     }
     let tables = [t];
-    if let Some(r) = export(&ctx, &tables, &q) {
+    if let Some(r) = export(&ctx, &tables, &OverdueExport(&q).into()) {
         return r;
     }
+    // On the page, a visit is offered only for women of this node's own village: a
+    // home visit belongs in the village's ledger, never in a township's, county's or
+    // city's own.
+    let mut shown = tables[0].clone();
+    if rows.iter().any(|r| r.village == state.org()) {
+        shown.headers.push(lang.t("操作", "Action").into());
+        for (cells, r) in shown.rows.iter_mut().zip(&rows) {
+            cells.push(if r.village == state.org() {
+                Cell::Link(
+                    lang.t("记录回访", "Record a visit").into(),
+                    format!("/new/visit?woman_id={}", r.woman_id),
+                )
+            } else {
+                Cell::Text(String::new())
+            });
+        }
+    }
+    let f = &q.filter;
+    let below: Vec<(String, String)> = units
+        .iter()
+        .filter(|(code, _)| *code != org && code.level() != halfsky_shared::org::Level::City)
+        .map(|(code, n)| {
+            (
+                code.to_string(),
+                format!("{} {n}", lang.level(code.level())),
+            )
+        })
+        .collect();
+    let sorts = vec![
+        (
+            "days".to_string(),
+            lang.t("未回访天数", "days without a visit").to_string(),
+        ),
+        ("name".to_string(), lang.t("姓名", "name").to_string()),
+        ("village".to_string(), lang.t("村", "village").to_string()),
+    ];
+    let dues = vec![(
+        "soon".to_string(),
+        lang.t("即将到期（14天内）", "due within 14 days")
+            .to_string(),
+    )];
+    let rule = if soon {
+        lang.t(
+            "14天内到60天未回访，截至",
+            "reaching 60 days without a visit within 14 days, as of",
+        )
+    } else {
+        lang.t(
+            "建档满60天且60天内无回访，截至",
+            "card older than 60 days and no visit in 60 days, as of",
+        )
+    };
     let freshness = freshness_box(&state, lang, org).await;
     let body = markup! {
         p.crumbs { a href={ "/org/" (org) } { (name) } }
         h1 { (tables[0].title) }
+        form method="get" {
+            @if !below.is_empty() {
+                (select("unit", lang.t("乡镇/村", "Township/village"), &below, f.unit.as_deref()))
+            }
+            label {
+                (lang.t("帮扶人", "Helper")) " "
+                input type="text" name="helper" value=(f.helper.as_deref().unwrap_or(""));
+            }
+            " "
+            (select("due", lang.t("范围", "Which"), &dues, f.due.as_deref()))
+            (select("sort", lang.t("排序", "Sort by"), &sorts, f.sort.as_deref()))
+            button type="submit" { (lang.t("筛选", "Filter")) }
+        }
         (freshness)
         p {
             (lang.t("共", "In all")) " " b id="overdue-total" { (count) }
-            "（" (lang.t("60天内无回访，截至", "no visit in 60 days, as of")) " " (lang.date(today)) "）"
+            "（" (rule) " " (lang.date(today)) "）"
             (shown_note(lang, rows.len(), count))
         }
-        (tables[0].html(Some(&export_base(&ctx.path)), 0))
+        (shown.html(Some(&export_base(&ctx.path)), 0))
     };
     ok_page(&ctx, &state, &tables[0].title, body)
+}
+
+struct OverdueExport<'a>(&'a OverdueQuery);
+
+impl From<OverdueExport<'_>> for ExportQuery {
+    fn from(o: OverdueExport<'_>) -> Self {
+        ExportQuery {
+            format: o.0.format.clone(),
+            table: o.0.table,
+        }
+    }
 }
 
 /// "showing the first N rows" when a list has more rows than a page shows.

@@ -131,11 +131,19 @@ pub async fn record(
             .values
             .iter()
             .map(|(k, v)| {
-                let label = spec
-                    .field(k)
-                    .map(|f| field_label(lang, f))
-                    .unwrap_or_else(|| k.clone());
-                format!("{label}={v}")
+                let Some(field) = spec.field(k) else {
+                    return format!("{k}={v}");
+                };
+                let shown = match &field.ty {
+                    FieldType::Enum(e) => lang.option(e, v),
+                    FieldType::EnumList(e) => v
+                        .split(';')
+                        .map(|c| lang.option(e, c))
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    _ => v.clone(),
+                };
+                format!("{}={shown}", field_label(lang, field))
             })
             .collect();
         let mut text = values.join("，");
@@ -144,7 +152,7 @@ pub async fn record(
         }
         history.push(vec![
             lang.time(e.time).into(),
-            e.op.clone().into(),
+            lang.op(&e.op).into(),
             e.by.clone().into(),
             text.into(),
         ]);
@@ -202,8 +210,8 @@ pub async fn record(
             }
         }
         p { small {
-            (lang.t("创建", "Created")) " " (rec.meta.created_at) " " (rec.meta.created_by) "；"
-            (lang.t("修改", "updated")) " " (rec.meta.updated_at) " " (rec.meta.updated_by)
+            (lang.t("创建", "Created")) " " (lang.stamp(&rec.meta.created_at)) " " (rec.meta.created_by) "；"
+            (lang.t("修改", "updated")) " " (lang.stamp(&rec.meta.updated_at)) " " (rec.meta.updated_by)
         } }
         @if !p.related.is_empty() {
             h2 { (tables[2].title) }

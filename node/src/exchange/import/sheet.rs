@@ -65,6 +65,34 @@ impl Table {
             .collect()
     }
 
+    /// A row's cells of every field column, blank ones included (an update clears
+    /// what the sheet leaves blank), as `(field name, text)`; cells listed in
+    /// [`Row::problems`] left out.
+    pub fn inputs_with_blanks(&self, row: &Row) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .zip(&row.cells)
+            .enumerate()
+            .filter(|(i, _)| !row.problems.iter().any(|(p, _)| p == i))
+            .filter_map(|(_, (column, cell))| Some((column.field?.name.to_string(), cell.clone())))
+            .collect()
+    }
+
+    /// The record id a row carries (the `id` / `编号` column of an export), as
+    /// `(column header, text)`; `None` when the file has no such column or the cell
+    /// is blank.
+    pub fn record_id<'a>(&'a self, row: &'a Row) -> Option<(&'a str, &'a str)> {
+        self.columns
+            .iter()
+            .zip(&row.cells)
+            .find(|(column, cell)| {
+                column.field.is_none()
+                    && meta_column(&column.header) == Some("id")
+                    && !cell.trim().is_empty()
+            })
+            .map(|(column, cell)| (column.header.as_str(), cell.trim()))
+    }
+
     /// Whether a row is marked retired (the `retired` column of an export).
     pub(crate) fn is_retired(&self, row: &Row) -> bool {
         self.columns.iter().zip(&row.cells).any(|(column, cell)| {
