@@ -9,11 +9,13 @@
 //!
 //! # Layout
 //! - [`args`]: the commands and flags (clap), record fields generated from the schema.
+//! - [`freshness`]: `halfsky freshness` (when each unit below was last heard from).
 //! - [`pki`]: `halfsky pki` (the deployment's certificates).
 //! - [`render`]: responses as text or JSON.
 //! - [`user`]: `halfsky user` (dashboard logins).
 
 pub mod args;
+pub mod freshness;
 pub mod pki;
 pub mod render;
 pub mod user;
@@ -200,6 +202,7 @@ fn wants_json(command: &Command) -> bool {
             | Command::History { json: true, .. }
             | Command::Stats { json: true, .. }
             | Command::Status { json: true }
+            | Command::Freshness { json: true, .. }
     )
 }
 
@@ -258,6 +261,9 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             org: org.as_deref().map(parse_org).transpose()?,
         },
         Command::Status { .. } => Request::Status,
+        Command::Freshness { org, .. } => Request::Freshness {
+            org: org.as_deref().map(parse_org).transpose()?,
+        },
         Command::Import {
             file,
             kind,

@@ -84,6 +84,11 @@ pub enum Request {
     },
     /// Links to parent and children, and what is not yet acknowledged.
     Status,
+    /// When every unit of a subtree (this node's if `None`) was last heard from.
+    Freshness {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
     /// Records from a CSV or XLSX file, all or nothing unless `skip_bad`.
     Import {
         /// The file.
@@ -141,6 +146,8 @@ pub enum Response {
     Stats(Box<StatsReport>),
     /// The node's links.
     Status(Box<NodeStatus>),
+    /// When the units of a subtree were last heard from.
+    Freshness(Box<crate::sync::freshness::FreshnessReport>),
     /// What an import wrote and refused.
     Imported {
         /// Kind of the records.
@@ -192,6 +199,14 @@ pub enum CommandError {
     /// The link status could not be read.
     #[error(transparent)]
     Status(#[from] crate::sync::status::StatusError),
+    /// A unit outside this node's subtree: it keeps no contact records of it.
+    #[error("{org} is not below this node's unit {me}; give a unit of this node's subtree (or run the command on that unit's node)")]
+    NotBelow {
+        /// The unit asked about.
+        org: OrgCode,
+        /// This node's unit.
+        me: OrgCode,
+    },
 }
 
 /// How a request is executed beyond its data: whether a long import may draw a
@@ -249,6 +264,22 @@ pub fn execute(
         }
         Request::Status => {
             Response::Status(Box::new(crate::ledger::actor::offline_status(ledger)?))
+        }
+        Request::Freshness { org } => {
+            let me = ledger.config().org;
+            let root = org.unwrap_or(me);
+            if !root.is_in_subtree_of(&me) {
+                return Err(CommandError::NotBelow { org: root, me });
+            }
+            let now = chrono::Utc::now().timestamp();
+            let stale = ledger.config().dashboard.stale_after.as_secs() as i64;
+            let units = ledger
+                .freshness()
+                .units(me, root, now)
+                .map_err(LedgerError::from)?;
+            Response::Freshness(Box::new(crate::sync::freshness::report(
+                root, units, now, stale,
+            )))
         }
         Request::Import {
             file,

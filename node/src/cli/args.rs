@@ -129,6 +129,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// When every unit below was last heard from (directly, or as reported by the
+    /// child that heard it), by which path, and when its data last changed.
+    Freshness {
+        /// Org code of a unit below this node (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Import records from a CSV or XLSX file (Chinese or English column headers).
     Import {
         /// The file (.csv in UTF-8, or .xlsx).

@@ -83,6 +83,13 @@ pub fn render(
                 print_status(out, status)
             }
         }
+        Response::Freshness(report) => {
+            if json {
+                as_json(out, report.as_ref())
+            } else {
+                crate::cli::freshness::print(out, report)
+            }
+        }
         Response::Imported { kind, file, report } => {
             for bad in &report.bad {
                 writeln!(
@@ -211,9 +218,17 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             writeln!(out, "parent {}: {link}", p.addr)?;
             writeln!(
                 out,
-                "  last successful sync: {}",
+                "  last successful sync over the direct link: {}",
                 p.last_sync.as_deref().unwrap_or("never")
             )?;
+            if let Some(h) = &p.last_heard {
+                writeln!(
+                    out,
+                    "  last heard from the parent: {} ({})",
+                    crate::cli::freshness::time(h.at),
+                    crate::cli::freshness::path(h.via)
+                )?;
+            }
             writeln!(
                 out,
                 "  changes not yet acknowledged: {} in {} documents{}",
@@ -255,7 +270,15 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
         writeln!(out, "children: none seen yet")?;
     }
     for c in &s.children {
-        let link = if c.connected { "connected" } else { "offline" };
+        let link = match (&c.heard, c.connected) {
+            (_, true) => "connected".to_string(),
+            (Some(h), false) => format!(
+                "offline, last heard {} ({})",
+                crate::cli::freshness::time(h.at),
+                crate::cli::freshness::path(h.via)
+            ),
+            (None, false) => "offline".to_string(),
+        };
         writeln!(
             out,
             "child {}/{}: {link}, last seen {}, last sync {}, {} documents{}",
@@ -269,6 +292,9 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 .map(|e| format!(" — {e}"))
                 .unwrap_or_default()
         )?;
+    }
+    if let Some(f) = &s.freshness {
+        crate::cli::freshness::print_summary(out, f)?;
     }
     Ok(())
 }

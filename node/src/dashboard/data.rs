@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::targets::{targets, Targets};
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::{LedgerError, RecordView};
-use crate::sync::freshness::{Arrival, SubtreeFreshness};
+use crate::sync::freshness::{SubtreeFreshness, UnitFreshness};
 
 /// At most this many rows of a list are shown on a page (exports have them all).
 pub const PAGE_ROWS: usize = 200;
@@ -39,9 +39,9 @@ pub struct ChildRow {
     /// Key numbers (from the same report as `stats --json`).
     #[serde(flatten)]
     pub stats: ChildStats,
-    /// When its documents last arrived.
+    /// When its parts were last heard from.
     pub freshness: SubtreeFreshness,
-    /// Its oldest part is older than the stale limit.
+    /// A part was not heard from within the stale limit.
     pub stale: bool,
 }
 
@@ -52,10 +52,10 @@ pub struct Overview {
     pub stats: StatsReport,
     /// Freshness of the whole subtree.
     pub freshness: SubtreeFreshness,
-    /// The total's oldest part is older than the stale limit.
+    /// A part of the total was not heard from within the stale limit.
     pub stale: bool,
-    /// Hours after which a unit counts as stale.
-    pub stale_after_hours: i64,
+    /// Minutes after which a unit not heard from counts as stale.
+    pub stale_after_minutes: i64,
     /// Children with their freshness.
     pub children: Vec<ChildRow>,
     /// Verification progress by verifying level.
@@ -75,12 +75,12 @@ pub fn overview(
     stale_after_secs: i64,
 ) -> Result<Overview, LedgerError> {
     let stats = ledger.stats(org)?;
-    let rows = arrivals(ledger, &org)?;
+    let rows = units(ledger, &org, now)?;
     let freshness = SubtreeFreshness::of(&rows, now, stale_after_secs);
-    let mut by_child: BTreeMap<OrgCode, Vec<(OrgCode, Arrival)>> = BTreeMap::new();
-    for (unit, a) in &rows {
-        if let Some(child) = org.child_towards(unit) {
-            by_child.entry(child).or_default().push((*unit, a.clone()));
+    let mut by_child: BTreeMap<OrgCode, Vec<UnitFreshness>> = BTreeMap::new();
+    for unit in &rows {
+        if let Some(child) = org.child_towards(&unit.org) {
+            by_child.entry(child).or_default().push(unit.clone());
         }
     }
     let children = stats
@@ -90,7 +90,7 @@ pub fn overview(
             let parts = by_child.remove(&c.org).unwrap_or_default();
             let f = SubtreeFreshness::of(&parts, now, stale_after_secs);
             ChildRow {
-                stale: f.is_stale(now, stale_after_secs) || f.units == 0,
+                stale: f.is_stale() || f.units == 0,
                 stats: c.clone(),
                 freshness: f,
             }
@@ -111,9 +111,9 @@ pub fn overview(
         _ => 1,
     };
     Ok(Overview {
-        stale: freshness.is_stale(now, stale_after_secs),
+        stale: freshness.is_stale(),
         freshness,
-        stale_after_hours: stale_after_secs / 3600,
+        stale_after_minutes: stale_after_secs / 60,
         children,
         verification: verification(ledger, org, &stats)?,
         names,
@@ -122,14 +122,16 @@ pub fn overview(
     })
 }
 
-/// Arrivals of every document of `org`'s subtree.
-pub fn arrivals(
+/// Every unit of `org`'s subtree this node knows of: when it was last heard from, by
+/// which path, and when its data last changed.
+pub fn units(
     ledger: &LedgerReader,
     org: &OrgCode,
-) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
+    now: i64,
+) -> Result<Vec<UnitFreshness>, LedgerError> {
     ledger
         .freshness()
-        .subtree(org.subtree_prefix())
+        .units(ledger.org(), *org, now)
         .map_err(LedgerError::from)
 }
 

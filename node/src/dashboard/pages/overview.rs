@@ -9,8 +9,8 @@ use halfsky_shared::schema::enums;
 use maud::{html as markup, Markup};
 
 use super::{
-    age_label, crumbs, export, export_base, freshness_line, name_of, ok_page, path_label,
-    read_or_answer, ExportQuery,
+    age_label, crumbs, export, export_base, freshness_line, heard_label, heard_when, limit_label,
+    name_of, ok_page, read_or_answer, ExportQuery,
 };
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data::Overview;
@@ -32,9 +32,10 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             lang.t("逾期未回访", "Overdue"),
             lang.t("今年脱贫", "Exits this year"),
             lang.t("今年培训人次", "Training person-times"),
-            lang.t("最近到达", "Last arrival"),
+            lang.t("最久未联系部分", "Longest unheard part"),
+            lang.t("最后联系", "Last heard"),
             lang.t("途径", "Path"),
-            lang.t("最旧部分", "Oldest part"),
+            lang.t("数据最后变动", "Data last changed"),
             lang.t("状态", "State"),
         ],
     );
@@ -44,24 +45,25 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
         } else {
             c.stats.name.clone()
         };
-        let (last, path) = match &c.freshness.newest {
-            Some((_, a)) => (
-                lang.time(a.arrived_at),
-                path_label(lang, a.path).to_string(),
-            ),
+        let (last, path) = match &c.freshness.oldest {
+            Some(u) => (heard_when(lang, u, now), heard_label(lang, u, &o.names)),
             None => ("—".into(), "—".into()),
         };
         let oldest = match &c.freshness.oldest {
-            Some((org, a)) => format!(
-                "{} {}（{}）",
-                name_of(&o.names, org),
-                lang.time(a.arrived_at),
-                lang.ago(now - a.arrived_at)
-            ),
+            Some(u) => name_of(&o.names, &u.org),
             None => lang.t("无数据", "no data").to_string(),
         };
+        let changed = c
+            .freshness
+            .data_changed
+            .map(|t| lang.time(t))
+            .unwrap_or_else(|| "—".into());
         let state = if c.stale {
-            format!("{} {}h", lang.t("过期 >", "stale >"), o.stale_after_hours)
+            format!(
+                "{} {}",
+                lang.t("过期 >", "stale >"),
+                limit_label(c.freshness.stale_after_secs)
+            )
         } else {
             lang.t("正常", "fresh").to_string()
         };
@@ -73,9 +75,10 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             c.stats.overdue_women.into(),
             c.stats.exits_this_year.into(),
             c.stats.training_person_times_this_year.into(),
+            oldest.into(),
             last.into(),
             path.into(),
-            oldest.into(),
+            changed.into(),
             state.into(),
         ];
         if c.stale {
@@ -255,7 +258,7 @@ pub async fn overview(
     let body = markup! {
         (crumbs(&state, org, &o.names))
         h1 { (s.name) " " small { (lang.level(s.level)) " " (s.org) } }
-        (freshness_line(lang, &o.freshness, &o.names, now, o.stale, o.stale.then_some(o.stale_after_hours)))
+        (freshness_line(lang, &o.freshness, &o.names, now))
         p {
             (lang.t("统计日期", "As of")) " " (lang.date(s.as_of)) " · "
             a href={ "/org/" (org) "/overdue" } { (lang.t("逾期未回访名单", "Overdue follow-ups")) }
