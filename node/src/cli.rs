@@ -27,6 +27,7 @@ use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
     field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, UserCommand,
+    VerifyCommand,
 };
 
 use crate::command::{self, BundleRequest, Request};
@@ -203,6 +204,10 @@ fn wants_json(command: &Command) -> bool {
             | Command::Stats { json: true, .. }
             | Command::Status { json: true }
             | Command::Freshness { json: true, .. }
+            | Command::Verify {
+                cmd: VerifyCommand::Queue { json: true, .. }
+                    | VerifyCommand::Progress { json: true, .. }
+            }
     )
 }
 
@@ -261,6 +266,34 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             org: org.as_deref().map(parse_org).transpose()?,
         },
         Command::Status { .. } => Request::Status,
+        Command::Verify { cmd } => match cmd {
+            VerifyCommand::Queue {
+                org,
+                kind,
+                sample,
+                seed,
+                ..
+            } => Request::VerifyQueue(crate::ledger::verification::QueueFilter {
+                unit: org.as_deref().map(parse_org).transpose()?,
+                kind,
+                sample_percent: sample,
+                seed,
+            }),
+            VerifyCommand::Mark {
+                result,
+                note,
+                verifier,
+                ids,
+            } => Request::VerifyMark {
+                ids: ids.iter().map(|i| parse_id(i)).collect::<Result<_, _>>()?,
+                outcome: result.parse().map_err(CliError::Usage)?,
+                note,
+                verifier,
+            },
+            VerifyCommand::Progress { org, .. } => Request::VerifyProgress {
+                org: org.as_deref().map(parse_org).transpose()?,
+            },
+        },
         Command::Freshness { org, .. } => Request::Freshness {
             org: org.as_deref().map(parse_org).transpose()?,
         },

@@ -263,6 +263,10 @@ pub fn router(state: AppState) -> Router {
         .route("/org/{code}", get(pages::overview))
         .route("/org/{code}/overdue", get(pages::overdue))
         .route("/org/{code}/women", get(pages::women))
+        .route(
+            "/org/{code}/verify",
+            get(pages::verify::page).post(pages::verify::submit),
+        )
         .route("/record/{id}", get(pages::record))
         .route("/new", get(forms::kinds))
         .route("/new/{kind}", get(forms::form).post(forms::submit))

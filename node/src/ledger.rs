@@ -12,10 +12,12 @@
 //! - [`reader`]: the read-only view other threads use (the dashboard's pages).
 //! - [`actor`]: the thread that owns the ledger while the node runs.
 //! - [`replica`]: the ledger as the sync session sees it.
+//! - [`verification`]: four-level verification: queues, checks, progress per level.
 
 pub mod actor;
 pub mod reader;
 pub mod replica;
+pub mod verification;
 mod write;
 
 use std::collections::BTreeMap;

@@ -160,6 +160,15 @@ pub struct Session {
     summarised: Vec<(OrgCode, Vec<ChangeHash>)>,
 }
 
+/// A contact row `child` may report: about a unit strictly below it, heard by `child`
+/// or a unit between them.
+fn admissible(c: &Contact, child: &OrgCode) -> bool {
+    c.org != *child
+        && c.org != c.heard_by
+        && c.org.is_in_subtree_of(&c.heard_by)
+        && c.heard_by.is_in_subtree_of(child)
+}
+
 /// Frames held back while waiting for the peer's Hello; more is a misbehaving peer.
 const MAX_EARLY_FRAMES: usize = 256;
 
@@ -380,15 +389,15 @@ impl Session {
     }
 
     /// A contact report for the parent: `units` filtered to this child's subtree
-    /// (itself excluded). Nothing before the peer's Hello, after the end, at a parent
-    /// or when no row is left.
+    /// (itself excluded), each heard by a unit above it in that subtree. Nothing before
+    /// the peer's Hello, after the end, at a parent or when no row is left.
     pub fn report_heard(&self, units: Vec<Contact>) -> Vec<Frame> {
         if self.role != Role::Child || matches!(self.phase, Phase::AwaitHello | Phase::Closed) {
             return Vec::new();
         }
         let units: Vec<Contact> = units
             .into_iter()
-            .filter(|c| c.org != self.me && c.org.is_in_subtree_of(&self.me))
+            .filter(|c| admissible(c, &self.me))
             .collect();
         if units.is_empty() {
             return Vec::new();
@@ -404,7 +413,7 @@ impl Session {
         let total = units.len();
         let units: Vec<Contact> = units
             .into_iter()
-            .filter(|c| c.org != child && c.org.is_in_subtree_of(&child))
+            .filter(|c| admissible(c, &child))
             .collect();
         self.events.push(SessionEvent::Heard {
             dropped: total - units.len(),

@@ -128,6 +128,9 @@ pub struct Contact {
     pub at: i64,
     /// The path the contact took at the hop that had it.
     pub via: ContactPath,
+    /// The unit whose node had the contact (the reporter itself, or a unit below it
+    /// that reported it in turn).
+    pub heard_by: OrgCode,
 }
 
 /// Why bytes are not a frame.
@@ -282,7 +285,8 @@ mod tests {
                     .map(|at| Contact {
                         org: org(),
                         at,
-                        via: ContactPath::Relay
+                        via: ContactPath::Relay,
+                        heard_by: org(),
                     })
                     .collect()
             }),

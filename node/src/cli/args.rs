@@ -139,6 +139,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Four-level verification (四级核查): what this level has still to check, checking
+    /// records, and progress per level.
+    Verify {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: VerifyCommand,
+    },
     /// Import records from a CSV or XLSX file (Chinese or English column headers).
     Import {
         /// The file (.csv in UTF-8, or .xlsx).
@@ -201,6 +208,54 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         cmd: BundleCommand,
+    },
+}
+
+/// `halfsky verify …`.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Records of this unit's subtree that this level has not checked yet (or asked
+    /// to fix and the village has edited since).
+    Queue {
+        /// Only this unit's subtree.
+        #[arg(long)]
+        org: Option<String>,
+        /// Only this kind.
+        #[arg(long, value_parser = kind_parser())]
+        kind: Option<Kind>,
+        /// A random sample of this many percent of each village's queue.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        sample: Option<u8>,
+        /// Seed of the sample (the same seed draws the same records).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record this level's check of one or more records.
+    Mark {
+        /// confirmed, rejected or needs_fix.
+        #[arg(long)]
+        result: String,
+        /// What was found (tell the village what to fix).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who checked (default: this device's name).
+        #[arg(long)]
+        verifier: Option<String>,
+        /// The records checked.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Progress per verifying level (confirmed, rejected, needs fix, pending).
+    Progress {
+        /// Org code of a unit this node holds (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

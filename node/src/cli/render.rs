@@ -83,6 +83,57 @@ pub fn render(
                 print_status(out, status)
             }
         }
+        Response::Queue(rows) => {
+            if json {
+                return as_json(out, rows);
+            }
+            for r in rows {
+                let again = r
+                    .earlier
+                    .as_ref()
+                    .map(|c| format!("  (fixed since: {})", c.note))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}  {:<9} {}  {}{again}",
+                    r.id,
+                    r.kind.spec().name,
+                    r.title,
+                    r.updated_at
+                )?;
+            }
+            writeln!(err, "{} records waiting for this level's check", rows.len())
+        }
+        Response::Marked(ids) => {
+            for id in ids {
+                writeln!(out, "{id}")?;
+            }
+            writeln!(err, "{} checks recorded", ids.len())
+        }
+        Response::Progress(levels) => {
+            if json {
+                return as_json(out, levels);
+            }
+            writeln!(
+                out,
+                "{:<9} {:>9} {:>9} {:>9} {:>9}",
+                "level", "confirmed", "rejected", "needs_fix", "pending"
+            )?;
+            for level in crate::ledger::verification::LEVELS {
+                if let Some(p) = levels.get(level.as_str()) {
+                    writeln!(
+                        out,
+                        "{:<9} {:>9} {:>9} {:>9} {:>9}",
+                        level.as_str(),
+                        p.confirmed,
+                        p.rejected,
+                        p.needs_fix,
+                        p.pending
+                    )?;
+                }
+            }
+            Ok(())
+        }
         Response::Freshness(report) => {
             if json {
                 as_json(out, report.as_ref())

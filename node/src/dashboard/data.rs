@@ -18,19 +18,16 @@ use crate::sync::freshness::{SubtreeFreshness, UnitFreshness};
 /// At most this many rows of a list are shown on a page (exports have them all).
 pub const PAGE_ROWS: usize = 200;
 
-/// Verification progress of one verifying level over a subtree's women.
+/// Verification progress of one verifying level over a subtree's checked records.
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelVerification {
     /// The verifying level (`village`…`city`).
     pub level: halfsky_shared::org::Level,
-    /// Women whose latest verification at this level confirmed them.
-    pub confirmed: i64,
-    /// Latest result rejected.
-    pub rejected: i64,
-    /// Latest result needs fixing.
-    pub needs_fix: i64,
-    /// Women in the subtree (the denominator).
-    pub women: i64,
+    /// Confirmed, rejected, needs fix and pending (as `stats --json` tells them).
+    #[serde(flatten)]
+    pub progress: halfsky_shared::rollup::LevelProgress,
+    /// Records of the checked kinds in the subtree (the denominator).
+    pub records: i64,
 }
 
 /// One child row of the drill-down, with the freshness of its parts.
@@ -115,7 +112,7 @@ pub fn overview(
         freshness,
         stale_after_minutes: stale_after_secs / 60,
         children,
-        verification: verification(ledger, org, &stats)?,
+        verification: verification(&stats),
         names,
         targets: targets(ledger.index(), org, stats.trainings.year, counties)?,
         stats,
@@ -135,63 +132,27 @@ pub fn units(
         .map_err(LedgerError::from)
 }
 
-/// Latest verification result per (level, woman) over `org`'s subtree.
-fn verification(
-    ledger: &LedgerReader,
-    org: OrgCode,
-    stats: &StatsReport,
-) -> Result<Vec<LevelVerification>, LedgerError> {
-    let mut latest: BTreeMap<(halfsky_shared::org::Level, String), (String, String)> =
-        BTreeMap::new();
-    let mut sources = vec![org.subtree_prefix().to_string()];
-    sources.extend(org.ancestors().iter().map(|a| a.as_str().to_string()));
-    for prefix in sources {
-        for row in ledger.list(Kind::Verification, &prefix, false)? {
-            let r = row.record;
-            let Some(target) = r.text("record") else {
-                continue;
-            };
-            let Ok(target_id) = RecordId::parse(target) else {
-                continue;
-            };
-            if target_id.kind() != Kind::Woman || !target_id.org().is_in_subtree_of(&org) {
-                continue;
+/// Progress at each of the four levels, bottom up, from the statistics.
+fn verification(stats: &StatsReport) -> Vec<LevelVerification> {
+    crate::ledger::verification::LEVELS
+        .iter()
+        .map(|level| {
+            let progress = stats
+                .verification
+                .by_level
+                .get(level.as_str())
+                .cloned()
+                .unwrap_or_default();
+            LevelVerification {
+                level: *level,
+                records: progress.confirmed
+                    + progress.rejected
+                    + progress.needs_fix
+                    + progress.pending,
+                progress,
             }
-            let date = r.text("date").unwrap_or_default().to_string();
-            let result = r.text("result").unwrap_or_default().to_string();
-            let key = (r.id.org().level(), target.to_string());
-            if latest.get(&key).is_none_or(|(d, _)| *d <= date) {
-                latest.insert(key, (date, result));
-            }
-        }
-    }
-    let women = stats.women.total;
-    let mut out: Vec<LevelVerification> = Vec::new();
-    for level in [
-        halfsky_shared::org::Level::Township,
-        halfsky_shared::org::Level::County,
-        halfsky_shared::org::Level::City,
-    ] {
-        let mut v = LevelVerification {
-            level,
-            confirmed: 0,
-            rejected: 0,
-            needs_fix: 0,
-            women,
-        };
-        for ((l, _), (_, result)) in &latest {
-            if *l != level {
-                continue;
-            }
-            match result.as_str() {
-                "confirmed" => v.confirmed += 1,
-                "rejected" => v.rejected += 1,
-                _ => v.needs_fix += 1,
-            }
-        }
-        out.push(v);
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 /// One woman overdue for a visit.

@@ -1,6 +1,6 @@
 //! The pages, by family: [`overview`] (a unit with its drill-down, freshness and
 //! targets), [`lists`] (overdue follow-ups, women by filter), [`record`] (a record
-//! with its history), [`login`]. This file holds what they share: the page answer,
+//! with its history), [`verify`] (four-level verification as work), [`login`]. This file holds what they share: the page answer,
 //! messages, table downloads and the freshness line. Every table on a page downloads
 //! as CSV or XLSX from the same URL (`?format=csv&table=N`).
 
@@ -8,6 +8,7 @@ pub mod lists;
 pub mod login;
 pub mod overview;
 pub mod record;
+pub mod verify;
 
 use std::collections::BTreeMap;
 

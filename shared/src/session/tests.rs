@@ -414,6 +414,7 @@ fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
         org: code(org),
         at: 1_000,
         via: crate::wire::ContactPath::Relay,
+        heard_by: code(TOWNSHIP),
     };
     // Nothing to say before the parent's Hello.
     assert!(c.report_heard(vec![contact(VILLAGE)]).is_empty());
@@ -431,10 +432,20 @@ fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
             units: vec![contact(VILLAGE)]
         }]
     );
-    // A hostile child's report about a neighbour is dropped, the rest kept.
+    // A hostile child's report about a neighbour, or claiming a neighbour heard its
+    // village, is dropped, the rest kept.
+    let claimed = crate::wire::Contact {
+        heard_by: code("230129200000"),
+        ..contact(VILLAGE)
+    };
     let out = p.handle(
         Frame::Heard {
-            units: vec![contact(VILLAGE), contact("230129200201"), contact(TOWNSHIP)],
+            units: vec![
+                contact(VILLAGE),
+                contact("230129200201"),
+                contact(TOWNSHIP),
+                claimed,
+            ],
         },
         &mut pr,
     );
@@ -443,7 +454,7 @@ fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
         p.take_events(),
         vec![SessionEvent::Heard {
             units: vec![contact(VILLAGE)],
-            dropped: 2
+            dropped: 3
         }]
     );
     // A parent does not report, and a parent's report ends the session.

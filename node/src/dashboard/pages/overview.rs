@@ -147,22 +147,26 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             lang.t("确认", "Confirmed"),
             lang.t("不通过", "Rejected"),
             lang.t("需整改", "Needs fix"),
-            lang.t("妇女总数", "Women"),
-            lang.t("确认比例%", "Confirmed %"),
+            lang.t("待核查", "Pending"),
+            lang.t("记录总数", "Records"),
+            lang.t("已核查%", "Checked %"),
         ],
     );
     for v in &o.verification {
-        let pct = if v.women > 0 {
-            (v.confirmed as f64 * 1000.0 / v.women as f64).round() / 10.0
+        let p = &v.progress;
+        let checked = p.confirmed + p.rejected + p.needs_fix;
+        let pct = if v.records > 0 {
+            (checked as f64 * 1000.0 / v.records as f64).round() / 10.0
         } else {
             0.0
         };
         verif.push(vec![
             lang.level(v.level).into(),
-            v.confirmed.into(),
-            v.rejected.into(),
-            v.needs_fix.into(),
-            v.women.into(),
+            p.confirmed.into(),
+            p.rejected.into(),
+            p.needs_fix.into(),
+            p.pending.into(),
+            v.records.into(),
             Cell::Num(pct),
         ]);
     }
@@ -264,6 +268,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/overdue" } { (lang.t("逾期未回访名单", "Overdue follow-ups")) }
             " · "
             a href={ "/org/" (org) "/women" } { (lang.t("妇女名单", "Women")) }
+            " · "
+            a href={ "/org/" (org) "/verify" } id="verify-link" { (lang.t("四级核查", "Verification")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {

@@ -73,7 +73,7 @@ impl State {
         let moved: Vec<Contact> = rows
             .into_iter()
             .filter(|(org, h)| all || live.reported.sent.get(org) != Some(&h.at))
-            .map(|(org, h)| h.contact(org))
+            .map(|(org, h)| h.contact(org, me))
             .collect();
         live.reported.last = Some(std::time::Instant::now());
         let frames = live.session.report_heard(moved.clone());
@@ -89,7 +89,7 @@ impl State {
     }
 
     /// A child reported contacts with units below it (already limited to its subtree
-    /// by the session).
+    /// by the session); each is kept with the unit that had it.
     pub(super) fn record_reported(
         &mut self,
         peer: &PeerIdentity,
@@ -104,7 +104,7 @@ impl State {
             if let Err(e) =
                 self.ledger
                     .freshness()
-                    .heard(c.org, c.at, now, c.via.into(), Some(peer.org))
+                    .heard(c.org, c.at, now, c.via.into(), Some(c.heard_by))
             {
                 tracing::warn!(unit = %c.org, error = %e, "could not record a reported contact");
             }

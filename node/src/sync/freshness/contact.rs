@@ -25,15 +25,17 @@ pub struct Heard {
     pub at: i64,
     /// The path the contact took at the hop that had it.
     pub via: ArrivalPath,
-    /// The child that reported it (`None`: this node heard the unit itself).
+    /// The unit below whose node had the contact and reported it up (`None`: this
+    /// node heard the unit itself).
     pub reported_by: Option<OrgCode>,
 }
 
 impl Heard {
-    /// The row as sent up to the parent.
-    pub fn contact(&self, org: OrgCode) -> Contact {
+    /// The row as sent up to the parent by the node of unit `me`.
+    pub fn contact(&self, org: OrgCode, me: OrgCode) -> Contact {
         Contact {
             org,
+            heard_by: self.reported_by.unwrap_or(me),
             at: self.at,
             via: match self.via {
                 ArrivalPath::Relay => ContactPath::Relay,
@@ -63,7 +65,7 @@ pub struct UnitFreshness {
     pub last_heard: Option<i64>,
     /// The path of that contact.
     pub via: Option<ArrivalPath>,
-    /// The child that reported the contact, if this node did not have it itself.
+    /// The unit below whose node had the contact, if this node did not have it itself.
     pub reported_by: Option<OrgCode>,
     /// Unix seconds of the newest change in its data (its author's clock).
     pub data_changed: Option<i64>,
@@ -226,7 +228,7 @@ mod tests {
             .heard_subtree(township.subtree_prefix())
             .unwrap()
             .into_iter()
-            .map(|(org, h)| h.contact(org))
+            .map(|(org, h)| h.contact(org, township))
             .collect();
         // County: records what the township reported, and its own direct contact with
         // the township.
