@@ -189,7 +189,7 @@ pub async fn page(
     let body = markup! {
         h1 { (lang.t("四级核查", "Four-level verification")) " " small { (org) } }
         @if let Some(n) = q.done {
-            p.ok id="verify-done" { (lang.t("已记录核查：", "Checks recorded: ")) (n) }
+            p.ok { (lang.t("已记录核查：", "Checks recorded: ")) b id="verify-done" { (n) } }
         }
         h2 { (lang.t("各级核查进度", "Progress by level")) }
         (progress_table(lang, &d))
