@@ -9,11 +9,13 @@
 //!
 //! # Layout
 //! - [`args`]: the commands and flags (clap), record fields generated from the schema.
+//! - [`freshness`]: `halfsky freshness` (when each unit below was last heard from).
 //! - [`pki`]: `halfsky pki` (the deployment's certificates).
 //! - [`render`]: responses as text or JSON.
 //! - [`user`]: `halfsky user` (dashboard logins).
 
 pub mod args;
+pub mod freshness;
 pub mod pki;
 pub mod render;
 pub mod user;
@@ -25,7 +27,7 @@ use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
     field_command, parse_field_flags, BundleCommand, Cli, Command, InitArgs, QuarantineCommand,
-    ServiceCommand, UserCommand,
+    ServiceCommand, UserCommand, VerifyCommand,
 };
 
 use crate::command::{self, BundleRequest, QuarantineRequest, Request};
@@ -309,6 +311,11 @@ fn wants_json(command: &Command) -> bool {
             | Command::Quarantine {
                 cmd: QuarantineCommand::List { json: true }
             }
+            | Command::Freshness { json: true, .. }
+            | Command::Verify {
+                cmd: VerifyCommand::Queue { json: true, .. }
+                    | VerifyCommand::Progress { json: true, .. }
+            }
     )
 }
 
@@ -367,6 +374,37 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             org: org.as_deref().map(parse_org).transpose()?,
         },
         Command::Status { .. } => Request::Status,
+        Command::Verify { cmd } => match cmd {
+            VerifyCommand::Queue {
+                org,
+                kind,
+                sample,
+                seed,
+                ..
+            } => Request::VerifyQueue(crate::ledger::verification::QueueFilter {
+                unit: org.as_deref().map(parse_org).transpose()?,
+                kind,
+                sample_percent: sample,
+                seed,
+            }),
+            VerifyCommand::Mark {
+                result,
+                note,
+                verifier,
+                ids,
+            } => Request::VerifyMark {
+                ids: ids.iter().map(|i| parse_id(i)).collect::<Result<_, _>>()?,
+                outcome: result.parse().map_err(CliError::Usage)?,
+                note,
+                verifier,
+            },
+            VerifyCommand::Progress { org, .. } => Request::VerifyProgress {
+                org: org.as_deref().map(parse_org).transpose()?,
+            },
+        },
+        Command::Freshness { org, .. } => Request::Freshness {
+            org: org.as_deref().map(parse_org).transpose()?,
+        },
         Command::Import {
             file,
             kind,

@@ -89,6 +89,29 @@ pub enum Request {
     },
     /// Links to parent and children, and what is not yet acknowledged.
     Status,
+    /// Records a level still has to check.
+    VerifyQueue(crate::ledger::verification::QueueFilter),
+    /// This level's check of records.
+    VerifyMark {
+        /// The records.
+        ids: Vec<RecordId>,
+        /// The result.
+        outcome: crate::ledger::verification::Outcome,
+        /// The note.
+        note: String,
+        /// Who checked (`None`: this device).
+        verifier: Option<String>,
+    },
+    /// Verification progress per level of a subtree (this node's if `None`).
+    VerifyProgress {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
+    /// When every unit of a subtree (this node's if `None`) was last heard from.
+    Freshness {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
     /// Records from a CSV or XLSX file, all or nothing unless `skip_bad`.
     Import {
         /// The file.
@@ -170,6 +193,14 @@ pub enum Response {
     Stats(Box<StatsReport>),
     /// The node's links.
     Status(Box<NodeStatus>),
+    /// Records waiting for this level's check.
+    Queue(Vec<crate::ledger::verification::QueueRow>),
+    /// Verification records written.
+    Marked(Vec<RecordId>),
+    /// Progress per verifying level.
+    Progress(std::collections::BTreeMap<String, halfsky_shared::rollup::LevelProgress>),
+    /// When the units of a subtree were last heard from.
+    Freshness(Box<crate::sync::freshness::FreshnessReport>),
     /// What an import wrote and refused.
     Imported {
         /// Kind of the records.
@@ -242,6 +273,17 @@ pub enum CommandError {
     /// A backup could not be written.
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
+    /// Checks could not be recorded.
+    #[error(transparent)]
+    Verify(#[from] crate::ledger::verification::MarkError),
+    /// A unit outside this node's subtree: it keeps no contact records of it.
+    #[error("{org} is not below this node's unit {me}; give a unit of this node's subtree (or run the command on that unit's node)")]
+    NotBelow {
+        /// The unit asked about.
+        org: OrgCode,
+        /// This node's unit.
+        me: OrgCode,
+    },
 }
 
 /// How a request is executed beyond its data: whether a long import may draw a
@@ -299,6 +341,45 @@ pub fn execute(
         }
         Request::Status => {
             Response::Status(Box::new(crate::ledger::actor::offline_status(ledger)?))
+        }
+        Request::VerifyQueue(filter) => {
+            let me = ledger.config().org;
+            Response::Queue(crate::ledger::verification::queue(
+                &ledger.reader(),
+                me,
+                &filter,
+            )?)
+        }
+        Request::VerifyMark {
+            ids,
+            outcome,
+            note,
+            verifier,
+        } => {
+            let verifier = verifier.unwrap_or_else(|| ledger.config().device.clone());
+            Response::Marked(crate::ledger::verification::mark(
+                ledger, &ids, outcome, &note, &verifier,
+            )?)
+        }
+        Request::VerifyProgress { org } => {
+            let org = org.unwrap_or(ledger.config().org);
+            Response::Progress(ledger.stats(Some(org))?.verification.by_level)
+        }
+        Request::Freshness { org } => {
+            let me = ledger.config().org;
+            let root = org.unwrap_or(me);
+            if !root.is_in_subtree_of(&me) {
+                return Err(CommandError::NotBelow { org: root, me });
+            }
+            let now = chrono::Utc::now().timestamp();
+            let stale = ledger.config().dashboard.stale_after.as_secs() as i64;
+            let units = ledger
+                .freshness()
+                .units(me, root, now)
+                .map_err(LedgerError::from)?;
+            Response::Freshness(Box::new(crate::sync::freshness::report(
+                root, units, now, stale,
+            )))
         }
         Request::Import {
             file,

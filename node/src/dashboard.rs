@@ -267,6 +267,10 @@ pub fn router(state: AppState) -> Router {
         .route("/org/{code}", get(pages::overview))
         .route("/org/{code}/overdue", get(pages::overdue))
         .route("/org/{code}/women", get(pages::women))
+        .route(
+            "/org/{code}/verify",
+            get(pages::verify::page).post(pages::verify::submit),
+        )
         .route("/record/{id}", get(pages::record))
         .route("/admin/refusals", get(pages::refusals))
         .route("/new", get(forms::kinds))

@@ -10,6 +10,7 @@
 //! # Layout
 //! - [`plan`]: the city's shape (TOML), resizing.
 //! - [`city`]: the running city; [`snapshot`]: what it looks like at one moment.
+//! - `clerk`: every unit's clerk checking a sample of its verification queue.
 //! - `setup`, `relay`, `carrier`, `writer`: making its node homes, the relay child
 //!   process, the bundle carrier, the villages' writers.
 //! - [`screen`]: the terminal summary.
@@ -17,6 +18,7 @@
 
 mod carrier;
 pub mod city;
+mod clerk;
 pub mod error;
 pub mod plan;
 mod relay;

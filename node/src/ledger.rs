@@ -14,12 +14,14 @@
 //! - [`replica`]: the ledger as the sync session sees it.
 //! - [`admit`]: the one door for changes from other nodes (admission, quarantine).
 //! - [`trust`]: refusals, quarantines and held changes in the store.
+//! - [`verification`]: four-level verification: queues, checks, progress per level.
 
 pub mod actor;
 pub mod admit;
 pub mod reader;
 pub mod replica;
 pub mod trust;
+pub mod verification;
 mod write;
 
 use std::collections::BTreeMap;

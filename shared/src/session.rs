@@ -26,7 +26,7 @@ use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
 
 use crate::org::OrgCode;
-use crate::wire::{Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::wire::{Contact, Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Largest catch-up batch of raw changes (bytes): a dropped link loses at most this.
 pub const BATCH_BYTES: usize = 48 * 1024;
@@ -125,6 +125,14 @@ pub enum SessionEvent {
         /// The peer refused ours (rather than we theirs).
         by_peer: bool,
     },
+    /// The child reported when units below it were last heard from; only units
+    /// strictly inside its subtree are kept (`dropped` counts the others).
+    Heard {
+        /// Contacts with units of the child's subtree.
+        units: Vec<Contact>,
+        /// Rows about units outside the child's subtree, ignored.
+        dropped: usize,
+    },
     /// The session ended.
     Closed(String),
 }
@@ -156,6 +164,15 @@ pub struct Session {
     /// Child: the documents and heads summarised in its Inventory (acknowledged as a
     /// whole when the parent answers InventoryMatch).
     summarised: Vec<(OrgCode, Vec<ChangeHash>)>,
+}
+
+/// A contact row `child` may report: about a unit strictly below it, heard by `child`
+/// or a unit between them.
+fn admissible(c: &Contact, child: &OrgCode) -> bool {
+    c.org != *child
+        && c.org != c.heard_by
+        && c.org.is_in_subtree_of(&c.heard_by)
+        && c.heard_by.is_in_subtree_of(child)
 }
 
 /// Frames held back while waiting for the peer's Hello; more is a misbehaving peer.
@@ -377,6 +394,40 @@ impl Session {
         }
     }
 
+    /// A contact report for the parent: `units` filtered to this child's subtree
+    /// (itself excluded), each heard by a unit above it in that subtree. Nothing before
+    /// the peer's Hello, after the end, at a parent or when no row is left.
+    pub fn report_heard(&self, units: Vec<Contact>) -> Vec<Frame> {
+        if self.role != Role::Child || matches!(self.phase, Phase::AwaitHello | Phase::Closed) {
+            return Vec::new();
+        }
+        let units: Vec<Contact> = units
+            .into_iter()
+            .filter(|c| admissible(c, &self.me))
+            .collect();
+        if units.is_empty() {
+            return Vec::new();
+        }
+        vec![Frame::Heard { units }]
+    }
+
+    fn on_heard(&mut self, units: Vec<Contact>) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Parent {
+            return Err("the parent sent a contact report; only children report".into());
+        }
+        let child = self.scope.child;
+        let total = units.len();
+        let units: Vec<Contact> = units
+            .into_iter()
+            .filter(|c| admissible(c, &child))
+            .collect();
+        self.events.push(SessionEvent::Heard {
+            dropped: total - units.len(),
+            units,
+        });
+        Ok(Vec::new())
+    }
+
     /// Handles one frame from the peer; returns frames to send.
     pub fn handle<R: Replica>(&mut self, frame: Frame, replica: &mut R) -> Vec<Frame> {
         if self.phase == Phase::Closed {
@@ -409,6 +460,7 @@ impl Session {
             Frame::Sync { org, message } => self.on_sync(org, &message, replica),
             Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
             Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
+            Frame::Heard { units } => self.on_heard(units),
             Frame::Refused { org, reason } => {
                 self.events.push(SessionEvent::Refused {
                     org,

@@ -103,6 +103,38 @@ pub enum Frame {
         /// Why, for the log and the user.
         reason: String,
     },
+    /// Child → parent: when units below the child were last heard from (contact, not
+    /// change), so freshness travels up the tree with the path each contact took.
+    /// Sent at the start of a session and then as the times move on.
+    Heard {
+        /// One row per unit below the child whose contact time moved.
+        units: Vec<Contact>,
+    },
+}
+
+/// How a node last had contact with a unit below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactPath {
+    /// A live QUIC link.
+    Direct,
+    /// A bundle collected at the relay.
+    Relay,
+    /// A bundle file carried by hand.
+    Bundle,
+}
+
+/// One unit's last contact, as reported by the node that had it (or heard of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The unit heard from.
+    pub org: OrgCode,
+    /// Unix seconds of the contact (the receiver caps it at its own clock).
+    pub at: i64,
+    /// The path the contact took at the hop that had it.
+    pub via: ContactPath,
+    /// The unit whose node had the contact (the reporter itself, or a unit below it
+    /// that reported it in turn).
+    pub heard_by: OrgCode,
 }
 
 /// Why bytes are not a frame.
@@ -209,6 +241,7 @@ impl Frame {
             Frame::Synced { .. } => "Synced",
             Frame::Refused { .. } => "Refused",
             Frame::Abort { .. } => "Abort",
+            Frame::Heard { .. } => "Heard",
         }
     }
 }
@@ -250,6 +283,17 @@ mod tests {
                 .prop_map(|heads| Frame::Synced { org: org(), heads }),
             "\\PC{0,50}".prop_map(|reason| Frame::Refused { org: org(), reason }),
             "\\PC{0,50}".prop_map(|reason| Frame::Abort { reason }),
+            proptest::collection::vec(any::<i64>(), 0..10).prop_map(|times| Frame::Heard {
+                units: times
+                    .into_iter()
+                    .map(|at| Contact {
+                        org: org(),
+                        at,
+                        via: ContactPath::Relay,
+                        heard_by: org(),
+                    })
+                    .collect()
+            }),
         ]
     }
 

@@ -135,6 +135,13 @@ pub fn build_city(
         ledger
             .freshness()
             .record(*village, ArrivalPath::Direct, arrived, Some(arrived - 600))?;
+        ledger.freshness().heard(
+            *village,
+            arrived,
+            now,
+            ArrivalPath::Direct,
+            Some(village.ancestors()[0]),
+        )?;
     }
     ledger.store().flush()?;
     drop(ledger);

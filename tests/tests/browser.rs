@@ -122,6 +122,16 @@ async fn type_into(client: &Client, at: Locator<'_>, text: &str) {
     element.send_keys(text).await.unwrap();
 }
 
+/// Logs in at `base` from its login page, whatever session the browser holds (the
+/// dashboards share the host 127.0.0.1, so their cookies overwrite each other).
+async fn login_at(client: &Client, base: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(client, Locator::Id("name"), USER).await;
+    type_into(client, Locator::Id("password"), PASSWORD).await;
+    click(client, Locator::Id("login")).await;
+    arrives_at(client, "/org/").await;
+}
+
 async fn login(client: &Client, base: &str) {
     client.goto(&format!("{base}/")).await.unwrap();
     assert!(client
@@ -186,6 +196,120 @@ async fn overdue_at(node: &RunningNode, code: &str) -> i64 {
     .await
 }
 
+/// County-level verification progress of the village as `node` sees it.
+async fn county_progress(node: &RunningNode) -> halfsky_shared::rollup::LevelProgress {
+    let org = OrgCode::parse(VILLAGE).unwrap();
+    with(node, move |l| {
+        l.stats(Some(org)).unwrap().verification.by_level["county"].clone()
+    })
+    .await
+}
+
+/// A county clerk samples the village's women and sends one back for a fix; the
+/// village sees it, answers with an edit, and the record is back in the county's
+/// queue; the city's progress moves with each step.
+async fn verification(
+    client: &Client,
+    city: &RunningNode,
+    county: &RunningNode,
+    village: &RunningNode,
+) {
+    let county_url = url(county.dashboard_addr().expect("county dashboard"));
+    let village_url = url(village.dashboard_addr().expect("village dashboard"));
+    let before = county_progress(city).await;
+    login_at(client, &county_url).await;
+    client
+        .goto(&format!(
+            "{county_url}/org/{VILLAGE}/verify?kind=woman&sample=20&seed=7"
+        ))
+        .await
+        .unwrap();
+    let picked = client
+        .find(Locator::Css("#verify-queue input[name=\"id\"]"))
+        .await
+        .expect("a sampled woman in the county's queue");
+    let id = picked.attr("value").await.unwrap().expect("a record id");
+    picked.click().await.unwrap();
+    click(
+        client,
+        Locator::Css("select[name=\"result\"] option[value=\"needs_fix\"]"),
+    )
+    .await;
+    type_into(
+        client,
+        Locator::Css("input[name=\"note\"]"),
+        "出生年份与户籍不符",
+    )
+    .await;
+    shot(client, "11-county-sample").await;
+    click(client, Locator::Id("verify-submit")).await;
+    arrives_at(client, &format!("/org/{VILLAGE}/verify")).await;
+    assert_eq!(number(client, "verify-done").await, 1);
+    shot(client, "12-county-marked").await;
+
+    // The city sees one more record needing a fix and one fewer pending.
+    eventually(LIMIT, "the county's check at the city", || async {
+        let now = county_progress(city).await;
+        (now.needs_fix == before.needs_fix + 1 && now.pending == before.pending - 1).then_some(())
+    })
+    .await;
+
+    // The village sees the request on its own verification page, and answers it.
+    let record = halfsky_shared::RecordId::parse(&id).unwrap();
+    login_at(client, &village_url).await;
+    eventually(LIMIT, "the fix request at the village", || async {
+        client
+            .goto(&format!("{village_url}/org/{VILLAGE}/verify"))
+            .await
+            .ok()?;
+        let table = client.find(Locator::Id("to-fix")).await.ok()?;
+        table.text().await.ok()?.contains(&id).then_some(())
+    })
+    .await;
+    shot(client, "13-village-to-fix").await;
+    let fixed = record.clone();
+    with(village, move |l| {
+        l.update(
+            &fixed,
+            Some(halfsky_shared::Kind::Woman),
+            &[("birth_year".to_string(), "1978".to_string())],
+        )
+    })
+    .await
+    .expect("the village edits its record");
+    client
+        .goto(&format!("{village_url}/org/{VILLAGE}/verify"))
+        .await
+        .unwrap();
+    let page = client.source().await.unwrap();
+    assert!(
+        !page.contains("id=\"to-fix\""),
+        "answered, no longer waiting for a fix"
+    );
+
+    // The edit travels up: the record is back in the county's queue.
+    eventually(LIMIT, "the fixed record back in the county's queue", || {
+        let record = record.clone();
+        async move {
+            let org = OrgCode::parse(COUNTY).unwrap();
+            let queue = with(county, move |l| {
+                halfsky_node::ledger::verification::queue(
+                    &l.reader(),
+                    org,
+                    &halfsky_node::ledger::verification::QueueFilter::default(),
+                )
+                .unwrap()
+            })
+            .await;
+            queue
+                .iter()
+                .any(|r| r.id == record && r.earlier.is_some())
+                .then_some(())
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cadre_drills_down_records_a_visit_and_exports_in_chromium() {
     tokio::time::timeout(Duration::from_secs(240), scenario())
@@ -199,12 +323,13 @@ async fn scenario() {
     let city_home = d.home(CITY, "哈尔滨市", &NodeSpec::new("c1", None, true));
     enable_dashboard(&city_home, &users);
     let city = start(&city_home).await;
-    let county = start(&d.home(
+    let county_home = d.home(
         COUNTY,
         "延寿县",
         &NodeSpec::new("k1", city.listen_addr(), true),
-    ))
-    .await;
+    );
+    enable_dashboard(&county_home, &users);
+    let county = start(&county_home).await;
     let township = start(&d.home(
         TOWNSHIP,
         "加信镇",
@@ -327,6 +452,8 @@ async fn scenario() {
         "{probe}"
     );
     shot(&client, "10-city-export").await;
+
+    verification(&client, &city, &county, &village).await;
 
     client.close().await.unwrap();
     drop(driver);

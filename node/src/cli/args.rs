@@ -129,6 +129,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// When every unit below was last heard from (directly, or as reported by the
+    /// child that heard it), by which path, and when its data last changed.
+    Freshness {
+        /// Org code of a unit below this node (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Four-level verification (四级核查): what this level has still to check, checking
+    /// records, and progress per level.
+    Verify {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: VerifyCommand,
+    },
     /// Import records from a CSV or XLSX file (Chinese or English column headers). A row
     /// with an id (编号) updates that record, a row whose ID number is registered updates
     /// that woman's card: importing the same file again changes nothing.
@@ -256,6 +273,54 @@ pub enum QuarantineCommand {
     Drop {
         /// The document's org code.
         org: String,
+    },
+}
+
+/// `halfsky verify …`.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Records of this unit's subtree that this level has not checked yet (or asked
+    /// to fix and the village has edited since).
+    Queue {
+        /// Only this unit's subtree.
+        #[arg(long)]
+        org: Option<String>,
+        /// Only this kind.
+        #[arg(long, value_parser = kind_parser())]
+        kind: Option<Kind>,
+        /// A random sample of this many percent of each village's queue.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        sample: Option<u8>,
+        /// Seed of the sample (the same seed draws the same records).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record this level's check of one or more records.
+    Mark {
+        /// confirmed, rejected or needs_fix.
+        #[arg(long)]
+        result: String,
+        /// What was found (tell the village what to fix).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Who checked (default: this device's name).
+        #[arg(long)]
+        verifier: Option<String>,
+        /// The records checked.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Progress per verifying level (confirmed, rejected, needs fix, pending).
+    Progress {
+        /// Org code of a unit this node holds (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -84,6 +84,64 @@ pub fn render(
                 print_status(out, status)
             }
         }
+        Response::Queue(rows) => {
+            if json {
+                return as_json(out, rows);
+            }
+            for r in rows {
+                let again = r
+                    .earlier
+                    .as_ref()
+                    .map(|c| format!("  (fixed since: {})", c.note))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}  {:<9} {}  {}{again}",
+                    r.id,
+                    r.kind.spec().name,
+                    r.title,
+                    r.updated_at
+                )?;
+            }
+            writeln!(err, "{} records waiting for this level's check", rows.len())
+        }
+        Response::Marked(ids) => {
+            for id in ids {
+                writeln!(out, "{id}")?;
+            }
+            writeln!(err, "{} checks recorded", ids.len())
+        }
+        Response::Progress(levels) => {
+            if json {
+                return as_json(out, levels);
+            }
+            writeln!(
+                out,
+                "{:<9} {:>9} {:>9} {:>9} {:>9}",
+                "level", "confirmed", "rejected", "needs_fix", "pending"
+            )?;
+            for level in crate::ledger::verification::LEVELS {
+                if let Some(p) = levels.get(level.as_str()) {
+                    writeln!(
+                        out,
+                        "{:<9} {:>9} {:>9} {:>9} {:>9}",
+                        level.as_str(),
+                        p.confirmed,
+                        p.rejected,
+                        p.needs_fix,
+                        p.pending
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Response::Freshness(report) => {
+            if json {
+                as_json(out, report.as_ref())
+            } else {
+                crate::cli::freshness::print(out, report)
+            }
+        }
         Response::Imported { kind, file, report } => render_import(*kind, file, report, err),
         Response::Exported {
             kind,
@@ -333,9 +391,17 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             writeln!(out, "parent {}: {link}", p.addr)?;
             writeln!(
                 out,
-                "  last successful sync: {}",
+                "  last successful sync over the direct link: {}",
                 p.last_sync.as_deref().unwrap_or("never")
             )?;
+            if let Some(h) = &p.last_heard {
+                writeln!(
+                    out,
+                    "  last heard from the parent: {} ({})",
+                    crate::cli::freshness::time(h.at),
+                    crate::cli::freshness::path(h.via)
+                )?;
+            }
             writeln!(
                 out,
                 "  changes not yet acknowledged: {} in {} documents{}",
@@ -377,7 +443,15 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
         writeln!(out, "children: none seen yet")?;
     }
     for c in &s.children {
-        let link = if c.connected { "connected" } else { "offline" };
+        let link = match (&c.heard, c.connected) {
+            (_, true) => "connected".to_string(),
+            (Some(h), false) => format!(
+                "offline, last heard {} ({})",
+                crate::cli::freshness::time(h.at),
+                crate::cli::freshness::path(h.via)
+            ),
+            (None, false) => "offline".to_string(),
+        };
         writeln!(
             out,
             "child {}/{}: {link}, last seen {}, last sync {}, {} documents{}",
@@ -391,6 +465,9 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 .map(|e| format!(" — {e}"))
                 .unwrap_or_default()
         )?;
+    }
+    if let Some(f) = &s.freshness {
+        crate::cli::freshness::print_summary(out, f)?;
     }
     print_trust(out, s)
 }

@@ -64,6 +64,10 @@ pub(crate) struct RawSync {
     /// How often to visit the relay for bundles and acknowledgements (default "30s").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) relay_poll: Option<String>,
+    /// How often to tell the parent when the units below were last heard from, e.g.
+    /// "30s" (default): the parent's freshness is this much behind at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) report_heard_every: Option<String>,
     /// Most bytes one change from another node may inflate to (default 1048576,
     /// 1 MiB): a compressed change past it is refused before it is inflated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,9 +86,14 @@ pub(crate) struct RawDashboard {
     /// requires a login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) listen: Option<String>,
-    /// A unit whose data last arrived longer ago than this is marked stale (default 24).
+    /// A unit not heard from for longer than this many hours is marked stale
+    /// (default 24); `stale_after` takes precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stale_after_hours: Option<u64>,
+    /// A unit not heard from for longer than this is marked stale, e.g. "45m", "2h"
+    /// (minutes allowed; default 24 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stale_after: Option<String>,
     /// Users (`halfsky user add`): name, role (viewer/editor/admin), argon2 hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) users: Vec<RawUser>,
@@ -165,6 +174,7 @@ impl RawDashboard {
     fn is_empty(&self) -> bool {
         self.listen.is_none()
             && self.stale_after_hours.is_none()
+            && self.stale_after.is_none()
             && self.users.is_empty()
             && self.tls_cert.is_none()
             && self.tls_key.is_none()
@@ -290,9 +300,13 @@ pub(crate) fn validate_dashboard(raw: &RawDashboard) -> Result<DashboardConfig, 
             )
         }
     };
+    let stale_after = match &raw.stale_after {
+        Some(text) => duration_in("dashboard", text, "stale_after")?,
+        None => std::time::Duration::from_secs(hours * 3600),
+    };
     Ok(DashboardConfig {
         listen,
-        stale_after: std::time::Duration::from_secs(hours * 3600),
+        stale_after,
         users,
         tls,
     })
@@ -346,6 +360,8 @@ pub struct SyncConfig {
     pub relay_after: std::time::Duration,
     /// Interval between visits to the relay.
     pub relay_poll: std::time::Duration,
+    /// Interval between contact reports to the parent.
+    pub report_heard_every: std::time::Duration,
     /// Size caps on changes from other nodes, checked before Automerge decodes them.
     pub admission: halfsky_shared::admission::Caps,
 }
@@ -363,6 +379,7 @@ impl Default for SyncConfig {
             relay: None,
             relay_after: std::time::Duration::from_secs(120),
             relay_poll: std::time::Duration::from_secs(30),
+            report_heard_every: std::time::Duration::from_secs(30),
             admission: halfsky_shared::admission::Caps::default(),
         }
     }
@@ -442,6 +459,12 @@ pub(crate) fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {
             .map(|t| duration(t, "relay_poll"))
             .transpose()?
             .unwrap_or(defaults.relay_poll),
+        report_heard_every: raw
+            .report_heard_every
+            .as_deref()
+            .map(|t| duration(t, "report_heard_every"))
+            .transpose()?
+            .unwrap_or(defaults.report_heard_every),
         admission: halfsky_shared::admission::Caps {
             max_change_bytes: at_least_one(
                 raw.max_change_bytes,
@@ -473,11 +496,17 @@ fn host_port(addr: &str) -> bool {
 
 /// Parses "500ms", "90s", "2m", "1h" (a bare number is seconds); at least 1 ms.
 pub fn duration(text: &str, name: &str) -> Result<std::time::Duration, String> {
+    duration_in("sync", text, name)
+}
+
+/// [`duration`] for a setting of `[section]`, named so in its errors.
+fn duration_in(section: &str, text: &str, name: &str) -> Result<std::time::Duration, String> {
+    let name = format!("{section}.{name}");
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: u64 = number.parse().map_err(|_| {
-        format!("sync.{name} = \"{text}\" must be a duration such as \"90s\", \"2m\" or \"1h\"")
+        format!("{name} = \"{text}\" must be a duration such as \"90s\", \"2m\" or \"1h\"")
     })?;
     let d = match unit.trim() {
         "ms" => std::time::Duration::from_millis(n),
@@ -486,12 +515,12 @@ pub fn duration(text: &str, name: &str) -> Result<std::time::Duration, String> {
         "h" => std::time::Duration::from_secs(n * 3600),
         other => {
             return Err(format!(
-                "sync.{name} = \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
+                "{name} = \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
             ))
         }
     };
     if d.is_zero() {
-        return Err(format!("sync.{name} must be more than zero"));
+        return Err(format!("{name} must be more than zero"));
     }
     Ok(d)
 }

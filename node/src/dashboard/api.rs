@@ -115,13 +115,20 @@ pub async fn women(
     )
 }
 
-/// `GET /api/v1/freshness?org=`: last arrival of every document of the subtree.
+/// `GET /api/v1/freshness?org=`: every unit of the subtree with when it was last heard
+/// from, by which path, when its data last changed, and the subtree's summary (the same
+/// as `halfsky freshness --json`).
 pub async fn freshness(State(state): State<AppState>, _ctx: Ctx, Unit(org): Unit) -> Response {
-    reply(state.read(move |l| {
-        data::arrivals(l, &org).map(|rows| {
-            rows.into_iter().map(|(org, a)| serde_json::json!({"org": org, "arrived_at": a.arrived_at, "path": a.path, "newest_change": a.newest_change})).collect::<Vec<_>>()
-        })
-    }).await)
+    let stale = state.stale_after_secs();
+    reply(
+        state
+            .read(move |l| {
+                let now = chrono::Utc::now().timestamp();
+                data::units(l, &org, now)
+                    .map(|units| crate::sync::freshness::report(org, units, now, stale))
+            })
+            .await,
+    )
 }
 
 /// `GET /api/v1/records/{id}`: a record, its conflicts, history and related records.

@@ -13,24 +13,21 @@ use serde::Serialize;
 use super::targets::{targets, Targets};
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::{LedgerError, RecordView};
-use crate::sync::freshness::{Arrival, SubtreeFreshness};
+use crate::sync::freshness::{SubtreeFreshness, UnitFreshness};
 
 /// At most this many rows of a list are shown on a page (exports have them all).
 pub const PAGE_ROWS: usize = 200;
 
-/// Verification progress of one verifying level over a subtree's women.
+/// Verification progress of one verifying level over a subtree's checked records.
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelVerification {
     /// The verifying level (`village`…`city`).
     pub level: halfsky_shared::org::Level,
-    /// Women whose latest verification at this level confirmed them.
-    pub confirmed: i64,
-    /// Latest result rejected.
-    pub rejected: i64,
-    /// Latest result needs fixing.
-    pub needs_fix: i64,
-    /// Women in the subtree (the denominator).
-    pub women: i64,
+    /// Confirmed, rejected, needs fix and pending (as `stats --json` tells them).
+    #[serde(flatten)]
+    pub progress: halfsky_shared::rollup::LevelProgress,
+    /// Records of the checked kinds in the subtree (the denominator).
+    pub records: i64,
 }
 
 /// One child row of the drill-down, with the freshness of its parts.
@@ -39,9 +36,9 @@ pub struct ChildRow {
     /// Key numbers (from the same report as `stats --json`).
     #[serde(flatten)]
     pub stats: ChildStats,
-    /// When its documents last arrived.
+    /// When its parts were last heard from.
     pub freshness: SubtreeFreshness,
-    /// Its oldest part is older than the stale limit.
+    /// A part was not heard from within the stale limit.
     pub stale: bool,
 }
 
@@ -52,10 +49,10 @@ pub struct Overview {
     pub stats: StatsReport,
     /// Freshness of the whole subtree.
     pub freshness: SubtreeFreshness,
-    /// The total's oldest part is older than the stale limit.
+    /// A part of the total was not heard from within the stale limit.
     pub stale: bool,
-    /// Hours after which a unit counts as stale.
-    pub stale_after_hours: i64,
+    /// Minutes after which a unit not heard from counts as stale.
+    pub stale_after_minutes: i64,
     /// Children with their freshness.
     pub children: Vec<ChildRow>,
     /// Verification progress by verifying level.
@@ -75,12 +72,12 @@ pub fn overview(
     stale_after_secs: i64,
 ) -> Result<Overview, LedgerError> {
     let stats = ledger.stats(org)?;
-    let rows = arrivals(ledger, &org)?;
+    let rows = units(ledger, &org, now)?;
     let freshness = SubtreeFreshness::of(&rows, now, stale_after_secs);
-    let mut by_child: BTreeMap<OrgCode, Vec<(OrgCode, Arrival)>> = BTreeMap::new();
-    for (unit, a) in &rows {
-        if let Some(child) = org.child_towards(unit) {
-            by_child.entry(child).or_default().push((*unit, a.clone()));
+    let mut by_child: BTreeMap<OrgCode, Vec<UnitFreshness>> = BTreeMap::new();
+    for unit in &rows {
+        if let Some(child) = org.child_towards(&unit.org) {
+            by_child.entry(child).or_default().push(unit.clone());
         }
     }
     let children = stats
@@ -90,7 +87,7 @@ pub fn overview(
             let parts = by_child.remove(&c.org).unwrap_or_default();
             let f = SubtreeFreshness::of(&parts, now, stale_after_secs);
             ChildRow {
-                stale: f.is_stale(now, stale_after_secs) || f.units == 0,
+                stale: f.is_stale() || f.units == 0,
                 stats: c.clone(),
                 freshness: f,
             }
@@ -111,85 +108,51 @@ pub fn overview(
         _ => 1,
     };
     Ok(Overview {
-        stale: freshness.is_stale(now, stale_after_secs),
+        stale: freshness.is_stale(),
         freshness,
-        stale_after_hours: stale_after_secs / 3600,
+        stale_after_minutes: stale_after_secs / 60,
         children,
-        verification: verification(ledger, org, &stats)?,
+        verification: verification(&stats),
         names,
         targets: targets(ledger.index(), org, stats.trainings.year, counties)?,
         stats,
     })
 }
 
-/// Arrivals of every document of `org`'s subtree.
-pub fn arrivals(
+/// Every unit of `org`'s subtree this node knows of: when it was last heard from, by
+/// which path, and when its data last changed.
+pub fn units(
     ledger: &LedgerReader,
     org: &OrgCode,
-) -> Result<Vec<(OrgCode, Arrival)>, LedgerError> {
+    now: i64,
+) -> Result<Vec<UnitFreshness>, LedgerError> {
     ledger
         .freshness()
-        .subtree(org.subtree_prefix())
+        .units(ledger.org(), *org, now)
         .map_err(LedgerError::from)
 }
 
-/// Latest verification result per (level, woman) over `org`'s subtree.
-fn verification(
-    ledger: &LedgerReader,
-    org: OrgCode,
-    stats: &StatsReport,
-) -> Result<Vec<LevelVerification>, LedgerError> {
-    let mut latest: BTreeMap<(halfsky_shared::org::Level, String), (String, String)> =
-        BTreeMap::new();
-    let mut sources = vec![org.subtree_prefix().to_string()];
-    sources.extend(org.ancestors().iter().map(|a| a.as_str().to_string()));
-    for prefix in sources {
-        for row in ledger.list(Kind::Verification, &prefix, false)? {
-            let r = row.record;
-            let Some(target) = r.text("record") else {
-                continue;
-            };
-            let Ok(target_id) = RecordId::parse(target) else {
-                continue;
-            };
-            if target_id.kind() != Kind::Woman || !target_id.org().is_in_subtree_of(&org) {
-                continue;
+/// Progress at each of the four levels, bottom up, from the statistics.
+fn verification(stats: &StatsReport) -> Vec<LevelVerification> {
+    crate::ledger::verification::LEVELS
+        .iter()
+        .map(|level| {
+            let progress = stats
+                .verification
+                .by_level
+                .get(level.as_str())
+                .cloned()
+                .unwrap_or_default();
+            LevelVerification {
+                level: *level,
+                records: progress.confirmed
+                    + progress.rejected
+                    + progress.needs_fix
+                    + progress.pending,
+                progress,
             }
-            let date = r.text("date").unwrap_or_default().to_string();
-            let result = r.text("result").unwrap_or_default().to_string();
-            let key = (r.id.org().level(), target.to_string());
-            if latest.get(&key).is_none_or(|(d, _)| *d <= date) {
-                latest.insert(key, (date, result));
-            }
-        }
-    }
-    let women = stats.women.total;
-    let mut out: Vec<LevelVerification> = Vec::new();
-    for level in [
-        halfsky_shared::org::Level::Township,
-        halfsky_shared::org::Level::County,
-        halfsky_shared::org::Level::City,
-    ] {
-        let mut v = LevelVerification {
-            level,
-            confirmed: 0,
-            rejected: 0,
-            needs_fix: 0,
-            women,
-        };
-        for ((l, _), (_, result)) in &latest {
-            if *l != level {
-                continue;
-            }
-            match result.as_str() {
-                "confirmed" => v.confirmed += 1,
-                "rejected" => v.rejected += 1,
-                _ => v.needs_fix += 1,
-            }
-        }
-        out.push(v);
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 pub use super::overdue::{overdue, overdue_list, OverdueRow};

@@ -1,6 +1,7 @@
 //! The pages, by family: [`overview`] (a unit with its drill-down, freshness and
 //! targets), [`lists`] (overdue follow-ups, women by filter), [`record`] (a record
-//! with its history), [`login`], [`admin`] (refusals and quarantine). This file holds what they share: the page answer,
+//! with its history), [`verify`] (four-level verification as work), [`login`], [`admin`]
+//! (refusals and quarantine). This file holds what they share: the page answer,
 //! messages, table downloads and the freshness line. Every table on a page downloads
 //! as CSV or XLSX from the same URL (`?format=csv&table=N`).
 
@@ -9,6 +10,7 @@ pub mod lists;
 pub mod login;
 pub mod overview;
 pub mod record;
+pub mod verify;
 
 use std::collections::BTreeMap;
 
@@ -31,7 +33,7 @@ use super::html::page;
 use super::i18n::Lang;
 use super::table::Table;
 use super::AppState;
-use crate::sync::freshness::{ArrivalPath, SubtreeFreshness};
+use crate::sync::freshness::{ArrivalPath, SubtreeFreshness, UnitFreshness};
 
 /// `?format=csv|xlsx&table=N`: download table N instead of the page.
 #[derive(Debug, Default, Deserialize)]
@@ -244,40 +246,78 @@ fn name_of(names: &BTreeMap<OrgCode, String>, org: &OrgCode) -> String {
         .unwrap_or_else(|| org.to_string())
 }
 
-/// One line saying how fresh a total is: newest arrival and its oldest part.
+/// How a unit was last heard from: the path, and who reported it if not heard here.
+fn heard_label(lang: Lang, u: &UnitFreshness, names: &BTreeMap<OrgCode, String>) -> String {
+    let Some(via) = u.via else {
+        return lang.t("从未联系", "never heard from").to_string();
+    };
+    match u.reported_by {
+        Some(by) => format!(
+            "{}{}{}",
+            path_label(lang, via),
+            lang.t("，据 ", ", reported by "),
+            name_of(names, &by)
+        ),
+        None => path_label(lang, via).to_string(),
+    }
+}
+
+/// When a unit was last heard from, with its age ("never" if it never was).
+fn heard_when(lang: Lang, u: &UnitFreshness, now: i64) -> String {
+    match u.last_heard {
+        Some(at) => format!("{}（{}）", lang.time(at), lang.ago(now - at)),
+        None => lang.t("从未", "never").to_string(),
+    }
+}
+
+/// The stale limit in words ("45 min", "24 h").
+fn limit_label(secs: i64) -> String {
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{} h", secs / 3600)
+    } else if secs >= 60 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// One line saying how fresh a total is: its least recently heard part, its most
+/// recently heard one, and when its data last changed.
 fn freshness_text(
     lang: Lang,
     f: &SubtreeFreshness,
     names: &BTreeMap<OrgCode, String>,
     now: i64,
 ) -> String {
-    let (Some((newest_org, newest)), Some((oldest_org, oldest))) = (&f.newest, &f.oldest) else {
+    let (Some(newest), Some(oldest)) = (&f.newest, &f.oldest) else {
         return lang
-            .t("尚无数据到达记录", "no arrivals recorded yet")
+            .t("尚无任何单位的联系记录", "no unit heard from yet")
             .to_string();
     };
+    let changed = f
+        .data_changed
+        .map(|t| lang.time(t))
+        .unwrap_or_else(|| "—".into());
     match lang {
         Lang::Zh => format!(
-            "{} 个单位；最近到达：{}（{}，{}）；最旧部分：{} 于 {}（{}，{}）",
+            "{} 个单位；最久未联系：{}，最后联系 {}，{}；最近联系：{}（{}）；数据最后变动：{}",
             f.units,
-            lang.time(newest.arrived_at),
-            name_of(names, newest_org),
-            path_label(lang, newest.path),
-            name_of(names, oldest_org),
-            lang.time(oldest.arrived_at),
-            lang.ago(now - oldest.arrived_at),
-            path_label(lang, oldest.path)
+            name_of(names, &oldest.org),
+            heard_when(lang, oldest, now),
+            heard_label(lang, oldest, names),
+            name_of(names, &newest.org),
+            heard_when(lang, newest, now),
+            changed
         ),
         Lang::En => format!(
-            "{} units; newest arrival: {} ({}, {}); oldest part: {} at {} ({}, {})",
+            "{} units; longest unheard: {}, last heard {}, {}; most recently heard: {} ({}); data last changed: {}",
             f.units,
-            lang.time(newest.arrived_at),
-            name_of(names, newest_org),
-            path_label(lang, newest.path),
-            name_of(names, oldest_org),
-            lang.time(oldest.arrived_at),
-            lang.ago(now - oldest.arrived_at),
-            path_label(lang, oldest.path)
+            name_of(names, &oldest.org),
+            heard_when(lang, oldest, now),
+            heard_label(lang, oldest, names),
+            name_of(names, &newest.org),
+            heard_when(lang, newest, now),
+            changed
         ),
     }
 }
@@ -288,12 +328,14 @@ async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> Markup {
     let now = chrono::Utc::now().timestamp();
     let res = state
         .read(move |l| {
-            let rows = data::arrivals(l, &org).unwrap_or_default();
+            let rows = data::units(l, &org, now).unwrap_or_default();
             let f = SubtreeFreshness::of(&rows, now, stale);
             let names: BTreeMap<OrgCode, String> = [&f.newest, &f.oldest]
                 .into_iter()
                 .flatten()
-                .filter_map(|(o, _)| l.index().name(o).ok().flatten().map(|n| (*o, n)))
+                .flat_map(|u| [Some(u.org), u.reported_by])
+                .flatten()
+                .filter_map(|o| l.index().name(&o).ok().flatten().map(|n| (o, n)))
                 .collect();
             (f, names)
         })
@@ -301,27 +343,26 @@ async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> Markup {
     let Ok((f, names)) = res else {
         return Markup::default();
     };
-    freshness_line(lang, &f, &names, now, f.is_stale(now, stale), None)
+    freshness_line(lang, &f, &names, now)
 }
 
-/// The freshness line above a total: green when every part is fresh, yellow with
-/// `stale_note` (the limit in hours) when a part is older than the limit.
+/// The freshness line above a total: green when every part was heard from within the
+/// limit, yellow with the number of stale parts when not.
 fn freshness_line(
     lang: Lang,
     f: &SubtreeFreshness,
     names: &BTreeMap<OrgCode, String>,
     now: i64,
-    stale: bool,
-    stale_note: Option<i64>,
 ) -> Markup {
     markup! {
-        div class=(if stale { "warn" } else { "fresh" }) id="freshness" {
-            b { (lang.t("数据新鲜度（合计所含各部分）：", "Freshness of this total's parts:")) }
+        div class=(if f.is_stale() { "warn" } else { "fresh" }) id="freshness" {
+            b { (lang.t("数据新鲜度（合计所含各部分的最后联系）：", "Freshness (last contact with this total's parts):")) }
             " " (freshness_text(lang, f, names, now))
-            @if let Some(hours) = stale_note {
+            @if f.is_stale() {
                 " "
                 span.stale-note {
-                    (lang.t("部分数据已过期，超过", "part of the data is older than")) " " (hours) "h"
+                    (f.stale_units) " " (lang.t("个单位超过", "units not heard from within")) " "
+                    (limit_label(f.stale_after_secs)) (lang.t(" 未联系", ""))
                 }
             }
         }

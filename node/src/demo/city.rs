@@ -305,10 +305,35 @@ impl DemoCity {
 
     /// Starts one writer per village: a record every `60 / per_minute` seconds on
     /// average, a realistic mix of new women, visits, pairings, measures, loans,
-    /// trainings and exits.
+    /// trainings and exits; and one clerk per unit, checking a few records of its
+    /// subtree every few records' time.
     fn start_writers(&mut self, per_minute: f64, seed: u64) {
         let mean = Duration::from_secs_f64(60.0 / per_minute);
         for (i, n) in self.nodes.iter().enumerate() {
+            // Every unit's clerk checks a few records now and then.
+            let handle = n.node.handle().clone();
+            let cancel = self.cancel.clone();
+            let clerk_seed = seed.wrapping_mul(131).wrapping_add(i as u64);
+            self.writers.spawn(async move {
+                let mut rng = StdRng::seed_from_u64(clerk_seed);
+                loop {
+                    let wait = mean.mul_f64(rng.random_range(3.0..6.0));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => return,
+                    }
+                    let round = StdRng::seed_from_u64(rng.random());
+                    let checked = handle
+                        .run(move |ledger| {
+                            let mut round = round;
+                            super::clerk::check_some(ledger, &mut round)
+                        })
+                        .await;
+                    if checked.is_err() {
+                        return;
+                    }
+                }
+            });
             if n.level != Level::Village {
                 continue;
             }

@@ -7,6 +7,7 @@
 //! session (the session decides what its link may carry), so a record written at a
 //! village flows to the city hop by hop without polling.
 
+mod contact;
 mod status;
 
 use std::collections::BTreeMap;
@@ -187,6 +188,9 @@ struct Live {
     /// Bytes of this connection so far (added to the totals when it closes).
     bytes_in: u64,
     bytes_out: u64,
+    /// Child end: contact times already reported to the parent on this link, and
+    /// when the last report went.
+    reported: contact::Reported,
 }
 
 struct State {
@@ -315,6 +319,7 @@ impl State {
                             outgoing,
                             bytes_in: 0,
                             bytes_out: 0,
+                            reported: contact::Reported::default(),
                         };
                         self.sessions.insert(id, live);
                         self.events(id);
@@ -372,8 +377,10 @@ impl State {
                 bytes_out,
             } => {
                 if let Some(live) = self.sessions.get_mut(&session) {
+                    let heard_now = bytes_in > live.bytes_in;
                     live.bytes_in = bytes_in;
                     live.bytes_out = bytes_out;
+                    self.on_traffic(session, heard_now);
                 }
             }
             Request::LinkFailed { reason } => {
@@ -410,6 +417,7 @@ impl State {
                 last_sync: None,
                 documents: 0,
                 last_error: None,
+                heard: None,
             })
     }
 
@@ -426,18 +434,22 @@ impl State {
         for event in events {
             match (&event, role) {
                 (SessionEvent::Ready, Role::Child) => {
+                    self.heard_directly(peer.org);
+                    self.report_heard(id, true);
                     let p = self.parent_status();
                     p.connected = true;
                     p.connected_since = Some(now_text());
                     dirty = true;
                 }
                 (SessionEvent::Ready, Role::Parent) => {
+                    self.heard_directly(peer.org);
                     let c = self.child_status(&peer);
                     c.connected = true;
                     c.last_seen = Some(now_text());
                     dirty = true;
                 }
                 (SessionEvent::Synced, Role::Child) => {
+                    self.heard_directly(peer.org);
                     let p = self.parent_status();
                     p.last_sync = Some(now_text());
                     p.last_error = None;
@@ -501,6 +513,9 @@ impl State {
                         Role::Parent => self.child_status(&peer).last_error = Some(reason.clone()),
                     }
                     dirty = true;
+                }
+                (SessionEvent::Heard { units, dropped }, _) => {
+                    self.record_reported(&peer, units, *dropped);
                 }
                 (SessionEvent::DocChanged(_), _) => {}
             }

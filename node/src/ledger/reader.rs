@@ -212,7 +212,14 @@ impl LedgerReader {
             .collect();
         let name = names.get(&org).cloned().unwrap_or_default();
         let share = self.poor_share(org, today.year())?;
-        Ok(total.report(org, name, today, children, share))
+        let mut report = total.report(org, name, today, children, share);
+        let records = report.households.total
+            + report.women.total
+            + report.measures.total
+            + report.visits.total
+            + report.loans.count;
+        report.verification.by_level = super::verification::progress(self, org, records)?;
+        Ok(report)
     }
 
     /// The summed rollups of `org`'s subtree and of each of its children, updated

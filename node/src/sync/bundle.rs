@@ -337,6 +337,9 @@ pub fn receive(
             opened.header.sender
         )));
     }
+    // A bundle that opens and verifies is contact with its sender, made when it was
+    // sealed (capped at our clock), by the path it took.
+    let sealed_at = opened.header.created;
     let contents = opened.verify(&public)?;
     refuse_revoked(ledger, &sender, "its bundles are refused")?;
     if let Some(wanted) = expect {
@@ -397,6 +400,7 @@ pub fn receive(
                 let heads = ledger.stored_heads(&org)?;
                 acked.push((org, heads.iter().map(|h| h.0).collect()));
             }
+            heard_through(ledger, sender.org, sealed_at, now, via);
             ledger.store().flush().map_err(LedgerError::from)?;
             let down = downward(ledger, &sender.org, held)?;
             let ack = seal(
@@ -440,6 +444,7 @@ pub fn receive(
                 let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
                 merge_acked(ledger, &status, org, &heads)?;
             }
+            heard_through(ledger, sender.org, sealed_at, now, via);
             status.flush()?;
             let received = changes.iter().map(|(_, c)| c.len()).sum();
             let origin = Origin {
@@ -500,6 +505,20 @@ fn door(via: ArrivalPath) -> Door {
     match via {
         ArrivalPath::Relay => Door::Relay,
         _ => Door::Bundle,
+    }
+}
+
+/// Records contact with `org` through a bundle sealed at `sealed_at` (a failure to
+/// record it is logged: the bundle's data matters more than its bookkeeping).
+fn heard_through(
+    ledger: &Ledger,
+    org: OrgCode,
+    sealed_at: i64,
+    now: i64,
+    via: crate::sync::freshness::ArrivalPath,
+) {
+    if let Err(e) = ledger.freshness().heard(org, sealed_at, now, via, None) {
+        tracing::warn!(unit = %org, error = %e, "could not record the contact a bundle made");
     }
 }
 

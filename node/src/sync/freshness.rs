@@ -1,9 +1,11 @@
-//! Freshness: when each unit's document last received changes, by which path, and how
-//! new the newest change inside it is. The dashboard never shows a total without the
-//! freshness of its parts; this is where those facts live.
+//! Freshness: when each unit below was last heard from and by which path ([`contact`]),
+//! and when each unit's document last received changes and how new the newest change
+//! inside it is. The dashboard never shows a total without the freshness of its parts;
+//! a total is as fresh as the oldest contact among them.
 //!
 //! # Layout (store table [`Table::Freshness`], `freshness-1`)
 //! - org code (12 ASCII digits) → [`Arrival`] as JSON.
+//! - `heard/<org>` → [`Heard`] as JSON ([`contact`]).
 //!
 //! The ledger records `local` writes and `direct` sync arrivals itself; relay and
 //! bundle code calls [`Freshness::record_arrival`] with [`ArrivalPath::Relay`] or
@@ -15,6 +17,10 @@ use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Storage, StoreError, Table};
+
+pub mod contact;
+
+pub use contact::{Heard, UnitFreshness};
 
 /// Why a freshness record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +82,7 @@ pub struct Freshness {
     store: Arc<dyn Storage>,
 }
 
-fn decode(key: &[u8], value: &[u8]) -> Result<Arrival, FreshnessError> {
+fn decode_row<T: for<'de> Deserialize<'de>>(key: &[u8], value: &[u8]) -> Result<T, FreshnessError> {
     serde_json::from_slice(value).map_err(|e| FreshnessError::Corrupt {
         key: String::from_utf8_lossy(key).to_string(),
         reason: e.to_string(),
@@ -123,7 +129,7 @@ impl Freshness {
     pub fn get(&self, org: &OrgCode) -> Result<Option<Arrival>, FreshnessError> {
         self.store
             .get(Table::Freshness, org.as_bytes())?
-            .map(|v| decode(org.as_bytes(), &v))
+            .map(|v| decode_row(org.as_bytes(), &v))
             .transpose()
     }
 
@@ -138,47 +144,105 @@ impl Freshness {
                     reason: e.to_string(),
                 }
             })?;
-            out.push((org, decode(&k, &v)?));
+            out.push((org, decode_row(&k, &v)?));
         }
         Ok(out)
     }
 }
 
-/// Freshness of a subtree: its newest and oldest parts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Freshness of a subtree: its most and least recently heard parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubtreeFreshness {
-    /// Units with a recorded arrival.
+    /// Units known below (heard from, or holding a document).
     pub units: usize,
-    /// The most recent arrival, its unit and path.
-    pub newest: Option<(OrgCode, Arrival)>,
-    /// The least recent arrival and its unit: the total is only as fresh as this.
-    pub oldest: Option<(OrgCode, Arrival)>,
-    /// Units whose last arrival is older than the stale limit.
+    /// The most recently heard unit.
+    pub newest: Option<UnitFreshness>,
+    /// The least recently heard unit (one never heard from first): the total is only
+    /// as fresh as this.
+    pub oldest: Option<UnitFreshness>,
+    /// Units not heard from within the stale limit (or never).
     pub stale_units: usize,
+    /// The newest change in any part's data (its author's clock).
+    pub data_changed: Option<i64>,
+    /// The stale limit applied, seconds.
+    pub stale_after_secs: i64,
 }
 
 impl SubtreeFreshness {
     /// Summarises `rows` (all of one subtree) against a stale limit at `now`.
-    pub fn of(rows: &[(OrgCode, Arrival)], now: i64, stale_after_secs: i64) -> Self {
-        let newest = rows.iter().max_by_key(|(_, a)| a.arrived_at).cloned();
-        let oldest = rows.iter().min_by_key(|(_, a)| a.arrived_at).cloned();
-        let stale_units = rows
+    pub fn of(rows: &[UnitFreshness], now: i64, stale_after_secs: i64) -> Self {
+        let newest = rows
             .iter()
-            .filter(|(_, a)| now - a.arrived_at > stale_after_secs)
-            .count();
+            .filter(|r| r.last_heard.is_some())
+            .max_by_key(|r| r.last_heard)
+            .cloned();
+        let oldest = rows
+            .iter()
+            .min_by_key(|r| r.last_heard.unwrap_or(i64::MIN))
+            .cloned();
         SubtreeFreshness {
             units: rows.len(),
             newest,
             oldest,
-            stale_units,
+            stale_units: rows
+                .iter()
+                .filter(|r| r.is_stale(now, stale_after_secs))
+                .count(),
+            data_changed: rows.iter().filter_map(|r| r.data_changed).max(),
+            stale_after_secs,
         }
     }
 
-    /// Is the oldest part older than the limit?
-    pub fn is_stale(&self, now: i64, stale_after_secs: i64) -> bool {
-        self.oldest
-            .as_ref()
-            .is_some_and(|(_, a)| now - a.arrived_at > stale_after_secs)
+    /// Is a part not heard from within the limit?
+    pub fn is_stale(&self) -> bool {
+        self.stale_units > 0
+    }
+}
+
+/// One unit of a [`FreshnessReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRow {
+    /// When it was last heard from, how, and when its data last changed.
+    #[serde(flatten)]
+    pub unit: UnitFreshness,
+    /// Seconds since it was last heard from (`None`: never).
+    pub age_secs: Option<i64>,
+    /// Not heard from within the limit.
+    pub stale: bool,
+}
+
+/// Freshness of a subtree as `halfsky freshness --json`, `status` and the API tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshnessReport {
+    /// The subtree's root.
+    pub org: OrgCode,
+    /// Unix seconds the report was made at.
+    pub now: i64,
+    /// The summary: the total is as fresh as its least recently heard part.
+    pub summary: SubtreeFreshness,
+    /// Every unit known below (and the root).
+    pub units: Vec<UnitRow>,
+}
+
+/// The freshness report of `org`'s subtree from its units' rows.
+pub fn report(
+    org: OrgCode,
+    units: Vec<UnitFreshness>,
+    now: i64,
+    stale_after_secs: i64,
+) -> FreshnessReport {
+    FreshnessReport {
+        org,
+        now,
+        summary: SubtreeFreshness::of(&units, now, stale_after_secs),
+        units: units
+            .into_iter()
+            .map(|u| UnitRow {
+                age_secs: u.age(now),
+                stale: u.is_stale(now, stale_after_secs),
+                unit: u,
+            })
+            .collect(),
     }
 }
 
@@ -198,10 +262,8 @@ mod tests {
         assert_eq!(got.path, ArrivalPath::Bundle);
         assert_eq!(got.newest_change, Some(900));
         let rows = f.subtree("230129").unwrap();
-        let s = SubtreeFreshness::of(&rows, 6000, 3600);
-        assert_eq!(s.oldest.unwrap().0, a);
-        assert_eq!(s.newest.unwrap().0, b);
-        assert_eq!(s.stale_units, 1);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].1.path, ArrivalPath::Relay);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::ledger::trust::{QuarantineRecord, RefusalRecord};
 use crate::ledger::LedgerError;
 use crate::store::{decode_heads, encode_heads, Storage, StoreError, Table};
+use crate::sync::freshness::{FreshnessError, FreshnessReport, Heard};
 
 /// Why the link status could not be read, written or computed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum StatusError {
     /// The refusal records failed.
     #[error(transparent)]
     Trust(#[from] crate::ledger::trust::TrustError),
+    /// The contact records could not be read.
+    #[error(transparent)]
+    Freshness(#[from] FreshnessError),
     /// Counting the changes the parent lacks failed.
     #[error("cannot count the changes the parent has not acknowledged: {0}")]
     Ledger(#[from] LedgerError),
@@ -64,6 +68,10 @@ pub struct ParentStatus {
     /// Unacknowledged changes by the path they are on (direct link, relay, bundle file).
     #[serde(default)]
     pub pending: PendingPaths,
+    /// The last contact with the parent by any path: a direct sync, or an
+    /// acknowledgement collected at the relay or imported from a file.
+    #[serde(default)]
+    pub last_heard: Option<Heard>,
     /// Bytes received from the parent (all sessions since the node started).
     pub bytes_in: u64,
     /// Bytes sent to the parent.
@@ -87,6 +95,10 @@ pub struct ChildStatus {
     pub documents: u64,
     /// Last refusal or error on its link.
     pub last_error: Option<String>,
+    /// The last contact with it by any path (a child that only sends bundles through
+    /// the relay is listed with this alone).
+    #[serde(default)]
+    pub heard: Option<Heard>,
 }
 
 /// What `halfsky status` shows.
@@ -111,6 +123,10 @@ pub struct NodeStatus {
     /// Documents in quarantine here.
     #[serde(default)]
     pub quarantined: Vec<QuarantineRecord>,
+    /// When each unit below was last heard from, and the subtree's summary (the same
+    /// as `halfsky freshness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness: Option<FreshnessReport>,
 }
 
 /// Refusals `halfsky status` shows (the dashboard's admin page lists them all).

@@ -173,6 +173,26 @@ pub struct VerificationStats {
     pub total: i64,
 }
 
+/// Progress of one verifying level over a subtree's checked records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelProgress {
+    /// Latest check at this level confirmed the record.
+    pub confirmed: i64,
+    /// Latest check rejected it.
+    pub rejected: i64,
+    /// Latest check asked for a fix.
+    pub needs_fix: i64,
+    /// Not checked at this level yet.
+    pub pending: i64,
+}
+
+/// Four-level verification progress (filled in by the node, which reads the checks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerificationProgress {
+    /// By verifying level (`village`, `township`, `county`, `city`).
+    pub by_level: BTreeMap<String, LevelProgress>,
+}
+
 /// The statistics of a subtree as `halfsky stats --json` and the dashboard show them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsReport {
@@ -206,6 +226,9 @@ pub struct StatsReport {
     pub exits_this_year: i64,
     /// Verifications by result.
     pub verifications: VerificationStats,
+    /// Verification progress by level over the subtree's checked records.
+    #[serde(default)]
+    pub verification: VerificationProgress,
     /// One level down.
     pub children: Vec<ChildStats>,
 }
@@ -365,6 +388,7 @@ impl Rollup {
                 total: self.verifications_by_result.values().sum(),
                 by_result: all_codes(&enums::VERIFICATION_RESULT, &self.verifications_by_result),
             },
+            verification: VerificationProgress::default(),
             children,
         }
     }

@@ -634,6 +634,15 @@ static VERIFICATION: KindSpec = KindSpec {
             "confirmed, rejected or needs_fix"
         ),
         field!("note", "备注", [], Text, false, None, "findings"),
+        field!(
+            "record_version",
+            "记录版本",
+            [],
+            Text,
+            false,
+            None,
+            "changes the checked record had when checked (an edit after a needs_fix is a fix)"
+        ),
     ],
 };
 

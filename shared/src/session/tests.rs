@@ -430,3 +430,65 @@ fn live_changes_flow_both_ways_and_devices_converge() {
     assert!(same(&mut a, &mut township, VILLAGE));
     assert!(same(&mut b, &mut township, VILLAGE));
 }
+
+#[test]
+fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
+    let (mut c, mut p) = pair(TOWNSHIP, COUNTY);
+    let (mut cr, mut pr) = (MemReplica::default(), MemReplica::default());
+    let contact = |org: &str| crate::wire::Contact {
+        org: code(org),
+        at: 1_000,
+        via: crate::wire::ContactPath::Relay,
+        heard_by: code(TOWNSHIP),
+    };
+    // Nothing to say before the parent's Hello.
+    assert!(c.report_heard(vec![contact(VILLAGE)]).is_empty());
+    run((&mut c, &mut cr), (&mut p, &mut pr), None);
+    p.take_events();
+    // The child leaves out itself and units outside its subtree.
+    let frames = c.report_heard(vec![
+        contact(VILLAGE),
+        contact(TOWNSHIP),
+        contact("230129200201"),
+    ]);
+    assert_eq!(
+        frames,
+        vec![Frame::Heard {
+            units: vec![contact(VILLAGE)]
+        }]
+    );
+    // A hostile child's report about a neighbour, or claiming a neighbour heard its
+    // village, is dropped, the rest kept.
+    let claimed = crate::wire::Contact {
+        heard_by: code("230129200000"),
+        ..contact(VILLAGE)
+    };
+    let out = p.handle(
+        Frame::Heard {
+            units: vec![
+                contact(VILLAGE),
+                contact("230129200201"),
+                contact(TOWNSHIP),
+                claimed,
+            ],
+        },
+        &mut pr,
+    );
+    assert!(out.is_empty());
+    assert_eq!(
+        p.take_events(),
+        vec![SessionEvent::Heard {
+            units: vec![contact(VILLAGE)],
+            dropped: 3
+        }]
+    );
+    // A parent does not report, and a parent's report ends the session.
+    assert!(p.report_heard(vec![contact(VILLAGE)]).is_empty());
+    let out = c.handle(
+        Frame::Heard {
+            units: vec![contact(VILLAGE)],
+        },
+        &mut cr,
+    );
+    assert!(matches!(&out[..], [Frame::Abort { .. }]), "{out:?}");
+}

@@ -9,8 +9,8 @@ use halfsky_shared::schema::enums;
 use maud::{html as markup, Markup};
 
 use super::{
-    age_label, crumbs, export, export_base, freshness_line, name_of, ok_page, path_label,
-    read_or_answer, ExportQuery,
+    age_label, crumbs, export, export_base, freshness_line, heard_label, heard_when, limit_label,
+    name_of, ok_page, read_or_answer, ExportQuery,
 };
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data::Overview;
@@ -32,9 +32,10 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             lang.t("逾期未回访", "Overdue"),
             lang.t("今年脱贫", "Exits this year"),
             lang.t("今年培训人次", "Training person-times"),
-            lang.t("最近到达", "Last arrival"),
+            lang.t("最久未联系部分", "Longest unheard part"),
+            lang.t("最后联系", "Last heard"),
             lang.t("途径", "Path"),
-            lang.t("最旧部分", "Oldest part"),
+            lang.t("数据最后变动", "Data last changed"),
             lang.t("状态", "State"),
         ],
     );
@@ -44,24 +45,25 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
         } else {
             c.stats.name.clone()
         };
-        let (last, path) = match &c.freshness.newest {
-            Some((_, a)) => (
-                lang.time(a.arrived_at),
-                path_label(lang, a.path).to_string(),
-            ),
+        let (last, path) = match &c.freshness.oldest {
+            Some(u) => (heard_when(lang, u, now), heard_label(lang, u, &o.names)),
             None => ("—".into(), "—".into()),
         };
         let oldest = match &c.freshness.oldest {
-            Some((org, a)) => format!(
-                "{} {}（{}）",
-                name_of(&o.names, org),
-                lang.time(a.arrived_at),
-                lang.ago(now - a.arrived_at)
-            ),
+            Some(u) => name_of(&o.names, &u.org),
             None => lang.t("无数据", "no data").to_string(),
         };
+        let changed = c
+            .freshness
+            .data_changed
+            .map(|t| lang.time(t))
+            .unwrap_or_else(|| "—".into());
         let state = if c.stale {
-            format!("{} {}h", lang.t("过期 >", "stale >"), o.stale_after_hours)
+            format!(
+                "{} {}",
+                lang.t("过期 >", "stale >"),
+                limit_label(c.freshness.stale_after_secs)
+            )
         } else {
             lang.t("正常", "fresh").to_string()
         };
@@ -73,9 +75,10 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             c.stats.overdue_women.into(),
             c.stats.exits_this_year.into(),
             c.stats.training_person_times_this_year.into(),
+            oldest.into(),
             last.into(),
             path.into(),
-            oldest.into(),
+            changed.into(),
             state.into(),
         ];
         if c.stale {
@@ -144,22 +147,26 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             lang.t("确认", "Confirmed"),
             lang.t("不通过", "Rejected"),
             lang.t("需整改", "Needs fix"),
-            lang.t("妇女总数", "Women"),
-            lang.t("确认比例%", "Confirmed %"),
+            lang.t("待核查", "Pending"),
+            lang.t("记录总数", "Records"),
+            lang.t("已核查%", "Checked %"),
         ],
     );
     for v in &o.verification {
-        let pct = if v.women > 0 {
-            (v.confirmed as f64 * 1000.0 / v.women as f64).round() / 10.0
+        let p = &v.progress;
+        let checked = p.confirmed + p.rejected + p.needs_fix;
+        let pct = if v.records > 0 {
+            (checked as f64 * 1000.0 / v.records as f64).round() / 10.0
         } else {
             0.0
         };
         verif.push(vec![
             lang.level(v.level).into(),
-            v.confirmed.into(),
-            v.rejected.into(),
-            v.needs_fix.into(),
-            v.women.into(),
+            p.confirmed.into(),
+            p.rejected.into(),
+            p.needs_fix.into(),
+            p.pending.into(),
+            v.records.into(),
             Cell::Num(pct),
         ]);
     }
@@ -255,12 +262,14 @@ pub async fn overview(
     let body = markup! {
         (crumbs(&state, org, &o.names))
         h1 { (s.name) " " small { (lang.level(s.level)) " " (s.org) } }
-        (freshness_line(lang, &o.freshness, &o.names, now, o.stale, o.stale.then_some(o.stale_after_hours)))
+        (freshness_line(lang, &o.freshness, &o.names, now))
         p {
             (lang.t("统计日期", "As of")) " " (lang.date(s.as_of)) " · "
             a href={ "/org/" (org) "/overdue" } { (lang.t("逾期未回访名单", "Overdue follow-ups")) }
             " · "
             a href={ "/org/" (org) "/women" } { (lang.t("妇女名单", "Women")) }
+            " · "
+            a href={ "/org/" (org) "/verify" } id="verify-link" { (lang.t("四级核查", "Verification")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {

@@ -4,8 +4,16 @@
 
 use crate::ledger::Ledger;
 use crate::sync::status::{
-    NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore, StoredStatus, STATUS_REFUSALS,
+    ChildStatus, NodeStatus, ParentStatus, RelayStatus, StatusError, StatusStore, StoredStatus,
+    STATUS_REFUSALS,
 };
+
+/// Unix seconds as RFC 3339 (UTC, seconds), as the other status times are written.
+fn time_text(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
 
 /// The status of a node that is not running, from what its store remembers.
 pub fn offline_status(ledger: &mut Ledger) -> Result<NodeStatus, StatusError> {
@@ -44,20 +52,41 @@ pub(super) fn node_status(
         p.oldest_pending = paths.oldest.clone();
         p.pending = paths;
     }
+    let me = ledger.config().org;
+    let freshness = ledger.freshness().clone();
+    if let (Some(p), Some(up)) = (parent.as_mut(), me.parent()) {
+        p.last_heard = freshness.last_heard(&up)?;
+    }
     let documents = ledger.documents()?;
-    let children = stored
-        .children
-        .values()
-        .cloned()
-        .map(|mut c| {
-            c.connected &= live.is_some();
-            c.documents = documents
-                .iter()
-                .filter(|d| d.is_in_subtree_of(&c.org))
-                .count() as u64;
-            c
-        })
-        .collect();
+    let mut children: Vec<ChildStatus> = stored.children.values().cloned().collect();
+    // A child heard from only through the relay or a bundle file is a child too.
+    for (org, heard) in freshness.heard_subtree(me.subtree_prefix())? {
+        if org.parent() == Some(me) && !children.iter().any(|c| c.org == org) {
+            children.push(ChildStatus {
+                org,
+                device: "-".into(),
+                connected: false,
+                last_seen: Some(time_text(heard.at)),
+                last_sync: None,
+                documents: 0,
+                last_error: None,
+                heard: Some(heard),
+            });
+        }
+    }
+    for c in &mut children {
+        c.connected &= live.is_some();
+        c.documents = documents
+            .iter()
+            .filter(|d| d.is_in_subtree_of(&c.org))
+            .count() as u64;
+        if c.heard.is_none() {
+            c.heard = freshness.last_heard(&c.org)?;
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    let stale = ledger.config().dashboard.stale_after.as_secs() as i64;
+    let report = crate::sync::freshness::report(me, freshness.units(me, me, now)?, now, stale);
     Ok(NodeStatus {
         org: ledger.config().org,
         name: ledger.config().name.clone(),
@@ -71,6 +100,7 @@ pub(super) fn node_status(
             all.into_iter().skip(skip).collect()
         },
         quarantined: ledger.trust().quarantined()?,
+        freshness: Some(report),
     })
 }
 
