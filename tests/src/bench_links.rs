@@ -123,7 +123,7 @@ pub async fn deliver(
     );
     write_offline(&village_home, records, seed)?;
     let started = Instant::now();
-    let village = start(&village_home).await;
+    let village = start_when_unlocked(&village_home).await?;
     let arrived = wait_for_delivery(&township, &proxy, records, stall)
         .await
         .map(|()| started.elapsed())
@@ -147,6 +147,32 @@ pub async fn deliver(
         bytes_dropped: up.dropped().bytes + down.dropped().bytes,
         rate_bps: link.rate_bps(),
     })
+}
+
+/// Starts a node whose store a just-dropped ledger held: sled's flusher thread can
+/// hold the store's file lock a moment after the drop (seen with nine deliveries at
+/// once), so a lock refusal is retried for a few seconds; any other error is final.
+async fn start_when_unlocked(
+    home: &halfsky_node::NodeHome,
+) -> Result<halfsky_node::run::RunningNode> {
+    let started = Instant::now();
+    loop {
+        match halfsky_node::run::RunningNode::start(home).await {
+            Ok(node) => return Ok(node),
+            Err(e)
+                if format!("{e:?}").contains("could not acquire lock")
+                    && started.elapsed() < Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "starting the village at {}: {e}",
+                    home.dir().display()
+                ))
+            }
+        }
+    }
 }
 
 /// Polls the township's count of the village's women until it reaches `records`;
