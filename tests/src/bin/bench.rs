@@ -250,7 +250,13 @@ fn run(options: &Options) -> Result<bool> {
                 sizes.link_profiles,
                 sizes.controller_seeds,
             ))??;
-            notes.insert(0, "Fastest first, per profile:".into());
+            notes.insert(
+                0,
+                "Fastest first, per profile (median over the seeds; every controller \
+                meets the same loss draws: the report before this one gave each controller its own \
+                seed, so BBR's 39.8 s on `awful` was one loss pattern, met in every run):"
+                    .into(),
+            );
             Ok(Measured {
                 figures: figures_of(rows),
                 notes,
