@@ -158,6 +158,11 @@ pub fn build_city(
 /// One HTTP/1.1 GET over a fresh loopback connection; returns the status code and
 /// body length.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, usize)> {
+    http_get_response(addr, path).map(|(status, response)| (status, response.len()))
+}
+
+/// [`http_get`] returning the whole response (head and body), for callers that read it.
+pub fn http_get_response(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     write!(
@@ -172,7 +177,7 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("not an HTTP response: {head:?}"))?;
-    Ok((status, response.len()))
+    Ok((status, response))
 }
 
 /// The child side of the dashboard benchmark: from process start, open the ledger,
@@ -324,14 +329,19 @@ fn print_percentiles(name: &str, samples: &[Duration]) {
 
 /// This process's VmRSS and VmHWM, in KiB.
 fn memory_kib() -> anyhow::Result<(f64, f64)> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    memory_kib_of("self")
+}
+
+/// VmRSS and VmHWM of process `pid` (`self` for this one), in KiB, from `/proc`.
+pub fn memory_kib_of(pid: &str) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> anyhow::Result<f64> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("/proc/self/status has no {name}"))
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/status has no {name}"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -3,7 +3,7 @@
 //! bench binary that report `key=value` numbers, and the Markdown rendering. The
 //! figures themselves live by family in `bench_ledger` (1–2), `bench_village` (3–5),
 //! `bench_sync` (6–9), `bench_links` (10–11), `bench_dashboard` (12–13) and
-//! `bench_demo` (14).
+//! `bench_demo` (14), `bench_city` (15).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +50,8 @@ pub struct Sizes {
     pub link_records: &'static [usize],
     /// New records delivered per congestion controller and profile in figure 11.
     pub controller_records: usize,
+    /// Loss seeds each controller meets on each profile in figure 11 (the same for all).
+    pub controller_seeds: &'static [u64],
     /// Link profiles of figures 10 and 11.
     pub link_profiles: &'static [&'static str],
     /// Villages × women per village of the city index in figures 12–13.
@@ -58,6 +60,8 @@ pub struct Sizes {
     pub page_requests: usize,
     /// Households per village of the demo city in figure 14.
     pub demo_households: usize,
+    /// Villages × women per village of each city built through documents (figure 15).
+    pub city_docs: &'static [(usize, usize)],
 }
 
 impl Sizes {
@@ -76,10 +80,12 @@ impl Sizes {
         county: (200, 1_000),
         link_records: &[1_000, 5_000],
         controller_records: 1_000,
+        controller_seeds: &[11, 12, 13],
         link_profiles: crate::bench_links::LOSSY_PROFILES,
         city: (2_000, 500),
         page_requests: 200,
         demo_households: 20,
+        city_docs: &[(200, 500), (500, 500)],
     };
     /// Small enough for CI, even in a debug build.
     pub const QUICK: Sizes = Sizes {
@@ -96,10 +102,12 @@ impl Sizes {
         county: (10, 100),
         link_records: &[100],
         controller_records: 100,
+        controller_seeds: &[11],
         link_profiles: crate::bench_links::QUICK_PROFILES,
         city: (20, 100),
         page_requests: 20,
         demo_households: 3,
+        city_docs: &[(3, 20)],
     };
 }
 

@@ -71,7 +71,8 @@ pub fn synthetic_doc(org: OrgCode, women: usize, seed: u64) -> AutoCommit {
     doc.automerge().clone()
 }
 
-fn raw_changes(doc: &mut AutoCommit) -> Vec<Vec<u8>> {
+/// Every change of `doc`, as raw bytes (what a catch-up carries).
+pub fn raw_changes(doc: &mut AutoCommit) -> Vec<Vec<u8>> {
     doc.get_changes(&[])
         .iter()
         .map(|c| c.raw_bytes().to_vec())

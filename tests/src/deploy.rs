@@ -102,9 +102,15 @@ impl Deployment {
 /// Turns on the dashboard of a node home, on 127.0.0.1 (any free port), with one
 /// user per `(name, role, password)`.
 pub fn enable_dashboard(home: &NodeHome, users: &[(&str, Role, &str)]) {
+    enable_dashboard_on(home, 0, users);
+}
+
+/// [`enable_dashboard`] on a fixed loopback port (for a node run as its own process,
+/// whose dashboard the test must find).
+pub fn enable_dashboard_on(home: &NodeHome, port: u16, users: &[(&str, Role, &str)]) {
     let path = home.config_path();
     let mut text = std::fs::read_to_string(&path).expect("config readable");
-    text.push_str("\n[dashboard]\nlisten = \"127.0.0.1:0\"\n");
+    text.push_str(&format!("\n[dashboard]\nlisten = \"127.0.0.1:{port}\"\n"));
     std::fs::write(&path, text).expect("config writable");
     for (name, role, password) in users {
         let hash = halfsky_node::dashboard::auth::hash_password(password).expect("hashes");

@@ -9,6 +9,8 @@
 //! - [`bench_report`]: the benchmark report's frame (sizes, rows, timing, Markdown).
 //! - [`bench_ledger`]: benchmark figures 1–2 (durable write, XLSX import).
 //! - [`bench_village`]: benchmark figures 3–5 (cold open, index update, `stats`).
+//! - [`bench_city`]: benchmark figure 15 (a city built through its documents, run as
+//!   its own process).
 //! - [`bench_dashboard`]: the dashboard benchmark (a city-sized index served over HTTP).
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
@@ -23,6 +25,7 @@
 
 pub use halfsky_node::lossy;
 
+pub mod bench_city;
 pub mod bench_dashboard;
 pub mod bench_demo;
 pub mod bench_ledger;

@@ -17,10 +17,15 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
         return path.clone();
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
+    // Test binaries live in target/<profile>/deps, the bench binary in target/<profile>.
+    let parent = exe
         .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
+        .expect("the binary lives in a target directory");
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("target/<profile>/deps has a parent")
+    } else {
+        parent
+    };
     let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -117,6 +122,11 @@ impl Proc {
             .spawn()
             .expect("the program starts");
         Proc::new(child, log.to_path_buf())
+    }
+
+    /// The process id while it runs (to read its `/proc/<pid>/status`).
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Waits for the exit, at most `limit`; `None` if still running.
