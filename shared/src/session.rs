@@ -26,7 +26,7 @@ use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
 
 use crate::org::OrgCode;
-use crate::wire::{Contact, Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::wire::{Contact, Frame, HEARD_SINCE_VERSION, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Largest catch-up batch of raw changes (bytes): a dropped link loses at most this.
 pub const BATCH_BYTES: usize = 48 * 1024;
@@ -155,6 +155,8 @@ pub struct Session {
     peer_device: String,
     scope: LinkScope,
     phase: Phase,
+    /// The protocol version the peer's Hello named (0 before it).
+    peer_version: u16,
     states: BTreeMap<OrgCode, sync::State>,
     /// Child: documents still being brought in sync during the initial catch-up.
     pending: BTreeSet<OrgCode>,
@@ -234,6 +236,7 @@ impl Session {
             peer_device: peer_device.to_string(),
             scope: LinkScope { child },
             phase: Phase::AwaitHello,
+            peer_version: 0,
             states: BTreeMap::new(),
             pending: BTreeSet::new(),
             events: Vec::new(),
@@ -398,7 +401,10 @@ impl Session {
     /// (itself excluded), each heard by a unit above it in that subtree. Nothing before
     /// the peer's Hello, after the end, at a parent or when no row is left.
     pub fn report_heard(&self, units: Vec<Contact>) -> Vec<Frame> {
-        if self.role != Role::Child || matches!(self.phase, Phase::AwaitHello | Phase::Closed) {
+        if self.role != Role::Child
+            || matches!(self.phase, Phase::AwaitHello | Phase::Closed)
+            || self.peer_version < HEARD_SINCE_VERSION
+        {
             return Vec::new();
         }
         let units: Vec<Contact> = units
@@ -497,6 +503,7 @@ impl Session {
         if let Some(reason) = version_skew(version, self.me, org) {
             return Err(reason);
         }
+        self.peer_version = version;
         if org != self.peer_org || device != self.peer_device {
             return Err(format!(
                 "Hello says {org}/{device} but the certificate says {}/{}",

@@ -21,8 +21,11 @@ use crate::org::OrgCode;
 
 /// ALPN protocol id negotiated by QUIC; bumps with incompatible protocol versions.
 pub const ALPN: &[u8] = b"halfsky/1";
-/// Version of the session protocol carried in `Hello`.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of the session protocol carried in `Hello`. 2 added `Heard` (contact
+/// reports from a child), sent only to a parent that speaks it.
+pub const PROTOCOL_VERSION: u16 = 2;
+/// First protocol version whose parents understand [`Frame::Heard`].
+pub const HEARD_SINCE_VERSION: u16 = 2;
 /// Oldest session protocol this release still syncs with (releases within
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
 /// which office must upgrade). Raise it only when a release cannot talk to the older one.

@@ -492,3 +492,38 @@ fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
     );
     assert!(matches!(&out[..], [Frame::Abort { .. }]), "{out:?}");
 }
+
+#[test]
+fn a_parent_of_the_previous_protocol_gets_no_contact_reports() {
+    let (mut c, _) = pair(TOWNSHIP, COUNTY);
+    let mut r = MemReplica::default();
+    c.handle(
+        Frame::Hello {
+            version: crate::wire::HEARD_SINCE_VERSION - 1,
+            org: code(COUNTY),
+            device: "p".into(),
+        },
+        &mut r,
+    );
+    assert!(!c.is_closed(), "the previous protocol still syncs");
+    let contact = crate::wire::Contact {
+        org: code(VILLAGE),
+        at: 1_000,
+        via: crate::wire::ContactPath::Relay,
+        heard_by: code(TOWNSHIP),
+    };
+    assert!(
+        c.report_heard(vec![contact.clone()]).is_empty(),
+        "a parent that cannot read Heard is not sent it"
+    );
+    let (mut c, _) = pair(TOWNSHIP, COUNTY);
+    c.handle(
+        Frame::Hello {
+            version: PROTOCOL_VERSION,
+            org: code(COUNTY),
+            device: "p".into(),
+        },
+        &mut r,
+    );
+    assert_eq!(c.report_heard(vec![contact]).len(), 1);
+}
