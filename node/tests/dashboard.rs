@@ -66,11 +66,21 @@ fn township() -> Fixture {
     ledger.set_today(today());
     ledger.apply_changes(org(V1), c1).unwrap();
     ledger.apply_changes(org(V2), c2).unwrap();
-    // 前进村 last synced three days ago: stale under the default 24 hours.
-    let three_days_ago = chrono::Utc::now().timestamp() - 3 * 86_400;
+    // 红星村 is heard from now over its direct link; 前进村 was last heard from three
+    // days ago, through the relay: stale under the default 24 hours.
+    let now = chrono::Utc::now().timestamp();
+    let three_days_ago = now - 3 * 86_400;
     ledger
         .freshness()
         .record(org(V2), ArrivalPath::Relay, three_days_ago, None)
+        .unwrap();
+    ledger
+        .freshness()
+        .heard(org(V1), now, now, ArrivalPath::Direct, None)
+        .unwrap();
+    ledger
+        .freshness()
+        .heard(org(V2), three_days_ago, now, ArrivalPath::Relay, None)
         .unwrap();
     let (actor, handle) = LedgerActor::start(ledger).unwrap();
     Fixture {
@@ -342,7 +352,7 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     // Drill-down rows for both villages, with freshness (direct sync) beside them.
     assert!(html.contains("红星村") && html.contains("前进村"), "{html}");
     assert!(html.contains(&format!("href=\"/org/{V1}\"")));
-    assert!(html.contains("直连同步"));
+    assert!(html.contains("直连同步"), "{html}");
     // The stale village stands out, and so does the total that includes it.
     assert!(
         html.contains("<tr class=\"stale\"><td><a href=\"/org/230129100202\">"),
@@ -350,8 +360,8 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     );
     assert!(html.contains("中继转发") && html.contains("过期"), "{html}");
     assert!(html.contains("class=\"warn\" id=\"freshness\""), "{html}");
-    assert!(html.contains("最旧部分：前进村"), "{html}");
-    assert!(html.contains("最旧部分"));
+    assert!(html.contains("最久未联系：前进村"), "{html}");
+    assert!(html.contains("最近联系：红星村"), "{html}");
     assert!(html.contains("<svg"));
     // The API serves the same report.
     for code in [TOWNSHIP, V1, V2] {
@@ -367,16 +377,10 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
         serde_json::from_slice(&get(&app, "/api/v1/overview", c).await.body).unwrap();
     assert_eq!(api["stats"], cli);
     assert_eq!(api["children"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        api["children"][0]["freshness"]["newest"][1]["path"],
-        "direct"
-    );
+    assert_eq!(api["children"][0]["freshness"]["newest"]["via"], "direct");
     assert_eq!(api["children"][0]["stale"], false);
     assert_eq!(api["children"][1]["stale"], true);
-    assert_eq!(
-        api["children"][1]["freshness"]["newest"][1]["path"],
-        "relay"
-    );
+    assert_eq!(api["children"][1]["freshness"]["oldest"]["via"], "relay");
 
     // Overdue list: count equals the statistics; the API agrees.
     let overdue = get(&app, &format!("/org/{TOWNSHIP}/overdue"), c)
@@ -439,7 +443,11 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     );
     let fresh: serde_json::Value =
         serde_json::from_slice(&get(&app, "/api/v1/freshness", c).await.body).unwrap();
-    assert!(fresh.as_array().unwrap().len() >= 3);
+    let units = fresh["units"]
+        .as_array()
+        .expect("the freshness report lists units");
+    assert_eq!(units.len(), 3, "the township and its two villages: {fresh}");
+    assert_eq!(fresh["summary"]["stale_units"], 1, "{fresh}");
 
     // Forms exist for every kind (a viewer sees them read-only).
     assert_eq!(get(&app, "/new", c).await.status, StatusCode::OK);
