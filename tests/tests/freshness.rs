@@ -83,9 +83,7 @@ fn row<'a>(r: &'a FreshnessReport, code: &str) -> Option<&'a UnitRow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_connected_village_stays_fresh_while_a_stopped_one_turns_stale() {
     let d = Deployment::new();
-    let relay_home = RelayHome::new(d.dir().join("relay"));
-    relay_home.init("127.0.0.1:0").unwrap();
-    halfsky_node::pki::issue(d.ca(), org(CITY), "relay", relay_home.dir()).unwrap();
+    let relay_home = halfsky_tests::deploy::relay_home(&d);
     let relay = Relay::start(&relay_home).await.unwrap();
     let relay_addr = relay.addr().to_string();
 

@@ -217,10 +217,14 @@ fn a_store_of_the_previous_release_opens_after_the_upgrade() {
             cli_json(&mut ledger, &["list", "women", "--json"]),
             read("store-0.1.0.women.json")
         );
-        assert_eq!(
-            dateless(cli_json(&mut ledger, &["stats", "--json"])),
-            dateless(read("store-0.1.0.stats.json"))
-        );
+        // Every figure the previous release reported is the same; figures this release
+        // adds (such as verification by level) are not in the old report.
+        let old = dateless(read("store-0.1.0.stats.json"));
+        let mut now = dateless(cli_json(&mut ledger, &["stats", "--json"]));
+        if let (Some(now), Some(old)) = (now.as_object_mut(), old.as_object()) {
+            now.retain(|key, _| old.contains_key(key));
+        }
+        assert_eq!(now, old);
         let id = cli_json(&mut ledger, &["list", "women", "--json"])[0]["id"]
             .as_str()
             .expect("id")
