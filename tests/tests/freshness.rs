@@ -9,7 +9,7 @@ use halfsky_node::command::{execute, Options, Request, Response};
 use halfsky_node::run::RunningNode;
 use halfsky_node::sync::freshness::{ArrivalPath, FreshnessReport, UnitRow};
 use halfsky_node::NodeHome;
-use halfsky_relay::{Relay, RelayHome};
+use halfsky_relay::Relay;
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{add_woman, free_port, start, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
