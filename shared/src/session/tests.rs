@@ -513,7 +513,7 @@ fn a_parent_of_the_previous_protocol_gets_no_contact_reports() {
         heard_by: code(TOWNSHIP),
     };
     assert!(
-        c.report_heard(vec![contact.clone()]).is_empty(),
+        c.report_heard(vec![contact]).is_empty(),
         "a parent that cannot read Heard is not sent it"
     );
     let (mut c, _) = pair(TOWNSHIP, COUNTY);
