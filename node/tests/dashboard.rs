@@ -1080,3 +1080,60 @@ async fn login_needs_the_form_token_and_is_throttled_per_user_and_address() {
     let r = login_post(&app, &editor, Some(c)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_lists_refusals_and_quarantines_for_admins_only() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    // A change of V1's document writing a record of V2: refused, V1 quarantined.
+    let raw = f
+        .handle
+        .run(|l| {
+            use automerge::transaction::Transactable;
+            use automerge::ReadDoc;
+            let changes = halfsky_shared::session::Replica::changes_since(l, &org(V1), &[])
+                .unwrap()
+                .unwrap();
+            let mut doc =
+                automerge::AutoCommit::new().with_actor(automerge::ActorId::from([4u8; 16]));
+            doc.apply_changes(
+                changes
+                    .iter()
+                    .map(|c| Change::from_bytes(c.clone()).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
+            doc.put_object(&women, format!("{V2}-W-EVIL-1"), automerge::ObjType::Map)
+                .unwrap();
+            let hash = doc.commit().unwrap();
+            let raw = doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
+            halfsky_shared::session::Replica::apply_changes(
+                l,
+                "evil/<b>x</b>",
+                &org(V1),
+                vec![raw.clone()],
+            )
+            .unwrap_err();
+            raw
+        })
+        .await
+        .unwrap();
+    assert!(!raw.is_empty());
+    let viewer = login(&app, "viewer").await;
+    let resp = get(&app, "/admin/refusals", Some(&viewer)).await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    let admin = login(&app, "admin").await;
+    let page = get(&app, "/admin/refusals", Some(&admin)).await.text();
+    assert!(page.contains("foreign-record"), "{page}");
+    assert!(page.contains(V1), "{page}");
+    assert!(
+        page.contains("evil/&lt;b&gt;x&lt;/b&gt;"),
+        "the sender is escaped: {page}"
+    );
+    assert!(!page.contains("<b>x</b>"), "{page}");
+    let csv = get(&app, "/admin/refusals?format=csv&table=1", Some(&admin))
+        .await
+        .text();
+    assert!(csv.contains("foreign-record"), "{csv}");
+}

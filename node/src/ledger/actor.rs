@@ -41,6 +41,9 @@ enum Request {
     Frame {
         session: SessionId,
         frame: Frame,
+        /// Held until the actor has handled the frame: at most [`MAX_QUEUED_FRAMES`]
+        /// wait in the mailbox, so a fast peer makes its link wait, not memory grow.
+        _permit: tokio::sync::OwnedSemaphorePermit,
     },
     Closed {
         session: SessionId,
@@ -84,7 +87,14 @@ pub enum StatusRequestError {
 pub struct LedgerHandle {
     tx: mpsc::UnboundedSender<Request>,
     reader: LedgerReader,
+    /// Permits for frames from links waiting in the mailbox.
+    frames: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Most frames from links waiting for the actor (each at most a 4 MiB frame): beyond
+/// this a link stops reading its stream until the actor catches up, and QUIC flow
+/// control slows the peer.
+pub const MAX_QUEUED_FRAMES: usize = 32;
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,9 +141,20 @@ impl LedgerHandle {
         rx.await.map_err(|_| ActorGone)
     }
 
-    /// Hands a frame from the peer to its session.
-    pub fn frame(&self, session: SessionId, frame: Frame) {
-        let _ = self.tx.send(Request::Frame { session, frame });
+    /// Hands a frame from the peer to its session; waits while
+    /// [`MAX_QUEUED_FRAMES`] frames are already waiting for the actor.
+    pub async fn frame(&self, session: SessionId, frame: Frame) {
+        let permit = self
+            .frames
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the frame semaphore is never closed");
+        let _ = self.tx.send(Request::Frame {
+            session,
+            frame,
+            _permit: permit,
+        });
     }
 
     /// The link of a session is gone.
@@ -257,7 +278,11 @@ impl LedgerActor {
                 tx: tx.clone(),
                 thread: Some(thread),
             },
-            LedgerHandle { tx, reader },
+            LedgerHandle {
+                tx,
+                reader,
+                frames: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_FRAMES)),
+            },
         ))
     }
 
@@ -334,7 +359,7 @@ impl State {
                     }
                 }
             }
-            Request::Frame { session, frame } => {
+            Request::Frame { session, frame, .. } => {
                 let Some(live) = self.sessions.get_mut(&session).filter(|l| !l.cut) else {
                     return;
                 };
@@ -670,6 +695,25 @@ mod tests {
         let parent = status.await.unwrap().parent.unwrap();
         assert_eq!(parent.last_error.as_deref(), Some("attempt 4"));
         assert!(!parent.connected);
+    }
+
+    #[tokio::test]
+    async fn a_link_waits_when_the_mailbox_holds_enough_frames() {
+        let v = Village::new();
+        let (_actor, handle) = LedgerActor::start(v.open()).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let mut held = Box::pin(handle.run(move |_| gate.recv().unwrap()));
+        queue(&mut held).await;
+        for _ in 0..MAX_QUEUED_FRAMES {
+            // Frames for no session: the actor drops them once it gets to them.
+            handle.frame(99, Frame::InventoryMatch).await;
+        }
+        let mut next = Box::pin(handle.frame(99, Frame::InventoryMatch));
+        queue(&mut next).await;
+        release.send(()).unwrap();
+        held.await.unwrap();
+        next.await;
+        handle.run(|_| ()).await.unwrap();
     }
 
     #[tokio::test]

@@ -87,7 +87,7 @@ async fn read_frames(
         };
         let frame =
             Frame::decode_body(&body).map_err(|e| format!("protocol error from the peer: {e}"))?;
-        handle.frame(session, frame);
+        handle.frame(session, frame).await;
     }
 }
 
