@@ -40,7 +40,7 @@
 //!
 //! ```text
 //! cargo run --release -p halfsky-tests --bin bench                 # full sizes
-//! cargo run --release -p halfsky-tests --bin bench -- --quick      # CI sizes (a few minutes)
+//! cargo run --release -p halfsky-tests --bin bench -- --quick      # small sizes (a few minutes)
 //! cargo run --release -p halfsky-tests --bin bench -- --out BENCHMARKS.md
 //! ```
 //!
