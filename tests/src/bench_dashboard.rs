@@ -328,7 +328,7 @@ fn print_percentiles(name: &str, samples: &[Duration]) {
 }
 
 /// This process's VmRSS and VmHWM, in KiB.
-fn memory_kib() -> anyhow::Result<(f64, f64)> {
+pub fn memory_kib() -> anyhow::Result<(f64, f64)> {
     memory_kib_of("self")
 }
 

@@ -25,6 +25,7 @@
 
 pub use halfsky_node::lossy;
 
+pub mod bench_admission;
 pub mod bench_city;
 pub mod bench_dashboard;
 pub mod bench_demo;
@@ -34,6 +35,7 @@ pub mod bench_report;
 pub mod bench_sync;
 pub mod bench_village;
 pub mod deploy;
+pub mod hostile_input;
 pub mod procs;
 
 use std::future::Future;

@@ -12,19 +12,17 @@
 //! takes its other documents; `quarantine release` applies what was held, `drop`
 //! forgets it. A change with a missing dependency is refused without quarantine.
 
-use std::io::Write;
 use std::path::Path;
 
 use automerge::ChangeHash;
 use halfsky_node::cli::Captured;
 use halfsky_node::{Ledger, NodeHome};
-use halfsky_shared::bundle::{self, Contents, Sender};
+use halfsky_shared::bundle;
 use halfsky_shared::session::Replica;
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{Deployment, NodeSpec};
+use halfsky_tests::hostile_input::{inflation_bomb, sealed_bundle};
 use halfsky_tests::{fill_village, VILLAGE};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 const TOWNSHIP: &str = "230129100000";
 
@@ -39,30 +37,6 @@ fn heads(ledger: &Ledger, org: &OrgCode) -> Vec<ChangeHash> {
     h
 }
 
-/// A compressed-change chunk (type 2) whose DEFLATE data inflates to `size` zero
-/// bytes: a few KiB on the wire.
-fn inflation_bomb(size: usize) -> Vec<u8> {
-    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    let block = vec![0u8; 1024 * 1024];
-    for _ in 0..size / block.len() {
-        deflate.write_all(&block).unwrap();
-    }
-    let data = deflate.finish().unwrap();
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    let mut len = data.len() as u64;
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            chunk.push(byte);
-            break;
-        }
-        chunk.push(byte | 0x80);
-    }
-    chunk.extend(data);
-    chunk
-}
-
 /// The village's real changes, as raw bytes.
 fn real_changes(village: &mut Ledger, org: OrgCode) -> Vec<Vec<u8>> {
     Replica::changes_since(village, &org, &[])
@@ -73,31 +47,13 @@ fn real_changes(village: &mut Ledger, org: OrgCode) -> Vec<Vec<u8>> {
 /// A sealed bundle of `docs` from the village at `from` to the township at `to`, as
 /// the CLI would write it but with contents of our choosing.
 fn hostile_bundle(from: &NodeHome, to: &NodeHome, docs: bundle::DocChanges) -> Vec<u8> {
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    let key = PrivatePkcs8KeyDer::from_pem_file(from.dir().join("node.key"))
-        .unwrap()
-        .secret_pkcs8_der()
-        .to_vec();
-    let cert = CertificateDer::from_pem_file(from.dir().join("node.pem"))
-        .unwrap()
-        .to_vec();
-    let to_cert = CertificateDer::from_pem_file(to.dir().join("node.pem")).unwrap();
-    let (_, parsed) = X509Certificate::from_der(&to_cert).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    bundle::seal(
-        Sender {
-            org: OrgCode::parse(VILLAGE).unwrap(),
-            cert_der: &cert,
-            key_pkcs8: &key,
-        },
+    sealed_bundle(
+        from,
+        OrgCode::parse(VILLAGE).unwrap(),
+        to,
         OrgCode::parse(TOWNSHIP).unwrap(),
-        &parsed.public_key().subject_public_key.data,
-        &Contents::Changes { docs, held: vec![] },
-        now,
-        now + 3600,
-        [9; 32],
+        docs,
     )
-    .unwrap()
 }
 
 /// The sender's name as the township's certificate checks see it.

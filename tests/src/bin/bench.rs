@@ -33,6 +33,9 @@
 //!     counties, synced to a fresh city run as `halfsky run`; time, disk, RSS, cold
 //!     start, page p99, `reindex`, a new card's way to the city page (see
 //!     `halfsky_tests::bench_city`).
+//! 16. the admission check per change beside Automerge's apply and the whole door,
+//!     and the peak memory of importing a 1 GiB inflation bomb beside a normal bundle
+//!     (see `halfsky_tests::bench_admission`).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -75,7 +78,7 @@ struct Options {
     quick: bool,
     /// Also write the Markdown here.
     out: Option<PathBuf>,
-    /// Only these figures (1–15), e.g. to profile one; all if empty.
+    /// Only these figures (1–16), e.g. to profile one; all if empty.
     only: Vec<u8>,
 }
 
@@ -107,8 +110,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=15) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 15, not {n:?}"),
+                        Ok(n @ 1..=16) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 16, not {n:?}"),
                     }
                 }
             }
@@ -418,6 +421,16 @@ fn run(options: &Options) -> Result<bool> {
             Ok(Measured { figures, notes })
         });
     }
+    if options.wants(16) {
+        let households = if options.quick { 10 } else { 200 };
+        run("16. Admission: its cost, and a bomb's memory", &mut || {
+            let mut cost = halfsky_tests::bench_admission::admission_cost(households, 3)?;
+            let bomb = halfsky_tests::bench_admission::bomb_memory(households)?;
+            cost.figures.extend(bomb.figures);
+            cost.notes.extend(bomb.notes);
+            Ok(cost)
+        });
+    }
     let failed = sections.iter().any(|s| s.result.is_err());
     let markdown = report(&sections, options.quick, started.elapsed());
     println!("{markdown}");
@@ -443,6 +456,13 @@ fn main() -> ExitCode {
                 Path::new(&args[1]),
                 [&args[2], &args[3], &args[4]],
                 requests,
+            )
+            .map(|()| true)
+        }
+        Some(halfsky_tests::bench_admission::BUNDLE_IMPORT_CHILD) if args.len() == 3 => {
+            halfsky_tests::bench_admission::bundle_import_child(
+                Path::new(&args[1]),
+                Path::new(&args[2]),
             )
             .map(|()| true)
         }
