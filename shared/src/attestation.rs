@@ -222,6 +222,48 @@ pub fn attested_cuts(changes: &[Vec<u8>]) -> Vec<bool> {
     out
 }
 
+/// For each actor, the sequence numbers of its attestation changes and the device
+/// each names (read from the `signed/<device>` key it puts).
+pub fn attesting_devices(
+    changes: &[Change],
+) -> std::collections::HashMap<ActorId, Vec<(u64, String)>> {
+    let mut out: std::collections::HashMap<ActorId, Vec<(u64, String)>> = Default::default();
+    for change in changes.iter().filter(|c| looks_like_attestation(c)) {
+        let Ok(expanded) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode()))
+        else {
+            continue;
+        };
+        let device = expanded.operations.iter().find_map(|op| match &op.key {
+            automerge::legacy::Key::Map(k) => k.strip_prefix(SIGNED_PREFIX).map(str::to_string),
+            automerge::legacy::Key::Seq(_) => None,
+        });
+        if let Some(device) = device {
+            out.entry(change.actor_id().clone())
+                .or_default()
+                .push((change.seq(), device));
+        }
+    }
+    for list in out.values_mut() {
+        list.sort();
+    }
+    out
+}
+
+/// The device whose attestation covers `change`: the first attestation its own actor
+/// made after it (the writer attests right after its writes, and an actor's later
+/// change depends on its earlier ones).
+pub fn verified_device<'a>(
+    attested: &'a std::collections::HashMap<ActorId, Vec<(u64, String)>>,
+    change: &Change,
+) -> Option<&'a str> {
+    attested
+        .get(change.actor_id())?
+        .iter()
+        .find(|(seq, _)| *seq >= change.seq())
+        .map(|(_, device)| device.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use automerge::{transaction::Transactable, AutoCommit, ROOT};
