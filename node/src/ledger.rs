@@ -439,10 +439,7 @@ impl Ledger {
         } else {
             self.incoming
         };
-        let authorship = self
-            .authorship
-            .clone()
-            .filter(|_| org == self.config.org);
+        let authorship = self.authorship.clone().filter(|_| org == self.config.org);
         let cached = self.doc(org)?;
         if known.is_some() {
             // No patch log while we make edits we already know.

@@ -124,11 +124,8 @@ impl Attestation {
         let key = VerifyingKey::from_sec1_bytes(public_sec1)
             .map_err(|e| AttestationError::Key(format!("unusable public key: {e}")))?;
         let signature = Signature::from_slice(&self.signature).map_err(|_| bad())?;
-        key.verify(
-            &signed_bytes(org, device, actor, self.at, deps),
-            &signature,
-        )
-        .map_err(|_| bad())
+        key.verify(&signed_bytes(org, device, actor, self.at, deps), &signature)
+            .map_err(|_| bad())
     }
 
     /// The text form kept in `meta` (hex of postcard).
@@ -291,12 +288,15 @@ mod tests {
         let a = Attestation::sign(&private, org(), "pc-1", &actor, 100, &deps).unwrap();
         let back = Attestation::from_text(&a.to_text()).unwrap();
         let swapped = [deps[1], deps[0]];
-        back.verify(&public, org(), "pc-1", &actor, &swapped).unwrap();
+        back.verify(&public, org(), "pc-1", &actor, &swapped)
+            .unwrap();
         assert!(back.verify(&other, org(), "pc-1", &actor, &deps).is_err());
         assert!(back.verify(&public, org(), "pc-2", &actor, &deps).is_err());
         let actor2 = ActorId::from(vec![2u8; 16]);
         assert!(back.verify(&public, org(), "pc-1", &actor2, &deps).is_err());
-        assert!(back.verify(&public, org(), "pc-1", &actor, &deps[..1]).is_err());
+        assert!(back
+            .verify(&public, org(), "pc-1", &actor, &deps[..1])
+            .is_err());
         assert!(Attestation::from_text("zz").is_err());
     }
 
@@ -314,9 +314,6 @@ mod tests {
             doc.commit_with(automerge::transaction::CommitOptions::default().with_message(message));
             raw.push(doc.get_last_local_change().unwrap().raw_bytes().to_vec());
         }
-        assert_eq!(
-            attested_cuts(&raw),
-            vec![false, true, false, false, true]
-        );
+        assert_eq!(attested_cuts(&raw), vec![false, true, false, false, true]);
     }
 }

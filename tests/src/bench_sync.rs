@@ -51,6 +51,16 @@ fn code(s: &str) -> OrgCode {
 
 /// A ledger document of `org` with `women` synthetic women, built in memory.
 pub fn synthetic_doc(org: OrgCode, women: usize, seed: u64) -> AutoCommit {
+    synthetic_doc_with(org, women, seed, |_| {})
+}
+
+/// [`synthetic_doc`], calling `after_each` on the document after each record.
+pub fn synthetic_doc_with(
+    org: OrgCode,
+    women: usize,
+    seed: u64,
+    mut after_each: impl FnMut(&mut AutoCommit),
+) -> AutoCommit {
     let today = crate::today();
     let key = IdKey::new(vec![42; 32]);
     let mut doc = LedgerDoc::create(org, automerge::ActorId::from(seed.to_be_bytes().repeat(2)));
@@ -67,8 +77,60 @@ pub fn synthetic_doc(org: OrgCode, women: usize, seed: u64) -> AutoCommit {
         };
         doc.insert(&id, &parsed.fields, parsed.id_hash.as_deref(), &author)
             .expect("insert");
+        after_each(doc.automerge());
     }
     doc.automerge().clone()
+}
+
+/// Signing each change vs signing the heads once after a run of writes: the same
+/// `women` records attested after every record, or once after all of them; bytes
+/// of their changes and their admission (catch-up batches into a node with the CA).
+pub fn attestation_granularity(women: usize) -> Vec<SyncFigure> {
+    let d = Deployment::new();
+    let org = code("230129100201");
+    let mut once = synthetic_doc(org, women, 7);
+    attest(&d, org, &mut once);
+    let mut each = synthetic_doc_with(org, women, 7, |doc| attest(&d, org, doc));
+    let measure = |doc: &mut AutoCommit, device: &str| {
+        let changes = raw_changes(doc);
+        let bytes: usize = changes.iter().map(Vec::len).sum();
+        let home = d.home("230129100000", "镇", &NodeSpec::new(device, None, false));
+        let mut township = Ledger::open(&home).expect("township");
+        let started = Instant::now();
+        for frame in halfsky_shared::session::batches(org, changes) {
+            if let Frame::Changes { changes, .. } = frame {
+                Replica::apply_changes(&mut township, "bench", &org, changes).expect("admitted");
+            }
+        }
+        (bytes, started.elapsed().as_secs_f64(), doc.save().len())
+    };
+    let (once_bytes, once_secs, once_saved) = measure(&mut once, "t-once");
+    let (each_bytes, each_secs, each_saved) = measure(&mut each, "t-each");
+    let n = women as f64;
+    vec![
+        SyncFigure {
+            name: format!(
+                "change bytes per record, attested after each record (saved: {:.0} B/record)",
+                each_saved as f64 / n
+            ),
+            value: each_bytes as f64 / n,
+            unit: "B/record",
+            baseline_name: format!(
+                "attested once over the heads (saved: {:.0} B/record)",
+                once_saved as f64 / n
+            ),
+            baseline: once_bytes as f64 / n,
+            goal: "the cheaper one is the default".into(),
+        },
+        SyncFigure {
+            name: format!("admission of {women} records, attested after each record"),
+            value: n / each_secs,
+            unit: "records/s",
+            baseline_name: "attested once over the heads".into(),
+            baseline: n / once_secs,
+            goal: "the cheaper one is the default".into(),
+        },
+    ]
 }
 
 /// Attests `doc` as device `bench` of `org` (a certificate from `d`'s CA, issued once
@@ -496,25 +558,29 @@ pub async fn county_to_city(villages: usize, women: usize) -> Vec<SyncFigure> {
     let elapsed = started.elapsed().as_secs_f64();
     county.shutdown().await;
     city.shutdown().await;
-    vec![SyncFigure {
-        name: format!(
-            "initial sync county → new city, {villages} villages × {women} women ({:.1} s)",
-            elapsed
-        ),
-        value: records / elapsed,
-        unit: "records/s",
-        baseline_name: format!("county applying the same changes locally ({local:.1} s)"),
-        baseline: records / local,
-        goal: "network close to local".into(),
-    },
-    SyncFigure {
-        name: format!("admission of the same changes, signed authorship checked ({admitted:.1} s)"),
-        value: records / admitted,
-        unit: "records/s",
-        baseline_name: format!("applied unchecked ({plain:.1} s)"),
-        baseline: records / plain,
-        goal: "verification a small share".into(),
-    }]
+    vec![
+        SyncFigure {
+            name: format!(
+                "initial sync county → new city, {villages} villages × {women} women ({:.1} s)",
+                elapsed
+            ),
+            value: records / elapsed,
+            unit: "records/s",
+            baseline_name: format!("county applying the same changes locally ({local:.1} s)"),
+            baseline: records / local,
+            goal: "network close to local".into(),
+        },
+        SyncFigure {
+            name: format!(
+                "admission of the same changes, signed authorship checked ({admitted:.1} s)"
+            ),
+            value: records / admitted,
+            unit: "records/s",
+            baseline_name: format!("applied unchecked ({plain:.1} s)"),
+            baseline: records / plain,
+            goal: "verification a small share".into(),
+        },
+    ]
 }
 
 /// Applies raw changes without the session (benchmark set-up).

@@ -98,9 +98,10 @@ fn retire_first_household(doc: &mut AutoCommit) {
         panic!("household record")
     };
     doc.put(&record, "_retired", true).unwrap();
-    doc.commit_with(CommitOptions::default().with_message(
-        r#"{"op":"retire","by":"230129100201/v1"}"#.to_string(),
-    ));
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(r#"{"op":"retire","by":"230129100201/v1"}"#.to_string()),
+    );
 }
 
 /// Puts into `doc` an attestation signed with the key and certificate in `home`,
@@ -117,8 +118,12 @@ fn attest_with(doc: &mut AutoCommit, home: &NodeHome, of: &str, device: &str, at
     let heads = doc.get_heads();
     let actor = doc.get_actor().clone();
     let signed = Attestation::sign(&key, org(of), device, &actor, at, &heads).unwrap();
-    doc.put(&meta, format!("{DEVICE_PREFIX}{device}"), hex::encode(cert.as_ref()))
-        .unwrap();
+    doc.put(
+        &meta,
+        format!("{DEVICE_PREFIX}{device}"),
+        hex::encode(cert.as_ref()),
+    )
+    .unwrap();
     doc.put(&meta, format!("{SIGNED_PREFIX}{device}"), signed.to_text())
         .unwrap();
     doc.commit_with(
@@ -133,7 +138,11 @@ fn holder(d: &Deployment, unit: &str, device: &str, from: &mut Ledger, sender: &
     let home = d.home(unit, unit, &NodeSpec::new(device, None, false));
     let mut ledger = Ledger::open(&home).unwrap();
     let batch = changes(from, VILLAGE, &[]);
-    assert_eq!(catch_up(&mut ledger, sender, VILLAGE, batch), None, "honest history");
+    assert_eq!(
+        catch_up(&mut ledger, sender, VILLAGE, batch),
+        None,
+        "honest history"
+    );
     ledger
 }
 
@@ -146,11 +155,22 @@ fn a_township_cannot_forge_or_alter_a_village_record() {
     fill_village(&mut village, 3, 11);
     let mut township = Ledger::open(&township_home).unwrap();
     let batch = changes(&mut village, VILLAGE, &[]);
-    assert_eq!(catch_up(&mut township, "230129100201/v1", VILLAGE, batch), None);
+    assert_eq!(
+        catch_up(&mut township, "230129100201/v1", VILLAGE, batch),
+        None
+    );
 
     // Three counties hold the honest history; each meets one forgery.
     let mut counties: Vec<Ledger> = (1..=3)
-        .map(|i| holder(&d, COUNTY, &format!("c{i}"), &mut township, "230129100000/t1"))
+        .map(|i| {
+            holder(
+                &d,
+                COUNTY,
+                &format!("c{i}"),
+                &mut township,
+                "230129100000/t1",
+            )
+        })
         .collect();
     let before = totals(&counties[0]);
     assert!(before.contains(VILLAGE), "{before}");
@@ -179,7 +199,13 @@ fn a_township_cannot_forge_or_alter_a_village_record() {
     for claimed in ["t1", "v1"] {
         township
             .with_automerge(org(VILLAGE), |doc| {
-                attest_with(doc, &township_home, VILLAGE, claimed, chrono::Utc::now().timestamp())
+                attest_with(
+                    doc,
+                    &township_home,
+                    VILLAGE,
+                    claimed,
+                    chrono::Utc::now().timestamp(),
+                )
             })
             .unwrap();
     }
@@ -188,7 +214,10 @@ fn a_township_cannot_forge_or_alter_a_village_record() {
     assert!(err.contains("unattested"), "{err}");
     let (rule, reason) = last_refusal(&counties[2]);
     assert_eq!(rule, "unattested");
-    assert!(reason.contains("230129100000/t1"), "names the real signer: {reason}");
+    assert!(
+        reason.contains("230129100000/t1"),
+        "names the real signer: {reason}"
+    );
     assert_eq!(totals(&counties[2]), before);
 }
 
@@ -208,7 +237,11 @@ fn a_parent_cannot_write_into_its_childs_document() {
     let down = changes(&mut township, VILLAGE, &own);
     let err = catch_up(&mut village, "230129100000/t1", VILLAGE, down).expect("refused");
     assert!(err.contains("unattested"), "{err}");
-    assert_eq!(totals(&village), before, "the village's records are its own");
+    assert_eq!(
+        totals(&village),
+        before,
+        "the village's records are its own"
+    );
     assert_eq!(heads(&village, &org(VILLAGE)), own);
 }
 
@@ -240,7 +273,10 @@ fn a_revoked_devices_later_changes_are_refused_and_its_earlier_ones_stay() {
     .unwrap();
     halfsky_node::pki::revocation::record(&mut city, &signed).unwrap();
     let list = changes(&mut city, CITY, &[]);
-    assert_eq!(catch_up(&mut township, "230100000000/m1", CITY, list.clone()), None);
+    assert_eq!(
+        catch_up(&mut township, "230100000000/m1", CITY, list.clone()),
+        None
+    );
 
     // The thief signs with the stolen key after the revocation: refused.
     let own = heads(&village, &org(VILLAGE));
@@ -258,7 +294,11 @@ fn a_revoked_devices_later_changes_are_refused_and_its_earlier_ones_stay() {
     assert!(err.contains("unattested"), "{err}");
     let (_, reason) = last_refusal(&township);
     assert!(reason.contains("revoked"), "{reason}");
-    assert_eq!(totals(&township), before, "earlier changes stay, later ones do not");
+    assert_eq!(
+        totals(&township),
+        before,
+        "earlier changes stay, later ones do not"
+    );
 
     // A node that meets the whole history only now (revocation already held) still
     // takes what the device signed before its revocation.
@@ -266,8 +306,14 @@ fn a_revoked_devices_later_changes_are_refused_and_its_earlier_ones_stay() {
     let mut county = Ledger::open(&county_home).unwrap();
     assert_eq!(catch_up(&mut county, "230100000000/m1", CITY, list), None);
     let batch = changes(&mut township, VILLAGE, &[]);
-    assert_eq!(catch_up(&mut county, "230129100000/t1", VILLAGE, batch), None);
-    assert_eq!(heads(&county, &org(VILLAGE)), heads(&village, &org(VILLAGE)));
+    assert_eq!(
+        catch_up(&mut county, "230129100000/t1", VILLAGE, batch),
+        None
+    );
+    assert_eq!(
+        heads(&county, &org(VILLAGE)),
+        heads(&village, &org(VILLAGE))
+    );
 }
 
 #[test]
@@ -322,9 +368,23 @@ fn a_store_from_before_signed_authorship_is_attested_by_its_own_node_on_upgrade(
         let h = d.home(COUNTY, "县", &NodeSpec::new("c1", None, false));
         Ledger::open(&h).unwrap()
     };
-    assert_eq!(catch_up(&mut county, "230129100201/fixture-pc", VILLAGE, batch), None);
-    assert_eq!(heads(&county, &org(VILLAGE)), heads(&upgraded, &org(VILLAGE)));
-    let woman = county.list(Kind::Woman, VILLAGE, true).unwrap()[0].record.id.clone();
+    assert_eq!(
+        catch_up(&mut county, "230129100201/fixture-pc", VILLAGE, batch),
+        None
+    );
+    assert_eq!(
+        heads(&county, &org(VILLAGE)),
+        heads(&upgraded, &org(VILLAGE))
+    );
+    let woman = county.list(Kind::Woman, VILLAGE, true).unwrap()[0]
+        .record
+        .id
+        .clone();
     let history = county.history(&woman).unwrap();
-    assert!(history.iter().all(|e| e.verified && e.by == "230129100201/fixture-pc"), "{history:?}");
+    assert!(
+        history
+            .iter()
+            .all(|e| e.verified && e.by == "230129100201/fixture-pc"),
+        "{history:?}"
+    );
 }

@@ -99,14 +99,21 @@ impl Authorship {
     /// Attests `doc` (this device's unit's document) unless every head already is an
     /// attestation or the genesis: one more change, signing the heads. Returns whether
     /// it wrote one.
-    pub fn attest(&self, org: OrgCode, doc: &mut AutoCommit) -> Result<bool, automerge::AutomergeError> {
+    pub fn attest(
+        &self,
+        org: OrgCode,
+        doc: &mut AutoCommit,
+    ) -> Result<bool, automerge::AutomergeError> {
         let Some(signer) = self.signer.as_ref().filter(|s| s.org == org) else {
             return Ok(false);
         };
         let heads = doc.get_heads();
         let settled = heads.iter().all(|h| {
             doc.get_change_by_hash(h)
-                .and_then(|c| c.message().and_then(|m| serde_json::from_str::<ChangeNote>(m).ok()))
+                .and_then(|c| {
+                    c.message()
+                        .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                })
                 .is_some_and(|n| n.op == attestation::NOTE_OP || n.op == "genesis")
         });
         if settled {
@@ -142,7 +149,10 @@ impl Authorship {
                 .with_message(attestation::note(org, &signer.device))
                 .with_time(at),
         );
-        let mut deps = doc.get_last_local_change().map(|c| c.deps().to_vec()).unwrap_or_default();
+        let mut deps = doc
+            .get_last_local_change()
+            .map(|c| c.deps().to_vec())
+            .unwrap_or_default();
         deps.sort();
         let mut expected = heads;
         expected.sort();
@@ -155,8 +165,14 @@ impl Authorship {
     fn check(&self, der: &[u8]) -> Checked {
         let mut digest = [0u8; 32];
         digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
-        let mut cache = self.checked.lock().expect("the certificate cache is never poisoned");
-        cache.entry(digest).or_insert_with(|| self.check_uncached(der)).clone()
+        let mut cache = self
+            .checked
+            .lock()
+            .expect("the certificate cache is never poisoned");
+        cache
+            .entry(digest)
+            .or_insert_with(|| self.check_uncached(der))
+            .clone()
     }
 
     fn check_uncached(&self, der: &[u8]) -> Checked {
@@ -174,7 +190,9 @@ impl Authorship {
         }
         let subject = match subject_of(der) {
             Ok(Subject::Node(id)) => Ok((id.org, id.device)),
-            Ok(Subject::Relay(name)) => Err(format!("relay {name}'s certificate speaks for no unit")),
+            Ok(Subject::Relay(name)) => {
+                Err(format!("relay {name}'s certificate speaks for no unit"))
+            }
             Err(e) => Err(e.to_string()),
         };
         Checked {
@@ -190,7 +208,10 @@ impl Authorship {
 fn ca_signed(cert: &X509Certificate<'_>, ca_public: &[u8]) -> bool {
     use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, ca_public)
-        .verify(cert.tbs_certificate.as_ref(), cert.signature_value.data.as_ref())
+        .verify(
+            cert.tbs_certificate.as_ref(),
+            cert.signature_value.data.as_ref(),
+        )
         .is_ok()
 }
 
@@ -201,7 +222,13 @@ pub struct NodeKeys<'a> {
 }
 
 impl DeviceKeys for NodeKeys<'_> {
-    fn device_key(&self, org: OrgCode, device: &str, der: &[u8], at: i64) -> Result<Vec<u8>, String> {
+    fn device_key(
+        &self,
+        org: OrgCode,
+        device: &str,
+        der: &[u8],
+        at: i64,
+    ) -> Result<Vec<u8>, String> {
         let checked = self.authorship.check(der);
         let (cert_org, cert_device) = checked.subject?;
         if cert_org != org || cert_device != device {
@@ -217,7 +244,11 @@ impl DeviceKeys for NodeKeys<'_> {
                 date(system_time(checked.not_after))
             ));
         }
-        if let Some(r) = self.revoked.iter().find(|r| r.covers(&org, device) && at >= r.revoked_at) {
+        if let Some(r) = self
+            .revoked
+            .iter()
+            .find(|r| r.covers(&org, device) && at >= r.revoked_at)
+        {
             return Err(format!(
                 "device {org}/{device} was revoked on {} ({}); what it signed after that is refused",
                 date(system_time(r.revoked_at)),

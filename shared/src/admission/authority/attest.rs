@@ -126,8 +126,10 @@ pub(super) fn require(
     out: &mut Verdicts,
     bad: &mut BTreeSet<ChangeHash>,
 ) {
-    let batch_certs: Vec<(String, String)> =
-        puts.values().flat_map(|p| p.certs.iter().cloned()).collect();
+    let batch_certs: Vec<(String, String)> = puts
+        .values()
+        .flat_map(|p| p.certs.iter().cloned())
+        .collect();
     let deps: HashMap<ChangeHash, &[ChangeHash]> =
         out.admitted.iter().map(|c| (c.hash(), c.deps())).collect();
     let mut covered: BTreeSet<ChangeHash> = genesis.iter().copied().collect();
