@@ -240,6 +240,8 @@ pub struct Ledger {
     incoming: ArrivalPath,
     /// The read-only view shared with the dashboard: generation, today, statistics.
     reader: LedgerReader,
+    /// Signed authorship: this device's key and the CA (`None` without a CA).
+    authorship: Option<Arc<crate::pki::attest::Authorship>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -273,6 +275,7 @@ impl Ledger {
             freshness.clone(),
         );
         let mut ledger = Ledger {
+            authorship: crate::pki::attest::Authorship::load(home).map(Arc::new),
             freshness,
             incoming: ArrivalPath::Direct,
             reader,
@@ -299,6 +302,11 @@ impl Ledger {
                 ..Touched::default()
             };
             ledger.edit(org, Some(meta), |doc| doc.set_name(&name, &author))?;
+        } else {
+            // A store from before signed authorship: this device attests the history
+            // its unit's document holds (a no-op once attested).
+            let org = ledger.config.org;
+            ledger.edit(org, Some(Touched::default()), |_| Ok(()))?;
         }
         Ok(ledger)
     }
@@ -431,12 +439,18 @@ impl Ledger {
         } else {
             self.incoming
         };
+        let authorship = self.authorship.clone().filter(|_| org == self.config.org);
         let cached = self.doc(org)?;
         if known.is_some() {
             // No patch log while we make edits we already know.
             cached.doc.automerge().reset_diff_cursor();
         }
         let out = edit(&mut cached.doc)?;
+        if let Some(a) = authorship {
+            // This unit's document: sign its heads after this device's writes.
+            a.attest(org, cached.doc.automerge())
+                .map_err(|e| LedgerError::Doc(e.into()))?;
+        }
         let before = cached.persisted.clone();
         if persist(store.as_ref(), &index, cached, known)? {
             let newest = cached

@@ -22,6 +22,8 @@
 //! CA directory needs no other metadata file.
 //!
 //! # Layout
+//! - [`attest`]: signed authorship: this device attests its writes; changes from
+//!   elsewhere are checked against the CA and the revocation list.
 //! - [`agree`]: the certificate is the identity: config and certificate agree.
 //! - [`names`]: file names, SAN and CN forms, validity periods.
 //! - [`deployment`]: the settings every node of a deployment shares (ID key).
@@ -33,6 +35,7 @@
 //! - [`error`]: why a certificate could not be made or used ([`PkiError`]).
 
 pub mod agree;
+pub mod attest;
 pub mod ca;
 pub mod deployment;
 #[cfg(feature = "offices")]

@@ -112,8 +112,13 @@ pub struct HistoryEntry {
     pub time: i64,
     /// The operation.
     pub op: String,
-    /// Author device.
+    /// Author device: the device whose attestation covers the change when there is
+    /// one (see `verified`), else what the writer claimed.
     pub by: String,
+    /// Whether `by` comes from a device attestation (checked against the CA when the
+    /// change arrived) rather than the writer's own note.
+    #[serde(default)]
+    pub verified: bool,
     /// Fields written, each with the value it was given (as displayed).
     pub values: Vec<(String, String)>,
     /// Retirement reason, if any.
@@ -556,6 +561,7 @@ impl LedgerDoc {
         let wanted = id.to_string();
         let mut entries = Vec::new();
         let changes = self.doc.get_changes(&[]);
+        let attested = crate::attestation::attesting_devices(&changes);
         for change in changes {
             let Some(note) = change
                 .message()
@@ -596,11 +602,14 @@ impl LedgerDoc {
                 };
                 values.push((key.clone(), shown));
             }
+            let verified = crate::attestation::verified_device(&attested, &change)
+                .map(|device| format!("{}/{device}", self.org));
             entries.push(HistoryEntry {
                 change: change.hash().to_string(),
                 time: change.timestamp(),
                 op: note.op,
-                by: note.by,
+                verified: verified.is_some(),
+                by: verified.unwrap_or(note.by),
                 values,
                 note: note.note,
             });

@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`admission`]: bounded decoding of change bytes from another node, before
 //!   Automerge inflates them.
+//! - [`attestation`]: signed authorship: a device of unit D attests what it wrote to
+//!   D's document.
 //! - [`org`]: 12-digit statistical division codes (统计用区划代码), levels, ancestry.
 //! - [`schema`]: every record kind of the ledger, its fields, enumerations and parsing
 //!   of user input (CLI flags, spreadsheet cells) into typed values.
@@ -22,6 +24,7 @@
 //! - [`revocation`]: device certificates taken back, signed by the deployment's CA.
 
 pub mod admission;
+pub mod attestation;
 pub mod bundle;
 pub mod idcard;
 pub mod ledger_doc;

@@ -22,14 +22,17 @@ use crate::org::OrgCode;
 /// ALPN protocol id negotiated by QUIC; bumps with incompatible protocol versions.
 pub const ALPN: &[u8] = b"halfsky/1";
 /// Version of the session protocol carried in `Hello`. 2 added `Heard` (contact
-/// reports from a child), sent only to a parent that speaks it.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// reports from a child), sent only to a parent that speaks it. 3 added signed
+/// authorship: documents carry device attestations in `meta`, which a release before
+/// it refuses, and a change without one is refused by this release.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// First protocol version whose parents understand [`Frame::Heard`].
 pub const HEARD_SINCE_VERSION: u16 = 2;
 /// Oldest session protocol this release still syncs with (releases within
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
 /// which office must upgrade). Raise it only when a release cannot talk to the older one.
-pub const MIN_PROTOCOL_VERSION: u16 = 1;
+/// 3: the two sides of signed authorship cannot take each other's documents.
+pub const MIN_PROTOCOL_VERSION: u16 = 3;
 /// Version of the frame encoding (the byte after the length): plain postcard.
 pub const FRAME_FORMAT: u8 = 1;
 /// The same, zstd-compressed.

@@ -181,6 +181,7 @@ fn build_counties(d: &Deployment, city_port: u16, villages: usize, women: usize)
         for j in 0..here {
             let org = village(c, j);
             let mut doc = synthetic_doc(org, women, (c * VILLAGES_PER_COUNTY + j) as u64 + 1);
+            crate::bench_sync::attest(d, org, &mut doc);
             let saved = doc.save();
             let t = Instant::now();
             std::hint::black_box(AutoCommit::load(&saved).expect("saved document loads"));

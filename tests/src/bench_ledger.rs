@@ -189,13 +189,20 @@ pub fn durable_write(sizes: Sizes) -> Result<Measured> {
         Ok(())
     })?;
 
+    let signed = signed_adds(&inputs)?;
     let (a, r) = (percentiles(&adds), percentiles(&raw));
+    let s = percentiles(&signed);
     let base = "raw sled insert+flush, 600 B";
     Ok(Measured {
         figures: vec![
             Figure::new("durable write `add(woman)` p50", a.p50, "ms").baseline(base, r.p50),
             Figure::new("durable write `add(woman)` p99", a.p99, "ms")
                 .baseline(base, r.p99)
+                .goal("≤ 5 ms"),
+            Figure::new("durable write `add(woman)` p50, signed", s.p50, "ms")
+                .baseline("the same adds unsigned", a.p50),
+            Figure::new("durable write `add(woman)` p99, signed", s.p99, "ms")
+                .baseline("the same adds unsigned", a.p99)
                 .goal("≤ 5 ms"),
         ],
         notes: vec![format!(
@@ -208,6 +215,23 @@ pub fn durable_write(sizes: Sizes) -> Result<Measured> {
             chunk_bytes / chunks,
             stored.chunks.len()
         )],
+    })
+}
+
+/// The same adds on a village node with a device certificate, so each one is
+/// followed by its device attestation (signed authorship).
+fn signed_adds(inputs: &[Inputs]) -> Result<Vec<std::time::Duration>> {
+    let temp = TempHome::new()?;
+    let ca = temp.path().join("ca");
+    let org = village();
+    halfsky_node::pki::init_ca(OrgCode::parse("230100000000")?, &ca).context("a test CA")?;
+    let device = temp.home.config().context("the home's config")?.device;
+    halfsky_node::pki::issue(&ca, org, &device, temp.home.dir()).context("a certificate")?;
+    let mut ledger = open(&temp.home);
+    time_each(inputs, |inputs| {
+        ledger
+            .add(Kind::Woman, inputs)
+            .context("Ledger::add of a woman, signed")
     })
 }
 

@@ -54,11 +54,16 @@ pub fn render(
             }
             for e in entries {
                 let values: Vec<_> = e.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let by = if e.verified {
+                    e.by.clone()
+                } else {
+                    format!("{} (unattested)", e.by)
+                };
                 let mut line = format!(
                     "{}  {:<7} {}  {}",
                     Zone::default().show_secs(e.time),
                     e.op,
-                    e.by,
+                    by,
                     values.join(", ")
                 );
                 if let Some(note) = &e.note {

@@ -3,8 +3,9 @@
 //! carried down with acknowledgements all come through it.
 //!
 //! In order: bounded decoding ([`check_changes`]: sizes capped before Automerge
-//! inflates anything), parsing, then record-level authority
-//! ([`halfsky_shared::admission::authority`]). What passes is applied (durable and
+//! inflates anything), parsing, then record-level authority and signed authorship
+//! ([`halfsky_shared::admission::authority`]; a node with a CA refuses a change no
+//! device of the document's unit attested, see [`crate::pki::attest`]). What passes is applied (durable and
 //! indexed); every refusal is recorded in the trust table and logged, and the caller
 //! gets an error naming the document, the change and the rule, which the sync session
 //! sends back to the sender.
@@ -26,7 +27,7 @@
 //! nothing: no later change can depend on them.
 
 use automerge::Change;
-use halfsky_shared::admission::authority::{check_batch, Verdicts};
+use halfsky_shared::admission::authority::{check_batch, check_batch_signed, Verdicts};
 use halfsky_shared::admission::check_changes;
 use halfsky_shared::OrgCode;
 
@@ -106,13 +107,21 @@ impl Ledger {
             });
         }
         let today = self.today();
+        let revoked = match &self.authorship {
+            Some(_) => self.revoked()?,
+            None => Vec::new(),
+        };
+        let authorship = self.authorship.clone();
         let doc = &mut self.doc(org)?.doc;
         let Verdicts {
             admitted,
             refused,
             held,
             ..
-        } = check_batch(doc.automerge(), org, parsed, today);
+        } = match &authorship {
+            Some(a) => check_batch_signed(doc.automerge(), org, parsed, today, &a.keys(revoked)),
+            None => check_batch(doc.automerge(), org, parsed, today),
+        };
         let before = self.stored_heads(&org)?;
         if !admitted.is_empty() {
             self.apply_changes_from(org, admitted, arrival(origin.door))?;
@@ -182,6 +191,21 @@ impl Ledger {
         self.store.flush()?;
         tracing::info!(%org, ?decision, count, "quarantine lifted");
         Ok(count)
+    }
+}
+
+impl Ledger {
+    /// The revocations this node holds (checked against the CA); a list that cannot
+    /// be read counts as empty and is logged.
+    fn revoked(&mut self) -> Result<Vec<halfsky_shared::revocation::Revocation>, LedgerError> {
+        match crate::pki::revocation::held(self) {
+            Ok(list) => Ok(list.into_iter().map(|(r, _)| r).collect()),
+            Err(crate::pki::revocation::RevokeError::Ledger(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the revocation list; checking without it");
+                Ok(Vec::new())
+            }
+        }
     }
 }
 

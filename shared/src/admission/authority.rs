@@ -24,14 +24,18 @@
 //! the change (quarantined, listed with the value) rather than count a record it
 //! cannot read; after an upgrade, releasing the quarantine applies it.
 //!
-//! A later "signed authorship" check (the change attested by a device of unit D)
-//! belongs in [`check_batch`], beside the dependency check: see the comment there.
+//! Signed authorship ([`check_batch_signed`], [`crate::attestation`]): once the rules
+//! above pass, every new change must lie below an attestation change of the batch
+//! whose signature is a device certificate of unit D's, valid and not revoked when it
+//! signed; a change no device of D attested is refused (`unattested`). `meta` also
+//! takes a device's attestation (`signed/<device>`) and certificate (`devices/<device>`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{ActorId, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, ROOT};
 use chrono::NaiveDate;
 
+use crate::attestation::DeviceKeys;
 use crate::ledger_doc::LedgerDoc;
 use crate::org::OrgCode;
 use crate::record::RecordId;
@@ -62,6 +66,8 @@ pub enum Rule {
     UnknownObject,
     /// A dependency that is neither in the document nor in the batch.
     MissingDependency,
+    /// No attestation by a device certificate of the document's unit covers the change.
+    Unattested,
 }
 
 impl Rule {
@@ -76,6 +82,7 @@ impl Rule {
             Rule::UnknownValue => "unknown-value",
             Rule::UnknownObject => "unknown-object",
             Rule::MissingDependency => "missing-dependency",
+            Rule::Unattested => "unattested",
         }
     }
 
@@ -131,13 +138,37 @@ enum Obj {
 /// skew) are not refused: one day of grace.
 const CLOCK_GRACE_DAYS: u64 = 1;
 
-/// Checks `changes` for `org`'s document `doc` (as it is now). Never panics on
-/// hostile changes: they are refused.
+/// Checks `changes` for `org`'s document `doc` (as it is now) by the record-level
+/// rules only (no signed authorship: a node without a CA). Never panics on hostile
+/// changes: they are refused.
 pub fn check_batch(
     doc: &impl ReadDoc,
     org: OrgCode,
     changes: Vec<Change>,
     today: NaiveDate,
+) -> Verdicts {
+    check_batch_inner(doc, org, changes, today, None)
+}
+
+/// [`check_batch`], then signed authorship: every admitted change must be attested
+/// by a device of `org` that `keys` accepts; the others are refused as `unattested`
+/// and their dependents held.
+pub fn check_batch_signed(
+    doc: &impl ReadDoc,
+    org: OrgCode,
+    changes: Vec<Change>,
+    today: NaiveDate,
+    keys: &dyn DeviceKeys,
+) -> Verdicts {
+    check_batch_inner(doc, org, changes, today, Some(keys))
+}
+
+fn check_batch_inner(
+    doc: &impl ReadDoc,
+    org: OrgCode,
+    changes: Vec<Change>,
+    today: NaiveDate,
+    keys: Option<&dyn DeviceKeys>,
 ) -> Verdicts {
     let today = today
         .checked_add_days(chrono::Days::new(CLOCK_GRACE_DAYS))
@@ -156,6 +187,7 @@ pub fn check_batch(
     let mut made: HashMap<(u64, ActorId), Obj> = HashMap::new();
     let mut resolved: HashMap<(u64, ActorId), Option<Obj>> = HashMap::new();
     let mut bad: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut signed: HashMap<ChangeHash, MetaPuts> = HashMap::new();
     for change in in_dependency_order(fresh) {
         let hash = change.hash();
         if change.deps().iter().any(|d| bad.contains(d)) {
@@ -167,9 +199,6 @@ pub fn check_batch(
             .deps()
             .iter()
             .find(|d| !batch.contains(d) && doc.get_change_by_hash(d).is_none());
-        // Signed authorship goes here: a check that `change` (or the batch's heads) is
-        // attested by a device certificate of unit `org`, not revoked, refusing with
-        // its own rule like the others.
         let verdict = match missing {
             Some(dep) => Err((
                 Rule::MissingDependency,
@@ -178,7 +207,10 @@ pub fn check_batch(
             None => check_change(doc, org, &change, &genesis, &mut made, &mut resolved, today),
         };
         match verdict {
-            Ok(()) => out.admitted.push(change),
+            Ok(puts) => {
+                signed.insert(hash, puts);
+                out.admitted.push(change)
+            }
             Err((rule, reason)) => {
                 bad.insert(hash);
                 out.refused.push(Refusal {
@@ -189,6 +221,9 @@ pub fn check_batch(
                 out.held.push(change);
             }
         }
+    }
+    if let Some(keys) = keys {
+        attest::require(doc, org, &genesis, &signed, keys, &mut out, &mut bad);
     }
     out
 }
@@ -232,7 +267,7 @@ fn check_change(
     made: &mut HashMap<(u64, ActorId), Obj>,
     resolved: &mut HashMap<(u64, ActorId), Option<Obj>>,
     today: NaiveDate,
-) -> Verdict {
+) -> Result<MetaPuts, (Rule, String)> {
     let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode()))
         .map_err(|_| {
             (
@@ -259,8 +294,9 @@ fn check_change(
                 }
             }
         }
-        return Ok(());
+        return Ok(MetaPuts::default());
     }
+    let mut puts = MetaPuts::default();
     let mut new_here = Vec::new();
     for (i, op) in expanded.operations.iter().enumerate() {
         let obj = match &op.obj {
@@ -294,6 +330,10 @@ fn check_change(
                 ))
             }
         };
+        if obj == Obj::Meta && puts.take(&key, &op.action) {
+            continue;
+        }
+        puts.other = true;
         if let Some(record) = check_op(org, &obj, &key, &op.action, !op.pred.is_empty(), today)? {
             new_here.push(((start + i as u64, change.actor_id().clone()), record));
         }
@@ -301,7 +341,7 @@ fn check_change(
     // Objects this change makes become resolvable for the rest of the batch only once
     // the whole change passed.
     made.extend(new_here);
-    Ok(())
+    Ok(puts)
 }
 
 /// Checks one op on `obj` at `key`; returns the record object it makes, if any.
@@ -508,6 +548,9 @@ fn existing(doc: &impl ReadDoc, obj: ObjId) -> Option<Obj> {
         _ => None,
     }
 }
+
+mod attest;
+use attest::MetaPuts;
 
 #[cfg(test)]
 mod tests;

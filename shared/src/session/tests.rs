@@ -494,28 +494,29 @@ fn contact_reports_go_up_only_and_only_about_the_childs_subtree() {
 }
 
 #[test]
-fn a_parent_of_the_previous_protocol_gets_no_contact_reports() {
+fn a_parent_before_signed_authorship_is_refused_and_a_current_one_gets_contact_reports() {
     let (mut c, _) = pair(TOWNSHIP, COUNTY);
     let mut r = MemReplica::default();
     c.handle(
         Frame::Hello {
-            version: crate::wire::HEARD_SINCE_VERSION - 1,
+            version: MIN_PROTOCOL_VERSION - 1,
             org: code(COUNTY),
             device: "p".into(),
         },
         &mut r,
     );
-    assert!(!c.is_closed(), "the previous protocol still syncs");
+    // A release before signed authorship refuses attestations and sends unattested
+    // changes: the two do not sync (so the parents before `Heard` are gone too).
+    assert!(
+        c.is_closed(),
+        "a protocol before signed authorship is refused"
+    );
     let contact = crate::wire::Contact {
         org: code(VILLAGE),
         at: 1_000,
         via: crate::wire::ContactPath::Relay,
         heard_by: code(TOWNSHIP),
     };
-    assert!(
-        c.report_heard(vec![contact]).is_empty(),
-        "a parent that cannot read Heard is not sent it"
-    );
     let (mut c, _) = pair(TOWNSHIP, COUNTY);
     c.handle(
         Frame::Hello {
@@ -526,4 +527,49 @@ fn a_parent_of_the_previous_protocol_gets_no_contact_reports() {
         &mut r,
     );
     assert_eq!(c.report_heard(vec![contact]).len(), 1);
+}
+
+/// Catch-up batches end only where everything before is attested (by the notes), so
+/// each batch passes signed-authorship admission on its own.
+#[test]
+fn catch_up_batches_are_cut_after_an_attestation() {
+    use automerge::transaction::{CommitOptions, Transactable};
+    let org = OrgCode::parse("230129100201").expect("valid");
+    let mut doc = AutoCommit::new();
+    let mut raw = Vec::new();
+    let mut attested = std::collections::HashSet::new();
+    for i in 0..400u32 {
+        // 300-byte values, attested after every seventh change.
+        doc.put(automerge::ROOT, format!("k{i}"), "x".repeat(300))
+            .expect("put");
+        let attest = i % 7 == 6 || i == 399;
+        let note = if attest {
+            crate::attestation::note(org, "pc-1")
+        } else {
+            "{}".into()
+        };
+        doc.commit_with(CommitOptions::default().with_message(note));
+        let change = doc.get_last_local_change().expect("committed").clone();
+        if attest {
+            attested.insert(change.hash());
+        }
+        raw.push(change.raw_bytes().to_vec());
+    }
+    let frames = batches(org, raw.clone());
+    assert!(frames.len() > 1, "more than one batch");
+    let mut seen = 0;
+    for frame in &frames {
+        let Frame::Changes { changes, .. } = frame else {
+            panic!("a Changes frame")
+        };
+        seen += changes.len();
+        let last = Change::from_bytes(changes.last().expect("non-empty").clone()).expect("parses");
+        assert!(
+            attested.contains(&last.hash()),
+            "batch ends on an attestation"
+        );
+        let size: usize = changes.iter().map(Vec::len).sum();
+        assert!(size <= BATCH_BYTES, "{size} bytes");
+    }
+    assert_eq!(seen, raw.len(), "nothing lost or repeated");
 }

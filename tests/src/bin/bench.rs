@@ -219,8 +219,13 @@ fn run(options: &Options) -> Result<bool> {
     if options.wants(9) {
         run("9. Initial sync county → new city", &mut || {
             let (villages, women) = sizes.county;
+            let mut figures =
+                sync_figures(halfsky_tests::bench_sync::county_to_city(villages, women))?;
+            figures.extend(figures_of(
+                halfsky_tests::bench_sync::attestation_granularity(women),
+            ));
             Ok(Measured {
-                figures: sync_figures(halfsky_tests::bench_sync::county_to_city(villages, women))?,
+                figures,
                 notes: vec![],
             })
         });
