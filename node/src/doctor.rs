@@ -2,7 +2,8 @@
 //! want it looked over, and says in plain words what is wrong and what to do: the
 //! config, the certificate (chain to the CA, expiry, unit and device the same as the
 //! config's), the CA, whether the parent answers (a real mutual-TLS handshake, as the
-//! node makes), the free disk space and the permissions of the secret files. Each
+//! node makes), how far the parent's clock and this one are apart (told by the parent
+//! after the Hellos), the free disk space and the permissions of the secret files. Each
 //! check gives one [`Finding`]; a failed one is something the node cannot run or sync
 //! with, a warning something that will become one.
 
@@ -96,7 +97,7 @@ pub async fn examine(home: &NodeHome, limits: &Limits) -> Vec<Finding> {
     let identity = certificate(home, config.as_ref(), limits, &mut out);
     out.push(disk(home.dir(), limits.min_free_bytes));
     if let (Some(config), Some(identity)) = (&config, &identity) {
-        out.push(parent(config, identity, limits.parent_timeout).await);
+        out.extend(parent(config, identity, limits.parent_timeout).await);
     }
     out
 }
@@ -251,37 +252,69 @@ fn disk(dir: &Path, min_free: u64) -> Finding {
     }
 }
 
-/// Dials the parent as `halfsky run` does (mutual TLS) and reports who answered.
-async fn parent(config: &NodeConfig, identity: &NodeIdentity, timeout: Duration) -> Finding {
+/// Dials the parent as `halfsky run` does (mutual TLS), says Hello, and reports who
+/// answered and how far apart the two clocks are.
+async fn parent(config: &NodeConfig, identity: &NodeIdentity, timeout: Duration) -> Vec<Finding> {
     let Some(parent) = config.sync.parent.clone() else {
-        return finding("parent", Severity::Ok, "no parent (this is the top node)");
+        return vec![finding(
+            "parent",
+            Severity::Ok,
+            "no parent (this is the top node)",
+        )];
     };
-    match dial(&parent, config, identity, timeout).await {
-        Ok((peer, rtt)) => {
-            let ancestor = config.org.is_in_subtree_of(&peer.org) && config.org != peer.org;
-            if ancestor {
-                finding(
-                    "parent",
-                    Severity::Ok,
-                    format!(
-                        "{parent} answered as {peer} (round trip {} ms)",
-                        rtt.as_millis()
-                    ),
-                )
-            } else {
-                finding(
-                    "parent",
-                    Severity::Fail,
-                    format!("{parent} answered as {peer}, which is not a unit above {}: check [sync] parent in halfsky.toml", config.org),
-                )
-            }
+    let answer = match dial(&parent, config, identity, timeout).await {
+        Ok(answer) => answer,
+        Err(reason) => {
+            return vec![finding(
+                "parent",
+                Severity::Fail,
+                format!("cannot reach the parent {parent}: {reason}"),
+            )]
         }
-        Err(reason) => finding(
+    };
+    let peer = &answer.peer;
+    if !(config.org.is_in_subtree_of(&peer.org) && config.org != peer.org) {
+        return vec![finding(
             "parent",
             Severity::Fail,
-            format!("cannot reach the parent {parent}: {reason}"),
-        ),
+            format!("{parent} answered as {peer}, which is not a unit above {}: check [sync] parent in halfsky.toml", config.org),
+        )];
     }
+    let reached = finding(
+        "parent",
+        Severity::Ok,
+        format!(
+            "{parent} answered as {peer} (round trip {} ms)",
+            answer.rtt.as_millis()
+        ),
+    );
+    let clock = match answer.clock {
+        Ok(skew_ms) => {
+            let severity = match crate::sync::clock::level(skew_ms) {
+                crate::sync::clock::SkewLevel::Fine => Severity::Ok,
+                crate::sync::clock::SkewLevel::Warn => Severity::Warn,
+                crate::sync::clock::SkewLevel::Fail => Severity::Fail,
+            };
+            let name = format!("the parent {}", peer.org);
+            finding(
+                "clock",
+                severity,
+                crate::sync::clock::describe(skew_ms, &name),
+            )
+        }
+        Err(why) => finding("clock", Severity::Warn, why),
+    };
+    vec![reached, clock]
+}
+
+/// What the parent answered.
+struct Answer {
+    /// Who it is, by its certificate.
+    peer: pki::PeerIdentity,
+    /// The handshake's round trip.
+    rtt: Duration,
+    /// Its clock minus ours (ms), or why it was not told.
+    clock: Result<i64, String>,
 }
 
 async fn dial(
@@ -289,7 +322,7 @@ async fn dial(
     config: &NodeConfig,
     identity: &NodeIdentity,
     timeout: Duration,
-) -> Result<(pki::PeerIdentity, Duration), String> {
+) -> Result<Answer, String> {
     let addr = tokio::net::lookup_host(parent)
         .await
         .map_err(|e| format!("the address does not resolve ({e}); check [sync] parent in halfsky.toml and the network"))?
@@ -317,13 +350,83 @@ async fn dial(
         Ok(Err(e)) => Err(crate::sync::tls::explain_handshake_failure(&e)),
         Ok(Ok(conn)) => {
             let rtt = started.elapsed();
-            let peer = crate::sync::tls::peer_identity(&conn).map_err(|e| e.to_string());
-            conn.close(quinn::VarInt::from_u32(0), b"doctor done");
-            peer.map(|p| (p, rtt))
+            match crate::sync::tls::peer_identity(&conn) {
+                Ok(peer) => {
+                    let clock = tokio::time::timeout(timeout, ask_clock(&conn, config))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!(
+                                "the parent did not tell its clock within {} s",
+                                timeout.as_secs()
+                            ))
+                        });
+                    conn.close(quinn::VarInt::from_u32(0), b"doctor done");
+                    Ok(Answer { peer, rtt, clock })
+                }
+                Err(e) => {
+                    conn.close(quinn::VarInt::from_u32(0), b"doctor done");
+                    Err(e.to_string())
+                }
+            }
         }
     };
     endpoint.wait_idle().await;
     result
+}
+
+/// Says Hello as the node would and waits for the parent's `Clock`; ends the session
+/// with an `Abort` naming the doctor, so the parent's log says what it was.
+async fn ask_clock(conn: &quinn::Connection, config: &NodeConfig) -> Result<i64, String> {
+    use halfsky_shared::wire::{Frame, CLOCK_SINCE_VERSION, PROTOCOL_VERSION};
+    let send = |frame: Frame| frame.encode().map_err(|e| e.to_string());
+    let mut out = conn.open_uni().await.map_err(|e| e.to_string())?;
+    let hello = send(Frame::Hello {
+        version: PROTOCOL_VERSION,
+        org: config.org,
+        device: config.device.clone(),
+    })?;
+    out.write_all(&hello).await.map_err(|e| e.to_string())?;
+    let mut told = Err("the parent ended the session before telling its clock".to_string());
+    // The parent answers on its own control stream: Hello, then Clock. A few frames
+    // at most; anything else it sends first (its inventory) is read past.
+    if let Ok(mut control) = conn.accept_uni().await {
+        for _ in 0..16 {
+            let body = match crate::sync::frames::read_body(&mut control, Frame::body_len).await {
+                Ok(Some(body)) => body,
+                _ => break,
+            };
+            match Frame::decode_body(&body) {
+                Ok(Frame::Clock { unix_ms }) => {
+                    told = Ok(unix_ms.saturating_sub(halfsky_shared::session::unix_ms_now()));
+                    break;
+                }
+                Ok(Frame::Hello { version, .. }) if version < CLOCK_SINCE_VERSION => {
+                    told = Err(format!(
+                        "the parent runs an older halfsky (protocol {version}) that does not tell its clock: upgrade the parent"
+                    ));
+                    break;
+                }
+                Ok(Frame::Abort { reason }) => {
+                    told = Err(format!("the parent ended the session: {reason}"));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    told = Err(format!(
+                        "the parent sent something this release cannot read: {e}"
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if let Ok(bye) = send(Frame::Abort {
+        reason: "doctor: checks done (not a fault)".into(),
+    }) {
+        let _ = out.write_all(&bye).await;
+        let _ = out.finish();
+    }
+    told
 }
 
 /// Prints findings for a person; returns whether any failed.

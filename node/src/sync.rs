@@ -15,6 +15,7 @@
 //! - [`freshness`]: when and how each unit's data last arrived.
 
 pub mod bundle;
+pub mod clock;
 pub mod frames;
 pub mod freshness;
 pub mod link;

@@ -26,7 +26,10 @@ use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
 
 use crate::org::OrgCode;
-use crate::wire::{Contact, Frame, HEARD_SINCE_VERSION, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::wire::{
+    Contact, Frame, CLOCK_SINCE_VERSION, HEARD_SINCE_VERSION, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
 
 /// Largest catch-up batch of raw changes (bytes): a dropped link loses at most this.
 pub const BATCH_BYTES: usize = 48 * 1024;
@@ -133,8 +136,22 @@ pub enum SessionEvent {
         /// Rows about units outside the child's subtree, ignored.
         dropped: usize,
     },
+    /// The peer told its wall clock ([`Frame::Clock`]): `skew_ms` is how far it runs
+    /// ahead of this node's clock (negative: behind), network delay included.
+    PeerClock {
+        /// Peer's clock minus ours, in milliseconds.
+        skew_ms: i64,
+    },
     /// The session ended.
     Closed(String),
+}
+
+/// This machine's wall clock, Unix milliseconds.
+pub fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,6 +484,12 @@ impl Session {
             Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
             Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
             Frame::Heard { units } => self.on_heard(units),
+            Frame::Clock { unix_ms } => {
+                self.events.push(SessionEvent::PeerClock {
+                    skew_ms: unix_ms.saturating_sub(unix_ms_now()),
+                });
+                Ok(Vec::new())
+            }
             Frame::Refused { org, reason } => {
                 self.events.push(SessionEvent::Refused {
                     org,
@@ -512,6 +535,11 @@ impl Session {
         }
         self.phase = Phase::Inventory;
         self.events.push(SessionEvent::Ready);
+        if version >= CLOCK_SINCE_VERSION {
+            return Ok(vec![Frame::Clock {
+                unix_ms: unix_ms_now(),
+            }]);
+        }
         Ok(Vec::new())
     }
 

@@ -28,6 +28,8 @@ pub const ALPN: &[u8] = b"halfsky/1";
 pub const PROTOCOL_VERSION: u16 = 3;
 /// First protocol version whose parents understand [`Frame::Heard`].
 pub const HEARD_SINCE_VERSION: u16 = 2;
+/// First protocol version whose peers send and understand [`Frame::Clock`].
+pub const CLOCK_SINCE_VERSION: u16 = 3;
 /// Oldest session protocol this release still syncs with (releases within
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
 /// which office must upgrade). Raise it only when a release cannot talk to the older one.
@@ -115,6 +117,14 @@ pub enum Frame {
     Heard {
         /// One row per unit below the child whose contact time moved.
         units: Vec<Contact>,
+    },
+    /// The sender's wall clock when it took the peer's Hello, so each end knows how
+    /// far apart their clocks are: records dated in a receiver's future are refused,
+    /// and certificates, bundles and contact times all carry times. Sent only to a
+    /// peer whose Hello named [`CLOCK_SINCE_VERSION`] or later.
+    Clock {
+        /// Unix time in milliseconds.
+        unix_ms: i64,
     },
 }
 
@@ -248,6 +258,7 @@ impl Frame {
             Frame::Refused { .. } => "Refused",
             Frame::Abort { .. } => "Abort",
             Frame::Heard { .. } => "Heard",
+            Frame::Clock { .. } => "Clock",
         }
     }
 }

@@ -70,6 +70,9 @@ async fn doctor_names_each_fault_and_its_fix() {
     assert!(of(&findings, "parent", Severity::Ok)[0]
         .message
         .contains("230129100000/t1"));
+    assert!(of(&findings, "clock", Severity::Ok)[0]
+        .message
+        .contains("agrees with the parent 230129100000's"));
 
     // Expiry: soon is a warning, past is a failure, both saying whom to ask.
     let soon = Limits {
@@ -144,6 +147,98 @@ async fn doctor_names_each_fault_and_its_fix() {
     );
 
     town.shutdown().await;
+}
+
+/// A township whose clock is `skew` behind (negative: ahead): accepts one dial as
+/// the real node would (mutual TLS with its own certificate), answers the Hello with
+/// its Hello and its wrong Clock, and waits for the dialler to end.
+async fn township_with_a_wrong_clock(
+    home: &NodeHome,
+    skew_ms: i64,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use halfsky_shared::wire::{Frame, PROTOCOL_VERSION};
+    let identity = halfsky_node::pki::load_node_identity(home.dir()).expect("identity");
+    let config = home.config().expect("config");
+    let transport = halfsky_node::sync::link::transport(&config.sync);
+    let server = halfsky_node::sync::tls::server_config(&identity, transport).expect("tls");
+    let endpoint =
+        quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).expect("endpoint");
+    let addr = endpoint.local_addr().expect("bound");
+    let task = tokio::spawn(async move {
+        let conn = endpoint
+            .accept()
+            .await
+            .expect("a dial")
+            .await
+            .expect("handshake");
+        let mut hello = conn.accept_uni().await.expect("the child's stream");
+        let body = halfsky_node::sync::frames::read_body(&mut hello, Frame::body_len)
+            .await
+            .expect("a frame")
+            .expect("not the end");
+        assert!(matches!(Frame::decode_body(&body), Ok(Frame::Hello { .. })));
+        let mut out = conn.open_uni().await.expect("a stream");
+        let now = halfsky_shared::session::unix_ms_now();
+        for frame in [
+            Frame::Hello {
+                version: PROTOCOL_VERSION,
+                org: config.org,
+                device: config.device.clone(),
+            },
+            Frame::Clock {
+                unix_ms: now - skew_ms,
+            },
+        ] {
+            out.write_all(&frame.encode().unwrap())
+                .await
+                .expect("write");
+        }
+        conn.closed().await;
+        endpoint.wait_idle().await;
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_tells_how_far_the_parents_clock_is() {
+    let d = Deployment::new();
+    let town = d.home(TOWN, "城关镇", &NodeSpec::new("t1", None, false));
+    let village = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let cases = [
+        // This laptop 7 minutes ahead of its township: a warning with the fix.
+        (
+            7 * 60_000,
+            Severity::Warn,
+            "7 minutes ahead of the parent 230129100000's",
+        ),
+        // 3 hours behind: records and bundles go wrong; a failure.
+        (
+            -3 * 3_600_000,
+            Severity::Fail,
+            "3 hours behind the parent 230129100000's",
+        ),
+        // A few seconds: fine.
+        (4_000, Severity::Ok, "agrees with the parent 230129100000's"),
+    ];
+    for (skew_ms, severity, words) in cases {
+        let (addr, township) = township_with_a_wrong_clock(&town, skew_ms).await;
+        village
+            .set_sync_option("parent", Some(&addr.to_string()))
+            .expect("set");
+        let findings = examine(&village, &limits()).await;
+        let clock = of(&findings, "clock", severity);
+        assert!(
+            clock.len() == 1 && clock[0].message.contains(words),
+            "expected the clock {severity:?} saying {words:?}; got {findings:#?}"
+        );
+        if severity != Severity::Ok {
+            assert!(clock[0].message.contains("timedatectl"), "{clock:?}");
+        }
+        tokio::time::timeout(Duration::from_secs(20), township)
+            .await
+            .expect("the doctor ends its dial")
+            .expect("the township's side ran");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -425,6 +425,14 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 )?;
             }
             writeln!(out, "  bytes in/out: {} / {}", p.bytes_in, p.bytes_out)?;
+            if let Some(skew) = p.clock_skew_ms {
+                let parent = format!("the parent {}", p.addr);
+                writeln!(
+                    out,
+                    "  clock: {}",
+                    crate::sync::clock::describe(skew, &parent)
+                )?;
+            }
             if let Some(e) = &p.last_error {
                 writeln!(out, "  last problem: {e}")?;
             }
@@ -470,6 +478,15 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 .map(|e| format!(" — {e}"))
                 .unwrap_or_default()
         )?;
+        if let Some(skew) = c.clock_skew_ms {
+            if crate::sync::clock::level(-skew) != crate::sync::clock::SkewLevel::Fine {
+                writeln!(
+                    out,
+                    "  clock: the child's clock is {} this node's: set the right date and time on whichever is wrong",
+                    crate::sync::clock::apart(-skew)
+                )?;
+            }
+        }
     }
     if let Some(f) = &s.freshness {
         crate::cli::freshness::print_summary(out, f)?;

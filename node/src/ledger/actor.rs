@@ -388,8 +388,14 @@ impl State {
                             }
                         }
                         Role::Parent => {
+                            // Another session of the same device (a reconnect that
+                            // overtook this one, or `doctor` checking) keeps it connected.
+                            let still = self.sessions.values().any(|other| {
+                                other.peer.org == live.peer.org
+                                    && other.peer.device == live.peer.device
+                            });
                             let c = self.child_status(&live.peer);
-                            c.connected = false;
+                            c.connected = still;
                             c.last_seen = Some(now_text());
                         }
                     }
@@ -443,6 +449,7 @@ impl State {
                 documents: 0,
                 last_error: None,
                 heard: None,
+                clock_skew_ms: None,
             })
     }
 
@@ -536,6 +543,21 @@ impl State {
                     match role {
                         Role::Child => self.parent_status().last_error = Some(reason.clone()),
                         Role::Parent => self.child_status(&peer).last_error = Some(reason.clone()),
+                    }
+                    dirty = true;
+                }
+                (SessionEvent::PeerClock { skew_ms }, _) => {
+                    let skew_ms = *skew_ms;
+                    let who = match role {
+                        Role::Child => format!("the parent {}", peer.org),
+                        Role::Parent => format!("the child {}", peer.org),
+                    };
+                    if crate::sync::clock::level(skew_ms) != crate::sync::clock::SkewLevel::Fine {
+                        tracing::warn!(peer = %peer, skew_ms, "{}", crate::sync::clock::describe(skew_ms, &who));
+                    }
+                    match role {
+                        Role::Child => self.parent_status().clock_skew_ms = Some(skew_ms),
+                        Role::Parent => self.child_status(&peer).clock_skew_ms = Some(skew_ms),
                     }
                     dirty = true;
                 }

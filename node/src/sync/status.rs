@@ -76,6 +76,9 @@ pub struct ParentStatus {
     pub bytes_in: u64,
     /// Bytes sent to the parent.
     pub bytes_out: u64,
+    /// The parent's clock minus this node's (ms), told in the last session.
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
 }
 
 /// One child device that has connected.
@@ -99,6 +102,9 @@ pub struct ChildStatus {
     /// the relay is listed with this alone).
     #[serde(default)]
     pub heard: Option<Heard>,
+    /// The child's clock minus this node's (ms), told in the last session.
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
 }
 
 /// What `halfsky status` shows.

@@ -164,7 +164,9 @@ fn run(
     let mut to_parent = cs.start(cr);
     let mut to_child = ps.start(pr);
     while !to_parent.is_empty() || !to_child.is_empty() {
-        if !to_parent.is_empty() {
+        // A batch of nothing but the child's Clock answers nothing and waits for
+        // nothing: no round trip.
+        if to_parent.iter().any(|f| !matches!(f, Frame::Clock { .. })) {
             traffic.round_trips += 1;
         }
         let mut next_to_child = Vec::new();
@@ -368,7 +370,10 @@ fn bad_hello_aborts() {
         },
         &mut r,
     );
-    assert!(matches!(&out[..], [Frame::Abort { .. }]), "{out:?}");
+    assert!(
+        matches!(&out[..], [Frame::Clock { .. }, Frame::Abort { .. }]),
+        "{out:?}"
+    );
     assert!(Session::new(Role::Parent, code(TOWNSHIP), "p", code("230126100201"), "c").is_err());
 }
 
@@ -388,9 +393,9 @@ fn a_dropped_catch_up_resumes_without_resending() {
         let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
         run((&mut c, &mut v2), (&mut p, &mut t2), None).bytes
     };
-    // The link drops after the Hellos, the inventory and two batches.
+    // The link drops after the Hellos, the clocks, the inventory and two batches.
     let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
-    let cut = run((&mut c, &mut village), (&mut p, &mut township), Some(5));
+    let cut = run((&mut c, &mut village), (&mut p, &mut township), Some(7));
     assert!(
         cut.frames
             .iter()
@@ -572,4 +577,42 @@ fn catch_up_batches_are_cut_after_an_attestation() {
         assert!(size <= BATCH_BYTES, "{size} bytes");
     }
     assert_eq!(seen, raw.len(), "nothing lost or repeated");
+}
+
+#[test]
+fn each_end_tells_its_clock_after_the_hellos() {
+    let mut r = MemReplica::default();
+    let (_, mut p) = pair(VILLAGE, TOWNSHIP);
+    let out = p.handle(
+        Frame::Hello {
+            version: PROTOCOL_VERSION,
+            org: code(VILLAGE),
+            device: "c".into(),
+        },
+        &mut r,
+    );
+    let told = out.iter().find_map(|f| match f {
+        Frame::Clock { unix_ms } => Some(*unix_ms),
+        _ => None,
+    });
+    let now = crate::session::unix_ms_now();
+    assert!(
+        told.is_some_and(|t| (t - now).abs() < 60_000),
+        "the parent answers a Hello with its clock: {out:?}"
+    );
+    // A clock 7 minutes ahead is reported as that skew.
+    p.handle(
+        Frame::Clock {
+            unix_ms: crate::session::unix_ms_now() + 7 * 60_000,
+        },
+        &mut r,
+    );
+    let skew = p.take_events().into_iter().find_map(|e| match e {
+        SessionEvent::PeerClock { skew_ms } => Some(skew_ms),
+        _ => None,
+    });
+    assert!(
+        skew.is_some_and(|s| (s - 7 * 60_000).abs() < 60_000),
+        "{skew:?}"
+    );
 }

@@ -71,6 +71,7 @@ pub(super) fn node_status(
                 documents: 0,
                 last_error: None,
                 heard: Some(heard),
+                clock_skew_ms: None,
             });
         }
     }
