@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::{self, Reply, Request, Response};
 use crate::config::NodeHome;
+use crate::exchange::import::{prepare, ImportOptions, IMPORT_CHUNK};
 use crate::ledger::actor::LedgerHandle;
 
 /// Socket file name inside a node home.
@@ -136,6 +137,15 @@ async fn execute(request: Request, handle: &LedgerHandle) -> Reply {
             Err(e) => Err(e.to_string()),
         };
     }
+    if let Request::Import {
+        file,
+        kind,
+        skip_bad,
+        dry_run: false,
+    } = request
+    {
+        return import_in_chunks(file, kind, skip_bad, handle).await;
+    }
     let options = command::Options { progress: false };
     match handle
         .run(move |ledger| command::execute(ledger, request, options).map_err(|e| e.to_string()))
@@ -143,5 +153,115 @@ async fn execute(request: Request, handle: &LedgerHandle) -> Reply {
     {
         Ok(reply) => reply,
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// An import on the running node: checked and planned in one job, then written
+/// [`IMPORT_CHUNK`] records per job, so sync frames, status and pages are answered
+/// between chunks however long the file. Each chunk is durable; if the node stops
+/// midway, the records written so far stay and running the same import again writes
+/// the rest (an import of rows already in the ledger changes nothing).
+async fn import_in_chunks(
+    file: std::path::PathBuf,
+    kind: halfsky_shared::Kind,
+    skip_bad: bool,
+    handle: &LedgerHandle,
+) -> Reply {
+    let options = ImportOptions {
+        skip_bad,
+        dry_run: false,
+        progress: false,
+    };
+    let path = file.clone();
+    let prepared = handle
+        .run(move |ledger| prepare(ledger, &path, kind, options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| command::CommandError::from(e).to_string())?;
+    let mut prepared = Some(prepared);
+    loop {
+        let mut job = prepared.take().expect("put back after each chunk");
+        let (job, more) = handle
+            .run(move |ledger| {
+                let more = job.write_chunk(ledger, IMPORT_CHUNK);
+                (job, more)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let more = more.map_err(|e| command::CommandError::from(e).to_string())?;
+        prepared = Some(job);
+        if !more {
+            break;
+        }
+    }
+    let report = prepared.expect("the last chunk put it back").finish();
+    Ok(Response::Imported { kind, file, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::actor::LedgerActor;
+    use crate::Ledger;
+    use halfsky_shared::{Kind, OrgCode};
+
+    fn women(ledger: &Ledger) -> usize {
+        ledger.list(Kind::Woman, "", true).expect("list").len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_import_lets_other_requests_in_between_its_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = NodeHome::new(dir.path().join("v"));
+        home.init(
+            OrgCode::parse("230129100201").expect("valid"),
+            "红星村",
+            "test",
+            None,
+        )
+        .expect("init");
+        let (_actor, handle) =
+            LedgerActor::start(Ledger::open(&home).expect("open")).expect("actor");
+        let rows = IMPORT_CHUNK * 3 + 17;
+        let mut csv = String::from("姓名,出生年份,劳动能力,状态\n");
+        for i in 0..rows {
+            csv.push_str(&format!("妇女{i},{},有劳动能力,贫困\n", 1950 + i % 50));
+        }
+        let file = dir.path().join("women.csv");
+        std::fs::write(&file, csv).expect("write");
+
+        let import = {
+            let handle = handle.clone();
+            let request = Request::Import {
+                file,
+                kind: Kind::Woman,
+                skip_bad: false,
+                dry_run: false,
+            };
+            tokio::spawn(async move { execute(request, &handle).await })
+        };
+        // Another request (as a sync frame or a page would be) keeps asking while the
+        // import runs: it is answered between chunks, seeing part of the import.
+        let mut seen_midway = Vec::new();
+        while !import.is_finished() {
+            let n = handle.run(|l| women(l)).await.expect("the actor answers");
+            if n > 0 && n < rows {
+                seen_midway.push(n);
+            }
+        }
+        let reply = import.await.expect("the import task").expect("imported");
+        let Response::Imported { report, .. } = reply else {
+            panic!("an import reply: {reply:?}");
+        };
+        assert_eq!(report.written, rows);
+        assert_eq!(handle.run(|l| women(l)).await.expect("answers"), rows);
+        assert!(
+            !seen_midway.is_empty(),
+            "no request was answered while the import wrote its chunks"
+        );
+        assert!(
+            seen_midway.iter().all(|n| n % IMPORT_CHUNK == 0),
+            "requests come between chunks, never inside one: {seen_midway:?}"
+        );
     }
 }

@@ -113,13 +113,48 @@ pub fn import_with(
     kind: Kind,
     options: ImportOptions,
 ) -> Result<ImportReport, ImportError> {
+    let mut prepared = prepare(ledger, path, kind, options)?;
+    prepared.write_chunk(ledger, usize::MAX)?;
+    Ok(prepared.finish())
+}
+
+/// Records written per chunk when a running node imports ([`PreparedImport::write_chunk`]
+/// between which the node answers its links and pages).
+pub const IMPORT_CHUNK: usize = 500;
+
+/// An import checked and planned, its writes not yet (all) made: a running node
+/// writes it chunk by chunk, so a long import never holds up sync and pages.
+pub struct PreparedImport {
+    path: std::path::PathBuf,
+    adds: std::vec::IntoIter<crate::ledger::Prepared>,
+    updates: std::vec::IntoIter<crate::ledger::PreparedUpdate>,
+    bar: ProgressBar,
+    done: usize,
+    report: ImportReport,
+}
+
+impl std::fmt::Debug for PreparedImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedImport")
+            .field("path", &self.path)
+            .field("written", &self.report.ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads and plans the import of `path` (see [`import_with`]); writes nothing.
+pub fn prepare(
+    ledger: &mut Ledger,
+    path: &Path,
+    kind: Kind,
+    options: ImportOptions,
+) -> Result<PreparedImport, ImportError> {
     let table = read_rows(path, kind)?;
-    let ledger_err = |source| ImportError::Ledger {
+    let bar = progress_bar(options.progress, table.rows.len(), "checking");
+    let plan = plan::plan(ledger, &table, || bar.inc(1)).map_err(|source| ImportError::Ledger {
         path: path.to_path_buf(),
         source: Box::new(source),
-    };
-    let bar = progress_bar(options.progress, table.rows.len(), "checking");
-    let plan = plan::plan(ledger, &table, || bar.inc(1)).map_err(ledger_err)?;
+    })?;
     if !plan.bad.is_empty() && !options.skip_bad && !options.dry_run {
         bar.finish_and_clear();
         return Err(ImportError::BadRows {
@@ -138,31 +173,68 @@ pub fn import_with(
             fields: u.changes().to_vec(),
         })
         .collect();
-    let writes = plan.adds.len() + plan.updates.len();
-    let ids = if options.dry_run || writes == 0 {
-        Vec::new()
+    let (adds, updates) = if options.dry_run {
+        (Vec::new(), Vec::new())
     } else {
+        (
+            plan.adds.into_iter().map(|(_, p)| p).collect(),
+            plan.updates.into_iter().map(|(_, u)| u).collect(),
+        )
+    };
+    let writes = adds.len() + updates.len();
+    if writes > 0 {
         bar.set_message("writing");
         bar.set_length(writes as u64);
         bar.set_position(0);
-        let adds = plan.adds.into_iter().map(|(_, p)| p).collect();
-        let updates = plan.updates.into_iter().map(|(_, u)| u).collect();
-        ledger
-            .write_prepared(adds, updates, |n| bar.set_position(n as u64))
-            .map_err(ledger_err)?
-    };
-    bar.finish_and_clear();
-    Ok(ImportReport {
-        dry_run: options.dry_run,
-        written: ids.len(),
-        ids,
-        added_rows,
-        changed,
-        unchanged: plan.unchanged,
-        bad: plan.bad,
-        retired_skipped: plan.retired_skipped,
-        masked_ids_dropped: plan.masked_ids_dropped,
+    }
+    Ok(PreparedImport {
+        path: path.to_path_buf(),
+        adds: adds.into_iter(),
+        updates: updates.into_iter(),
+        bar,
+        done: 0,
+        report: ImportReport {
+            dry_run: options.dry_run,
+            written: 0,
+            ids: Vec::new(),
+            added_rows,
+            changed,
+            unchanged: plan.unchanged,
+            bad: plan.bad,
+            retired_skipped: plan.retired_skipped,
+            masked_ids_dropped: plan.masked_ids_dropped,
+        },
     })
+}
+
+impl PreparedImport {
+    /// Writes up to `most` of the remaining records (new ones first, then changes) as
+    /// one durable chunk; returns whether anything is left.
+    pub fn write_chunk(&mut self, ledger: &mut Ledger, most: usize) -> Result<bool, ImportError> {
+        let adds: Vec<_> = self.adds.by_ref().take(most).collect();
+        let room = most - adds.len();
+        let updates: Vec<_> = self.updates.by_ref().take(room).collect();
+        let count = adds.len() + updates.len();
+        if count > 0 {
+            let (bar, done) = (&self.bar, self.done);
+            let ids = ledger
+                .write_prepared(adds, updates, |n| bar.set_position((done + n) as u64))
+                .map_err(|source| ImportError::Ledger {
+                    path: self.path.clone(),
+                    source: Box::new(source),
+                })?;
+            self.done += count;
+            self.report.ids.extend(ids);
+        }
+        Ok(self.adds.len() + self.updates.len() > 0)
+    }
+
+    /// The report of what was written, changed, left unchanged and refused.
+    pub fn finish(mut self) -> ImportReport {
+        self.bar.finish_and_clear();
+        self.report.written = self.report.ids.len();
+        self.report
+    }
 }
 
 fn progress_bar(enabled: bool, len: usize, message: &'static str) -> ProgressBar {
