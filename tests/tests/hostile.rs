@@ -1,7 +1,9 @@
 //! Hostile changes, crafted outside the normal writer, through every door where
 //! changes from another node come in: a live sync message (the session between two
 //! real ledgers, and the [`Replica::receive`] it calls), a catch-up `Changes` batch,
-//! a sealed bundle file and a relay item (the same sealed bundle, collected).
+//! a sealed bundle file and a relay item (the same sealed bundle, given to the receive
+//! path the relay client calls; `hostile_relay.rs` sends it through a running relay
+//! server to a running township).
 //!
 //! Bytes that are no change at all (an inflation bomb, garbage, a truncation) are
 //! refused with their rule and quarantine nothing. A change that breaks record-level
@@ -21,7 +23,9 @@ use halfsky_shared::bundle;
 use halfsky_shared::session::Replica;
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{Deployment, NodeSpec};
-use halfsky_tests::hostile_input::{inflation_bomb, sealed_bundle};
+use halfsky_tests::hostile_input::{
+    foreign_record_change, hostile_copy, inflation_bomb, sealed_bundle,
+};
 use halfsky_tests::{fill_village, VILLAGE};
 
 const TOWNSHIP: &str = "230129100000";
@@ -271,18 +275,6 @@ fn reindexes_and_exports_three_households(township: &mut Ledger, d: &Deployment)
     assert_eq!(csv.lines().count(), 1 + 3, "a header and three households");
 }
 
-/// The village's document rebuilt from `real`, to write into as a hostile device
-/// (actor bytes all `actor`) outside the normal writer.
-fn hostile_copy(real: &[Vec<u8>], actor: u8) -> automerge::AutoCommit {
-    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([actor; 16]));
-    let changes = real
-        .iter()
-        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
-        .collect::<Vec<_>>();
-    doc.apply_changes(changes).unwrap();
-    doc
-}
-
 /// A change made outside the normal writer, on top of `real`: it deletes the root
 /// map named `key` (a kind map, or `meta`).
 fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
@@ -290,22 +282,6 @@ fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
     let mut doc = hostile_copy(real, 7);
     doc.delete(automerge::ROOT, key).unwrap();
     let hash = doc.commit().expect("the deletion is a change");
-    doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
-}
-
-/// A change made outside the normal writer, on top of `real`: it writes a woman
-/// under `id` (another unit's id) into the village's `women` map.
-fn foreign_record_change(real: &[Vec<u8>], id: &str) -> Vec<u8> {
-    use automerge::transaction::Transactable;
-    use automerge::ReadDoc;
-    let mut doc = hostile_copy(real, 8);
-    let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
-    let obj = doc.put_object(&women, id, automerge::ObjType::Map).unwrap();
-    doc.put(&obj, "_fields", r#"{"name":"假名","birth_year":1980}"#)
-        .unwrap();
-    doc.put(&obj, "_created_at", "2026-01-01T00:00:00Z")
-        .unwrap();
-    let hash = doc.commit().expect("the write is a change");
     doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
 }
 
