@@ -543,3 +543,87 @@ fn a_live_session_refuses_a_foreign_record_and_the_sender_hears_why() {
     );
     assert_eq!(p.township.trust().quarantined().unwrap().len(), 1);
 }
+
+#[test]
+fn refusals_of_a_bundle_file_reach_the_village_with_the_acknowledgement() {
+    let mut p = Pair::new();
+    fill_village(&mut p.village, 3, 14);
+    let org = p.org;
+    let real = real_changes(&mut p.village, org);
+    let hostile = sibling_record(&real);
+    let hostile_hash = automerge::Change::from_bytes(hostile.clone())
+        .unwrap()
+        .hash()
+        .to_string();
+    let by_peer = |village: &Ledger| -> Vec<halfsky_node::ledger::trust::RefusalRecord> {
+        let all = village.trust().refusals().unwrap();
+        all.into_iter().filter(|r| r.by_peer).collect()
+    };
+
+    // Imports `batch` at the township as a file with --ack-out, applies the
+    // acknowledgement at the village; returns both replies.
+    let exchange = |p: &mut Pair, batch: Vec<Vec<u8>>| {
+        let name = rand_name();
+        let file = p.d.dir().join(format!("{name}.bundle"));
+        let ack = p.d.dir().join(format!("{name}.ack"));
+        let bytes = hostile_bundle(&p.village_home, &p.township_home, vec![(org, batch)]);
+        std::fs::write(&file, bytes).unwrap();
+        let import = run(
+            &mut p.township,
+            &[
+                "bundle",
+                "import",
+                file.to_str().unwrap(),
+                "--ack-out",
+                ack.to_str().unwrap(),
+            ],
+        );
+        let acked = run(&mut p.village, &["bundle", "ack", ack.to_str().unwrap()]);
+        assert_eq!(acked.code, 0, "{}", acked.stderr);
+        (import, acked)
+    };
+
+    // An honest bundle: a plain acknowledgement, nothing recorded at the village.
+    let (import, acked) = exchange(&mut p, real);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert!(!acked.stderr.contains("refused"), "{}", acked.stderr);
+    assert!(by_peer(&p.village).is_empty());
+
+    // A record under a sibling's id: refused at the township, and the village learns
+    // the document, change, rule and reason from the acknowledgement.
+    let (import, acked) = exchange(&mut p, vec![hostile]);
+    assert_ne!(import.code, 0, "refused at the township");
+    assert!(
+        import.stderr.contains("foreign-record"),
+        "{}",
+        import.stderr
+    );
+    assert!(acked.stderr.contains("refused 1"), "{}", acked.stderr);
+    let heard = by_peer(&p.village);
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    let r = &heard[0];
+    assert_eq!(
+        (
+            r.org,
+            r.change.as_deref(),
+            r.rule.as_str(),
+            r.sender.as_str(),
+            r.door.as_str()
+        ),
+        (
+            org,
+            Some(hostile_hash.as_str()),
+            "foreign-record",
+            "230129100000/t1",
+            "bundle"
+        ),
+    );
+    assert!(r.reason.contains("230129100202-W-ABCD-1"), "{}", r.reason);
+    let status = run(&mut p.village, &["status"]);
+    assert!(
+        status.stdout.contains("refused by 230129100000/t1")
+            && status.stdout.contains("foreign-record"),
+        "{}",
+        status.stdout
+    );
+}

@@ -4,7 +4,9 @@
 //! the village's real key and deposited over QUIC as the village would deposit them.
 //! The township refuses each with its rule, counts nothing of it, quarantines the
 //! village's document, removes the items, and keeps working: it adds, reindexes and
-//! still takes a sibling village's bundle through the same relay. (`hostile.rs`
+//! still takes a sibling village's bundle through the same relay. Its
+//! acknowledgements name the refusals, so the village, collecting them, records them
+//! as refused by its peer and shows them in `halfsky status`. (`hostile.rs`
 //! drives the same receive path directly, for every case at every door.)
 
 use std::time::Duration;
@@ -202,6 +204,39 @@ async fn hostile_bundles_left_at_a_running_relay_are_refused_by_the_running_town
     })
     .await;
     sibling.shutdown().await;
+
+    // The sender's end: the township's acknowledgements, left at the relay, name the
+    // refusals; the village collects them and records them as refused by the peer.
+    let village = start(&village_home).await;
+    let heard = eventually(LIMIT, "the village to hear of both refusals", || {
+        let village = &village;
+        async move {
+            let all = with(village, |l| l.trust().refusals().unwrap()).await;
+            let heard: Vec<_> = all.into_iter().filter(|r| r.by_peer).collect();
+            let rules: Vec<&str> = heard.iter().map(|r| r.rule.as_str()).collect();
+            (rules.contains(&"foreign-record") && rules.contains(&"change-too-large"))
+                .then_some(heard)
+        }
+    })
+    .await;
+    for r in &heard {
+        assert_eq!(
+            (r.org, r.sender.as_str(), r.door.as_str()),
+            (org(VILLAGE), "230129100000/t1", "relay"),
+            "{r:?}"
+        );
+    }
+    let status = with(&village, |l| {
+        halfsky_node::cli::execute_args(l, std::path::Path::new("/"), &["status".to_string()])
+    })
+    .await;
+    assert!(
+        status.stdout.contains("refused by 230129100000/t1")
+            && status.stdout.contains("change-too-large"),
+        "{}",
+        status.stdout
+    );
+    village.shutdown().await;
     town.shutdown().await;
     relay.shutdown().await;
 }
