@@ -95,6 +95,37 @@ pub enum Contents {
         /// Changes of the ancestors' documents the sender of the bundle lacked.
         changes: DocChanges,
     },
+    /// An acknowledgement that also names what the acknowledging unit refused, so
+    /// the sender of the bundle learns it (as a live link's `Refused` frame tells it).
+    /// Sent instead of [`Contents::Ack`] only when something was refused: a plain
+    /// acknowledgement stays exactly what nodes before it read.
+    AckRefusing {
+        /// As in [`Contents::Ack`].
+        heads: DocHeads,
+        /// As in [`Contents::Ack`].
+        changes: DocChanges,
+        /// At most [`MAX_ACK_REFUSALS`] refusals, one per refused delivery of a document.
+        refused: Vec<Refusal>,
+    },
+}
+
+/// Most refusals one acknowledgement names (the rest are in the recipient's log).
+pub const MAX_ACK_REFUSALS: usize = 64;
+/// Most characters of a refusal's rule or reason kept by either end.
+pub const MAX_REFUSAL_TEXT: usize = 1024;
+
+/// A refusal named back to the sender of a bundle: which document, which change,
+/// which rule, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The document.
+    pub org: OrgCode,
+    /// The refused change's hash, when the bytes were a change at all.
+    pub change: Option<[u8; 32]>,
+    /// The rule broken (`foreign-record`, `change-too-large`, `quarantined`, …).
+    pub rule: String,
+    /// What exactly, for a person.
+    pub reason: String,
 }
 
 impl Contents {
@@ -102,7 +133,7 @@ impl Contents {
     pub fn kind(&self) -> &'static str {
         match self {
             Contents::Changes { .. } => "changes",
-            Contents::Ack { .. } => "acknowledgement",
+            Contents::Ack { .. } | Contents::AckRefusing { .. } => "acknowledgement",
         }
     }
 }

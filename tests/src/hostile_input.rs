@@ -1,5 +1,6 @@
 //! Input a hostile node could send, built outside the normal writer: an inflation
-//! bomb in Automerge's compressed-change chunk, and a bundle sealed with a real
+//! bomb in Automerge's compressed-change chunk, changes written on a copy of a
+//! village's document by a hostile device, and a bundle sealed with a real
 //! node's key around contents of our choosing. Shared by the hostile-peer tests and
 //! the admission benchmark, so both meet the same bytes.
 
@@ -73,4 +74,32 @@ pub fn sealed_bundle(
         [9; 32],
     )
     .expect("sealing a bundle")
+}
+
+/// The village's document rebuilt from `real`, to write into as a hostile device
+/// (actor bytes all `actor`) outside the normal writer.
+pub fn hostile_copy(real: &[Vec<u8>], actor: u8) -> automerge::AutoCommit {
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([actor; 16]));
+    let changes = real
+        .iter()
+        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
+        .collect::<Vec<_>>();
+    doc.apply_changes(changes).unwrap();
+    doc
+}
+
+/// A change made outside the normal writer, on top of `real`: it writes a woman
+/// under `id` (another unit's id) into the village's `women` map.
+pub fn foreign_record_change(real: &[Vec<u8>], id: &str) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    let mut doc = hostile_copy(real, 8);
+    let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
+    let obj = doc.put_object(&women, id, automerge::ObjType::Map).unwrap();
+    doc.put(&obj, "_fields", r#"{"name":"假名","birth_year":1980}"#)
+        .unwrap();
+    doc.put(&obj, "_created_at", "2026-01-01T00:00:00Z")
+        .unwrap();
+    let hash = doc.commit().expect("the write is a change");
+    doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
 }

@@ -1,7 +1,9 @@
 //! Hostile changes, crafted outside the normal writer, through every door where
 //! changes from another node come in: a live sync message (the session between two
 //! real ledgers, and the [`Replica::receive`] it calls), a catch-up `Changes` batch,
-//! a sealed bundle file and a relay item (the same sealed bundle, collected).
+//! a sealed bundle file and a relay item (the same sealed bundle, given to the receive
+//! path the relay client calls; `hostile_relay.rs` sends it through a running relay
+//! server to a running township).
 //!
 //! Bytes that are no change at all (an inflation bomb, garbage, a truncation) are
 //! refused with their rule and quarantine nothing. A change that breaks record-level
@@ -21,7 +23,9 @@ use halfsky_shared::bundle;
 use halfsky_shared::session::Replica;
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{Deployment, NodeSpec};
-use halfsky_tests::hostile_input::{inflation_bomb, sealed_bundle};
+use halfsky_tests::hostile_input::{
+    foreign_record_change, hostile_copy, inflation_bomb, sealed_bundle,
+};
 use halfsky_tests::{fill_village, VILLAGE};
 
 const TOWNSHIP: &str = "230129100000";
@@ -271,18 +275,6 @@ fn reindexes_and_exports_three_households(township: &mut Ledger, d: &Deployment)
     assert_eq!(csv.lines().count(), 1 + 3, "a header and three households");
 }
 
-/// The village's document rebuilt from `real`, to write into as a hostile device
-/// (actor bytes all `actor`) outside the normal writer.
-fn hostile_copy(real: &[Vec<u8>], actor: u8) -> automerge::AutoCommit {
-    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([actor; 16]));
-    let changes = real
-        .iter()
-        .map(|r| automerge::Change::from_bytes(r.clone()).unwrap())
-        .collect::<Vec<_>>();
-    doc.apply_changes(changes).unwrap();
-    doc
-}
-
 /// A change made outside the normal writer, on top of `real`: it deletes the root
 /// map named `key` (a kind map, or `meta`).
 fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
@@ -290,22 +282,6 @@ fn deleting_change(real: &[Vec<u8>], key: &str) -> Vec<u8> {
     let mut doc = hostile_copy(real, 7);
     doc.delete(automerge::ROOT, key).unwrap();
     let hash = doc.commit().expect("the deletion is a change");
-    doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
-}
-
-/// A change made outside the normal writer, on top of `real`: it writes a woman
-/// under `id` (another unit's id) into the village's `women` map.
-fn foreign_record_change(real: &[Vec<u8>], id: &str) -> Vec<u8> {
-    use automerge::transaction::Transactable;
-    use automerge::ReadDoc;
-    let mut doc = hostile_copy(real, 8);
-    let (_, women) = doc.get(automerge::ROOT, "women").unwrap().unwrap();
-    let obj = doc.put_object(&women, id, automerge::ObjType::Map).unwrap();
-    doc.put(&obj, "_fields", r#"{"name":"假名","birth_year":1980}"#)
-        .unwrap();
-    doc.put(&obj, "_created_at", "2026-01-01T00:00:00Z")
-        .unwrap();
-    let hash = doc.commit().expect("the write is a change");
     doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec()
 }
 
@@ -566,4 +542,88 @@ fn a_live_session_refuses_a_foreign_record_and_the_sender_hears_why() {
         "{refusals:?}"
     );
     assert_eq!(p.township.trust().quarantined().unwrap().len(), 1);
+}
+
+#[test]
+fn refusals_of_a_bundle_file_reach_the_village_with_the_acknowledgement() {
+    let mut p = Pair::new();
+    fill_village(&mut p.village, 3, 14);
+    let org = p.org;
+    let real = real_changes(&mut p.village, org);
+    let hostile = sibling_record(&real);
+    let hostile_hash = automerge::Change::from_bytes(hostile.clone())
+        .unwrap()
+        .hash()
+        .to_string();
+    let by_peer = |village: &Ledger| -> Vec<halfsky_node::ledger::trust::RefusalRecord> {
+        let all = village.trust().refusals().unwrap();
+        all.into_iter().filter(|r| r.by_peer).collect()
+    };
+
+    // Imports `batch` at the township as a file with --ack-out, applies the
+    // acknowledgement at the village; returns both replies.
+    let exchange = |p: &mut Pair, batch: Vec<Vec<u8>>| {
+        let name = rand_name();
+        let file = p.d.dir().join(format!("{name}.bundle"));
+        let ack = p.d.dir().join(format!("{name}.ack"));
+        let bytes = hostile_bundle(&p.village_home, &p.township_home, vec![(org, batch)]);
+        std::fs::write(&file, bytes).unwrap();
+        let import = run(
+            &mut p.township,
+            &[
+                "bundle",
+                "import",
+                file.to_str().unwrap(),
+                "--ack-out",
+                ack.to_str().unwrap(),
+            ],
+        );
+        let acked = run(&mut p.village, &["bundle", "ack", ack.to_str().unwrap()]);
+        assert_eq!(acked.code, 0, "{}", acked.stderr);
+        (import, acked)
+    };
+
+    // An honest bundle: a plain acknowledgement, nothing recorded at the village.
+    let (import, acked) = exchange(&mut p, real);
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert!(!acked.stderr.contains("refused"), "{}", acked.stderr);
+    assert!(by_peer(&p.village).is_empty());
+
+    // A record under a sibling's id: refused at the township, and the village learns
+    // the document, change, rule and reason from the acknowledgement.
+    let (import, acked) = exchange(&mut p, vec![hostile]);
+    assert_ne!(import.code, 0, "refused at the township");
+    assert!(
+        import.stderr.contains("foreign-record"),
+        "{}",
+        import.stderr
+    );
+    assert!(acked.stderr.contains("refused 1"), "{}", acked.stderr);
+    let heard = by_peer(&p.village);
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    let r = &heard[0];
+    assert_eq!(
+        (
+            r.org,
+            r.change.as_deref(),
+            r.rule.as_str(),
+            r.sender.as_str(),
+            r.door.as_str()
+        ),
+        (
+            org,
+            Some(hostile_hash.as_str()),
+            "foreign-record",
+            "230129100000/t1",
+            "bundle"
+        ),
+    );
+    assert!(r.reason.contains("230129100202-W-ABCD-1"), "{}", r.reason);
+    let status = run(&mut p.village, &["status"]);
+    assert!(
+        status.stdout.contains("refused by 230129100000/t1")
+            && status.stdout.contains("foreign-record"),
+        "{}",
+        status.stdout
+    );
 }

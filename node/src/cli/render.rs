@@ -363,12 +363,23 @@ fn render_bundle(
             sender,
             documents,
             received,
-        } => writeln!(
-            err,
-            "applied the acknowledgement {} from {sender}: {documents} documents acknowledged, \
-             {received} changes of the units above received",
-            file.display()
-        ),
+            refused_by_peer,
+        } => {
+            writeln!(
+                err,
+                "applied the acknowledgement {} from {sender}: {documents} documents acknowledged, \
+                 {received} changes of the units above received",
+                file.display()
+            )?;
+            if *refused_by_peer > 0 {
+                writeln!(
+                    err,
+                    "{sender} refused {refused_by_peer} deliveries of this node's changes: \
+                     `halfsky status` lists them with their rules"
+                )?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -85,6 +85,8 @@ pub enum BundleReport {
         documents: usize,
         /// Changes of the ancestors' documents it carried down.
         received: usize,
+        /// Refusals of this node's changes it named (recorded; `halfsky status`).
+        refused_by_peer: usize,
     },
 }
 
@@ -188,12 +190,14 @@ fn receive_file(
             sender,
             documents,
             received,
+            refused_by_peer,
             ..
         } => Ok(BundleReport::Acknowledged {
             file,
             sender: sender.to_string(),
             documents,
             received,
+            refused_by_peer,
         }),
     }
 }

@@ -23,7 +23,7 @@ pub use certs::{
     check_cert, peer_cert_path, read_cert_file, save_peer_cert, write_atomic, PEERS_DIR,
 };
 
-use crate::ledger::trust::{Door, Origin};
+use crate::ledger::trust::{Door, Origin, RefusalRecord};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pki::{self, PeerIdentity, PkiError};
 use crate::sync::freshness::ArrivalPath;
@@ -313,6 +313,9 @@ pub enum Received {
         received: usize,
         /// Ancestors' documents refused by admission, each with its reason.
         refused: Vec<String>,
+        /// Refusals of this node's changes the parent named (recorded as refusals by
+        /// the peer: `halfsky status` shows them).
+        refused_by_peer: usize,
     },
 }
 
@@ -387,13 +390,19 @@ pub fn receive(
             let changes = docs.iter().map(|(_, c)| c.len()).sum();
             let mut changed = 0;
             let mut refused = Vec::new();
+            let mut answered = Vec::new();
             let mut acked = Vec::with_capacity(documents);
             let orgs: BTreeSet<OrgCode> = docs.iter().map(|(o, _)| *o).collect();
             for (org, raw) in docs {
                 match admitted(ledger.receive_changes(org, raw, &origin))? {
                     Ok(true) => changed += 1,
                     Ok(false) => {}
-                    Err(reason) => refused.push(reason),
+                    Err(e) => {
+                        if answered.len() < format::MAX_ACK_REFUSALS {
+                            answered.extend(answer(&e));
+                        }
+                        refused.push(e.to_string());
+                    }
                 }
             }
             for org in orgs {
@@ -403,16 +412,20 @@ pub fn receive(
             heard_through(ledger, sender.org, sealed_at, now, via);
             ledger.store().flush().map_err(LedgerError::from)?;
             let down = downward(ledger, &sender.org, held)?;
-            let ack = seal(
-                keys,
-                sender.org,
-                &public,
-                &Contents::Ack {
+            // Refusals travel back with the acknowledgement (a plain one when none).
+            let contents = if answered.is_empty() {
+                Contents::Ack {
                     heads: acked,
                     changes: down,
-                },
-                DEFAULT_TTL_SECS,
-            )?;
+                }
+            } else {
+                Contents::AckRefusing {
+                    heads: acked,
+                    changes: down,
+                    refused: answered,
+                }
+            };
+            let ack = seal(keys, sender.org, &public, &contents, DEFAULT_TTL_SECS)?;
             Ok(Received::Changes {
                 sender,
                 documents,
@@ -422,49 +435,146 @@ pub fn receive(
                 refused,
             })
         }
-        Contents::Ack { heads, changes } => {
-            if me.parent() != Some(sender.org) {
-                return Err(BundleError::NotAllowed(format!(
-                    "an acknowledgement from {sender}, which is not this node's parent unit"
-                )));
-            }
-            // Changes from above: only of this node's ancestors' documents.
-            let ancestors = me.ancestors();
-            if let Some((org, _)) = changes.iter().find(|(org, _)| !ancestors.contains(org)) {
-                return Err(BundleError::NotAllowed(format!(
-                    "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
-                )));
-            }
-            let status = StatusStore::new(ledger.store().clone());
-            let documents = heads.len();
-            for (org, heads) in heads {
-                if !org.is_in_subtree_of(&me) {
-                    continue;
-                }
-                let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
-                merge_acked(ledger, &status, org, &heads)?;
-            }
-            heard_through(ledger, sender.org, sealed_at, now, via);
-            status.flush()?;
-            let received = changes.iter().map(|(_, c)| c.len()).sum();
-            let origin = Origin {
-                sender: sender.to_string(),
-                door: Door::Ack,
-            };
-            let mut refused = Vec::new();
-            for (org, raw) in changes {
-                if let Err(reason) = admitted(ledger.receive_changes(org, raw, &origin))? {
-                    refused.push(reason);
-                }
-            }
-            Ok(Received::Ack {
-                sender,
-                documents,
-                received,
-                refused,
-            })
+        Contents::Ack { heads, changes } => acknowledged(
+            ledger,
+            sender,
+            (heads, changes, Vec::new()),
+            sealed_at,
+            (now, via),
+        ),
+        Contents::AckRefusing {
+            heads,
+            changes,
+            refused,
+        } => acknowledged(
+            ledger,
+            sender,
+            (heads, changes, refused),
+            sealed_at,
+            (now, via),
+        ),
+    }
+}
+
+/// Applies an acknowledgement from `sender` (the heads it holds, the ancestors'
+/// changes it carries down, the refusals it names), sealed at `sealed_at` and
+/// received at `now` by the path `via`.
+fn acknowledged(
+    ledger: &mut Ledger,
+    sender: PeerIdentity,
+    (heads, changes, peer_refused): (DocHeads, DocChanges, Vec<format::Refusal>),
+    sealed_at: i64,
+    (now, via): (i64, ArrivalPath),
+) -> Result<Received, BundleError> {
+    let me = ledger.config().org;
+    if me.parent() != Some(sender.org) {
+        return Err(BundleError::NotAllowed(format!(
+            "an acknowledgement from {sender}, which is not this node's parent unit"
+        )));
+    }
+    // Changes from above: only of this node's ancestors' documents.
+    let ancestors = me.ancestors();
+    if let Some((org, _)) = changes.iter().find(|(org, _)| !ancestors.contains(org)) {
+        return Err(BundleError::NotAllowed(format!(
+            "the acknowledgement carries document {org}, which is not one of {me}'s ancestors"
+        )));
+    }
+    let status = StatusStore::new(ledger.store().clone());
+    let documents = heads.len();
+    for (org, heads) in heads {
+        if !org.is_in_subtree_of(&me) {
+            continue;
+        }
+        let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
+        merge_acked(ledger, &status, org, &heads)?;
+    }
+    heard_through(ledger, sender.org, sealed_at, now, via);
+    status.flush()?;
+    let received = changes.iter().map(|(_, c)| c.len()).sum();
+    let origin = Origin {
+        sender: sender.to_string(),
+        door: Door::Ack,
+    };
+    let mut refused = Vec::new();
+    for (org, raw) in changes {
+        if let Err(e) = admitted(ledger.receive_changes(org, raw, &origin))? {
+            refused.push(e.to_string());
         }
     }
+    let refused_by_peer = record_peer_refusals(ledger, &sender, peer_refused, via)?;
+    Ok(Received::Ack {
+        sender,
+        documents,
+        received,
+        refused,
+        refused_by_peer,
+    })
+}
+
+/// What the sender of a bundle is told about a refusal of its changes.
+fn answer(e: &LedgerError) -> Option<format::Refusal> {
+    let (org, change, rule) = match e {
+        LedgerError::Refused { org, error } => (*org, None, error.rule().to_string()),
+        LedgerError::NotAdmitted {
+            org, change, rule, ..
+        } => (
+            *org,
+            change.parse::<ChangeHash>().ok().map(|h| h.0),
+            rule.clone(),
+        ),
+        LedgerError::Quarantined { org, .. } => (*org, None, "quarantined".to_string()),
+        // `admitted` passes on no other error.
+        _ => return None,
+    };
+    Some(format::Refusal {
+        org,
+        change,
+        rule: clip(&rule),
+        reason: clip(&e.to_string()),
+    })
+}
+
+/// Records the refusals the parent named in its acknowledgement, as refusals by the
+/// peer (the sender's end, as a live link records its `Refused` frames). The parent
+/// is trusted only so far: only documents of this node's subtree (what it sent), at
+/// most [`format::MAX_ACK_REFUSALS`], texts clipped and stripped of control
+/// characters. Returns how many were recorded.
+fn record_peer_refusals(
+    ledger: &mut Ledger,
+    peer: &PeerIdentity,
+    refused: Vec<format::Refusal>,
+    via: ArrivalPath,
+) -> Result<usize, BundleError> {
+    let me = ledger.config().org;
+    let trust = ledger.trust();
+    let mut recorded = 0;
+    for r in refused.into_iter().take(format::MAX_ACK_REFUSALS) {
+        if !r.org.is_in_subtree_of(&me) {
+            continue;
+        }
+        trust
+            .record(&RefusalRecord {
+                at: crate::sync::status::now_text(),
+                org: r.org,
+                change: r.change.map(|c| ChangeHash(c).to_string()),
+                rule: clip(&r.rule),
+                reason: clip(&r.reason),
+                sender: peer.to_string(),
+                door: door(via).as_str().to_string(),
+                by_peer: true,
+            })
+            .map_err(LedgerError::from)?;
+        recorded += 1;
+    }
+    Ok(recorded)
+}
+
+/// `text` without control characters, at most [`format::MAX_REFUSAL_TEXT`] characters.
+fn clip(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(format::MAX_REFUSAL_TEXT)
+        .collect()
 }
 
 /// Refuses `device` if the CA revoked it (`what` says what follows from that).
@@ -488,14 +598,14 @@ fn refuse_revoked(
 /// Splits the outcome of the admission door: a refusal (recorded and logged by the
 /// ledger) is the sender's problem and becomes `Ok(Err(reason))`, so the bundle's other
 /// documents still apply; any other failure is this node's and stops the bundle.
-fn admitted(result: Result<bool, LedgerError>) -> Result<Result<bool, String>, BundleError> {
+fn admitted(result: Result<bool, LedgerError>) -> Result<Result<bool, LedgerError>, BundleError> {
     match result {
         Ok(changed) => Ok(Ok(changed)),
         Err(
             e @ (LedgerError::Refused { .. }
             | LedgerError::NotAdmitted { .. }
             | LedgerError::Quarantined { .. }),
-        ) => Ok(Err(e.to_string())),
+        ) => Ok(Err(e)),
         Err(e) => Err(e.into()),
     }
 }

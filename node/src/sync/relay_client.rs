@@ -1,6 +1,6 @@
 //! The node's side of the relay (`[sync] relay = "HOST:PORT"`): every `relay_poll`
 //! it collects the bundles addressed to its unit, applies them ([`crate::sync::bundle`]) and
-//! leaves the signed acknowledgement for their sender; it applies acknowledgements
+//! leaves the signed acknowledgement (naming any refusals) for their sender; it applies acknowledgements
 //! left for it; and once the parent has been out of reach for `relay_after`, it seals
 //! the changes the parent lacks into a bundle and leaves it at the relay — again only
 //! when there is something new since the last one, or when the last one is still
@@ -366,15 +366,19 @@ async fn exchange(
                     ..
                 }) => {
                     tracing::info!(%sender, changes, refused = refused.len(), "applied a bundle from the relay");
-                    deposit(conn, sender.org, true, ack).await?;
+                    // A newer acknowledgement covers an older one's heads, so it
+                    // replaces it at the relay; one that names refusals is never
+                    // replaced (the sender would not hear of them).
+                    deposit(conn, sender.org, refused.is_empty(), ack).await?;
                 }
                 Ok(Received::Ack {
                     sender,
                     documents,
                     received,
                     refused,
+                    refused_by_peer,
                 }) => {
-                    tracing::info!(%sender, documents, received, refused = refused.len(), "applied an acknowledgement from the relay");
+                    tracing::info!(%sender, documents, received, refused = refused.len(), refused_by_peer, "applied an acknowledgement from the relay");
                 }
                 Err(e @ (bundle::BundleError::Ledger(_) | bundle::BundleError::Status(_))) => {
                     // Our own store failed: keep the item for the next visit.

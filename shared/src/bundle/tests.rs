@@ -136,9 +136,30 @@ fn arb_contents() -> impl Strategy<Value = Contents> {
         (org, proptest::collection::vec(any::<[u8; 32]>(), 0..4)),
         0..4,
     );
+    let refusals = proptest::collection::vec(
+        (
+            org,
+            proptest::option::of(any::<[u8; 32]>()),
+            ".{0,20}",
+            ".{0,80}",
+        )
+            .prop_map(|(org, change, rule, reason)| Refusal {
+                org,
+                change,
+                rule,
+                reason,
+            }),
+        0..4,
+    );
     prop_oneof![
         (changes.clone(), heads.clone()).prop_map(|(docs, held)| Contents::Changes { docs, held }),
-        (heads, changes).prop_map(|(heads, changes)| Contents::Ack { heads, changes }),
+        (heads.clone(), changes.clone())
+            .prop_map(|(heads, changes)| Contents::Ack { heads, changes }),
+        (heads, changes, refusals).prop_map(|(heads, changes, refused)| Contents::AckRefusing {
+            heads,
+            changes,
+            refused
+        }),
     ]
 }
 
