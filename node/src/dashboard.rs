@@ -28,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod data;
+mod edit;
 mod forms;
 mod html;
 pub mod i18n;
@@ -272,6 +273,8 @@ pub fn router(state: AppState) -> Router {
             get(pages::verify::page).post(pages::verify::submit),
         )
         .route("/record/{id}", get(pages::record))
+        .route("/record/{id}/edit", get(edit::form).post(edit::submit))
+        .route("/record/{id}/retire", post(edit::retire))
         .route("/admin/refusals", get(pages::refusals))
         .route("/new", get(forms::kinds))
         .route("/new/{kind}", get(forms::form).post(forms::submit))

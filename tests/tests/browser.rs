@@ -74,7 +74,7 @@ fn start_driver() -> Driver {
     driver
 }
 
-async fn browser(driver: &Driver, profile: &Path) -> Client {
+async fn browser(driver: &Driver, profile: &Path, size: &str) -> Client {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -87,7 +87,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu",
                 "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,1600",
+                "--no-first-run", "--disable-dev-shm-usage", format!("--window-size={size}"),
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
@@ -368,7 +368,7 @@ async fn scenario() {
 
     let profile = tempfile::tempdir().unwrap();
     let driver = start_driver();
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver, profile.path(), "1280,1600").await;
     let city_url = url(city.dashboard_addr().expect("city dashboard"));
     let village_url = url(village.dashboard_addr().expect("village dashboard"));
 
@@ -464,4 +464,162 @@ async fn scenario() {
     township.shutdown().await;
     county.shutdown().await;
     city.shutdown().await;
+}
+
+/// Fails unless the page on screen fits the window's width (no sideways scrolling).
+async fn fits_the_width(client: &Client, what: &str) {
+    let widths = client
+        .execute(
+            "return [document.scrollingElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{what} scrolls sideways: {scroll} px wide in a {inner} px window"
+    );
+}
+
+/// The texts of the elements `css` finds.
+async fn texts(client: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in client.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
+/// Replaces what the field `id` holds with `text`.
+async fn retype(client: &Client, id: &str, text: &str) {
+    let element = client.find(Locator::Id(id)).await.unwrap();
+    element.clear().await.unwrap();
+    if !text.is_empty() {
+        element.send_keys(text).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cadre_edits_and_retires_a_card_on_a_phone_in_chromium() {
+    tokio::time::timeout(Duration::from_secs(240), phone())
+        .await
+        .expect("the phone test finishes within 4 minutes");
+}
+
+/// A village cadre with a 412 × 915 phone: every village page fits the screen; she
+/// changes a woman's card from the form (seeing every problem at once, each beside its
+/// field, then "已保存") and retires another; the ledger holds both changes in history.
+async fn phone() {
+    let d = Deployment::new();
+    let home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    enable_dashboard(&home, &[(USER, Role::Editor, PASSWORD)]);
+    let village = start(&home).await;
+    let ids = with(&village, |l| fill_village(l, 12, 5)).await;
+    let women: Vec<_> = ids
+        .into_iter()
+        .filter(|id| id.kind() == halfsky_shared::Kind::Woman)
+        .collect();
+    let (edited, retired) = (women[0].clone(), women[1].clone());
+
+    let profile = tempfile::tempdir().unwrap();
+    let driver = start_driver();
+    let client = browser(&driver, profile.path(), "412,915").await;
+    let base = url(village.dashboard_addr().expect("village dashboard"));
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fits_the_width(&client, "the login page").await;
+    shot(&client, "21-phone-login").await;
+    login_at(&client, &base).await;
+    for page in [
+        format!("/org/{VILLAGE}"),
+        format!("/org/{VILLAGE}/women"),
+        format!("/org/{VILLAGE}/overdue"),
+        format!("/record/{edited}"),
+        "/new/woman".to_string(),
+        "/new/visit".to_string(),
+        format!("/record/{edited}/edit"),
+    ] {
+        client.goto(&format!("{base}{page}")).await.unwrap();
+        fits_the_width(&client, &page).await;
+    }
+    shot(&client, "22-phone-edit-form").await;
+
+    // Two mistakes at once: both come back, each beside its field, nothing written.
+    client
+        .goto(&format!("{base}/record/{edited}"))
+        .await
+        .unwrap();
+    click(&client, Locator::Id("edit")).await;
+    arrives_at(&client, &format!("/record/{edited}/edit")).await;
+    retype(&client, "f-name", "").await;
+    retype(&client, "f-birth_year", "一九八〇").await;
+    click(&client, Locator::Id("save")).await;
+    let beside = eventually(LIMIT, "the form's errors", || async {
+        let found = texts(&client, ".field-err").await;
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(beside.len(), 2, "{beside:?}");
+    assert!(client.find(Locator::Id("err-name")).await.is_ok());
+    assert!(client.find(Locator::Id("err-birth_year")).await.is_ok());
+    assert_eq!(texts(&client, "#errors li").await.len(), 2);
+    fits_the_width(&client, "the form with its errors").await;
+    shot(&client, "23-phone-errors").await;
+    let lookup = edited.clone();
+    let unchanged = with(&village, move |l| l.show(&lookup).unwrap()).await;
+    assert_ne!(unchanged.indexed.record.text("name"), Some(""));
+
+    // Corrected: saved, said so, and in the record's history.
+    retype(&client, "f-name", "王秀英").await;
+    retype(&client, "f-birth_year", "1980").await;
+    click(&client, Locator::Id("save")).await;
+    arrives_at(&client, &format!("/record/{edited}")).await;
+    let saved = client
+        .find(Locator::Id("saved"))
+        .await
+        .expect("a saved note");
+    assert_eq!(saved.text().await.unwrap(), "已保存");
+    fits_the_width(&client, "the saved record").await;
+    shot(&client, "24-phone-saved").await;
+    let lookup = edited.clone();
+    let (record, history) = with(&village, move |l| {
+        (l.show(&lookup).unwrap(), l.history(&lookup).unwrap())
+    })
+    .await;
+    assert_eq!(record.indexed.record.text("name"), Some("王秀英"));
+    assert_eq!(
+        record.indexed.record.fields.get("birth_year"),
+        Some(&halfsky_shared::Value::Int(1980))
+    );
+    assert!(history.iter().any(|e| e.op == "update"), "{history:?}");
+
+    // Retiring needs a reason; with one, the card is retired and says so.
+    client
+        .goto(&format!("{base}/record/{retired}/edit"))
+        .await
+        .unwrap();
+    click(&client, Locator::Id("retire")).await;
+    eventually(LIMIT, "the missing reason", || async {
+        client.find(Locator::Id("err-reason")).await.ok()
+    })
+    .await;
+    type_into(&client, Locator::Id("f-reason"), "已迁出").await;
+    click(&client, Locator::Id("retire")).await;
+    arrives_at(&client, &format!("/record/{retired}")).await;
+    eventually(LIMIT, "the saved note", || async {
+        client.find(Locator::Id("saved")).await.ok()
+    })
+    .await;
+    shot(&client, "25-phone-retired").await;
+    let lookup = retired.clone();
+    let record = with(&village, move |l| l.show(&lookup).unwrap()).await;
+    assert!(record.indexed.record.meta.retired);
+    assert_eq!(
+        record.indexed.record.meta.retired_reason.as_deref(),
+        Some("已迁出")
+    );
+
+    client.close().await.unwrap();
+    drop(driver);
+    village.shutdown().await;
 }

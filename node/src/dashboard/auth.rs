@@ -344,9 +344,10 @@ pub fn login_page(
         html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 style {
-                    (PreEscaped("body{font-family:sans-serif;margin:40px}label{display:block;margin-top:8px}.err{color:#a00}.warn{background:#fff3cd;padding:6px}"))
+                    (PreEscaped("body{font-family:sans-serif;margin:16px;max-width:30em}input{font-size:16px;max-width:100%;box-sizing:border-box}label{display:block;margin-top:8px}.err{color:#a00}.warn{background:#fff3cd;padding:6px}"))
                 }
             }
             body {

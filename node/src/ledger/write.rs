@@ -34,6 +34,43 @@ impl Ledger {
         Ok(id)
     }
 
+    /// Parses `inputs`; when some do not parse, every problem is reported at once (a
+    /// form shows each beside its field): the values that do not parse, and what the
+    /// record would still miss (required fields) with the values that did, over `base`
+    /// (the record as it is, for an update).
+    fn parse_all(
+        &self,
+        kind: Kind,
+        inputs: &[(String, String)],
+        base: Option<&Fields>,
+    ) -> Result<ParsedFields, Vec<FieldError>> {
+        let today = self.today();
+        let key = &self.config.id_key;
+        let mut errors = match parse_fields(kind, inputs, today, key) {
+            Ok(parsed) => return Ok(parsed),
+            Err(errors) => errors,
+        };
+        let failed: HashSet<String> = errors.iter().map(|e| e.field.clone()).collect();
+        let good: Vec<(String, String)> = inputs
+            .iter()
+            .filter(|(k, _)| !failed.contains(k))
+            .cloned()
+            .collect();
+        if let Ok(parsed) = parse_fields(kind, &good, today, key) {
+            let mut fields = base.cloned().unwrap_or_default();
+            for key in &parsed.cleared {
+                fields.remove(key);
+            }
+            fields.extend(parsed.fields);
+            errors.extend(
+                complete(kind, &mut fields, today)
+                    .into_iter()
+                    .filter(|e| !failed.contains(&e.field)),
+            );
+        }
+        Err(errors)
+    }
+
     /// Checks references: every id a field names must exist here and not be retired.
     fn check_refs(
         &self,
@@ -129,7 +166,7 @@ impl Ledger {
             mut fields,
             id_hash,
             cleared: _,
-        } = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        } = self.parse_all(kind, inputs, None).map_err(invalid)?;
         let mut errors = complete(kind, &mut fields, today);
         self.check_refs(kind, &fields, &mut errors)?;
         if let Some(hash) = &id_hash {
@@ -304,7 +341,9 @@ impl Ledger {
         let kind = id.kind();
         let today = self.today();
         let invalid = |errors| LedgerError::Invalid { kind, errors };
-        let parsed = parse_fields(kind, inputs, today, &self.config.id_key).map_err(invalid)?;
+        let parsed = self
+            .parse_all(kind, inputs, Some(&existing.record.fields))
+            .map_err(invalid)?;
         let mut merged = existing.record.fields.clone();
         for key in &parsed.cleared {
             merged.remove(key);

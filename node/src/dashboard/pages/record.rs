@@ -16,12 +16,19 @@ use crate::dashboard::i18n::field_label;
 use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::AppState;
 
+/// `?saved=1`: the record page follows a save from a form, and says so.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AfterSave {
+    saved: Option<String>,
+}
+
 /// `/record/{id}`: a record, its conflicting values, its history and related records.
 pub async fn record(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(raw): Path<String>,
     Query(q): Query<ExportQuery>,
+    Query(after): Query<AfterSave>,
 ) -> Response {
     let lang = ctx.lang;
     let id = match RecordId::parse(raw.trim()) {
@@ -188,6 +195,12 @@ pub async fn record(
     let body = markup! {
         p.crumbs { a href={ "/org/" (id.org()) } { (id.org()) } }
         h1 { (rec.title()) " " small { (tables[0].title) } }
+        @if after.saved.is_some() {
+            p.ok.fresh id="saved" { (lang.t("已保存", "Saved")) }
+        }
+        @if id.org() == state.org() && ctx.can_write() && !rec.meta.retired {
+            p { a id="edit" href={ "/record/" (id) "/edit" } { (lang.t("修改或停用", "Change or retire")) } }
+        }
         @if rec.meta.retired {
             p.warn { (lang.t("已停用：", "Retired:")) " " (rec.meta.retired_reason.as_deref().unwrap_or("")) }
         }
