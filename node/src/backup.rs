@@ -23,7 +23,7 @@ use automerge::ChangeHash;
 use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, NodeHome, CONFIG_FILE, STORE_DIR};
+use crate::config::{ConfigError, NodeHome, CONFIG_FILE, ID_KEY_FILE, STORE_DIR};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::{Batch, SledStore, Storage, StoreError, Table};
 
@@ -246,7 +246,9 @@ fn home_files(dir: &Path) -> Result<Vec<(String, bool, Vec<u8>)>, BackupError> {
                 pending.push((path, format!("{relative}/")));
             } else if meta.is_file() {
                 let bytes = std::fs::read(&path).map_err(io("read", &path))?;
-                let secret = name == CONFIG_FILE || meta.permissions().mode() & 0o077 == 0;
+                let secret = name == CONFIG_FILE
+                    || name == ID_KEY_FILE
+                    || meta.permissions().mode() & 0o077 == 0;
                 files.push((relative, secret, bytes));
             }
         }

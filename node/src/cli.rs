@@ -277,7 +277,7 @@ fn init(home: &NodeHome, args: InitArgs) -> Result<(), CliError> {
             let key = match args.id_key {
                 Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
                     CliError::usage(
-                        "--id-key must be at least 32 hex digits (copy it from another node's halfsky.toml)",
+                        "--id-key must be at least 32 hex digits (copy it from another node's id.key)",
                     )
                 })?),
                 None => None,

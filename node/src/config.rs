@@ -5,10 +5,12 @@
 //! # Layout
 //! - [`files`]: the names of what a node home holds.
 //! - [`settings`]: the `[sync]` and `[dashboard]` settings and their validation.
+//! - [`secrets`]: the ID key in its own 0600 file, moved out of older configs.
 //! - [`error`]: why a node home could not be created or read ([`ConfigError`]).
 
 pub mod error;
 pub mod files;
+mod secrets;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use halfsky_shared::OrgCode;
 use rand::Rng;
 
 pub use error::ConfigError;
-pub use files::{CONFIG_FILE, STORE_DIR};
+pub use files::{CONFIG_FILE, ID_KEY_FILE, STORE_DIR};
 pub use settings::duration;
 use settings::{
     validate_dashboard, validate_relay, validate_sync, RawConfig, RawDashboard, RawNode, RawRelay,
@@ -124,7 +126,7 @@ impl NodeHome {
                 device: device.to_string(),
                 device_tag: random_tag(),
                 actor: ActorId::random().to_hex_string(),
-                id_key: id_key.unwrap_or_else(IdKey::generate).to_hex(),
+                id_key: None,
                 time_zone: Some(halfsky_shared::local_time::DEFAULT_ZONE.to_string()),
             },
             sync: RawSync {
@@ -143,8 +145,9 @@ impl NodeHome {
         let text = format!(
             "# halfsky node configuration (see config/ in the source for every setting).\n\
              # device_tag and actor identify this device: never copy them to another one.\n\
-             # id_key must be the same on every node of a deployment.\n\n{body}"
+             # The deployment's ID key is in id.key beside this file (owner-only).\n\n{body}"
         );
+        self.write_id_key(&id_key.unwrap_or_else(IdKey::generate))?;
         write_private(&path, &text).map_err(|source| ConfigError::Io {
             op: "write",
             path: path.clone(),
@@ -245,8 +248,7 @@ impl NodeHome {
             .ok()
             .filter(|b| b.len() == 16)
             .ok_or_else(|| invalid("node.actor must be 32 hex digits".into()))?;
-        let id_key = IdKey::from_hex(&raw.node.id_key)
-            .ok_or_else(|| invalid("node.id_key must be at least 32 hex digits".into()))?;
+        let id_key = self.read_id_key(raw.node.id_key.as_deref())?;
         let tag = raw.node.device_tag.trim().to_ascii_uppercase();
         if tag.is_empty() || tag.len() > 8 || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(invalid(
@@ -319,14 +321,18 @@ pub fn set_dashboard_user(
     home.config().map(|_| ())
 }
 
-/// Writes `halfsky.toml` (it holds the ID key and password hashes) readable by its
+/// Writes `halfsky.toml` (it holds password hashes) or `id.key` readable by its
 /// owner only: into a temporary file created 0600 beside it, flushed, then renamed
 /// over the old one, so the file is never half-written and never briefly readable by
 /// others.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_file_name(".halfsky.toml.tmp");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -433,6 +439,9 @@ mod tests {
             }
             let home_dir = tempfile::tempdir().unwrap();
             std::fs::copy(&path, home_dir.path().join(CONFIG_FILE)).unwrap();
+            NodeHome::new(home_dir.path())
+                .write_id_key(&IdKey::generate())
+                .unwrap();
             let config = NodeHome::new(home_dir.path())
                 .config()
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

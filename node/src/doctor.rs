@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{NodeConfig, NodeHome, CONFIG_FILE};
+use crate::config::{NodeConfig, NodeHome, CONFIG_FILE, ID_KEY_FILE};
 use crate::pki::{self, agree, NodeIdentity, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE};
 
 /// How serious a finding is.
@@ -186,6 +186,7 @@ fn file_modes(dir: &Path) -> Vec<Finding> {
         (dir.to_path_buf(), 0o700, "chmod 700"),
         (dir.join(CONFIG_FILE), 0o600, "chmod 600"),
         (dir.join(NODE_KEY_FILE), 0o600, "chmod 600"),
+        (dir.join(ID_KEY_FILE), 0o600, "chmod 600"),
     ];
     for (path, wanted, fix) in checks {
         let Ok(meta) = std::fs::metadata(&path) else {

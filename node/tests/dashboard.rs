@@ -1137,3 +1137,38 @@ async fn the_admin_page_lists_refusals_and_quarantines_for_admins_only() {
         .text();
     assert!(csv.contains("foreign-record"), "{csv}");
 }
+
+/// The keyed hash of an ID number confirms a guessed number offline: it never leaves
+/// the node through the API, whoever asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_never_receive_id_number_hashes() {
+    let f = village();
+    let hashes: Vec<(String, String)> = f
+        .handle
+        .run(|l| {
+            l.list(Kind::Woman, V1, false)
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| Some((r.record.id.to_string(), r.record.meta.id_hash?)))
+                .collect()
+        })
+        .await
+        .unwrap();
+    assert!(hashes.len() > 5, "the fixture's women carry ID numbers");
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let mut bodies = vec![get(&app, "/api/v1/women?limit=1000", c).await];
+    for (id, _) in hashes.iter().take(3) {
+        bodies.push(get(&app, &format!("/api/v1/records/{id}"), c).await);
+        bodies.push(get(&app, &format!("/record/{id}"), c).await);
+    }
+    for body in bodies {
+        assert_eq!(body.status, StatusCode::OK);
+        let text = body.text();
+        assert!(!text.contains("id_hash"), "{text}");
+        for (_, hash) in &hashes {
+            assert!(!text.contains(hash.as_str()), "{hash} in {text}");
+        }
+    }
+}

@@ -17,9 +17,10 @@ pub(crate) struct RawNode {
     pub(crate) device_tag: String,
     /// Automerge actor of this device, hex (generated; never copy to another device).
     pub(crate) actor: String,
-    /// Key for hashing ID numbers, hex; the same on every node of a deployment so a
-    /// woman registered twice is found.
-    pub(crate) id_key: String,
+    /// Only in homes made before the key moved to its own file (`id.key`): read once,
+    /// moved there, and removed from `halfsky.toml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id_key: Option<String>,
     /// The deployment's time zone, an IANA name (default `Asia/Shanghai`): times are
     /// shown in it, and days (overdue visits, exits this year) begin and end in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

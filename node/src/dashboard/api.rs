@@ -107,7 +107,10 @@ pub async fn women(
         state
             .read(move |l| {
                 data::women(l, org, &filter, page.offset(), page.limit()).map(|(rows, count)| {
-                    let records: Vec<_> = rows.into_iter().map(|r| r.record).collect();
+                    let records: Vec<_> = rows
+                        .into_iter()
+                        .map(|r| data::for_readers(r.record))
+                        .collect();
                     page.answer(records, count)
                 })
             })

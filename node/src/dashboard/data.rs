@@ -283,17 +283,29 @@ pub struct RecordPage {
     pub related: Vec<Record>,
 }
 
+/// `record` as any dashboard reader may receive it: without the keyed hash of her ID
+/// number. The hash confirms a guessed number offline, so it stays inside the node (its
+/// index finds duplicates); the masked number in the fields is all a reader needs.
+pub fn for_readers(mut record: Record) -> Record {
+    record.meta.id_hash = None;
+    record
+}
+
 /// The record page of `id`.
 pub fn record(ledger: &LedgerReader, id: &RecordId) -> Result<RecordPage, LedgerError> {
-    let view = ledger.show(id)?;
-    let history = ledger.history(id)?;
+    let mut view = ledger.show(id)?;
+    view.indexed.record = for_readers(view.indexed.record);
+    let mut history = ledger.history(id)?;
+    for entry in &mut history {
+        entry.values.retain(|(key, _)| !key.starts_with('_'));
+    }
     let mut related = Vec::new();
     if id.kind() == Kind::Woman {
         let sid = id.to_string();
         for kind in [Kind::Visit, Kind::Pairing, Kind::Measure, Kind::Loan] {
             for row in ledger.list(kind, id.org().as_str(), false)? {
                 if row.record.text("woman_id") == Some(sid.as_str()) {
-                    related.push(row.record);
+                    related.push(for_readers(row.record));
                 }
             }
         }

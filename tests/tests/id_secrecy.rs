@@ -1,0 +1,96 @@
+//! A village laptop gives away no ID number: after registering a woman with her full
+//! number, exporting in every format and taking a backup, no byte of the village's node
+//! home (store, config, keys, exports, backup, each decompressed where compressed)
+//! holds her full number or the 8-digit birth date inside it.
+
+use std::path::{Path, PathBuf};
+
+use halfsky_node::command::{execute, Options, Request};
+use halfsky_node::exchange::export::Format;
+use halfsky_node::{Ledger, NodeHome};
+use halfsky_shared::idcard::with_check_digit;
+use halfsky_shared::{Kind, OrgCode};
+use halfsky_tests::VILLAGE;
+
+/// Every file below `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn no_byte_of_a_village_home_holds_a_full_id_number_or_its_birth_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = NodeHome::new(dir.path().join("village"));
+    let org = OrgCode::parse(VILLAGE).unwrap();
+    home.init(org, "红星村", "pc", None).unwrap();
+    let birth_date = "19870523";
+    let number = with_check_digit(&format!("{}{birth_date}042", &VILLAGE[..6]));
+    let mut ledger = Ledger::open(&home).unwrap();
+    let fields = vec![
+        ("name".to_string(), "王秀英".to_string()),
+        ("birth_year".into(), "1987".into()),
+        ("labor_capacity".into(), "full".into()),
+        ("id_number".into(), number.clone()),
+    ];
+    ledger.add(Kind::Woman, &fields).unwrap();
+    let exports = home.dir().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    for (format, name) in [
+        (Format::Csv, "women.csv"),
+        (Format::Xlsx, "women.xlsx"),
+        (Format::Parquet, "women.parquet"),
+    ] {
+        let request = Request::Export {
+            kind: Kind::Woman,
+            format,
+            out: exports.join(name),
+            org_prefix: String::new(),
+            chinese_headers: false,
+        };
+        execute(&mut ledger, request, Options::default()).unwrap();
+    }
+    let backup = home.dir().join("village.backup");
+    halfsky_node::backup::backup(&mut ledger, &backup).unwrap();
+    // The document as it is, without its column compression.
+    let plain_doc = ledger.with_automerge(org, |d| d.save_nocompress()).unwrap();
+    drop(ledger);
+
+    let mut blobs: Vec<(String, Vec<u8>)> = files(home.dir())
+        .into_iter()
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    let packed = std::fs::read(&backup).unwrap();
+    blobs.push((
+        "backup, decompressed".into(),
+        zstd::decode_all(&packed[8..]).unwrap(),
+    ));
+    blobs.push(("document, uncompressed".into(), plain_doc));
+    let csv = std::fs::read_to_string(exports.join("women.csv")).unwrap();
+    assert!(
+        csv.contains("王秀英"),
+        "the grep sees exported values: {csv}"
+    );
+    assert!(
+        blobs.iter().any(|(_, b)| holds(b, "王秀英")),
+        "the grep sees stored values"
+    );
+    for (what, bytes) in &blobs {
+        assert!(!holds(bytes, &number), "{what} holds the full ID number");
+        assert!(!holds(bytes, birth_date), "{what} holds the birth date");
+    }
+}
