@@ -171,10 +171,15 @@ pub struct SubtreeFreshness {
 impl SubtreeFreshness {
     /// Summarises `rows` (all of one subtree) against a stale limit at `now`.
     pub fn of(rows: &[UnitFreshness], now: i64, stale_after_secs: i64) -> Self {
+        // The node itself is "heard" whenever it is read: the most recent contact worth
+        // naming is another unit's, when any was heard.
+        let heard = |r: &&UnitFreshness| r.last_heard.is_some();
         let newest = rows
             .iter()
-            .filter(|r| r.last_heard.is_some())
+            .filter(heard)
+            .filter(|r| r.via != Some(ArrivalPath::Local))
             .max_by_key(|r| r.last_heard)
+            .or_else(|| rows.iter().filter(heard).max_by_key(|r| r.last_heard))
             .cloned();
         let oldest = rows
             .iter()

@@ -284,5 +284,14 @@ mod tests {
         assert!(units[1].is_stale(1_000, 1_000_000));
         let s = SubtreeFreshness::of(&units, 1_000, 60);
         assert_eq!(s.oldest.unwrap().org, silent);
+        // Nobody else heard: the node itself is the most recent contact.
+        assert_eq!(s.newest.unwrap().org, me);
+        // Once another unit is heard, even a second before now, it is named instead
+        // of the node itself (which is "heard" whenever it is read).
+        f.heard(silent, 999, 999, ArrivalPath::Direct, None)
+            .unwrap();
+        let units = f.units(me, me, 1_000).unwrap();
+        let s = SubtreeFreshness::of(&units, 1_000, 60);
+        assert_eq!(s.newest.unwrap().org, silent);
     }
 }
