@@ -90,7 +90,10 @@ impl Rule {
     /// the change is not bad, only early, and the sender offers it again with its
     /// dependency (sync) or from the acknowledged heads (bundles).
     pub fn quarantines(self) -> bool {
-        self != Rule::MissingDependency
+        // An unattested change is refused and recorded but holds nothing up: over a
+        // link that drops mid-delivery, honest changes can arrive before the
+        // attestation that covers them, and they come again with it.
+        !matches!(self, Rule::MissingDependency | Rule::Unattested)
     }
 }
 
