@@ -242,7 +242,19 @@ pub struct Ledger {
     reader: LedgerReader,
     /// Signed authorship: this device's key and the CA (`None` without a CA).
     authorship: Option<Arc<crate::pki::attest::Authorship>>,
+    /// Local edits of this unit's document since its heads were last attested. Signing
+    /// after every write cost ~320 B per record; now a device signs when something is
+    /// about to leave the node ([`Ledger::attest_before_sending`]) and after every
+    /// [`ATTEST_EVERY_EDITS`] writes, so a long offline stretch still has points where a
+    /// catch-up batch may be cut.
+    unattested_edits: u32,
+    /// The next edit signs the heads whatever the count (set when settling).
+    attest_next: bool,
 }
+
+/// How many local writes may go unattested before one is signed anyway (a catch-up
+/// batch can only end where everything before it is attested).
+pub const ATTEST_EVERY_EDITS: u32 = 32;
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,6 +299,8 @@ impl Ledger {
             docs: LruCache::new(NonZeroUsize::new(DOC_CACHE).expect("non-zero")),
             next_seq: BTreeMap::new(),
             changed: Default::default(),
+            unattested_edits: 0,
+            attest_next: false,
         };
         ledger.catch_up_index()?;
         if !ledger.index.rules_current()? {
@@ -303,10 +317,11 @@ impl Ledger {
             };
             ledger.edit(org, Some(meta), |doc| doc.set_name(&name, &author))?;
         } else {
-            // A store from before signed authorship: this device attests the history
-            // its unit's document holds (a no-op once attested).
-            let org = ledger.config.org;
-            ledger.edit(org, Some(Touched::default()), |_| Ok(()))?;
+            // A store from before signed authorship, or writes of a run that stopped
+            // before sending them: this device attests the history its unit's document
+            // holds (a no-op once attested).
+            ledger.unattested_edits = 1;
+            ledger.attest_before_sending()?;
         }
         Ok(ledger)
     }
@@ -439,14 +454,18 @@ impl Ledger {
         } else {
             self.incoming
         };
-        let authorship = self.authorship.clone().filter(|_| org == self.config.org);
+        let authorship = self.signer_of(org);
+        let attest_now = authorship.is_some() && {
+            self.unattested_edits += 1;
+            std::mem::take(&mut self.attest_next) || self.unattested_edits >= ATTEST_EVERY_EDITS
+        };
         let cached = self.doc(org)?;
         if known.is_some() {
             // No patch log while we make edits we already know.
             cached.doc.automerge().reset_diff_cursor();
         }
         let out = edit(&mut cached.doc)?;
-        if let Some(a) = authorship {
+        if let Some(a) = authorship.filter(|_| attest_now) {
             // This unit's document: sign its heads after this device's writes.
             a.attest(org, cached.doc.automerge())
                 .map_err(|e| LedgerError::Doc(e.into()))?;
@@ -469,8 +488,28 @@ impl Ledger {
             self.changed.insert(org);
             self.reader.bump();
         }
+        if attest_now {
+            self.unattested_edits = 0;
+        }
         self.maybe_compact(org)?;
         Ok(out)
+    }
+
+    /// This device's signer if `org` is its unit's document (the only one it signs).
+    fn signer_of(&self, org: OrgCode) -> Option<Arc<crate::pki::attest::Authorship>> {
+        self.authorship.clone().filter(|_| org == self.config.org)
+    }
+
+    /// Signs this unit's heads if local writes since the last attestation are not yet
+    /// covered. Called before anything of this node's own document leaves it (sync
+    /// messages, catch-up batches, bundles), so every change sent is admissible above.
+    pub fn attest_before_sending(&mut self) -> Result<(), LedgerError> {
+        if self.authorship.is_none() || self.unattested_edits == 0 {
+            return Ok(());
+        }
+        self.attest_next = true;
+        let org = self.config.org;
+        self.edit(org, Some(Touched::default()), |_| Ok(()))
     }
 
     fn maybe_compact(&self, org: OrgCode) -> Result<(), LedgerError> {

@@ -411,13 +411,13 @@ fn authority_violations_are_refused_and_quarantined_at_every_door() {
             );
             let quarantined = p.township.trust().quarantined().unwrap();
             assert_eq!(quarantined.len(), 1, "{door:?} {name}");
-            // The village's device attests its document's heads after taking the bad
-            // change and after its own write: two attestations depend on it as well
-            // (none once meta, where attestations live, is deleted).
-            let held = if rule_deletes_meta(name) { 2 } else { 4 };
+            // The village's device attests its document's heads once, before sending:
+            // one attestation depends on the bad change as well (none once meta, where
+            // attestations live, is deleted).
+            let held = if rule_deletes_meta(name) { 2 } else { 3 };
             assert_eq!(
                 quarantined[0].held, held,
-                "{door:?} {name}: the change, its dependent and two attestations"
+                "{door:?} {name}: the change, its dependent and the attestation"
             );
 
             // Later changes wait: the same batch again is held, not counted.
@@ -463,15 +463,17 @@ fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
     let mut p = Pair::new();
     fill_village(&mut p.village, 3, 12);
     let org = p.org;
+    // What the village sent once (attested), then one more household and the
+    // attestation that covers it: that attestation alone lacks its dependency.
+    let early = real_changes(&mut p.village, org);
+    let mut generator = halfsky_shared::synthetic::Generator::new(5, p.village.today());
+    p.village
+        .add(halfsky_shared::Kind::Household, &generator.household())
+        .unwrap();
     let real = real_changes(&mut p.village, org);
-    let (early, last) = real.split_at(real.len() - 1);
-    assert_eq!(
-        p.deliver(Door::Catchup, org, early[..early.len() - 1].to_vec()),
-        None
-    );
-    let err = p
-        .deliver(Door::Catchup, org, last.to_vec())
-        .expect("refused");
+    let last = real.last().expect("the attestation").clone();
+    assert_eq!(p.deliver(Door::Catchup, org, early), None);
+    let err = p.deliver(Door::Catchup, org, vec![last]).expect("refused");
     assert!(err.contains("missing-dependency"), "{err}");
     assert!(p.township.trust().quarantined().unwrap().is_empty());
     assert_eq!(p.deliver(Door::Catchup, org, real), None, "complete later");

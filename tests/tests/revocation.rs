@@ -66,10 +66,12 @@ async fn a_revoked_device_is_cut_off_at_the_township_within_one_sync_of_the_city
 
     // The village syncs while its laptop is trusted.
     add_woman(&village, "王秀英").await;
-    let heads = with(&village, |l| l.stored_heads(&org(VILLAGE)).unwrap()).await;
+    // Read the village's heads each time: sending signs the write, which adds an
+    // attestation after it.
     eventually(LIMIT, "the township to hold the village's record", || {
-        let (town, heads) = (&town, heads.clone());
+        let (town, village) = (&town, &village);
         async move {
+            let heads = with(village, |l| l.stored_heads(&org(VILLAGE)).unwrap()).await;
             let held = with(town, |l| l.stored_heads(&org(VILLAGE)).unwrap()).await;
             (held == heads).then_some(())
         }

@@ -389,3 +389,66 @@ fn a_store_from_before_signed_authorship_is_attested_by_its_own_node_on_upgrade(
         "{history:?}"
     );
 }
+
+/// How many of `raw` changes are attestations.
+fn attestations_in(raw: &[Vec<u8>]) -> usize {
+    raw.iter()
+        .filter(|c| {
+            automerge::Change::from_bytes((*c).clone())
+                .ok()
+                .and_then(|c| c.message().map(str::to_string))
+                .is_some_and(|m| {
+                    m.contains(&format!("\"{}\"", halfsky_shared::attestation::NOTE_OP))
+                })
+        })
+        .count()
+}
+
+/// Writes are signed when they leave the node and every `ATTEST_EVERY_EDITS` writes
+/// in between, not one by one: 100 offline writes carry a handful of attestations,
+/// not 100, and the parent still takes every change, also in bounded catch-up batches.
+#[test]
+fn offline_writes_are_signed_when_sent_and_every_few_dozen_writes() {
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let mut village = Ledger::open(&village_home).unwrap();
+    let before = changes(&mut village, VILLAGE, &[]);
+    let sent = heads(&village, &org(VILLAGE));
+    let mut generator = halfsky_shared::synthetic::Generator::new(9, village.today());
+    for _ in 0..100 {
+        village
+            .add(Kind::Household, &generator.household())
+            .unwrap();
+    }
+    let raw = changes(&mut village, VILLAGE, &sent);
+    let every = halfsky_node::ledger::ATTEST_EVERY_EDITS as usize;
+    assert_eq!(
+        attestations_in(&raw),
+        100 / every + 1,
+        "one after every {every} writes and one when sent"
+    );
+    // Sending again without new writes signs nothing more.
+    let again = changes(&mut village, VILLAGE, &sent);
+    assert_eq!(again.len(), raw.len());
+
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
+    let mut township = Ledger::open(&township_home).unwrap();
+    assert_eq!(
+        catch_up(&mut township, "230129100201/v1", VILLAGE, before),
+        None
+    );
+    for frame in halfsky_shared::session::batches(org(VILLAGE), raw) {
+        let halfsky_shared::wire::Frame::Changes { changes, .. } = frame else {
+            panic!("catch-up frames carry changes");
+        };
+        assert_eq!(
+            catch_up(&mut township, "230129100201/v1", VILLAGE, changes),
+            None
+        );
+    }
+    assert_eq!(
+        heads(&township, &org(VILLAGE)),
+        heads(&village, &org(VILLAGE))
+    );
+    assert_eq!(totals(&township), totals(&village));
+}

@@ -370,22 +370,12 @@ impl DemoCity {
     /// Reads every node's status and counts for the screen.
     pub async fn snapshot(&self) -> Snapshot {
         let city = &self.nodes[0].node;
-        let totals = city
-            .handle()
-            .run(|l| {
-                l.stats(None)
-                    .map(|s| (s.women.total, s.households.total, s.visits.total))
-            })
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
         let mut snapshot = Snapshot {
             uptime: self.started.elapsed(),
             nodes: self.nodes.len(),
-            city_women: totals.0,
-            city_households: totals.1,
-            city_visits: totals.2,
+            city_women: 0,
+            city_households: 0,
+            city_visits: 0,
             village_women: 0,
             pending: 0,
             pending_nodes: 0,
@@ -439,6 +429,23 @@ impl DemoCity {
                 oldest_pending: parent.oldest_pending,
             });
         }
+        // The city's totals last: villages keep writing while the demo runs, so totals
+        // read before the villages' counts could be behind them for no fault of sync.
+        let totals = city
+            .handle()
+            .run(|l| {
+                l.stats(None)
+                    .map(|s| (s.women.total, s.households.total, s.visits.total))
+            })
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        (
+            snapshot.city_women,
+            snapshot.city_households,
+            snapshot.city_visits,
+        ) = totals;
         snapshot
     }
 

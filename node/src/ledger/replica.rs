@@ -17,6 +17,7 @@ impl Replica for Ledger {
         &mut self,
         filter: &dyn Fn(&OrgCode) -> bool,
     ) -> Result<Vec<(OrgCode, Vec<ChangeHash>)>, LedgerError> {
+        self.attest_before_sending()?;
         let mut out = Vec::new();
         for org in Ledger::documents(self)? {
             if filter(&org) {
@@ -46,6 +47,9 @@ impl Replica for Ledger {
         // No capability flags: a peer that sees none never answers with a whole saved
         // document (a V2 message), which admission could not check change by change;
         // far-behind peers are brought up by catch-up batches instead.
+        if *org == self.config().org {
+            self.attest_before_sending()?;
+        }
         let message = self.with_automerge(*org, |doc| doc.sync().generate_sync_message(state))?;
         Ok(message.map(|mut m| {
             m.flags = None;
@@ -82,6 +86,9 @@ impl Replica for Ledger {
         org: &OrgCode,
         their_heads: &[ChangeHash],
     ) -> Result<Option<Vec<Vec<u8>>>, LedgerError> {
+        if *org == self.config().org {
+            self.attest_before_sending()?;
+        }
         self.with_automerge(*org, |doc| {
             if their_heads
                 .iter()

@@ -254,17 +254,32 @@ impl Ledger {
                 .collect(),
             meta: false,
         };
+        // A long chunk is signed every few dozen records too, so that catch-up can cut
+        // it into batches a dropping link can carry (a batch ends only where
+        // everything before it is attested).
+        let signer = self.signer_of(org);
+        let every = super::ATTEST_EVERY_EDITS as usize;
         self.edit(org, Some(known), |doc| {
             for (n, (id, p)) in written.iter().zip(&records).enumerate() {
                 doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
                 if n % 256 == 255 {
                     progress(n + 1);
                 }
+                if n % every == every - 1 {
+                    if let Some(a) = &signer {
+                        a.attest(org, doc.automerge())?;
+                    }
+                }
             }
             for (n, u) in updates.iter().enumerate() {
                 doc.update(&u.id, &u.fields, &u.cleared, u.id_hash.as_deref(), &author)?;
                 if (records.len() + n) % 256 == 255 {
                     progress(records.len() + n + 1);
+                }
+                if (records.len() + n) % every == every - 1 {
+                    if let Some(a) = &signer {
+                        a.attest(org, doc.automerge())?;
+                    }
                 }
             }
             progress(total);

@@ -168,6 +168,7 @@ pub fn outgoing(
     recipient: OrgCode,
 ) -> Result<Vec<OutgoingDoc>, BundleError> {
     let me = ledger.config().org;
+    ledger.attest_before_sending()?;
     let is_parent = me.parent() == Some(recipient);
     let mut out = Vec::new();
     for org in ledger.documents()? {
@@ -643,6 +644,7 @@ fn downward(
     child: &OrgCode,
     held: DocHeads,
 ) -> Result<DocChanges, BundleError> {
+    ledger.attest_before_sending()?;
     let ancestors = child.ancestors();
     let documents = ledger.documents()?;
     let mut out = Vec::new();
