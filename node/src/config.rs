@@ -413,6 +413,32 @@ mod tests {
         );
     }
 
+    /// MTU probes are off unless a `[sync]` asks for them; a wrong type is refused
+    /// naming the file.
+    #[test]
+    fn mtu_discovery_is_off_unless_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = NodeHome::new(dir.path().join("v"));
+        let org = OrgCode::parse("230129100201").unwrap();
+        home.init(org, "红星村", "laptop", None).unwrap();
+        assert!(!home.config().unwrap().sync.mtu_discovery);
+        let text = std::fs::read_to_string(home.config_path()).unwrap();
+        let with = |line: &str| {
+            let mut table: toml::Table = toml::from_str(&text).unwrap();
+            let sync = table
+                .entry("sync")
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            let extra: toml::Table = toml::from_str(line).unwrap();
+            sync.as_table_mut().unwrap().extend(extra);
+            std::fs::write(home.config_path(), toml::to_string(&table).unwrap()).unwrap();
+        };
+        with("mtu_discovery = true");
+        assert!(home.config().unwrap().sync.mtu_discovery);
+        with("mtu_discovery = \"yes\"");
+        let err = home.config().unwrap_err().to_string();
+        assert!(err.contains("halfsky.toml"), "{err}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(duration("2m", "x").unwrap().as_secs(), 120);

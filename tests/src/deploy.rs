@@ -124,7 +124,7 @@ impl Default for Deployment {
     }
 }
 
-/// Writes `key = "value"` pairs into the `[sync]` table of a node's `halfsky.toml`.
+/// Writes `key = value` pairs into the `[sync]` table of a node's `halfsky.toml`.
 pub fn set_sync_options(home: &NodeHome, options: &[(&'static str, String)]) {
     let path = home.config_path();
     let text = std::fs::read_to_string(&path).expect("halfsky.toml");
@@ -135,7 +135,16 @@ pub fn set_sync_options(home: &NodeHome, options: &[(&'static str, String)]) {
         .as_table_mut()
         .expect("[sync] is a table");
     for (key, value) in options {
-        sync.insert((*key).to_string(), toml::Value::String(value.clone()));
+        // Numbers and booleans as such, so `idle_timeout_secs = 3` and
+        // `mtu_discovery = false` read as the config expects.
+        let value = if let Ok(n) = value.parse::<i64>() {
+            toml::Value::Integer(n)
+        } else if let Ok(b) = value.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else {
+            toml::Value::String(value.clone())
+        };
+        sync.insert((*key).to_string(), value);
     }
     std::fs::write(&path, toml::to_string(&table).expect("serializes")).expect("written");
 }

@@ -31,6 +31,7 @@ pub mod bench_dashboard;
 pub mod bench_demo;
 pub mod bench_ledger;
 pub mod bench_links;
+pub mod bench_reconnect;
 pub mod bench_report;
 pub mod bench_sync;
 pub mod bench_village;

@@ -77,6 +77,11 @@ pub(crate) struct RawSync {
     /// 67108864, 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_inflated_batch_bytes: Option<u64>,
+    /// Probe each new connection for packets larger than 1,200 B (default false: the
+    /// probes cost ~11 KB per connection, most of a reconnect over a link that drops
+    /// often, for packets at most a fifth larger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mtu_discovery: Option<bool>,
 }
 
 /// `[dashboard]`: the web dashboard (off unless `listen` is set).
@@ -365,6 +370,8 @@ pub struct SyncConfig {
     pub report_heard_every: std::time::Duration,
     /// Size caps on changes from other nodes, checked before Automerge decodes them.
     pub admission: halfsky_shared::admission::Caps,
+    /// Whether QUIC probes for packets larger than 1,200 B on each connection.
+    pub mtu_discovery: bool,
 }
 
 impl Default for SyncConfig {
@@ -382,6 +389,7 @@ impl Default for SyncConfig {
             relay_poll: std::time::Duration::from_secs(30),
             report_heard_every: std::time::Duration::from_secs(30),
             admission: halfsky_shared::admission::Caps::default(),
+            mtu_discovery: false,
         }
     }
 }
@@ -478,6 +486,7 @@ pub(crate) fn validate_sync(raw: &RawSync) -> Result<SyncConfig, String> {
                 "max_inflated_batch_bytes",
             )?,
         },
+        mtu_discovery: raw.mtu_discovery.unwrap_or(defaults.mtu_discovery),
     })
 }
 

@@ -49,6 +49,11 @@ pub fn transport(config: &SyncConfig) -> Arc<quinn::TransportConfig> {
     t.initial_rtt(config.initial_rtt);
     // One stream per document: a county catching up 2,000 villages opens many.
     t.max_concurrent_uni_streams(VarInt::from_u32(8_192));
+    if !config.mtu_discovery {
+        // Packets stay at 1,200 B: the probes for larger ones were ~71 % of the bytes of
+        // a reconnect when nothing changed (TECH_NOTES), paid again on every reconnect.
+        t.mtu_discovery_config(None);
+    }
     match config.congestion {
         Congestion::Bbr => {
             t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))

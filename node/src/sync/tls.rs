@@ -78,6 +78,10 @@ fn roots(id: &(impl TlsCredentials + ?Sized)) -> Result<Arc<RootCertStore>, TlsE
     Ok(Arc::new(roots))
 }
 
+/// TLS sessions a parent keeps for resumption: enough for every village of a large
+/// county (~2,000) and the county's own children besides.
+pub const SESSION_CACHE: usize = 4_096;
+
 /// A QUIC server config for a parent: TLS 1.3 only, requires every child to present a
 /// certificate from the deployment's CA, offers [`ALPN`].
 pub fn server_config(
@@ -107,6 +111,10 @@ pub fn server_config_with_alpn(
             source,
         })?;
     tls.alpn_protocols = vec![alpn.to_vec()];
+    // Resumption: a child that reconnects after a drop resumes its TLS session instead
+    // of sending both certificate chains again. A county keeps the sessions of all its
+    // villages (rustls keeps 256 by default).
+    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
     let quic = QuicServerConfig::try_from(tls).map_err(|source| TlsError::Quic { source })?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport);

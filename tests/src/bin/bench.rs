@@ -203,8 +203,18 @@ fn run(options: &Options) -> Result<bool> {
             Ok(Measured {
                 figures: sync_figures(halfsky_tests::bench_sync::noop_reconnect(
                     sizes.reconnect_docs,
-                ))?,
-                notes: vec![],
+                ))?
+                .into_iter()
+                .chain(sync_figures(
+                    halfsky_tests::bench_reconnect::reconnect_after_drop(),
+                )?)
+                .collect(),
+                notes: vec![
+                    "The first three figures start both nodes anew (no TLS session to resume); the \
+                     last keeps them running, drops their link and counts from the moment it is \
+                     back (handshake attempts made while it was down are not counted)."
+                        .into(),
+                ],
             })
         });
     }
