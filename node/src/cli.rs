@@ -312,6 +312,7 @@ fn wants_json(command: &Command) -> bool {
                 cmd: QuarantineCommand::List { json: true }
             }
             | Command::Freshness { json: true, .. }
+            | Command::Duplicates { json: true, .. }
             | Command::Verify {
                 cmd: VerifyCommand::Queue { json: true, .. }
                     | VerifyCommand::Progress { json: true, .. }
@@ -403,6 +404,9 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             },
         },
         Command::Freshness { org, .. } => Request::Freshness {
+            org: org.as_deref().map(parse_org).transpose()?,
+        },
+        Command::Duplicates { org, .. } => Request::Duplicates {
             org: org.as_deref().map(parse_org).transpose()?,
         },
         Command::Import {

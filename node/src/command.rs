@@ -112,6 +112,11 @@ pub enum Request {
         /// The unit.
         org: Option<OrgCode>,
     },
+    /// Women registered twice in a subtree (this node's if `None`).
+    Duplicates {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
     /// Records from a CSV or XLSX file, all or nothing unless `skip_bad`.
     Import {
         /// The file.
@@ -201,6 +206,8 @@ pub enum Response {
     Progress(std::collections::BTreeMap<String, halfsky_shared::rollup::LevelProgress>),
     /// When the units of a subtree were last heard from.
     Freshness(Box<crate::sync::freshness::FreshnessReport>),
+    /// Women registered twice, one group per ID number.
+    Duplicates(Vec<crate::ledger::duplicates::Duplicate>),
     /// What an import wrote and refused.
     Imported {
         /// Kind of the records.
@@ -380,6 +387,14 @@ pub fn execute(
             Response::Freshness(Box::new(crate::sync::freshness::report(
                 root, units, now, stale,
             )))
+        }
+        Request::Duplicates { org } => {
+            let me = ledger.config().org;
+            let root = org.unwrap_or(me);
+            if !root.is_in_subtree_of(&me) {
+                return Err(CommandError::NotBelow { org: root, me });
+            }
+            Response::Duplicates(ledger.reader().duplicates(root)?)
         }
         Request::Import {
             file,

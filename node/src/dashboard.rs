@@ -272,6 +272,7 @@ pub fn router(state: AppState) -> Router {
             "/org/{code}/verify",
             get(pages::verify::page).post(pages::verify::submit),
         )
+        .route("/org/{code}/duplicates", get(pages::duplicates::page))
         .route("/record/{id}", get(pages::record))
         .route("/record/{id}/edit", get(edit::form).post(edit::submit))
         .route("/record/{id}/retire", post(edit::retire))

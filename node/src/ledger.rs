@@ -18,8 +18,11 @@
 
 pub mod actor;
 pub mod admit;
+pub mod duplicates;
 pub mod reader;
 pub mod replica;
+mod signing;
+pub use signing::ATTEST_EVERY_EDITS;
 pub mod trust;
 pub mod verification;
 mod write;
@@ -251,10 +254,6 @@ pub struct Ledger {
     /// The next edit signs the heads whatever the count (set when settling).
     attest_next: bool,
 }
-
-/// How many local writes may go unattested before one is signed anyway (a catch-up
-/// batch can only end where everything before it is attested).
-pub const ATTEST_EVERY_EDITS: u32 = 32;
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -493,23 +492,6 @@ impl Ledger {
         }
         self.maybe_compact(org)?;
         Ok(out)
-    }
-
-    /// This device's signer if `org` is its unit's document (the only one it signs).
-    fn signer_of(&self, org: OrgCode) -> Option<Arc<crate::pki::attest::Authorship>> {
-        self.authorship.clone().filter(|_| org == self.config.org)
-    }
-
-    /// Signs this unit's heads if local writes since the last attestation are not yet
-    /// covered. Called before anything of this node's own document leaves it (sync
-    /// messages, catch-up batches, bundles), so every change sent is admissible above.
-    pub fn attest_before_sending(&mut self) -> Result<(), LedgerError> {
-        if self.authorship.is_none() || self.unattested_edits == 0 {
-            return Ok(());
-        }
-        self.attest_next = true;
-        let org = self.config.org;
-        self.edit(org, Some(Touched::default()), |_| Ok(()))
     }
 
     fn maybe_compact(&self, org: OrgCode) -> Result<(), LedgerError> {

@@ -228,6 +228,19 @@ impl OrgCode {
         self.as_str().starts_with(root.subtree_prefix())
     }
 
+    /// The lowest unit whose subtree holds both `self` and `other` (the first unit
+    /// that sees records of both).
+    pub fn lowest_common_ancestor(&self, other: &OrgCode) -> OrgCode {
+        let mut unit = *self;
+        while !other.is_in_subtree_of(&unit) {
+            match unit.parent() {
+                Some(parent) => unit = parent,
+                None => break,
+            }
+        }
+        unit
+    }
+
     /// The child of `self` on the path to `descendant`, if `descendant` is strictly below.
     pub fn child_towards(&self, descendant: &OrgCode) -> Option<OrgCode> {
         if descendant == self || !descendant.is_in_subtree_of(self) {
@@ -280,6 +293,21 @@ mod tests {
         assert_eq!(code("230129100201").subtree_prefix(), "230129100201");
         assert_eq!(code("230129100000").subtree_prefix(), "230129100");
         assert_eq!(code("230100000000").subtree_prefix(), "2301");
+    }
+
+    #[test]
+    fn the_lowest_common_ancestor_sees_both() {
+        let (a, b) = (code("230129100201"), code("230129100202"));
+        assert_eq!(a.lowest_common_ancestor(&b), code("230129100000"));
+        assert_eq!(a.lowest_common_ancestor(&a), a);
+        let other_county = code("230183100201");
+        assert_eq!(
+            a.lowest_common_ancestor(&other_county),
+            code("230100000000")
+        );
+        let township = code("230129100000");
+        assert_eq!(township.lowest_common_ancestor(&a), township);
+        assert_eq!(a.lowest_common_ancestor(&township), township);
     }
 
     #[test]

@@ -139,6 +139,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Women registered twice: cards (not retired) with the same ID number, in one
+    /// unit or in two below this node, with the unit that sees both.
+    Duplicates {
+        /// Org code of a unit below this node (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Four-level verification (四级核查): what this level has still to check, checking
     /// records, and progress per level.
     Verify {

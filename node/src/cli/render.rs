@@ -147,6 +147,13 @@ pub fn render(
                 crate::cli::freshness::print(out, report)
             }
         }
+        Response::Duplicates(groups) => {
+            if json {
+                as_json(out, groups)
+            } else {
+                print_duplicates(out, groups)
+            }
+        }
         Response::Imported { kind, file, report } => render_import(*kind, file, report, err),
         Response::Exported {
             kind,
@@ -634,6 +641,38 @@ fn print_record(out: &mut dyn Write, view: &RecordView) -> std::io::Result<()> {
             "  RETIRED: {}",
             meta.retired_reason.as_deref().unwrap_or("")
         )?;
+    }
+    Ok(())
+}
+
+/// Women registered twice, one block per ID number.
+fn print_duplicates(
+    out: &mut dyn Write,
+    groups: &[crate::ledger::duplicates::Duplicate],
+) -> std::io::Result<()> {
+    if groups.is_empty() {
+        return writeln!(out, "no woman is registered twice");
+    }
+    writeln!(
+        out,
+        "{} ID numbers are registered more than once:",
+        groups.len()
+    )?;
+    for g in groups {
+        writeln!(out, "\nseen together at {}:", g.lowest_common_unit)?;
+        for c in &g.cards {
+            writeln!(
+                out,
+                "  {}  {}  {}  {} {}  written {} by {}",
+                c.id,
+                c.name,
+                c.id_number_masked,
+                c.unit,
+                c.unit_name.as_deref().unwrap_or(""),
+                c.created_at,
+                c.created_by
+            )?;
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! as CSV or XLSX from the same URL (`?format=csv&table=N`).
 
 pub mod admin;
+pub mod duplicates;
 pub mod lists;
 pub mod login;
 pub mod overview;

@@ -367,7 +367,8 @@ impl Ledger {
         let mut errors = complete(kind, &mut merged, today);
         self.check_refs(kind, &parsed.fields, &mut errors)?;
         if let Some(hash) = &parsed.id_hash {
-            if let Some(other) = self.index.woman_with_id_hash(hash)?.filter(|o| o != id) {
+            let others = self.index.women_with_id_hash(hash)?;
+            if let Some(other) = others.into_iter().find(|o| o != id) {
                 errors.push(FieldError::new(
                     "id_number",
                     format!("this ID number is already registered as {other}"),

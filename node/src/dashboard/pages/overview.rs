@@ -270,6 +270,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/women" } { (lang.t("妇女名单", "Women")) }
             " · "
             a href={ "/org/" (org) "/verify" } id="verify-link" { (lang.t("四级核查", "Verification")) }
+            " · "
+            a href={ "/org/" (org) "/duplicates" } id="duplicates-link" { (lang.t("重复登记", "Registered twice")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {
