@@ -485,3 +485,25 @@ fn stats_of_a_unit_never_heard_from_says_no_data_yet() {
     let text = ok(&node.home, &["stats", "--org", "230129100201"]);
     assert!(text.contains("红星村"), "{text}");
 }
+
+/// Logs written where no person is watching (a pipe, a file, a service's journal)
+/// are plain text: no colour codes.
+#[test]
+fn logs_are_plain_text_when_not_on_a_terminal() {
+    let node = village();
+    let out = Command::new(env!("CARGO_BIN_EXE_halfsky"))
+        .arg("-d")
+        .arg(&node.home)
+        .args(["stats"])
+        .env_remove("HALFSKY_HOME")
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("halfsky runs");
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("DEBUG"), "debug logs were asked for: {logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in piped logs: {logs}"
+    );
+}
