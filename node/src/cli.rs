@@ -313,6 +313,7 @@ fn wants_json(command: &Command) -> bool {
             }
             | Command::Freshness { json: true, .. }
             | Command::Duplicates { json: true, .. }
+            | Command::Rhythm { json: true, .. }
             | Command::Verify {
                 cmd: VerifyCommand::Queue { json: true, .. }
                     | VerifyCommand::Progress { json: true, .. }
@@ -404,6 +405,9 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             },
         },
         Command::Freshness { org, .. } => Request::Freshness {
+            org: org.as_deref().map(parse_org).transpose()?,
+        },
+        Command::Rhythm { org, .. } => Request::Rhythm {
             org: org.as_deref().map(parse_org).transpose()?,
         },
         Command::Duplicates { org, .. } => Request::Duplicates {

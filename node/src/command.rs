@@ -112,6 +112,11 @@ pub enum Request {
         /// The unit.
         org: Option<OrgCode>,
     },
+    /// The pairing rhythm of a subtree (this node's if `None`).
+    Rhythm {
+        /// The unit.
+        org: Option<OrgCode>,
+    },
     /// Women registered twice in a subtree (this node's if `None`).
     Duplicates {
         /// The unit.
@@ -206,6 +211,8 @@ pub enum Response {
     Progress(std::collections::BTreeMap<String, halfsky_shared::rollup::LevelProgress>),
     /// When the units of a subtree were last heard from.
     Freshness(Box<crate::sync::freshness::FreshnessReport>),
+    /// Pairings overdue for a contact or a visit.
+    Rhythm(Box<crate::ledger::rhythm::RhythmReport>),
     /// Women registered twice, one group per ID number.
     Duplicates(Vec<crate::ledger::duplicates::Duplicate>),
     /// What an import wrote and refused.
@@ -387,6 +394,15 @@ pub fn execute(
             Response::Freshness(Box::new(crate::sync::freshness::report(
                 root, units, now, stale,
             )))
+        }
+        Request::Rhythm { org } => {
+            let me = ledger.config().org;
+            let root = org.unwrap_or(me);
+            if !root.is_in_subtree_of(&me) {
+                return Err(CommandError::NotBelow { org: root, me });
+            }
+            let rhythm = ledger.config().dashboard.rhythm;
+            Response::Rhythm(Box::new(ledger.reader().rhythm(root, rhythm)?))
         }
         Request::Duplicates { org } => {
             let me = ledger.config().org;

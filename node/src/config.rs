@@ -439,6 +439,32 @@ mod tests {
         assert!(err.contains("halfsky.toml"), "{err}");
     }
 
+    /// The pairing rhythm is read from `[dashboard]`; zero days is refused by name.
+    #[test]
+    fn the_pairing_rhythm_is_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = NodeHome::new(dir.path().join("v"));
+        let org = OrgCode::parse("230129100201").unwrap();
+        home.init(org, "红星村", "laptop", None).unwrap();
+        let defaults = home.config().unwrap().dashboard.rhythm;
+        assert_eq!((defaults.phone_every_days, defaults.visit_every_days), (30, 60));
+        let text = std::fs::read_to_string(home.config_path()).unwrap();
+        std::fs::write(
+            home.config_path(),
+            format!("{text}\n[dashboard]\nphone_every_days = 14\nvisit_every_days = 45\n"),
+        )
+        .unwrap();
+        let rhythm = home.config().unwrap().dashboard.rhythm;
+        assert_eq!((rhythm.phone_every_days, rhythm.visit_every_days), (14, 45));
+        std::fs::write(
+            home.config_path(),
+            format!("{text}\n[dashboard]\nphone_every_days = 0\n"),
+        )
+        .unwrap();
+        let err = home.config().unwrap_err().to_string();
+        assert!(err.contains("phone_every_days must be at least 1"), "{err}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(duration("2m", "x").unwrap().as_secs(), 120);

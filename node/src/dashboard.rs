@@ -65,6 +65,8 @@ struct Inner {
     name: String,
     users: Vec<DashboardUser>,
     stale_after_secs: i64,
+    /// How often a paired helper must phone and visit.
+    rhythm: crate::ledger::rhythm::Rhythm,
     anonymous_read: bool,
     sessions: auth::Sessions,
     /// Failed logins per name and address.
@@ -124,6 +126,7 @@ impl AppState {
                 name,
                 users: config.users.clone(),
                 stale_after_secs: config.stale_after.as_secs() as i64,
+                rhythm: config.rhythm,
                 anonymous_read: is_loopback(&listen) && config.users.is_empty(),
                 sessions: auth::Sessions::default(),
                 throttle: auth::Throttle::default(),
@@ -170,6 +173,10 @@ impl AppState {
 
     fn node_label(&self) -> String {
         format!("{} ({})", self.inner.name, self.inner.org)
+    }
+
+    fn rhythm(&self) -> crate::ledger::rhythm::Rhythm {
+        self.inner.rhythm
     }
 
     fn stale_after_secs(&self) -> i64 {
@@ -273,6 +280,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::verify::page).post(pages::verify::submit),
         )
         .route("/org/{code}/duplicates", get(pages::duplicates::page))
+        .route("/org/{code}/rhythm", get(pages::rhythm::page))
         .route("/record/{id}", get(pages::record))
         .route("/record/{id}/edit", get(edit::form).post(edit::submit))
         .route("/record/{id}/retire", post(edit::retire))

@@ -21,6 +21,7 @@ pub mod admit;
 pub mod duplicates;
 pub mod reader;
 pub mod replica;
+pub mod rhythm;
 mod signing;
 pub use signing::ATTEST_EVERY_EDITS;
 pub mod trust;

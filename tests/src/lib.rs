@@ -133,3 +133,33 @@ pub fn eventually_blocking<T>(
         }
     }
 }
+
+/// The body of `path` on a dashboard of `ledger` served on loopback (no login),
+/// asserting it is answered 200.
+pub fn dashboard_page(ledger: Ledger, path: &str) -> String {
+    use halfsky_node::config::DashboardConfig;
+    use halfsky_node::dashboard::{router, AppState};
+    use halfsky_node::ledger::actor::LedgerActor;
+    use tower::ServiceExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let unit = ledger.config().org;
+        let (_actor, handle) = LedgerActor::start(ledger).unwrap();
+        let app = router(AppState::new(
+            handle,
+            unit,
+            "(test)".into(),
+            &DashboardConfig::default(),
+            "127.0.0.1:8080".parse().unwrap(),
+        ));
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::OK, "{path}");
+        let body = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&body).into_owned()
+    })
+}

@@ -45,35 +45,6 @@ fn deliver(from: &mut Ledger, to: &mut Ledger, sender: &str) {
     Replica::apply_changes(to, sender, &doc, changes).unwrap();
 }
 
-/// The body of `path` on a dashboard of `ledger` served on loopback (no login).
-fn city_page(ledger: Ledger, path: &str) -> String {
-    use halfsky_node::config::DashboardConfig;
-    use halfsky_node::dashboard::{router, AppState};
-    use halfsky_node::ledger::actor::LedgerActor;
-    use tower::ServiceExt;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async move {
-        let unit = ledger.config().org;
-        let (_actor, handle) = LedgerActor::start(ledger).unwrap();
-        let app = router(AppState::new(
-            handle,
-            unit,
-            "哈尔滨市".into(),
-            &DashboardConfig::default(),
-            "127.0.0.1:8080".parse().unwrap(),
-        ));
-        let request = axum::http::Request::get(path)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let response = app.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), axum::http::StatusCode::OK, "{path}");
-        let body = axum::body::to_bytes(response.into_body(), 10 << 20)
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&body).into_owned()
-    })
-}
-
 /// A valid number of someone born on `date` (YYYYMMDD) with sequence `seq`.
 fn number(date: &str, seq: &str) -> String {
     with_check_digit(&format!("230129{date}{seq}"))
@@ -165,7 +136,7 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     assert_ne!(below.code, 0, "a unit above this node is refused");
 
     // The city's page shows the same group, and neither number nor hash.
-    let page = city_page(city, &format!("/org/{CITY}/duplicates"));
+    let page = halfsky_tests::dashboard_page(city, &format!("/org/{CITY}/duplicates"));
     assert!(page.contains("id=\"duplicate-count\">1<"), "{page}");
     assert!(page.contains(&at_a.to_string()) && page.contains(&at_b.to_string()));
     assert!(!page.contains(&shared) && !page.contains(&hash), "{page}");

@@ -139,6 +139,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pairing rhythm: active pairings overdue for a contact (monthly) or a visit in
+    /// person (every two months), per helper and per unit, and visits by mode.
+    Rhythm {
+        /// Org code of a unit below this node (default: this node's unit).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Women registered twice: cards (not retired) with the same ID number, in one
     /// unit or in two below this node, with the unit that sees both.
     Duplicates {

@@ -147,6 +147,13 @@ pub fn render(
                 crate::cli::freshness::print(out, report)
             }
         }
+        Response::Rhythm(report) => {
+            if json {
+                as_json(out, report.as_ref())
+            } else {
+                print_rhythm(out, report)
+            }
+        }
         Response::Duplicates(groups) => {
             if json {
                 as_json(out, groups)
@@ -673,6 +680,61 @@ fn print_duplicates(
                 c.created_by
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The pairing rhythm: totals, per unit and helper, then the overdue pairings.
+fn print_rhythm(
+    out: &mut dyn Write,
+    r: &crate::ledger::rhythm::RhythmReport,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} as of {}: {} active pairings; {} overdue for a contact (every {} days), {} for a visit in person (every {} days)",
+        r.org,
+        r.as_of,
+        r.total.pairings,
+        r.total.contact_overdue,
+        r.rhythm.phone_every_days,
+        r.total.visit_overdue,
+        r.rhythm.visit_every_days
+    )?;
+    for (unit, c) in &r.by_unit {
+        writeln!(
+            out,
+            "  unit {unit}: {} pairings, {} contact overdue, {} visit overdue",
+            c.pairings, c.contact_overdue, c.visit_overdue
+        )?;
+    }
+    for (helper, c) in &r.by_helper {
+        writeln!(
+            out,
+            "  helper {helper}: {} pairings, {} contact overdue, {} visit overdue",
+            c.pairings, c.contact_overdue, c.visit_overdue
+        )?;
+    }
+    let modes: Vec<String> = r
+        .visits_by_mode
+        .iter()
+        .map(|(mode, n)| format!("{} {n}", halfsky_shared::schema::enums::VISIT_MODE.zh(mode)))
+        .collect();
+    writeln!(out, "  visits by mode: {}", modes.join(", "))?;
+    for p in r
+        .pairings
+        .iter()
+        .filter(|p| p.contact_overdue_days > 0 || p.visit_overdue_days > 0)
+    {
+        writeln!(
+            out,
+            "{}  {} ({})  helper {}  contact {} days overdue, visit {} days overdue",
+            p.pairing,
+            p.woman_name,
+            p.woman,
+            p.helper_name,
+            p.contact_overdue_days,
+            p.visit_overdue_days
+        )?;
     }
     Ok(())
 }

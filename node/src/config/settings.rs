@@ -100,6 +100,14 @@ pub(crate) struct RawDashboard {
     /// (minutes allowed; default 24 hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stale_after: Option<String>,
+    /// Pairing rhythm: a paired helper contacts her woman (a phone call counts) at
+    /// least this often, days (default 30: monthly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) phone_every_days: Option<u32>,
+    /// Pairing rhythm: and visits her in person at least this often, days (default 60:
+    /// every two months).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) visit_every_days: Option<u32>,
     /// Users (`halfsky user add`): name, role (viewer/editor/admin), argon2 hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) users: Vec<RawUser>,
@@ -181,6 +189,8 @@ impl RawDashboard {
         self.listen.is_none()
             && self.stale_after_hours.is_none()
             && self.stale_after.is_none()
+            && self.phone_every_days.is_none()
+            && self.visit_every_days.is_none()
             && self.users.is_empty()
             && self.tls_cert.is_none()
             && self.tls_key.is_none()
@@ -248,6 +258,8 @@ pub struct DashboardConfig {
     pub stale_after: std::time::Duration,
     /// Users who may log in.
     pub users: Vec<DashboardUser>,
+    /// How often a paired helper must phone and visit.
+    pub rhythm: crate::ledger::rhythm::Rhythm,
     /// HTTPS: certificate chain and key files (PEM), as written in the config
     /// (relative to the node home); `None` = plain HTTP.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
@@ -259,6 +271,7 @@ impl Default for DashboardConfig {
             listen: None,
             stale_after: std::time::Duration::from_secs(24 * 3600),
             users: Vec::new(),
+            rhythm: Default::default(),
             tls: None,
         }
     }
@@ -310,10 +323,29 @@ pub(crate) fn validate_dashboard(raw: &RawDashboard) -> Result<DashboardConfig, 
         Some(text) => duration_in("dashboard", text, "stale_after")?,
         None => std::time::Duration::from_secs(hours * 3600),
     };
+    let days = |v: Option<u32>, default: u32, name: &str| match v {
+        Some(0) => Err(format!("dashboard.{name} must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let defaults = crate::ledger::rhythm::Rhythm::default();
+    let rhythm = crate::ledger::rhythm::Rhythm {
+        phone_every_days: days(
+            raw.phone_every_days,
+            defaults.phone_every_days,
+            "phone_every_days",
+        )?,
+        visit_every_days: days(
+            raw.visit_every_days,
+            defaults.visit_every_days,
+            "visit_every_days",
+        )?,
+    };
     Ok(DashboardConfig {
         listen,
         stale_after,
         users,
+        rhythm,
         tls,
     })
 }

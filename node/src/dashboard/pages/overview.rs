@@ -272,6 +272,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/verify" } id="verify-link" { (lang.t("四级核查", "Verification")) }
             " · "
             a href={ "/org/" (org) "/duplicates" } id="duplicates-link" { (lang.t("重复登记", "Registered twice")) }
+            " · "
+            a href={ "/org/" (org) "/rhythm" } id="rhythm-link" { (lang.t("结对帮扶节奏", "Pairing rhythm")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {
