@@ -447,7 +447,10 @@ mod tests {
         let org = OrgCode::parse("230129100201").unwrap();
         home.init(org, "红星村", "laptop", None).unwrap();
         let defaults = home.config().unwrap().dashboard.rhythm;
-        assert_eq!((defaults.phone_every_days, defaults.visit_every_days), (30, 60));
+        assert_eq!(
+            (defaults.phone_every_days, defaults.visit_every_days),
+            (30, 60)
+        );
         let text = std::fs::read_to_string(home.config_path()).unwrap();
         std::fs::write(
             home.config_path(),

@@ -857,29 +857,35 @@ fn user_add_stores_an_argon2_hash_in_the_config() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn targets_come_from_target_records_else_the_default_is_marked() {
+async fn targets_are_drawn_at_the_level_they_belong_to() {
     let f = village();
     let app = make_app(&f, &users(), "0.0.0.0:8080");
     let c = login(&app, "viewer").await;
     let c = Some(c.as_str());
     let api = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
 
-    // No target record: the seed's figures, marked as defaults.
+    // A village has no target of its own: it sees its share of its county's yearly
+    // 300 (the seed's default, said so), never the county's target as its own.
     let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
     let o = api(&r.body);
-    assert_eq!(o["targets"]["training_person_times"]["value"], 300, "{o}");
+    assert_eq!(o["targets"]["own"], serde_json::json!([]), "{o}");
+    let share = &o["targets"]["share_of_county"];
+    assert_eq!(share["county"], "230129000000", "{o}");
+    assert_eq!(share["target"]["value"], 300);
+    assert_eq!(share["target"]["source"]["kind"], "default");
     assert_eq!(
-        o["targets"]["training_person_times"]["source"]["kind"],
-        "default"
+        share["county_total"],
+        serde_json::Value::Null,
+        "a village does not hold its county"
     );
-    assert_eq!(o["targets"]["poor_share_percent"]["value"], 40);
     let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
-    assert!(
-        page.contains("target 300 per county per year, default"),
-        "{page}"
-    );
+    assert!(page.contains("of its county's yearly target of"), "{page}");
+    assert!(page.contains("(default)"), "{page}");
+    assert!(!page.contains("This unit's targets"), "{page}");
 
-    // A target for this year beats one for the five-year span; another year's is ignored.
+    // Targets set for the village itself (through the same path as /new/target) are
+    // its own: every period, the latest record per period, this year's figure beside
+    // this year's target and everything recorded beside another period's.
     let add = |period: &'static str, metric: &'static str, value: &'static str| {
         f.handle.run(move |l| {
             let inputs: Vec<(String, String)> = [
@@ -894,23 +900,45 @@ async fn targets_come_from_target_records_else_the_default_is_marked() {
             l.add(Kind::Target, &inputs).unwrap()
         })
     };
-    add("2021-2030", "training_person_times", "90")
-        .await
-        .unwrap();
+    add("2026", "training_person_times", "90").await.unwrap();
     let year = add("2026", "training_person_times", "120").await.unwrap();
-    add("2025", "training_person_times", "999").await.unwrap();
-    add("2026", "poor_share_percent", "45").await.unwrap();
+    add("2021-2030", "insured", "999").await.unwrap();
+    add("2026", "model_women", "3").await.unwrap();
     let r = get(&app, &format!("/api/v1/overview?org={V1}"), c).await;
     let o = api(&r.body);
-    assert_eq!(o["targets"]["training_person_times"]["value"], 120, "{o}");
+    let own = o["targets"]["own"].as_array().unwrap();
+    let line = |metric: &str| {
+        own.iter()
+            .find(|l| l["metric"] == metric)
+            .unwrap_or_else(|| panic!("{metric} in {own:?}"))
+            .clone()
+    };
     assert_eq!(
-        o["targets"]["training_person_times"]["source"]["id"],
-        year.to_string()
+        own.len(),
+        3,
+        "the newer 2026 training target replaced the older: {own:?}"
     );
-    assert_eq!(o["targets"]["poor_share_percent"]["value"], 45);
+    let training = line("training_person_times");
+    assert_eq!(training["value"], 120);
+    assert_eq!(training["source"]["id"], year.to_string());
+    assert_eq!(training["actual_is_this_year"], true);
+    let person_times = o["stats"]["trainings"]["person_times_this_year"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(training["actual"].as_f64(), Some(person_times));
+    let insured = line("insured");
+    assert_eq!(insured["actual_is_this_year"], false);
+    assert_eq!(insured["actual"].as_f64(), o["stats"]["insured"].as_f64());
+    assert_eq!(
+        line("model_women")["actual"],
+        serde_json::Value::Null,
+        "not measured"
+    );
     let page = get(&app, &format!("/org/{V1}?lang=en"), c).await.text();
-    assert!(page.contains("person-times (target)"), "{page}");
-    assert!(page.contains("target ≥ 45%):"), "{page}");
+    assert!(page.contains("This unit's targets"), "{page}");
+    assert!(page.contains("not recorded in the ledger"), "{page}");
+    // Still the county's target for the share, not the village's own.
+    assert_eq!(o["targets"]["share_of_county"]["target"]["value"], 300);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,18 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
     // Villages keep writing while the demo runs: the city's total, read last, holds at
     // least what the villages held when they were read.
     assert!(first.city_women >= first.village_women, "{first:?}");
+    // The city measures against the Harbin plan's targets (seed 001), loaded once.
+    let targets = city.nodes[0]
+        .node
+        .handle()
+        .run(|l| {
+            l.list(halfsky_shared::Kind::Target, "", false)
+                .map(|t| t.len())
+        })
+        .await
+        .expect("the city answers")
+        .expect("the city lists its targets");
+    assert_eq!(targets, 5);
     city.shutdown().await;
 
     // Again on the same data: nothing is seeded twice, nothing is lost.
@@ -98,6 +110,17 @@ async fn a_small_city_gets_every_village_record_and_picks_up_again() {
         "a kept demo keeps its login"
     );
     let again = city.snapshot().await;
+    let targets = city.nodes[0]
+        .node
+        .handle()
+        .run(|l| {
+            l.list(halfsky_shared::Kind::Target, "", false)
+                .map(|t| t.len())
+        })
+        .await
+        .expect("the city answers")
+        .expect("the city lists its targets");
+    assert_eq!(targets, 5, "the plan's targets are not written twice");
     assert!(again.village_women >= first.village_women);
     assert!(
         again.city_women >= first.city_women,

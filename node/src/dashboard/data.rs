@@ -10,7 +10,7 @@ use halfsky_shared::rollup::{ChildStats, StatsReport};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::Serialize;
 
-use super::targets::{targets, Targets};
+use super::targets::{level_targets, LevelTargets};
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::{LedgerError, RecordView};
 use crate::sync::freshness::{SubtreeFreshness, UnitFreshness};
@@ -60,8 +60,8 @@ pub struct Overview {
     /// Names of units in the subtree (for freshness labels).
     #[serde(skip)]
     pub names: BTreeMap<OrgCode, String>,
-    /// This year's training targets, from target records or the seed's defaults.
-    pub targets: Targets,
+    /// The targets that belong to this unit, and its part in the levels' ones.
+    pub targets: LevelTargets,
 }
 
 /// Builds the overview of `org`.
@@ -103,10 +103,6 @@ pub fn overview(
             names.insert(a, n);
         }
     }
-    let counties = match org.level() {
-        halfsky_shared::org::Level::City => stats.children.len().max(1) as i64,
-        _ => 1,
-    };
     Ok(Overview {
         stale: freshness.is_stale(),
         freshness,
@@ -114,7 +110,7 @@ pub fn overview(
         children,
         verification: verification(&stats),
         names,
-        targets: targets(ledger.index(), org, stats.trainings.year, counties)?,
+        targets: level_targets(ledger, &stats)?,
         stats,
     })
 }

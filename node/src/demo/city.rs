@@ -23,7 +23,10 @@ use crate::run::RunningNode;
 
 use super::carrier::carry;
 use super::relay::RelayProcess;
-use super::setup::{enable_dashboard, ensure_home, seed_village, set_relay, start_node, DemoLogin};
+use super::setup::{
+    enable_dashboard, ensure_home, seed_city_targets, seed_village, set_relay, start_node,
+    DemoLogin,
+};
 pub use super::snapshot::{Snapshot, VillageRow};
 use super::writer::WriterState;
 
@@ -134,6 +137,10 @@ impl DemoCity {
         let mut proxies = Vec::new();
         let home = ensure_home(dir, &ca, &plan.city, &key, true)?;
         let login = enable_dashboard(dir, &home, options.dashboard_port)?;
+        let targets_home = home.clone();
+        tokio::task::spawn_blocking(move || seed_city_targets(&targets_home))
+            .await
+            .context("writing the city's targets")??;
         let city = start_node(&home, None).await?;
         let city_addr = city.listen_addr().context("the city listens")?;
         let dashboard = city.dashboard_addr().map(|a| (a, login));

@@ -101,6 +101,39 @@ pub(super) fn seed_village(home: &NodeHome, households: usize, seed: u64) -> Res
     Ok(written)
 }
 
+/// The Harbin plan's city targets (seed 001, 2016–2020), written once into the city's
+/// ledger so its overview measures against them; the per-county 300 person-times a year
+/// is the counties' default and needs no record.
+pub(super) const SEED_CITY_TARGETS: &[(&str, &str)] = &[
+    ("city_bases", "50"),
+    ("handicraft_bases", "50"),
+    ("model_women", "100"),
+    ("insured", "60000"),
+    ("training_person_times", "30000"),
+];
+
+/// Writes [`SEED_CITY_TARGETS`] into an empty city ledger; how many were written.
+pub(super) fn seed_city_targets(home: &NodeHome) -> Result<usize> {
+    let mut ledger = Ledger::open(home)?;
+    if !ledger.list(Kind::Target, "", true)?.is_empty() {
+        return Ok(0);
+    }
+    let org = ledger.config().org.to_string();
+    for (metric, value) in SEED_CITY_TARGETS {
+        let inputs: Vec<(String, String)> = [
+            ("org", org.as_str()),
+            ("metric", metric),
+            ("period", "2016-2020"),
+            ("value", value),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        ledger.add(Kind::Target, &inputs)?;
+    }
+    Ok(SEED_CITY_TARGETS.len())
+}
+
 pub(super) async fn start_node(home: &NodeHome, parent: Option<SocketAddr>) -> Result<RunningNode> {
     home.set_sync_option("parent", parent.map(|a| a.to_string()).as_deref())?;
     RunningNode::start(home)

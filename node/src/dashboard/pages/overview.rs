@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use halfsky_shared::rollup::AGE_BANDS;
 use halfsky_shared::schema::enums;
+use halfsky_shared::schema::enums::METRIC;
 use maud::{html as markup, Markup};
 
 use super::{
@@ -306,40 +307,78 @@ pub async fn overview(
     ok_page(&ctx, &state, &title, body)
 }
 
-/// This year's trainings against their targets (records, else marked defaults).
+/// This year's trainings, and the targets drawn at the level they belong to: this
+/// unit's own, the counties that reached theirs (city), or this unit's share of its
+/// county's (township, village).
 fn trainings(lang: Lang, o: &Overview) -> Markup {
     let t = &o.stats.trainings;
     let pt = t.person_times_this_year;
-    let target = &o.targets.training_person_times;
-    let share_target = &o.targets.poor_share_percent;
-    let share = t.poor_share_percent_this_year;
-    let share_text = match share {
-        Some(p) => format!("{p}% / {}%", share_target.value),
+    let share_text = match t.poor_share_percent_this_year {
+        Some(p) => format!("{p}%"),
         None => lang.t("今年无培训", "no trainings this year").to_string(),
     };
-    let target_note = if target.is_default() {
-        lang.t(
-            "人次（目标：每县每年300，默认值）",
-            "person-times (target 300 per county per year, default)",
-        )
-    } else {
-        lang.t("人次（目标）", "person-times (target)")
-    };
+    let targets = &o.targets;
     markup! {
         h2 { (lang.t("培训", "Trainings")) }
         p {
             (t.year) " " (lang.t("年", "")) "：" (t.sessions_this_year) " "
-            (lang.t("期", "sessions")) "，" (pt) " " (lang.t("人次", "person-times"))
-        }
-        (svg::progress(pt as f64, target.value as f64, &format!("{pt} / {} {target_note}", target.value)))
-        p {
-            (lang.t("贫困妇女占培训人次比例（目标≥", "Poor women's share of person-times (target ≥ "))
-            (share_target.value)
-            (if share_target.is_default() { lang.t("%，默认值", "%, default") } else { "%" })
-            (lang.t("）：", "):"))
-            " "
+            (lang.t("期", "sessions")) "，" b id="person-times" { (pt) } " " (lang.t("人次", "person-times")) "；"
+            (lang.t("贫困妇女占培训人次比例 ", "poor women's share of person-times "))
             b id="poor-share" { (share_text) }
         }
-        (svg::progress(share.unwrap_or(0.0), share_target.value as f64, &share_text))
+        @if let Some(c) = &targets.counties {
+            p id="counties-reached" {
+                (lang.t("今年培训达到本县年度目标的县：", "Counties that reached their own yearly training target: "))
+                b { (c.reached) " / " (c.of) }
+            }
+            table.compact {
+                @for (county, target, done) in &c.counties {
+                    tr {
+                        td { a href={ "/org/" (county) } { (o.names.get(county).map(String::as_str).unwrap_or(county.as_str())) } }
+                        td { (svg::progress(*done as f64, *target as f64, &format!("{done} / {target}"))) }
+                    }
+                }
+            }
+        }
+        @if let Some(share) = &targets.share_of_county {
+            p id="county-share" {
+                (lang.t("本单位今年培训 ", "This unit's person-times this year: "))
+                b { (share.own) }
+                (lang.t(" 人次，所属县年度目标 ", ", of its county's yearly target of "))
+                b { (share.target.value) }
+                @if share.target.is_default() { (lang.t("（默认值）", " (default)")) }
+                @if let Some(total) = share.county_total {
+                    (lang.t("；全县今年 ", "; the whole county this year: ")) (total)
+                }
+            }
+            (svg::progress(share.own as f64, share.target.value as f64, &format!("{} / {}", share.own, share.target.value)))
+        }
+        @if !targets.own.is_empty() {
+            h2 { (lang.t("本级目标任务", "This unit's targets")) }
+            table id="own-targets" {
+                tr {
+                    th { (lang.t("指标", "Metric")) }
+                    th { (lang.t("期间", "Period")) }
+                    th { (lang.t("目标", "Target")) }
+                    th { (lang.t("完成", "Done")) }
+                }
+                @for line in &targets.own {
+                    tr {
+                        td { (lang.option(&METRIC, &line.metric)) @if line.is_default() { " " small { (lang.t("（默认值）", "(default)")) } } }
+                        td { (line.period) }
+                        td.num { (line.value) }
+                        td {
+                            @match line.actual {
+                                Some(done) => {
+                                    (svg::progress(done, line.value as f64, &format!("{done} / {}", line.value)))
+                                    small { (if line.actual_is_this_year { lang.t("今年", "this year") } else { lang.t("累计", "all recorded") }) }
+                                }
+                                None => small { (lang.t("台账不记录此项", "not recorded in the ledger")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
