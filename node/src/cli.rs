@@ -407,6 +407,25 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         Command::Freshness { org, .. } => Request::Freshness {
             org: org.as_deref().map(parse_org).transpose()?,
         },
+        Command::Report {
+            org,
+            month,
+            out,
+            lang,
+        } => Request::Report {
+            org: org.as_deref().map(parse_org).transpose()?,
+            month,
+            out: absolute(out),
+            english: match lang.trim().to_lowercase().as_str() {
+                "en" | "english" => true,
+                "zh" | "zh-cn" | "cn" | "" => false,
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "--lang {other}: give zh (Chinese) or en (English)"
+                    )))
+                }
+            },
+        },
         Command::Rhythm { org, .. } => Request::Rhythm {
             org: org.as_deref().map(parse_org).transpose()?,
         },

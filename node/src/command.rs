@@ -112,6 +112,17 @@ pub enum Request {
         /// The unit.
         org: Option<OrgCode>,
     },
+    /// The monthly report of a unit (this node's if `None`) written to `out`.
+    Report {
+        /// The unit.
+        org: Option<OrgCode>,
+        /// The month (`YYYY-MM`; this month if `None`).
+        month: Option<String>,
+        /// The HTML file to write.
+        out: PathBuf,
+        /// In English rather than Chinese.
+        english: bool,
+    },
     /// The pairing rhythm of a subtree (this node's if `None`).
     Rhythm {
         /// The unit.
@@ -211,6 +222,15 @@ pub enum Response {
     Progress(std::collections::BTreeMap<String, halfsky_shared::rollup::LevelProgress>),
     /// When the units of a subtree were last heard from.
     Freshness(Box<crate::sync::freshness::FreshnessReport>),
+    /// A monthly report written.
+    ReportWritten {
+        /// The file.
+        out: PathBuf,
+        /// The unit.
+        org: OrgCode,
+        /// The month's first day.
+        month: chrono::NaiveDate,
+    },
     /// Pairings overdue for a contact or a visit.
     Rhythm(Box<crate::ledger::rhythm::RhythmReport>),
     /// Women registered twice, one group per ID number.
@@ -290,6 +310,17 @@ pub enum CommandError {
     /// Checks could not be recorded.
     #[error(transparent)]
     Verify(#[from] crate::ledger::verification::MarkError),
+    /// A month not written YYYY-MM.
+    #[error(transparent)]
+    Month(#[from] crate::dashboard::report::BadMonth),
+    /// The report file could not be written.
+    #[error("cannot write the report to {}: {source}; check that the folder exists and is writable", path.display())]
+    WriteReport {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A unit outside this node's subtree: it keeps no contact records of it.
     #[error("{org} is not below this node's unit {me}; give a unit of this node's subtree (or run the command on that unit's node)")]
     NotBelow {
@@ -394,6 +425,50 @@ pub fn execute(
             Response::Freshness(Box::new(crate::sync::freshness::report(
                 root, units, now, stale,
             )))
+        }
+        Request::Report {
+            org,
+            month,
+            out,
+            english,
+        } => {
+            use chrono::Datelike;
+            let me = ledger.config().org;
+            let root = org.unwrap_or(me);
+            if !root.is_in_subtree_of(&me) {
+                return Err(CommandError::NotBelow { org: root, me });
+            }
+            let reader = ledger.reader();
+            let month = match month.as_deref() {
+                Some(text) => crate::dashboard::report::parse_month(text)?,
+                None => {
+                    let today = reader.today();
+                    today.with_day(1).unwrap_or(today)
+                }
+            };
+            let stale = ledger.config().dashboard.stale_after.as_secs() as i64;
+            let now = chrono::Utc::now().timestamp();
+            let report =
+                crate::dashboard::report::monthly_report(&reader, root, month, now, stale)?;
+            let lang = if english {
+                crate::dashboard::i18n::Lang::En
+            } else {
+                crate::dashboard::i18n::Lang::Zh
+            };
+            let html = crate::dashboard::report::render(&report, lang).into_string();
+            // Written beside, then renamed: never a half-written report.
+            let partial = out.with_extension("html.partial");
+            std::fs::write(&partial, html)
+                .and_then(|()| std::fs::rename(&partial, &out))
+                .map_err(|source| CommandError::WriteReport {
+                    path: out.clone(),
+                    source,
+                })?;
+            Response::ReportWritten {
+                out,
+                org: root,
+                month,
+            }
         }
         Request::Rhythm { org } => {
             let me = ledger.config().org;

@@ -35,6 +35,7 @@ pub mod i18n;
 mod json;
 pub mod overdue;
 mod pages;
+pub mod report;
 mod svg;
 pub mod table;
 pub mod targets;
@@ -281,6 +282,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/org/{code}/duplicates", get(pages::duplicates::page))
         .route("/org/{code}/rhythm", get(pages::rhythm::page))
+        .route("/org/{code}/report", get(pages::report::page))
         .route("/record/{id}", get(pages::record))
         .route("/record/{id}/edit", get(edit::form).post(edit::submit))
         .route("/record/{id}/retire", post(edit::retire))

@@ -507,3 +507,47 @@ fn logs_are_plain_text_when_not_on_a_terminal() {
         "colour codes in piped logs: {logs}"
     );
 }
+
+/// The monthly report: a printable page stamped with the unit and the month, the same
+/// as the dashboard's; a wrong month is refused saying how to write it.
+#[test]
+fn the_monthly_report_is_written_as_a_printable_page() {
+    let node = village();
+    let dir = node.home.parent().unwrap().to_path_buf();
+    let out = dir.join("report.html");
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let args = ["report", "--month", &month, "--out", out.to_str().unwrap()];
+    ok(&node.home, &args);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("红星村 (230129100201)"), "{html}");
+    assert!(html.contains("id=\"month-figures\""), "{html}");
+    assert!(html.contains("填报人"), "{html}");
+    assert!(html.contains("@media print"), "{html}");
+    assert!(!dir.join("report.html.partial").exists());
+    let english = dir.join("report-en.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_halfsky"))
+        .arg("-d")
+        .arg(&node.home)
+        .args(["report", "--out", english.to_str().unwrap()])
+        .env_remove("HALFSKY_HOME")
+        .env("HALFSKY_LANG", "en")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&english).unwrap();
+    assert!(html.contains("Prepared by"), "{html}");
+    let err = fails(
+        &node.home,
+        &["report", "--month", "11/2026", "--out", "x.html"],
+    );
+    assert!(err.contains("must be written YYYY-MM"), "{err}");
+    let err = fails(
+        &node.home,
+        &["report", "--org", "230100000000", "--out", "x.html"],
+    );
+    assert!(err.contains("not below"), "{err}");
+}

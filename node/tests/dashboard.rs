@@ -941,6 +941,32 @@ async fn targets_are_drawn_at_the_level_they_belong_to() {
     assert_eq!(o["targets"]["share_of_county"]["target"]["value"], 300);
 }
 
+/// The monthly report page: the village's month, stamped, printable; a wrong month is
+/// answered 400 with how to write it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_report_page_is_stamped_and_printable() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let r = get(&app, &format!("/org/{V1}/report?month=2026-11"), c).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.text();
+    assert!(page.contains("2026年11月"), "{page}");
+    assert!(page.contains(&format!("红星村 ({V1})")), "{page}");
+    assert!(page.contains("@media print"), "{page}");
+    let overview = get(&app, &format!("/org/{V1}"), c).await.text();
+    assert!(
+        overview.contains(&format!("/org/{V1}/report")),
+        "linked from the overview"
+    );
+    let r = get(&app, &format!("/org/{V1}/report?month=Nov"), c).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("YYYY-MM"), "{}", r.text());
+    let r = get(&app, &format!("/org/{V1}/report"), None).await;
+    assert_ne!(r.status, StatusCode::OK, "not without a login off loopback");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_answered_while_the_ledger_actor_is_busy() {
     let f = township();

@@ -458,6 +458,29 @@ async fn scenario() {
 
     verification(&client, &city, &county, &village).await;
 
+    // The city's monthly report, from the overview's link: one printable page stamped
+    // with the unit and the month.
+    client
+        .goto(&format!("{city_url}/org/{CITY}"))
+        .await
+        .unwrap();
+    click(&client, Locator::Id("report-link")).await;
+    arrives_at(&client, &format!("/org/{CITY}/report")).await;
+    let unit = client
+        .find(Locator::Id("report-unit"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(unit.contains(CITY), "{unit}");
+    let verified = texts(&client, "#report-verification td").await;
+    assert!(
+        !verified.is_empty(),
+        "verification progress is on the report"
+    );
+    shot(&client, "12-city-monthly-report").await;
+
     client.close().await.unwrap();
     drop(driver);
     village.shutdown().await;

@@ -139,6 +139,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The monthly report (统计报表) of a unit as a printable HTML page, the same as the
+    /// dashboard's `/org/CODE/report`: the month's activity, totals, targets,
+    /// verification progress, overdue follow-ups and freshness, with lines to sign.
+    Report {
+        /// Org code of the unit (this node's or one below; default: this node's).
+        #[arg(long)]
+        org: Option<String>,
+        /// The month, YYYY-MM (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// The HTML file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Chinese (zh, default) or English (en).
+        #[arg(long, env = "HALFSKY_LANG", default_value = "zh")]
+        lang: String,
+    },
     /// Pairing rhythm: active pairings overdue for a contact (monthly) or a visit in
     /// person (every two months), per helper and per unit, and visits by mode.
     Rhythm {

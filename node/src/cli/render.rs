@@ -147,6 +147,12 @@ pub fn render(
                 crate::cli::freshness::print(out, report)
             }
         }
+        Response::ReportWritten { out: path, org, month } => writeln!(
+            err,
+            "wrote the report of {org} for {} to {}",
+            month.format("%Y-%m"),
+            path.display()
+        ),
         Response::Rhythm(report) => {
             if json {
                 as_json(out, report.as_ref())

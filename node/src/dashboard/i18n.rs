@@ -226,3 +226,32 @@ mod tests {
         );
     }
 }
+
+/// A sum of money as cadres write it: thousands grouped, two decimals, the unit
+/// (`1,545,000.00 元`, `1,545,000.00 yuan`).
+pub fn money(lang: Lang, yuan: f64) -> String {
+    let fen = (yuan * 100.0).round() as i64;
+    let (sign, fen) = if fen < 0 { ("-", -fen) } else { ("", fen) };
+    let whole = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02} {}", fen % 100, lang.t("元", "yuan"))
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_with_two_decimals() {
+        assert_eq!(money(Lang::Zh, 1_545_000.0), "1,545,000.00 元");
+        assert_eq!(money(Lang::En, 999.5), "999.50 yuan");
+        assert_eq!(money(Lang::Zh, 0.0), "0.00 元");
+        assert_eq!(money(Lang::Zh, -1234.567), "-1,234.57 元");
+    }
+}

@@ -166,7 +166,7 @@ fn measured(
         "exits" => Some(stats.women.by_status.of("exited") as f64),
         "insured" => Some(stats.insured as f64),
         "city_bases" => bases(&|r| r.text("level") == Some("city"))?,
-        "handicraft_bases" => bases(&|r| r.text("base_kind") == Some("handicraft"))?,
+        "handicraft_bases" => bases(&|r| r.text("kind") == Some("handicraft"))?,
         _ => None,
     })
 }

@@ -247,10 +247,9 @@ pub async fn overview(
         (
             lang.t("小额贷款", "Loans"),
             format!(
-                "{}（{:?} {}）",
+                "{}（{}）",
                 s.loans.count,
-                s.loans.amount_yuan,
-                lang.t("元", "yuan")
+                crate::dashboard::i18n::money(lang, s.loans.amount_yuan)
             ),
             "loans",
         ),
@@ -275,6 +274,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/duplicates" } id="duplicates-link" { (lang.t("重复登记", "Registered twice")) }
             " · "
             a href={ "/org/" (org) "/rhythm" } id="rhythm-link" { (lang.t("结对帮扶节奏", "Pairing rhythm")) }
+            " · "
+            a href={ "/org/" (org) "/report" } id="report-link" { (lang.t("月度统计报表", "Monthly report")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {
