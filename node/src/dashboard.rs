@@ -40,6 +40,7 @@ mod svg;
 pub mod table;
 pub mod targets;
 pub mod tls;
+pub mod trends;
 pub mod unit;
 
 use std::net::SocketAddr;
@@ -283,6 +284,7 @@ pub fn router(state: AppState) -> Router {
         .route("/org/{code}/duplicates", get(pages::duplicates::page))
         .route("/org/{code}/rhythm", get(pages::rhythm::page))
         .route("/org/{code}/report", get(pages::report::page))
+        .route("/org/{code}/trends", get(pages::trends::page))
         .route("/record/{id}", get(pages::record))
         .route("/record/{id}/edit", get(edit::form).post(edit::submit))
         .route("/record/{id}/retire", post(edit::retire))

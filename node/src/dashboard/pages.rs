@@ -13,6 +13,7 @@ pub mod overview;
 pub mod record;
 pub mod report;
 pub mod rhythm;
+pub mod trends;
 pub mod verify;
 
 use std::collections::BTreeMap;

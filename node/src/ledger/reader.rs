@@ -189,6 +189,16 @@ impl LedgerReader {
         Ok(self.load(id.org())?.history(id)?)
     }
 
+    /// Histories of several records of `org`'s document, loading it once.
+    pub fn histories(
+        &self,
+        org: OrgCode,
+        ids: &[RecordId],
+    ) -> Result<Vec<Vec<HistoryEntry>>, LedgerError> {
+        let mut doc = self.load(org)?;
+        ids.iter().map(|id| Ok(doc.history(id)?)).collect()
+    }
+
     /// Statistics of the subtree under `org`.
     pub fn stats(&self, org: OrgCode) -> Result<StatsReport, LedgerError> {
         let today = self.today();

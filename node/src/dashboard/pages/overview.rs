@@ -276,6 +276,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/rhythm" } id="rhythm-link" { (lang.t("结对帮扶节奏", "Pairing rhythm")) }
             " · "
             a href={ "/org/" (org) "/report" } id="report-link" { (lang.t("月度统计报表", "Monthly report")) }
+            " · "
+            a href={ "/org/" (org) "/trends" } id="trends-link" { (lang.t("路径与趋势", "Paths and trends")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {
