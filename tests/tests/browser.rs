@@ -308,6 +308,31 @@ async fn verification(
         }
     })
     .await;
+
+    // The county clerk confirms the fixed record from its own page.
+    let before = county_progress(city).await;
+    login_at(client, &county_url).await;
+    client
+        .goto(&format!("{county_url}/record/{id}"))
+        .await
+        .unwrap();
+    click(
+        client,
+        Locator::Css("#record-verify option[value=\"confirmed\"]"),
+    )
+    .await;
+    click(client, Locator::Id("record-verify-submit")).await;
+    arrives_at(client, &format!("/record/{id}")).await;
+    client
+        .find(Locator::Id("checked"))
+        .await
+        .expect("the record page says the check was recorded");
+    shot(client, "14-county-confirms-from-the-record").await;
+    eventually(LIMIT, "the confirmation at the city", || async {
+        let now = county_progress(city).await;
+        (now.confirmed == before.confirmed + 1).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,7 +504,7 @@ async fn scenario() {
         !verified.is_empty(),
         "verification progress is on the report"
     );
-    shot(&client, "12-city-monthly-report").await;
+    shot(&client, "15-city-monthly-report").await;
 
     client.close().await.unwrap();
     drop(driver);

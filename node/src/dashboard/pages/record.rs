@@ -20,6 +20,8 @@ use crate::dashboard::AppState;
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AfterSave {
     saved: Option<String>,
+    /// `?checked=1`: a check of this record was just recorded from this page.
+    checked: Option<String>,
 }
 
 /// `/record/{id}`: a record, its conflicting values, its history and related records.
@@ -198,6 +200,9 @@ pub async fn record(
         @if after.saved.is_some() {
             p.ok.fresh id="saved" { (lang.t("已保存", "Saved")) }
         }
+        @if after.checked.is_some() {
+            p.ok.fresh id="checked" { (lang.t("已记录核查", "Check recorded")) }
+        }
         @if id.org() == state.org() && ctx.can_write() && !rec.meta.retired {
             p { a id="edit" href={ "/record/" (id) "/edit" } { (lang.t("修改或停用", "Change or retire")) } }
         }
@@ -213,6 +218,24 @@ pub async fn record(
             }
         }
         (tables[0].html(Some(&base), 0))
+        @if ctx.can_write() && !rec.meta.retired && crate::ledger::verification::CHECKED_KINDS.contains(&rec.kind()) {
+            // This level's check of this one record (四级核查), as from the queue.
+            form method="post" action={ "/org/" (state.org()) "/verify" } id="record-verify" {
+                input type="hidden" name="csrf" value=(ctx.csrf());
+                input type="hidden" name="id" value=(id);
+                input type="hidden" name="back" value="record";
+                label { (lang.t("本级核查 ", "This level's check ")) }
+                select name="result" {
+                    option value="confirmed" { (lang.t("确认", "confirmed")) }
+                    option value="needs_fix" { (lang.t("需整改", "needs fix")) }
+                    option value="rejected" { (lang.t("不通过", "rejected")) }
+                }
+                " "
+                label { (lang.t("备注 ", "Note ")) input type="text" name="note" size="30"; }
+                " "
+                button type="submit" id="record-verify-submit" { (lang.t("记录核查", "Record the check")) }
+            }
+        }
         @if rec.kind() == Kind::Woman && id.org() == state.org() {
             p {
                 a href={ "/new/visit?woman_id=" (id) } { (lang.t("记录回访", "Record a visit")) }

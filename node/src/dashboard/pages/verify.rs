@@ -300,6 +300,8 @@ pub async fn submit(
         );
     }
     let note = value("note");
+    // A check made from a record's own page goes back to that record.
+    let back = (value("back") == "record" && ids.len() == 1).then(|| ids[0].clone());
     let verifier = ctx
         .session
         .as_ref()
@@ -311,7 +313,11 @@ pub async fn submit(
     match res {
         Ok(Ok(written)) => {
             tracing::info!(user = ?ctx.session.as_ref().map(|s| &s.name), checks = written.len(), "checks recorded from the dashboard");
-            Redirect::to(&format!("/org/{org}/verify?done={}", written.len())).into_response()
+            match back {
+                Some(id) => Redirect::to(&format!("/record/{id}?checked=1")).into_response(),
+                None => Redirect::to(&format!("/org/{org}/verify?done={}", written.len()))
+                    .into_response(),
+            }
         }
         Ok(Err(e)) => message(
             &ctx,
