@@ -285,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .route("/org/{code}/rhythm", get(pages::rhythm::page))
         .route("/org/{code}/report", get(pages::report::page))
         .route("/org/{code}/trends", get(pages::trends::page))
+        .route("/org/{code}/records", get(pages::records::page))
         .route("/record/{id}", get(pages::record))
         .route("/record/{id}/edit", get(edit::form).post(edit::submit))
         .route("/record/{id}/retire", post(edit::retire))

@@ -967,6 +967,72 @@ async fn the_monthly_report_page_is_stamped_and_printable() {
     assert_ne!(r.status, StatusCode::OK, "not without a login off loopback");
 }
 
+/// Lists of trainings, loans, bases and pairings: every record of the kind, values by
+/// their names, escaped, downloadable; women are pointed to their own list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_each_kind_are_listed_escaped_and_downloadable() {
+    let f = village();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let woman = f
+        .handle
+        .run(|l| l.list(Kind::Woman, V1, false).unwrap()[0].record.id.clone())
+        .await
+        .unwrap();
+    let pairing = f
+        .handle
+        .run(move |l| {
+            let inputs: Vec<(String, String)> = [
+                ("woman_id", woman.to_string()),
+                ("helper_name", "<b>王</b>".to_string()),
+                ("helper_kind", "cadre".to_string()),
+                ("since", "2026-11-01".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            l.add(Kind::Pairing, &inputs).unwrap()
+        })
+        .await
+        .unwrap();
+    for kind in ["training", "loan", "base", "pairing"] {
+        let expected = f
+            .handle
+            .run(move |l| {
+                l.list(Kind::from_name(kind).unwrap(), V1, false)
+                    .unwrap()
+                    .len()
+            })
+            .await
+            .unwrap();
+        let page = get(&app, &format!("/org/{V1}/records?kind={kind}"), c).await;
+        assert_eq!(page.status, StatusCode::OK, "{kind}");
+        let text = page.text();
+        assert!(
+            text.contains(&format!("id=\"record-count\">{expected}<")),
+            "{kind}: {expected} records: {text}"
+        );
+    }
+    let text = get(&app, &format!("/org/{V1}/records?kind=pairing"), c)
+        .await
+        .text();
+    assert!(text.contains(&pairing.to_string()), "{text}");
+    assert!(text.contains("&lt;b&gt;王&lt;/b&gt;"), "escaped: {text}");
+    assert!(!text.contains("<b>王</b>"), "{text}");
+    assert!(text.contains("干部"), "helper kind by its name: {text}");
+    let csv = get(
+        &app,
+        &format!("/org/{V1}/records?kind=pairing&format=csv"),
+        c,
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.text().contains(&pairing.to_string()));
+    let women = get(&app, &format!("/org/{V1}/records?kind=woman"), c).await;
+    assert_eq!(women.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_answered_while_the_ledger_actor_is_busy() {
     let f = township();

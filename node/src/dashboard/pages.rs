@@ -11,6 +11,7 @@ pub mod lists;
 pub mod login;
 pub mod overview;
 pub mod record;
+pub mod records;
 pub mod report;
 pub mod rhythm;
 pub mod trends;

@@ -278,6 +278,8 @@ pub async fn overview(
             a href={ "/org/" (org) "/report" } id="report-link" { (lang.t("月度统计报表", "Monthly report")) }
             " · "
             a href={ "/org/" (org) "/trends" } id="trends-link" { (lang.t("路径与趋势", "Paths and trends")) }
+            " · "
+            a href={ "/org/" (org) "/records?kind=training" } id="records-link" { (lang.t("培训、贷款、基地、结对名单", "Trainings, loans, bases, pairings")) }
         }
         div.grid {
             @for (label, value, id) in &boxes {
