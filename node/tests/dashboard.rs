@@ -939,6 +939,58 @@ async fn targets_are_drawn_at_the_level_they_belong_to() {
     assert!(page.contains("not recorded in the ledger"), "{page}");
     // Still the county's target for the share, not the village's own.
     assert_eq!(o["targets"]["share_of_county"]["target"]["value"], 300);
+
+    // A target entered on /new/target by an editor shows on the overview of the unit
+    // it names.
+    let ec = login(&app, "editor").await;
+    let csrf = csrf_of(&get(&app, "/new/target", Some(&ec)).await.text());
+    let r = post(
+        &app,
+        "/new/target",
+        Some(&ec),
+        &[
+            ("org", V1),
+            ("metric", "exits"),
+            ("period", "2026"),
+            ("value", "7"),
+            ("csrf", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let o = api(&get(&app, &format!("/api/v1/overview?org={V1}"), c)
+        .await
+        .body);
+    let exits = o["targets"]["own"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "exits")
+        .cloned()
+        .unwrap_or_else(|| panic!("the entered target: {o}"));
+    assert_eq!(exits["value"], 7);
+}
+
+/// A township sees its share of its county's target, never the county's as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_sees_its_share_of_the_countys_target() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let c = Some(c.as_str());
+    let r = get(&app, &format!("/api/v1/overview?org={TOWNSHIP}"), c).await;
+    let o: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(o["targets"]["own"], serde_json::json!([]), "{o}");
+    let share = &o["targets"]["share_of_county"];
+    assert_eq!(share["county"], "230129000000");
+    assert_eq!(share["target"]["value"], 300);
+    assert_eq!(
+        share["own"], o["stats"]["trainings"]["person_times_this_year"],
+        "{o}"
+    );
+    let page = get(&app, &format!("/org/{TOWNSHIP}"), c).await.text();
+    assert!(page.contains("id=\"county-share\""), "{page}");
+    assert!(page.contains("所属县年度目标"), "{page}");
 }
 
 /// The monthly report page: the village's month, stamped, printable; a wrong month is
