@@ -988,7 +988,20 @@ async fn a_township_sees_its_share_of_the_countys_target() {
         share["own"], o["stats"]["trainings"]["person_times_this_year"],
         "{o}"
     );
+    // Verification per unit: each village row carries the township's checks of it,
+    // the same numbers as that village's stats.
+    for child in o["children"].as_array().unwrap() {
+        let code = child["org"].as_str().unwrap();
+        let r = get(&app, &format!("/api/v1/stats?org={code}"), c).await;
+        let stats: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            child["verification"], stats["verification"]["by_level"]["township"],
+            "{code}"
+        );
+        assert!(child["verification"]["pending"].as_i64().unwrap() > 0);
+    }
     let page = get(&app, &format!("/org/{TOWNSHIP}"), c).await.text();
+    assert!(page.contains("本级待核查"), "{page}");
     assert!(page.contains("id=\"county-share\""), "{page}");
     assert!(page.contains("所属县年度目标"), "{page}");
 }

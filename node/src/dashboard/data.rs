@@ -40,6 +40,8 @@ pub struct ChildRow {
     pub freshness: SubtreeFreshness,
     /// A part was not heard from within the stale limit.
     pub stale: bool,
+    /// Verification of its subtree's records at the viewed unit's level.
+    pub verification: halfsky_shared::rollup::LevelProgress,
 }
 
 /// The overview of a unit: its statistics, its children and how fresh they are.
@@ -80,19 +82,24 @@ pub fn overview(
             by_child.entry(child).or_default().push(unit.clone());
         }
     }
-    let children = stats
-        .children
-        .iter()
-        .map(|c| {
-            let parts = by_child.remove(&c.org).unwrap_or_default();
-            let f = SubtreeFreshness::of(&parts, now, stale_after_secs);
-            ChildRow {
-                stale: f.is_stale() || f.units == 0,
-                stats: c.clone(),
-                freshness: f,
-            }
-        })
-        .collect();
+    let mut children = Vec::with_capacity(stats.children.len());
+    for c in &stats.children {
+        let parts = by_child.remove(&c.org).unwrap_or_default();
+        let f = SubtreeFreshness::of(&parts, now, stale_after_secs);
+        // Progress per unit: this level's checks of each child's records.
+        let verification = ledger
+            .stats(c.org)?
+            .verification
+            .by_level
+            .remove(org.level().as_str())
+            .unwrap_or_default();
+        children.push(ChildRow {
+            stale: f.is_stale() || f.units == 0,
+            stats: c.clone(),
+            freshness: f,
+            verification,
+        });
+    }
     let mut names: BTreeMap<OrgCode, String> = ledger
         .index()
         .names(org.subtree_prefix())?
