@@ -246,14 +246,12 @@ pub struct Ledger {
     reader: LedgerReader,
     /// Signed authorship: this device's key and the CA (`None` without a CA).
     authorship: Option<Arc<crate::pki::attest::Authorship>>,
-    /// Local edits of this unit's document since its heads were last attested. Signing
-    /// after every write cost ~320 B per record; now a device signs when something is
-    /// about to leave the node ([`Ledger::attest_before_sending`]) and after every
-    /// [`ATTEST_EVERY_EDITS`] writes, so a long offline stretch still has points where a
-    /// catch-up batch may be cut.
+    /// Edits of this unit's document since its heads were last attested (see signing.rs).
     unattested_edits: u32,
     /// The next edit signs the heads whatever the count (set when settling).
     attest_next: bool,
+    /// Changes waiting for their attestation or a dependency (see admit.rs).
+    waiting: admit::WaitingRoom,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -301,6 +299,7 @@ impl Ledger {
             changed: Default::default(),
             unattested_edits: 0,
             attest_next: false,
+            waiting: Default::default(),
         };
         ledger.catch_up_index()?;
         if !ledger.index.rules_current()? {

@@ -452,3 +452,45 @@ fn offline_writes_are_signed_when_sent_and_every_few_dozen_writes() {
     );
     assert_eq!(totals(&township), totals(&village));
 }
+
+/// A delivery split before the attestation that covers it (a dropped link, or
+/// Automerge's sync holding a change back a round) completes when the attestation
+/// comes alone: the changes waited for it instead of being lost until a reconnect.
+#[test]
+fn changes_wait_for_the_attestation_that_covers_them() {
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let mut village = Ledger::open(&village_home).unwrap();
+    fill_village(&mut village, 2, 8);
+    let raw = changes(&mut village, VILLAGE, &[]);
+    let (body, attestation) = raw.split_at(raw.len() - 1);
+    assert_eq!(
+        attestations_in(attestation),
+        1,
+        "sending ends with a signature"
+    );
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
+    let mut township = Ledger::open(&township_home).unwrap();
+    let err = catch_up(&mut township, "230129100201/v1", VILLAGE, body.to_vec())
+        .expect("the unsigned tail is not taken yet");
+    assert!(err.contains("unattested"), "{err}");
+    assert_ne!(
+        heads(&township, &org(VILLAGE)),
+        heads(&village, &org(VILLAGE))
+    );
+    assert_eq!(
+        catch_up(
+            &mut township,
+            "230129100201/v1",
+            VILLAGE,
+            attestation.to_vec()
+        ),
+        None,
+        "the attestation alone completes the delivery"
+    );
+    assert_eq!(
+        heads(&township, &org(VILLAGE)),
+        heads(&village, &org(VILLAGE))
+    );
+    assert_eq!(totals(&township), totals(&village));
+}

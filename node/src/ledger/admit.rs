@@ -26,8 +26,10 @@
 //! are only early (a missing dependency) are refused and recorded but quarantine
 //! nothing: no later change can depend on them.
 
-use automerge::Change;
-use halfsky_shared::admission::authority::{check_batch, check_batch_signed, Verdicts};
+use std::collections::HashSet;
+
+use automerge::{Change, ChangeHash};
+use halfsky_shared::admission::authority::{check_batch, check_batch_signed, Rule, Verdicts};
 use halfsky_shared::admission::check_changes;
 use halfsky_shared::OrgCode;
 
@@ -106,6 +108,14 @@ impl Ledger {
                 rule: q.rule,
             });
         }
+        // Changes that waited for their attestation or a dependency are checked again
+        // with this delivery; a change already waiting is not counted twice.
+        let waiting = self.waiting.take(&org);
+        let waited: HashSet<ChangeHash> = waiting.iter().map(|c| c.hash()).collect();
+        let parsed: Vec<Change> = waiting
+            .into_iter()
+            .chain(parsed.into_iter().filter(|c| !waited.contains(&c.hash())))
+            .collect();
         let today = self.today();
         let revoked = match &self.authorship {
             Some(_) => self.revoked()?,
@@ -127,6 +137,20 @@ impl Ledger {
             self.apply_changes_from(org, admitted, arrival(origin.door))?;
         }
         let changed = self.stored_heads(&org)? != before;
+        if !refused.is_empty()
+            && refused
+                .iter()
+                .all(|r| matches!(r.rule, Rule::Unattested | Rule::MissingDependency))
+        {
+            // Over a link that drops mid-delivery, an honest change can come before the
+            // attestation that covers it, or after changes that depend on it: they wait
+            // (bounded, in memory) for the next delivery of the document.
+            self.waiting.keep(org, held.clone());
+        }
+        let refused: Vec<_> = refused
+            .into_iter()
+            .filter(|r| !waited.contains(&r.change))
+            .collect();
         let Some(first) = refused.first() else {
             return Ok(changed);
         };
@@ -214,5 +238,80 @@ fn arrival(door: Door) -> ArrivalPath {
         Door::Sync | Door::Catchup => ArrivalPath::Direct,
         Door::Bundle => ArrivalPath::Bundle,
         Door::Relay | Door::Ack => ArrivalPath::Relay,
+    }
+}
+
+/// Most changes, and bytes, a document may have waiting for their attestation or a
+/// missing dependency: an honest gap is a batch or two.
+const WAITING_CHANGES: usize = 4_096;
+/// See [`WAITING_CHANGES`].
+const WAITING_BYTES: usize = 16 * 1024 * 1024;
+/// Most bytes waiting over all documents: a hostile sender writing into many
+/// documents of its subtree cannot make the room grow past it.
+const WAITING_BYTES_IN_ALL: usize = 64 * 1024 * 1024;
+
+/// Changes refused only as `unattested` or `missing-dependency` (with those depending
+/// on them), kept per document in memory and checked again with its next delivery, so
+/// that a delivery split by a dropped link, or by Automerge's sync (its bloom filter
+/// can hold a change back for a round), completes when the rest arrives. Lost on
+/// restart: the peer sends them again on the next session.
+#[derive(Debug, Default)]
+pub struct WaitingRoom {
+    waiting: std::collections::HashMap<OrgCode, Vec<Change>>,
+    /// Documents whose missing dependencies were not yet asked for.
+    to_ask: HashSet<OrgCode>,
+}
+
+impl WaitingRoom {
+    /// Takes the changes waiting for `org` (none are left waiting).
+    fn take(&mut self, org: &OrgCode) -> Vec<Change> {
+        self.to_ask.remove(org);
+        self.waiting.remove(org).unwrap_or_default()
+    }
+
+    /// Once after each delivery that left changes waiting: the dependencies they lack
+    /// (outside the waiting changes), to ask the peer for by hash. Its bloom filter
+    /// may have taken them for held, and a change refused at the door is never seen by
+    /// Automerge's sync, which would otherwise ask.
+    pub fn to_ask_for(&mut self, org: &OrgCode) -> Vec<ChangeHash> {
+        if !self.to_ask.remove(org) {
+            return Vec::new();
+        }
+        let Some(changes) = self.waiting.get(org) else {
+            return Vec::new();
+        };
+        let waiting: HashSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+        let mut out: Vec<ChangeHash> = changes
+            .iter()
+            .flat_map(|c| c.deps().iter().copied())
+            .filter(|d| !waiting.contains(d))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Keeps `changes` of `org` waiting, in order, within the bounds.
+    fn keep(&mut self, org: OrgCode, changes: Vec<Change>) {
+        let others: usize = self
+            .waiting
+            .iter()
+            .filter(|(o, _)| **o != org)
+            .flat_map(|(_, cs)| cs.iter().map(|c| c.raw_bytes().len()))
+            .sum();
+        let room = WAITING_BYTES.min(WAITING_BYTES_IN_ALL.saturating_sub(others));
+        let mut bytes = 0;
+        let kept: Vec<Change> = changes
+            .into_iter()
+            .take(WAITING_CHANGES)
+            .take_while(|c| {
+                bytes += c.raw_bytes().len();
+                bytes <= room
+            })
+            .collect();
+        if !kept.is_empty() {
+            self.waiting.insert(org, kept);
+            self.to_ask.insert(org);
+        }
     }
 }

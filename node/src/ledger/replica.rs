@@ -51,6 +51,38 @@ impl Replica for Ledger {
             self.attest_before_sending()?;
         }
         let message = self.with_automerge(*org, |doc| doc.sync().generate_sync_message(state))?;
+        // Dependencies of changes waiting at the door, asked for by hash.
+        let candidates = self.waiting.to_ask_for(org);
+        let (ask, heads) = if candidates.is_empty() {
+            (candidates, Vec::new())
+        } else {
+            self.with_automerge(*org, |doc| {
+                let ask: Vec<ChangeHash> = candidates
+                    .into_iter()
+                    .filter(|h| doc.get_change_by_hash(h).is_none())
+                    .collect();
+                (ask, doc.get_heads())
+            })?
+        };
+        let message = match (message, ask.is_empty()) {
+            (m, true) => m,
+            (Some(mut m), false) => {
+                for h in ask {
+                    if !m.need.contains(&h) {
+                        m.need.push(h);
+                    }
+                }
+                Some(m)
+            }
+            (None, false) => Some(sync::Message {
+                heads,
+                need: ask,
+                have: Vec::new(),
+                changes: sync::ChunkList::empty(),
+                flags: None,
+                version: sync::MessageVersion::V1,
+            }),
+        };
         Ok(message.map(|mut m| {
             m.flags = None;
             m
