@@ -1098,6 +1098,47 @@ async fn records_of_each_kind_are_listed_escaped_and_downloadable() {
     assert_eq!(women.status, StatusCode::NOT_FOUND);
 }
 
+/// Pages print times in the deployment's zone (`[node] time_zone`), not a fixed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_pages_print_times_in_the_configured_zone() {
+    use halfsky_node::dashboard::i18n::Lang;
+    let dir = tempfile::tempdir().unwrap();
+    let home = NodeHome::new(dir.path().join("v"));
+    home.init(org(V1), "红星村", "pc", None).unwrap();
+    let text = std::fs::read_to_string(home.config_path()).unwrap();
+    assert!(text.contains("Asia/Shanghai"), "{text}");
+    std::fs::write(
+        home.config_path(),
+        text.replace("Asia/Shanghai", "Asia/Urumqi"),
+    )
+    .unwrap();
+    let mut ledger = Ledger::open(&home).unwrap();
+    let mut g = Generator::new(3, ledger.today());
+    let id = ledger.add(Kind::Woman, &g.woman(&org(V1), None)).unwrap();
+    let created = ledger.show(&id).unwrap().indexed.record.meta.created_at;
+    let (actor, handle) = LedgerActor::start(ledger).unwrap();
+    let f = Fixture {
+        _dir: dir,
+        home,
+        handle,
+        _actor: actor,
+    };
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "viewer").await;
+    let page = get(&app, &format!("/record/{id}?lang=en"), Some(&c))
+        .await
+        .text();
+    let urumqi: halfsky_shared::local_time::Zone = "Asia/Urumqi".parse().unwrap();
+    let shanghai = halfsky_shared::local_time::Zone::default();
+    let here = Lang::En.stamp(urumqi, &created);
+    assert_ne!(here, Lang::En.stamp(shanghai, &created));
+    assert!(page.contains(&here), "{here} in {page}");
+    assert!(
+        !page.contains(&Lang::En.stamp(shanghai, &created)),
+        "{page}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_answered_while_the_ledger_actor_is_busy() {
     let f = township();

@@ -77,11 +77,11 @@ impl Lang {
 
     /// Unix seconds as date and time in the deployment's zone (China's; stored times
     /// are UTC), never the server machine's own zone.
-    pub fn time(self, secs: i64) -> String {
+    pub fn time(self, zone: Zone, secs: i64) -> String {
         let Some(utc) = DateTime::from_timestamp(secs, 0) else {
             return "—".into();
         };
-        let local = Zone::default().show_secs(utc.timestamp());
+        let local = zone.show_secs(utc.timestamp());
         match (
             self,
             NaiveDateTime::parse_from_str(&local, "%Y-%m-%d %H:%M"),
@@ -93,9 +93,9 @@ impl Lang {
 
     /// A stored RFC 3339 time (`2026-11-28T08:25:47Z`) as [`Lang::time`] shows it; other
     /// text unchanged.
-    pub fn stamp(self, text: &str) -> String {
+    pub fn stamp(self, zone: Zone, text: &str) -> String {
         match DateTime::parse_from_rfc3339(text.trim()) {
-            Ok(t) => self.time(t.timestamp()),
+            Ok(t) => self.time(zone, t.timestamp()),
             Err(_) => text.to_string(),
         }
     }
@@ -206,12 +206,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_in_china_whatever_the_server_zone() {
+    fn times_in_the_deployments_zone_whatever_the_server_zone() {
+        let china = Zone::default();
         assert_eq!(
-            Lang::Zh.stamp("2026-11-28T08:25:47Z"),
+            Lang::Zh.stamp(china, "2026-11-28T08:25:47Z"),
             "2026年11月28日 16:25"
         );
-        assert_eq!(Lang::En.stamp("2026-11-28T15:30:00Z"), "2026-11-28 23:30");
+        assert_eq!(
+            Lang::En.stamp(china, "2026-11-28T15:30:00Z"),
+            "2026-11-28 23:30"
+        );
+        let urumqi: Zone = "Asia/Urumqi".parse().unwrap();
+        assert_eq!(
+            Lang::En.stamp(urumqi, "2026-11-28T15:30:00Z"),
+            "2026-11-28 21:30"
+        );
         assert_eq!(Lang::Zh.op("update"), "修改");
     }
 

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::OrgCode;
 use maud::{html as markup, Markup};
 use serde::Deserialize;
@@ -268,9 +269,9 @@ fn heard_label(lang: Lang, u: &UnitFreshness, names: &BTreeMap<OrgCode, String>)
 }
 
 /// When a unit was last heard from, with its age ("never" if it never was).
-fn heard_when(lang: Lang, u: &UnitFreshness, now: i64) -> String {
+fn heard_when(lang: Lang, u: &UnitFreshness, now: i64, zone: Zone) -> String {
     match u.last_heard {
-        Some(at) => format!("{}（{}）", lang.time(at), lang.ago(now - at)),
+        Some(at) => format!("{}（{}）", lang.time(zone, at), lang.ago(now - at)),
         None => lang.t("从未", "never").to_string(),
     }
 }
@@ -293,6 +294,7 @@ fn freshness_text(
     f: &SubtreeFreshness,
     names: &BTreeMap<OrgCode, String>,
     now: i64,
+    zone: Zone,
 ) -> String {
     let (Some(newest), Some(oldest)) = (&f.newest, &f.oldest) else {
         return lang
@@ -301,27 +303,27 @@ fn freshness_text(
     };
     let changed = f
         .data_changed
-        .map(|t| lang.time(t))
+        .map(|t| lang.time(zone, t))
         .unwrap_or_else(|| "—".into());
     match lang {
         Lang::Zh => format!(
             "{} 个单位；最久未联系：{}，最后联系 {}，{}；最近联系：{}（{}）；数据最后变动：{}",
             f.units,
             name_of(names, &oldest.org),
-            heard_when(lang, oldest, now),
+            heard_when(lang, oldest, now, zone),
             heard_label(lang, oldest, names),
             name_of(names, &newest.org),
-            heard_when(lang, newest, now),
+            heard_when(lang, newest, now, zone),
             changed
         ),
         Lang::En => format!(
             "{} units; longest unheard: {}, last heard {}, {}; most recently heard: {} ({}); data last changed: {}",
             f.units,
             name_of(names, &oldest.org),
-            heard_when(lang, oldest, now),
+            heard_when(lang, oldest, now, zone),
             heard_label(lang, oldest, names),
             name_of(names, &newest.org),
-            heard_when(lang, newest, now),
+            heard_when(lang, newest, now, zone),
             changed
         ),
     }
@@ -348,7 +350,7 @@ async fn freshness_box(state: &AppState, lang: Lang, org: OrgCode) -> Markup {
     let Ok((f, names)) = res else {
         return Markup::default();
     };
-    freshness_line(lang, &f, &names, now)
+    freshness_line(lang, &f, &names, now, state.reader().index().zone())
 }
 
 /// The freshness line above a total: green when every part was heard from within the
@@ -358,11 +360,12 @@ fn freshness_line(
     f: &SubtreeFreshness,
     names: &BTreeMap<OrgCode, String>,
     now: i64,
+    zone: Zone,
 ) -> Markup {
     markup! {
         div class=(if f.is_stale() { "warn" } else { "fresh" }) id="freshness" {
             b { (lang.t("数据新鲜度（合计所含各部分的最后联系）：", "Freshness (last contact with this total's parts):")) }
-            " " (freshness_text(lang, f, names, now))
+            " " (freshness_text(lang, f, names, now, zone))
             @if f.is_stale() {
                 " "
                 span.stale-note {

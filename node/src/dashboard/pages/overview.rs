@@ -4,6 +4,7 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::rollup::AGE_BANDS;
 use halfsky_shared::schema::enums;
 use halfsky_shared::schema::enums::METRIC;
@@ -21,7 +22,7 @@ use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::unit::Unit;
 use crate::dashboard::AppState;
 
-fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
+fn overview_tables(lang: Lang, o: &Overview, now: i64, zone: Zone) -> Vec<Table> {
     let s = &o.stats;
     let mut children = Table::new(
         format!("{} {}", s.name, lang.t("下级单位", "units below")),
@@ -50,7 +51,10 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
             c.stats.name.clone()
         };
         let (last, path) = match &c.freshness.oldest {
-            Some(u) => (heard_when(lang, u, now), heard_label(lang, u, &o.names)),
+            Some(u) => (
+                heard_when(lang, u, now, zone),
+                heard_label(lang, u, &o.names),
+            ),
             None => ("—".into(), "—".into()),
         };
         let oldest = match &c.freshness.oldest {
@@ -60,7 +64,7 @@ fn overview_tables(lang: Lang, o: &Overview, now: i64) -> Vec<Table> {
         let changed = c
             .freshness
             .data_changed
-            .map(|t| lang.time(t))
+            .map(|t| lang.time(zone, t))
             .unwrap_or_else(|| "—".into());
         let state = if c.stale {
             format!(
@@ -202,7 +206,8 @@ pub async fn overview(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let tables = overview_tables(lang, &o, now);
+    let zone = state.reader().index().zone();
+    let tables = overview_tables(lang, &o, now, zone);
     if let Some(r) = export(&ctx, &tables, &q) {
         return r;
     }
@@ -268,7 +273,7 @@ pub async fn overview(
     let body = markup! {
         (crumbs(&state, org, &o.names))
         h1 { (s.name) " " small { (lang.level(s.level)) " " (s.org) } }
-        (freshness_line(lang, &o.freshness, &o.names, now))
+        (freshness_line(lang, &o.freshness, &o.names, now, zone))
         p {
             (lang.t("统计日期", "As of")) " " (lang.date(s.as_of)) " · "
             a href={ "/org/" (org) "/overdue" } { (lang.t("逾期未回访名单", "Overdue follow-ups")) }

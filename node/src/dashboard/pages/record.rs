@@ -33,6 +33,8 @@ pub async fn record(
     Query(after): Query<AfterSave>,
 ) -> Response {
     let lang = ctx.lang;
+    // Times in the deployment's zone (`[node] time_zone`), stored times stay UTC.
+    let zone = state.reader().index().zone();
     let id = match RecordId::parse(raw.trim()) {
         Ok(id) if id.org().is_in_subtree_of(&state.org()) => id,
         Ok(id) => {
@@ -160,7 +162,7 @@ pub async fn record(
             text.push_str(&format!("（{n}）"));
         }
         history.push(vec![
-            lang.time(e.time).into(),
+            lang.time(zone, e.time).into(),
             lang.op(&e.op).into(),
             e.by.clone().into(),
             text.into(),
@@ -246,8 +248,8 @@ pub async fn record(
             }
         }
         p { small {
-            (lang.t("创建", "Created")) " " (lang.stamp(&rec.meta.created_at)) " " (rec.meta.created_by) "；"
-            (lang.t("修改", "updated")) " " (lang.stamp(&rec.meta.updated_at)) " " (rec.meta.updated_by)
+            (lang.t("创建", "Created")) " " (lang.stamp(zone, &rec.meta.created_at)) " " (rec.meta.created_by) "；"
+            (lang.t("修改", "updated")) " " (lang.stamp(zone, &rec.meta.updated_at)) " " (rec.meta.updated_by)
         } }
         @if !p.related.is_empty() {
             h2 { (tables[2].title) }
