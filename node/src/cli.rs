@@ -11,18 +11,21 @@
 //! - [`args`]: the commands and flags (clap), record fields generated from the schema.
 //! - [`freshness`]: `halfsky freshness` (when each unit below was last heard from).
 //! - [`pki`]: `halfsky pki` (the deployment's certificates).
+//! - [`records`]: `list`, `show` and `history` as text, in the reader's language.
 //! - [`render`]: responses as text or JSON.
 //! - [`user`]: `halfsky user` (dashboard logins).
 
 pub mod args;
 pub mod freshness;
 pub mod pki;
+pub mod records;
 pub mod render;
 pub mod user;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use halfsky_shared::lang::Lang;
 use halfsky_shared::{OrgCode, RecordId};
 
 pub use args::{
@@ -90,6 +93,7 @@ impl CliError {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     let home = NodeHome::new(&cli.dir);
+    let lang = cli.lang;
     match cli.command {
         Command::Init(args) => init(&home, args).map(|()| 0),
         Command::Demo(args) => {
@@ -171,22 +175,23 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             let mut err = std::io::stderr().lock();
             let json = wants_json(&command);
             let cwd = std::env::current_dir()?;
-            let request = match request_of(command, &cwd)? {
+            let request = match request_of(command, lang, &cwd)? {
                 Ok(request) => request,
                 Err(printout) => return Ok(print_out(printout, &mut out, &mut err)),
             };
-            perform(&home, request, json, &mut out, &mut err)?;
+            perform(&home, request, (json, lang), &mut out, &mut err)?;
             Ok(0)
         }
     }
 }
 
 /// Executes `request` at the running node of `home` (over the local API) or, when
-/// none runs, on the store opened here; renders the response.
+/// none runs, on the store opened here; renders the response (as JSON, or as text in
+/// `lang` with times in the home's `[node] time_zone`).
 pub(crate) fn perform(
     home: &NodeHome,
     request: command::Request,
-    json: bool,
+    (json, lang): (bool, Lang),
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> Result<(), CliError> {
@@ -211,7 +216,11 @@ pub(crate) fn perform(
             Err(e) => return Err(e.into()),
         },
     };
-    render::render(&response, json, out, err)?;
+    let reader = records::Reader {
+        lang,
+        zone: home.config().map(|c| c.zone).unwrap_or_default(),
+    };
+    render::render(&response, json, reader, out, err)?;
     Ok(())
 }
 
@@ -237,14 +246,19 @@ pub fn execute_args(ledger: &mut Ledger, cwd: &std::path::Path, args: &[String])
         Err(e) => clap_error(e, &mut out, &mut err),
         Ok(cli) => {
             let json = wants_json(&cli.command);
-            let executed = request_of(cli.command, cwd).and_then(|request| match request {
-                Err(printout) => Ok(print_out(printout, &mut out, &mut err)),
-                Ok(request) => {
-                    let response = command::execute(ledger, request, Default::default())?;
-                    render::render(&response, json, &mut out, &mut err)?;
-                    Ok(0)
-                }
-            });
+            let reader = records::Reader {
+                lang: cli.lang,
+                zone: ledger.config().zone,
+            };
+            let executed =
+                request_of(cli.command, cli.lang, cwd).and_then(|request| match request {
+                    Err(printout) => Ok(print_out(printout, &mut out, &mut err)),
+                    Ok(request) => {
+                        let response = command::execute(ledger, request, Default::default())?;
+                        render::render(&response, json, reader, &mut out, &mut err)?;
+                        Ok(0)
+                    }
+                });
             executed.unwrap_or_else(|e| {
                 let _ = writeln!(err, "error: {e}");
                 1
@@ -322,9 +336,13 @@ fn wants_json(command: &Command) -> bool {
 }
 
 /// The request a ledger command asks for, paths resolved against `cwd` (a running node
-/// executing it has its own working directory). `Ok(Err(_))`: clap's help or error for
-/// a kind's field flags, to print as it is.
-fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>, CliError> {
+/// executing it has its own working directory), files written in `lang`. `Ok(Err(_))`:
+/// clap's help or error for a kind's field flags, to print as it is.
+fn request_of(
+    command: Command,
+    lang: Lang,
+    cwd: &Path,
+) -> Result<Result<Request, Printout>, CliError> {
     let absolute = |path: PathBuf| {
         if path.is_absolute() {
             path
@@ -407,24 +425,11 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
         Command::Freshness { org, .. } => Request::Freshness {
             org: org.as_deref().map(parse_org).transpose()?,
         },
-        Command::Report {
-            org,
-            month,
-            out,
-            lang,
-        } => Request::Report {
+        Command::Report { org, month, out } => Request::Report {
             org: org.as_deref().map(parse_org).transpose()?,
             month,
             out: absolute(out),
-            english: match lang.trim().to_lowercase().as_str() {
-                "en" | "english" => true,
-                "zh" | "zh-cn" | "cn" | "" => false,
-                other => {
-                    return Err(CliError::Usage(format!(
-                        "--lang {other}: give zh (Chinese) or en (English)"
-                    )))
-                }
-            },
+            lang,
         },
         Command::Rhythm { org, .. } => Request::Rhythm {
             org: org.as_deref().map(parse_org).transpose()?,
@@ -454,7 +459,7 @@ fn request_of(command: Command, cwd: &Path) -> Result<Result<Request, Printout>,
             format,
             out: absolute(out),
             org_prefix: org_prefix(org.as_deref())?,
-            chinese_headers: zh,
+            lang: if zh { Lang::Zh } else { lang },
         },
         Command::Reindex => Request::Reindex,
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),

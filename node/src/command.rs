@@ -18,6 +18,7 @@ pub mod revocations;
 
 use std::path::PathBuf;
 
+use halfsky_shared::lang::Lang;
 use halfsky_shared::ledger_doc::HistoryEntry;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::{Kind, OrgCode, RecordId};
@@ -120,8 +121,8 @@ pub enum Request {
         month: Option<String>,
         /// The HTML file to write.
         out: PathBuf,
-        /// In English rather than Chinese.
-        english: bool,
+        /// The page's language.
+        lang: Lang,
     },
     /// The pairing rhythm of a subtree (this node's if `None`).
     Rhythm {
@@ -155,8 +156,8 @@ pub enum Request {
         out: PathBuf,
         /// Org code prefix ("" for everything this node holds).
         org_prefix: String,
-        /// Chinese column headers.
-        chinese_headers: bool,
+        /// The language of the headers and value names.
+        lang: Lang,
     },
     /// Rebuild the index from the documents.
     Reindex,
@@ -209,7 +210,12 @@ pub enum Response {
     /// One record.
     Record(Box<RecordView>),
     /// A record's history, oldest first.
-    History(Vec<HistoryEntry>),
+    History {
+        /// The record's kind (its fields' labels and value names).
+        kind: Kind,
+        /// Oldest first.
+        entries: Vec<HistoryEntry>,
+    },
     /// A subtree's statistics.
     Stats(Box<StatsReport>),
     /// The node's links.
@@ -369,7 +375,10 @@ pub fn execute(
             records: ledger.list(kind, &org_prefix, include_retired)?,
         },
         Request::Show { id } => Response::Record(Box::new(ledger.show(&id)?)),
-        Request::History { id } => Response::History(ledger.history(&id)?),
+        Request::History { id } => Response::History {
+            kind: id.kind(),
+            entries: ledger.history(&id)?,
+        },
         Request::Stats { org } => {
             if let Some(org) = org {
                 let index = ledger.index();
@@ -430,7 +439,7 @@ pub fn execute(
             org,
             month,
             out,
-            english,
+            lang,
         } => {
             use chrono::Datelike;
             let me = ledger.config().org;
@@ -450,11 +459,6 @@ pub fn execute(
             let now = chrono::Utc::now().timestamp();
             let report =
                 crate::dashboard::report::monthly_report(&reader, root, month, now, stale)?;
-            let lang = if english {
-                crate::dashboard::i18n::Lang::En
-            } else {
-                crate::dashboard::i18n::Lang::Zh
-            };
             let html = crate::dashboard::report::render(&report, lang).into_string();
             // Written beside, then renamed: never a half-written report.
             let partial = out.with_extension("html.partial");
@@ -506,16 +510,10 @@ pub fn execute(
             format,
             out,
             org_prefix,
-            chinese_headers,
+            lang,
         } => {
-            let count = crate::exchange::export::export(
-                ledger,
-                kind,
-                format,
-                &out,
-                &org_prefix,
-                chinese_headers,
-            )?;
+            let count =
+                crate::exchange::export::export(ledger, kind, format, &out, &org_prefix, lang)?;
             Response::Exported { kind, out, count }
         }
         Request::Reindex => Response::Reindexed(ledger.rebuild_index()?),
@@ -560,7 +558,7 @@ mod tests {
                 format: Format::Xlsx,
                 out: PathBuf::from("/tmp/v.xlsx"),
                 org_prefix: "230129".into(),
-                chinese_headers: true,
+                lang: Lang::Zh,
             },
             Request::Bundle(BundleRequest::Ack {
                 file: PathBuf::from("/media/usb/hx.ack"),

@@ -15,6 +15,7 @@ fn halfsky(home: &Path, args: &[&str]) -> Output {
         .arg(home)
         .args(args)
         .env_remove("HALFSKY_HOME")
+        .env_remove("HALFSKY_LANG")
         .output()
         .expect("halfsky runs")
 }
@@ -550,4 +551,169 @@ fn the_monthly_report_is_written_as_a_printable_page() {
         &["report", "--org", "230100000000", "--out", "x.html"],
     );
     assert!(err.contains("not below"), "{err}");
+}
+
+/// One language per command: Chinese by default, English with `--lang en` or
+/// `HALFSKY_LANG=en`; fields by their labels and values by their names (never codes)
+/// in `show`, `list`, `history` and exports; money grouped with two decimals; an
+/// export in either language, CSV or XLSX, imports back changing nothing.
+#[test]
+fn show_list_history_and_exports_speak_one_language() {
+    let node = village();
+    let h = &node.home;
+    let household = ok(
+        h,
+        &[
+            "add",
+            "household",
+            "--head-name",
+            "王大山",
+            "--members",
+            "4",
+            "--income-per-capita",
+            "1545000",
+        ],
+    );
+    let household = household.trim();
+    let woman = ok(
+        h,
+        &[
+            "add",
+            "woman",
+            "--name",
+            "王秀英",
+            "--birth-year",
+            "1975",
+            "--labor",
+            "full",
+            "--cause",
+            "illness",
+            "--cause",
+            "因残",
+            "--status",
+            "poor",
+        ],
+    );
+    let woman = woman.trim();
+
+    let zh = ok(h, &["show", woman]);
+    for word in [
+        "妇女",
+        "出生年份",
+        "有劳动能力",
+        "因病、因残",
+        "贫困",
+        "创建",
+    ] {
+        assert!(zh.contains(word), "{word} in:\n{zh}");
+    }
+    for code in ["full", "illness", "poor", "birth_year", "created"] {
+        assert!(!zh.contains(code), "{code} in:\n{zh}");
+    }
+    assert!(ok(h, &["show", household]).contains("1,545,000.00 元"));
+    let en = ok(h, &["--lang", "en", "show", woman]);
+    for word in [
+        "birth year",
+        "full",
+        "illness, disability",
+        "poor",
+        "created",
+    ] {
+        assert!(en.contains(word), "{word} in:\n{en}");
+    }
+    assert!(!en.contains("出生年份") && !en.contains("贫困"), "{en}");
+    let out = Command::new(env!("CARGO_BIN_EXE_halfsky"))
+        .arg("-d")
+        .arg(h)
+        .args(["show", household])
+        .env_remove("HALFSKY_HOME")
+        .env("HALFSKY_LANG", "en")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1,545,000.00 yuan"), "{text}");
+
+    let list = ok(h, &["list", "women"]);
+    assert!(
+        list.contains("姓名") && list.contains("共 1 条妇女记录"),
+        "{list}"
+    );
+    let list = ok(h, &["list", "women", "--lang", "en"]);
+    assert!(
+        list.contains("birth year") && list.contains("(1 women)"),
+        "{list}"
+    );
+
+    ok(h, &["update", "woman", woman, "--status", "at_risk"]);
+    let history = ok(h, &["history", woman]);
+    assert!(
+        history.contains("新增") && history.contains("修改"),
+        "{history}"
+    );
+    assert!(history.contains("状态=返贫风险"), "{history}");
+    assert!(history.contains("致贫原因=因病、因残"), "{history}");
+    assert!(
+        !history.contains("at_risk") && !history.contains(" add "),
+        "{history}"
+    );
+    let history = ok(h, &["--lang", "en", "history", woman]);
+    assert!(history.contains("status=at risk"), "{history}");
+    assert!(
+        history.contains("added") && history.contains("changed"),
+        "{history}"
+    );
+
+    let dir = h.parent().unwrap();
+    for (lang, format) in [("zh", "csv"), ("en", "csv"), ("zh", "xlsx"), ("en", "xlsx")] {
+        let file = dir.join(format!("women-{lang}.{format}"));
+        let file = file.to_str().unwrap();
+        let args = [
+            "--lang", lang, "export", "--kind", "woman", "--format", format, "--out", file,
+        ];
+        let out = halfsky(h, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        let wrote = if lang == "zh" {
+            "已导出 1 条妇女记录"
+        } else {
+            "wrote 1 women"
+        };
+        assert!(said.contains(wrote), "{said}");
+        if format == "csv" {
+            let text = std::fs::read_to_string(file).unwrap();
+            let (header, value) = if lang == "zh" {
+                ("姓名", "返贫风险")
+            } else {
+                ("name", "at risk")
+            };
+            assert!(text.lines().next().unwrap().contains(header), "{text}");
+            assert!(text.contains(value) && !text.contains("at_risk"), "{text}");
+        }
+        for import_lang in ["zh", "en"] {
+            let args = ["--lang", import_lang, "import", file, "--kind", "woman"];
+            let out = halfsky(h, &args);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{lang} {format}: {said}");
+            let nothing = if import_lang == "zh" {
+                "新增 0 条，修改 0 条，1 条不变"
+            } else {
+                "0 added, 0 changed, 1 unchanged"
+            };
+            assert!(
+                said.contains(nothing),
+                "{lang} {format} read in {import_lang}: {said}"
+            );
+        }
+    }
+    let shown = json(&ok(h, &["show", woman, "--json"]));
+    assert_eq!(
+        shown["record"]["fields"]["status"], "at_risk",
+        "JSON keeps the codes"
+    );
+    let err = fails(h, &["--lang", "fr", "list", "women"]);
+    assert!(err.contains("zh (Chinese) or en (English)"), "{err}");
 }

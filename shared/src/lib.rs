@@ -13,6 +13,8 @@
 //!   of user input (CLI flags, spreadsheet cells) into typed values.
 //! - [`record`]: record ids and validated records.
 //! - [`local_time`]: the deployment's time zone: local days and times from stored UTC.
+//! - [`lang`]: the language a person reads (Chinese or English): labels, value names,
+//!   dates, times and money, for the web, the command line and exports alike.
 //! - [`idcard`]: resident ID numbers, validated, kept only as a keyed hash and a mask.
 //! - [`ledger_doc`]: the one place where records map onto an Automerge document.
 //! - [`rollup`]: per-org counters a record contributes to, and the statistics report.
@@ -27,6 +29,7 @@ pub mod admission;
 pub mod attestation;
 pub mod bundle;
 pub mod idcard;
+pub mod lang;
 pub mod ledger_doc;
 pub mod local_time;
 pub mod org;

@@ -94,7 +94,7 @@ async fn init_run_and_export_leave_only_owner_only_files() {
         format: Format::Csv,
         out: out.clone(),
         org_prefix: String::new(),
-        chinese_headers: false,
+        lang: halfsky_shared::lang::Lang::En,
     };
     node.handle()
         .run(move |l| execute(l, request, Options::default()).map(|_| ()))

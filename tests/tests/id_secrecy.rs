@@ -60,7 +60,7 @@ fn no_byte_of_a_village_home_holds_a_full_id_number_or_its_birth_date() {
             format,
             out: exports.join(name),
             org_prefix: String::new(),
-            chinese_headers: false,
+            lang: halfsky_shared::lang::Lang::En,
         };
         execute(&mut ledger, request, Options::default()).unwrap();
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Arg, ArgAction, Args, Parser, Subcommand};
+use halfsky_shared::lang::Lang;
 use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::Kind;
 
@@ -29,9 +30,24 @@ pub struct Cli {
         default_value = "halfsky-data"
     )]
     pub dir: PathBuf,
+    /// Language of what the command prints and of the files it writes: zh (Chinese,
+    /// the default, as on the web) or en (English).
+    #[arg(
+        long,
+        global = true,
+        env = "HALFSKY_LANG",
+        default_value = "zh",
+        value_parser = parse_lang
+    )]
+    pub lang: Lang,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--lang` / `HALFSKY_LANG`: `zh` or `en` (`zh-CN`, `english` … too).
+fn parse_lang(raw: &str) -> Result<Lang, String> {
+    Lang::parse(raw).ok_or_else(|| format!("\"{raw}\": give zh (Chinese) or en (English)"))
 }
 
 /// The commands.
@@ -149,12 +165,9 @@ pub enum Command {
         /// The month, YYYY-MM (default: this month).
         #[arg(long)]
         month: Option<String>,
-        /// The HTML file to write.
+        /// The HTML file to write (in the language of `--lang`).
         #[arg(long)]
         out: PathBuf,
-        /// Chinese (zh, default) or English (en).
-        #[arg(long, env = "HALFSKY_LANG", default_value = "zh")]
-        lang: String,
     },
     /// Pairing rhythm: active pairings overdue for a contact (monthly) or a visit in
     /// person (every two months), per helper and per unit, and visits by mode.
@@ -200,7 +213,8 @@ pub enum Command {
         dry_run: bool,
     },
     /// Export records to CSV (UTF-8 with BOM, opens in Excel), XLSX, or Parquet (for
-    /// Spark, Trino, DuckDB: the merged records of a whole subtree, typed).
+    /// Spark, Trino, DuckDB: the merged records of a whole subtree, typed). CSV and XLSX
+    /// headers and value names are in the language of `--lang`, and import back.
     Export {
         /// Kind of record.
         #[arg(long, value_parser = kind_parser())]
@@ -214,8 +228,9 @@ pub enum Command {
         /// Only units whose code starts with this.
         #[arg(long)]
         org: Option<String>,
-        /// Chinese column headers (姓名, 出生年份, …).
-        #[arg(long)]
+        /// Chinese headers and value names whatever `--lang` says (Chinese is the
+        /// default; kept for scripts written before `--lang`).
+        #[arg(long, hide = true)]
         zh: bool,
     },
     /// Rebuild the index from the ledger documents.

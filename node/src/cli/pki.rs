@@ -216,7 +216,7 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
             crate::cli::perform(
                 &home,
                 request,
-                false,
+                (false, Default::default()),
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),
             )?;
@@ -227,7 +227,7 @@ pub fn execute(cmd: PkiCommand, node_home: &Path) -> Result<(), CliError> {
             crate::cli::perform(
                 &home,
                 request,
-                json,
+                (json, Default::default()),
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),
             )?;

@@ -1,77 +1,65 @@
 //! Rendering a [`Response`] for a person (text) or a program (`--json`). Results go to
 //! standard output, what happened to standard error, so `W=$(halfsky add woman …)`
-//! captures only the new id. Times are shown in China's local time (stored in UTC;
-//! `--json` keeps them as stored).
+//! captures only the new id. Text is in the reader's language (`--lang`, Chinese by
+//! default; records through [`super::records`]) and times in the deployment's zone
+//! (stored in UTC; `--json` keeps everything as stored, codes included).
 
 use std::io::Write;
 
-use halfsky_shared::local_time::Zone;
-use halfsky_shared::schema::FieldSpec;
+use halfsky_shared::lang::Lang;
 use halfsky_shared::Kind;
 
+use super::records::{print_history, print_record, print_table, Reader};
 use crate::command::{BundleReport, Response, RevocationReport};
-use crate::ledger::RecordView;
 use crate::sync::status::NodeStatus;
 
-/// Writes `response` as text (or JSON where `json` is set and the response has a
-/// JSON form).
+/// Writes `response` as text for `reader` (or JSON where `json` is set and the
+/// response has a JSON form).
 pub fn render(
     response: &Response,
     json: bool,
+    reader: Reader,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let lang = reader.lang;
     match response {
         Response::Added(id) => writeln!(out, "{id}"),
         Response::Updated { id, changed } => {
             if !changed {
                 writeln!(
                     err,
-                    "{id}: the values given are already recorded; nothing changed"
+                    "{id}{}",
+                    lang.t(
+                        "：所填的值已经记录在案，没有改动",
+                        ": the values given are already recorded; nothing changed"
+                    )
                 )?;
             }
             Ok(())
         }
-        Response::Retired(id) => writeln!(err, "{id} retired"),
+        Response::Retired(id) => writeln!(err, "{id} {}", lang.t("已停用", "retired")),
         Response::Records { kind, records } => {
             if json {
                 let plain: Vec<_> = records.iter().map(|r| &r.record).collect();
                 as_json(out, &plain)
             } else {
-                print_table(out, *kind, records)
+                print_table(out, lang, *kind, records)
             }
         }
         Response::Record(view) => {
             if json {
                 as_json(out, view.as_ref())
             } else {
-                print_record(out, view)
+                print_record(out, reader, view)
             }
         }
-        Response::History(entries) => {
+        Response::History { kind, entries } => {
             if json {
-                return as_json(out, entries);
+                as_json(out, entries)
+            } else {
+                print_history(out, reader, *kind, entries)
             }
-            for e in entries {
-                let values: Vec<_> = e.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let by = if e.verified {
-                    e.by.clone()
-                } else {
-                    format!("{} (unattested)", e.by)
-                };
-                let mut line = format!(
-                    "{}  {:<7} {}  {}",
-                    Zone::default().show_secs(e.time),
-                    e.op,
-                    by,
-                    values.join(", ")
-                );
-                if let Some(note) = &e.note {
-                    line.push_str(&format!("  ({note})"));
-                }
-                writeln!(out, "{}", line.trim_end())?;
-            }
-            Ok(())
         }
         Response::Stats(report) => {
             if json {
@@ -167,17 +155,27 @@ pub fn render(
                 print_duplicates(out, groups)
             }
         }
-        Response::Imported { kind, file, report } => render_import(*kind, file, report, err),
+        Response::Imported { kind, file, report } => {
+            render_import(lang, *kind, file, report, err)
+        }
         Response::Exported {
             kind,
             out: path,
             count,
-        } => writeln!(
-            err,
-            "wrote {count} {} to {}",
-            kind.spec().plural,
-            path.display()
-        ),
+        } => match lang {
+            Lang::Zh => writeln!(
+                err,
+                "已导出 {count} 条{}记录到 {}",
+                kind.spec().zh,
+                path.display()
+            ),
+            Lang::En => writeln!(
+                err,
+                "wrote {count} {} to {}",
+                kind.spec().plural,
+                path.display()
+            ),
+        },
         Response::Reindexed(report) => {
             for skipped in &report.skipped {
                 writeln!(err, "skipped {skipped}")?;
@@ -247,38 +245,65 @@ fn render_revocations(
 
 /// An import's outcome: every refused row, every changed record, then the counts.
 fn render_import(
+    lang: Lang,
     kind: Kind,
     file: &std::path::Path,
     report: &crate::exchange::import::ImportReport,
     err: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let (verb, refused) = if report.dry_run {
-        ("would ", "would refuse")
-    } else {
-        ("", "skipped")
-    };
+    let dry = report.dry_run;
+    let spec = kind.spec();
     for bad in &report.bad {
-        writeln!(
-            err,
-            "{refused} row {}, column {}: {}",
-            bad.row, bad.column, bad.reason
-        )?;
+        let why = crate::dashboard::i18n::field_error(lang, &bad.column, &bad.reason);
+        match (lang, dry) {
+            (Lang::Zh, true) => writeln!(err, "将拒绝第 {} 行（{}列）：{why}", bad.row, bad.column),
+            (Lang::Zh, false) => {
+                writeln!(err, "已跳过第 {} 行（{}列）：{why}", bad.row, bad.column)
+            }
+            (Lang::En, _) => writeln!(
+                err,
+                "{} row {}, column {}: {}",
+                if dry { "would refuse" } else { "skipped" },
+                bad.row,
+                bad.column,
+                bad.reason
+            ),
+        }?;
     }
-    if report.dry_run {
+    if dry {
         for row in &report.added_rows {
-            writeln!(err, "would add row {row}")?;
+            match lang {
+                Lang::Zh => writeln!(err, "将新增第 {row} 行"),
+                Lang::En => writeln!(err, "would add row {row}"),
+            }?;
         }
     }
     for change in &report.changed {
-        writeln!(
-            err,
-            "{verb}change {} (row {}): {}",
-            change.id,
-            change.row,
-            change.fields.join(", ")
-        )?;
+        let fields: Vec<String> = change
+            .fields
+            .iter()
+            .map(|f| match spec.field(f) {
+                Some(field) => halfsky_shared::lang::field_label(lang, field),
+                None => f.clone(),
+            })
+            .collect();
+        let (id, row) = (&change.id, change.row);
+        match (lang, dry) {
+            (Lang::Zh, _) => writeln!(
+                err,
+                "{}修改 {id}（第 {row} 行）：{}",
+                if dry { "将" } else { "已" },
+                fields.join("、")
+            ),
+            (Lang::En, _) => writeln!(
+                err,
+                "{}change {id} (row {row}): {}",
+                if dry { "would " } else { "" },
+                fields.join(", ")
+            ),
+        }?;
     }
-    let plural = kind.spec().plural;
+    let plural = spec.plural;
     let added = report.added_rows.len();
     let changed = report.changed.len();
     let unchanged = report.unchanged;
@@ -288,33 +313,48 @@ fn render_import(
         .map(|b| b.row)
         .collect::<std::collections::BTreeSet<_>>();
     let refused_rows = rows.len();
-    if report.dry_run {
-        writeln!(
+    let file = file.display();
+    match (lang, dry) {
+        (Lang::Zh, true) => writeln!(
             err,
-            "dry run of {}: would add {added} {plural}, change {changed}, leave {unchanged} unchanged, refuse {refused_rows} rows; nothing was written",
-            file.display()
-        )?;
-    } else {
-        writeln!(
+            "试导入 {file}：将新增 {added} 条{}记录，修改 {changed} 条，{unchanged} 条不变，拒绝 {refused_rows} 行；未写入任何内容",
+            spec.zh
+        ),
+        (Lang::Zh, false) => writeln!(
             err,
-            "imported {} {plural} from {}: {added} added, {changed} changed, {unchanged} unchanged, {refused_rows} rows skipped",
+            "已从 {file} 导入 {} 条{}记录：新增 {added} 条，修改 {changed} 条，{unchanged} 条不变，跳过 {refused_rows} 行",
             added + changed,
-            file.display()
-        )?;
-    }
-    if report.masked_ids_dropped > 0 {
-        writeln!(
+            spec.zh
+        ),
+        (Lang::En, true) => writeln!(
             err,
-            "{} new records had a masked ID number (****), left out: add the full numbers with `halfsky update`",
-            report.masked_ids_dropped
-        )?;
+            "dry run of {file}: would add {added} {plural}, change {changed}, leave {unchanged} unchanged, refuse {refused_rows} rows; nothing was written"
+        ),
+        (Lang::En, false) => writeln!(
+            err,
+            "imported {} {plural} from {file}: {added} added, {changed} changed, {unchanged} unchanged, {refused_rows} rows skipped",
+            added + changed
+        ),
+    }?;
+    if report.masked_ids_dropped > 0 {
+        let n = report.masked_ids_dropped;
+        match lang {
+            Lang::Zh => writeln!(
+                err,
+                "{n} 条新记录的身份证号是遮蔽的（****），未导入：请用 `halfsky update` 补上完整号码"
+            ),
+            Lang::En => writeln!(
+                err,
+                "{n} new records had a masked ID number (****), left out: add the full numbers with `halfsky update`"
+            ),
+        }?;
     }
     if report.retired_skipped > 0 {
-        writeln!(
-            err,
-            "{} rows marked retired were not imported",
-            report.retired_skipped
-        )?;
+        let n = report.retired_skipped;
+        match lang {
+            Lang::Zh => writeln!(err, "{n} 行标为已停用，未导入"),
+            Lang::En => writeln!(err, "{n} rows marked retired were not imported"),
+        }?;
     }
     Ok(())
 }
@@ -552,107 +592,6 @@ fn print_trust(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             r.rule,
             r.door,
             r.reason
-        )?;
-    }
-    Ok(())
-}
-
-fn cell(view: &halfsky_shared::Record, field: &FieldSpec) -> String {
-    view.fields
-        .get(field.name)
-        .map(|v| v.display(&field.ty))
-        .unwrap_or_default()
-}
-
-fn print_table(
-    out: &mut dyn Write,
-    kind: Kind,
-    rows: &[crate::store::index::IndexedRecord],
-) -> std::io::Result<()> {
-    let spec = kind.spec();
-    let fields: Vec<&FieldSpec> = spec.fields.iter().take(6).collect();
-    let mut header = vec!["id".to_string()];
-    header.extend(fields.iter().map(|f| f.name.to_string()));
-    let mut table = vec![header];
-    for row in rows {
-        let mut line = vec![row.record.id.to_string()];
-        line.extend(fields.iter().map(|f| cell(&row.record, f)));
-        if row.record.meta.retired {
-            line[0].push_str(" (retired)");
-        }
-        table.push(line);
-    }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| display_width(&r[c]))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for line in &table {
-        let mut text = String::new();
-        for (c, value) in line.iter().enumerate() {
-            text.push_str(value);
-            text.push_str(&" ".repeat(widths[c] - display_width(value) + 2));
-        }
-        writeln!(out, "{}", text.trim_end())?;
-    }
-    writeln!(out, "({} {})", rows.len(), spec.plural)
-}
-
-/// Terminal width of a string: CJK characters take two columns.
-fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
-        .sum()
-}
-
-fn print_record(out: &mut dyn Write, view: &RecordView) -> std::io::Result<()> {
-    let record = &view.indexed.record;
-    let spec = record.kind().spec();
-    writeln!(out, "{} {} ({})", spec.zh, record.id, spec.name)?;
-    for field in spec.fields {
-        let value = cell(record, field);
-        if value.is_empty() {
-            continue;
-        }
-        writeln!(
-            out,
-            "  {:<22} {}",
-            format!("{} {}", field.name, field.zh),
-            value
-        )?;
-        if let Some(values) = view.conflicts.get(field.name) {
-            writeln!(
-                out,
-                "  {:<22} ! conflicting values from different devices: {}",
-                "",
-                values.join(" | ")
-            )?;
-        }
-    }
-    let meta = &record.meta;
-    // Stored in UTC; shown in the deployment's local time (China's).
-    let zone = Zone::default();
-    writeln!(
-        out,
-        "  created {} by {}",
-        zone.show_stamp(&meta.created_at),
-        meta.created_by
-    )?;
-    writeln!(
-        out,
-        "  updated {} by {}",
-        zone.show_stamp(&meta.updated_at),
-        meta.updated_by
-    )?;
-    if meta.retired {
-        writeln!(
-            out,
-            "  RETIRED: {}",
-            meta.retired_reason.as_deref().unwrap_or("")
         )?;
     }
     Ok(())

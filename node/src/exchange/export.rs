@@ -3,9 +3,12 @@
 //!
 //! Cadres and township staff work in spreadsheets; this is how the ledger reaches them.
 //! Columns are `id`, every field of the kind in schema order, then who wrote the record
-//! and when ([`META_COLUMNS`]). Headers are English field names or, with
-//! `chinese_headers`, the Chinese ones; [`crate::exchange::import`] accepts either, and ignores the
-//! [`META_COLUMNS`], so an exported file can be edited and imported into another node.
+//! and when ([`META_COLUMNS`]). The file is in one language ([`Lang`]): Chinese headers
+//! (姓名, 出生年份…) and value names (贫困, 因病、因残, 是/否), or English field names and
+//! value names (`poor`, `illness, disability`, yes/no); numbers, money and dates stay
+//! plain so the spreadsheet can compute with them. [`crate::exchange::import`] accepts
+//! either language (and the codes), and ignores the [`META_COLUMNS`], so an exported
+//! file can be edited and imported back, or into another node.
 //! The file is written to a temporary file beside the target and renamed into place, so
 //! a failed export never leaves a half-written file.
 
@@ -14,6 +17,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use halfsky_shared::lang::Lang;
 use halfsky_shared::schema::{FieldSpec, FieldType};
 use halfsky_shared::{Kind, Value};
 use rust_xlsxwriter::{ExcelDateTime, Workbook, Worksheet, XlsxError};
@@ -180,14 +184,14 @@ impl From<LedgerError> for ExportError {
 
 /// Writes every record of `kind` under `org_prefix` (retired ones included, marked in
 /// the `retired` column) to `out` as `format`; returns how many records were written.
-/// With `chinese_headers` the header row uses the Chinese field names (姓名, 出生年份…).
+/// Headers and value names are in `lang` (Parquet, for programs, keeps names and codes).
 pub fn export(
     ledger: &Ledger,
     kind: Kind,
     format: Format,
     out: &Path,
     org_prefix: &str,
-    chinese_headers: bool,
+    lang: Lang,
 ) -> Result<usize, ExportError> {
     if let Some(other) = Format::from_path(out).filter(|f| *f != format) {
         return Err(ExportError::ExtensionMismatch {
@@ -202,7 +206,7 @@ pub fn export(
             rows: records.len(),
         });
     }
-    let headers = headers(kind, chinese_headers);
+    let headers = headers(kind, lang);
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -223,18 +227,21 @@ pub fn export(
         .map_err(io("create a temporary file in", dir))?;
     match format {
         Format::Csv => {
-            write_csv(tmp.as_file_mut(), kind, &headers, &records).map_err(|source| {
+            write_csv(tmp.as_file_mut(), kind, lang, &headers, &records).map_err(|source| {
                 ExportError::Csv {
                     path: out.to_path_buf(),
                     source,
                 }
             })?
         }
-        Format::Xlsx => write_xlsx(tmp.as_file_mut(), kind, &headers, &records, chinese_headers)
-            .map_err(|source| ExportError::Xlsx {
-                path: out.to_path_buf(),
-                source,
-            })?,
+        Format::Xlsx => {
+            write_xlsx(tmp.as_file_mut(), kind, lang, &headers, &records).map_err(|source| {
+                ExportError::Xlsx {
+                    path: out.to_path_buf(),
+                    source,
+                }
+            })?
+        }
         Format::Parquet => {
             super::parquet::write(tmp.as_file_mut(), kind, &records).map_err(|source| {
                 ExportError::Parquet {
@@ -250,7 +257,8 @@ pub fn export(
 }
 
 /// The header row: `id`, the fields, then the other [`META_COLUMNS`].
-fn headers(kind: Kind, chinese: bool) -> Vec<&'static str> {
+fn headers(kind: Kind, lang: Lang) -> Vec<&'static str> {
+    let chinese = lang == Lang::Zh;
     let pick = |(en, zh): (&'static str, &'static str)| if chinese { zh } else { en };
     let mut out = vec![pick(META_COLUMNS[0])];
     out.extend(
@@ -263,18 +271,15 @@ fn headers(kind: Kind, chinese: bool) -> Vec<&'static str> {
     out
 }
 
-/// One record as display texts, in header order.
-fn texts(kind: Kind, row: &IndexedRecord) -> Vec<String> {
+/// One record as cell texts in `lang`, in header order.
+fn texts(kind: Kind, lang: Lang, row: &IndexedRecord) -> Vec<String> {
     let record = &row.record;
     let mut out = vec![record.id.to_string()];
     out.extend(kind.spec().fields.iter().map(|f| {
         record
             .fields
             .get(f.name)
-            .map(|v| match v {
-                Value::Text(t) => neutralise_cell(t).into_owned(),
-                v => v.display(&f.ty),
-            })
+            .map(|v| neutralise_cell(&lang.cell(v, &f.ty)).into_owned())
             .unwrap_or_default()
     }));
     let meta = &record.meta;
@@ -282,7 +287,7 @@ fn texts(kind: Kind, row: &IndexedRecord) -> Vec<String> {
         meta.created_at.clone(),
         meta.created_by.clone(),
         meta.updated_at.clone(),
-        meta.retired.to_string(),
+        lang.text(&meta.retired.to_string(), &FieldType::Bool),
     ]);
     out
 }
@@ -290,6 +295,7 @@ fn texts(kind: Kind, row: &IndexedRecord) -> Vec<String> {
 fn write_csv(
     file: &mut std::fs::File,
     kind: Kind,
+    lang: Lang,
     headers: &[&str],
     records: &[IndexedRecord],
 ) -> Result<(), csv::Error> {
@@ -299,7 +305,7 @@ fn write_csv(
     let mut writer = csv::Writer::from_writer(buf);
     writer.write_record(headers)?;
     for row in records {
-        writer.write_record(texts(kind, row))?;
+        writer.write_record(texts(kind, lang, row))?;
     }
     writer.flush()?;
     Ok(())
@@ -308,14 +314,14 @@ fn write_csv(
 fn write_xlsx(
     file: &mut std::fs::File,
     kind: Kind,
+    lang: Lang,
     headers: &[&str],
     records: &[IndexedRecord],
-    chinese: bool,
 ) -> Result<(), XlsxError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     let spec = kind.spec();
-    sheet.set_name(if chinese { spec.zh } else { spec.plural })?;
+    sheet.set_name(lang.t(spec.zh, spec.plural))?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
     let money = rust_xlsxwriter::Format::new().set_num_format("0.00");
     let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
@@ -325,7 +331,7 @@ fn write_xlsx(
     }
     for (n, row) in records.iter().enumerate() {
         let r = u32::try_from(n + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
-        let texts = texts(kind, row);
+        let texts = texts(kind, lang, row);
         for (col, text) in texts.iter().enumerate() {
             widths[col] = widths[col].max(display_width(text));
         }
@@ -335,7 +341,7 @@ fn write_xlsx(
             let Some(value) = row.record.fields.get(field.name) else {
                 continue;
             };
-            write_value(sheet, r, col, field, value, &money, &date)?;
+            write_value(sheet, r, col, (field, lang), value, &money, &date)?;
         }
         let meta_at = spec.fields.len() + 1;
         for (i, text) in texts[meta_at..texts.len() - 1].iter().enumerate() {
@@ -352,12 +358,12 @@ fn write_xlsx(
 }
 
 /// Writes one field value typed: numbers as numbers, money as yuan with two decimals,
-/// dates as Excel dates, the rest as text.
+/// dates as Excel dates, yes/no as booleans, the rest as text in `lang` (option names).
 fn write_value(
     sheet: &mut Worksheet,
     row: u32,
     col: u16,
-    field: &FieldSpec,
+    (field, lang): (&FieldSpec, Lang),
     value: &Value,
     money: &rust_xlsxwriter::Format,
     date: &rust_xlsxwriter::Format,
@@ -379,7 +385,7 @@ fn write_value(
             };
         }
         _ => {
-            sheet.write_string(row, col, neutralise_cell(&value.display(&field.ty)))?;
+            sheet.write_string(row, col, neutralise_cell(&lang.cell(value, &field.ty)))?;
         }
     }
     Ok(())
@@ -458,14 +464,14 @@ mod tests {
         ledger
     }
 
-    fn round_trip(format: Format, chinese: bool) {
+    fn round_trip(format: Format, lang: Lang) {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = filled(dir.path());
         for kind in [Kind::Household, Kind::Woman] {
             let out = dir
                 .path()
-                .join(format!("{kind}-{chinese}.{}", format.extension()));
-            let n = export(&source, kind, format, &out, "", chinese).expect("export");
+                .join(format!("{kind}-{lang:?}.{}", format.extension()));
+            let n = export(&source, kind, format, &out, "", lang).expect("export");
             assert_eq!(n, 25);
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -514,7 +520,7 @@ mod tests {
         }
         for (kind, expected) in [(Kind::Woman, 25), (Kind::Loan, 5)] {
             let out = dir.path().join(format!("{kind}.parquet"));
-            let n = export(&source, kind, Format::Parquet, &out, "", false).expect("export");
+            let n = export(&source, kind, Format::Parquet, &out, "", Lang::En).expect("export");
             assert_eq!(n, expected);
             let file = std::fs::File::open(&out).expect("open");
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -601,7 +607,7 @@ mod tests {
                 source.add(Kind::Woman, &inputs).expect("woman");
             }
             let out = dir.path().join(format!("w.{}", format.extension()));
-            export(&source, Kind::Woman, format, &out, "", false).expect("export");
+            export(&source, Kind::Woman, format, &out, "", Lang::En).expect("export");
             if format == Format::Csv {
                 let text = std::fs::read_to_string(&out).expect("read");
                 assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{text}");
@@ -624,12 +630,12 @@ mod tests {
 
     #[test]
     fn csv_starts_with_bom_and_round_trips() {
-        round_trip(Format::Csv, false);
-        round_trip(Format::Csv, true);
+        round_trip(Format::Csv, Lang::En);
+        round_trip(Format::Csv, Lang::Zh);
         let dir = tempfile::tempdir().expect("tempdir");
         let source = filled(dir.path());
         let out = dir.path().join("women.csv");
-        export(&source, Kind::Woman, Format::Csv, &out, "", true).expect("export");
+        export(&source, Kind::Woman, Format::Csv, &out, "", Lang::Zh).expect("export");
         let bytes = std::fs::read(&out).expect("read");
         assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]));
         let text = String::from_utf8(bytes).expect("utf-8");
@@ -637,17 +643,25 @@ mod tests {
         assert!(header.starts_with("\u{feff}编号,姓名,户编号,身份证号,出生年份"));
         assert!(header.ends_with("创建时间,创建人,修改时间,已停用"));
         assert_eq!(text.lines().count(), 26);
+        // Values by their Chinese names, never codes, in a Chinese file.
+        let first = text.lines().nth(1).expect("a row");
+        assert!(first.contains("劳动能力"), "{first}");
+        assert!(
+            !text.contains(",full,") && !text.contains(",poor,"),
+            "{text}"
+        );
+        assert!(first.ends_with(",否"), "{first}");
     }
 
     #[test]
     fn xlsx_round_trips_with_typed_cells() {
-        round_trip(Format::Xlsx, false);
-        round_trip(Format::Xlsx, true);
+        round_trip(Format::Xlsx, Lang::En);
+        round_trip(Format::Xlsx, Lang::Zh);
         use calamine::{open_workbook, Data, Reader, Xlsx};
         let dir = tempfile::tempdir().expect("tempdir");
         let source = filled(dir.path());
         let out = dir.path().join("households.xlsx");
-        export(&source, Kind::Household, Format::Xlsx, &out, "", false).expect("export");
+        export(&source, Kind::Household, Format::Xlsx, &out, "", Lang::En).expect("export");
         let mut book: Xlsx<_> = open_workbook(&out).expect("a workbook");
         let range = book
             .worksheet_range_at(0)
@@ -663,7 +677,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = filled(dir.path());
         let out = dir.path().join("other.csv");
-        let n = export(&source, Kind::Woman, Format::Csv, &out, "2302291", false).expect("export");
+        let n =
+            export(&source, Kind::Woman, Format::Csv, &out, "2302291", Lang::En).expect("export");
         assert_eq!(n, 0);
         let text = std::fs::read_to_string(&out).expect("read");
         assert_eq!(text.lines().count(), 1, "header only");
@@ -674,11 +689,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = filled(dir.path());
         let out = dir.path().join("women.csv");
-        let err = export(&source, Kind::Woman, Format::Xlsx, &out, "", false).unwrap_err();
+        let err = export(&source, Kind::Woman, Format::Xlsx, &out, "", Lang::En).unwrap_err();
         assert!(err.to_string().contains("--format csv"), "{err}");
         assert!(!out.exists());
         let missing = dir.path().join("no-such-folder").join("women.csv");
-        let err = export(&source, Kind::Woman, Format::Csv, &missing, "", false).unwrap_err();
+        let err = export(&source, Kind::Woman, Format::Csv, &missing, "", Lang::En).unwrap_err();
         assert!(matches!(err, ExportError::Io { .. }), "{err}");
         assert!(!missing.exists());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())

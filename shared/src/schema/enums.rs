@@ -12,9 +12,10 @@ pub struct EnumSpec {
 }
 
 impl EnumSpec {
-    /// The stored code for an input, matching code, Chinese name or alias (case-insensitive).
+    /// The stored code for an input, matching code, Chinese name or alias (case-insensitive;
+    /// `at risk` and `at-risk` are `at_risk`, as English pages and exports write it).
     pub fn resolve(&self, input: &str) -> Option<&'static str> {
-        let needle = input.trim().to_lowercase().replace('-', "_");
+        let needle = input.trim().to_lowercase().replace(['-', ' '], "_");
         self.options.iter().find_map(|(code, zh, aliases)| {
             let hit = *code == needle
                 || *zh == input.trim()

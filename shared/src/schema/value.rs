@@ -125,7 +125,13 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 fn parse_money(field: &str, s: &str) -> Result<i64, FieldError> {
-    let cleaned = s.trim().trim_end_matches('元').replace([',', '，'], "");
+    // As written back by a page or the command line: `1,545,000.00 元`, `999.50 yuan`.
+    let cleaned = s
+        .trim()
+        .trim_end_matches('元')
+        .trim_end_matches("yuan")
+        .trim()
+        .replace([',', '，'], "");
     let bad = || {
         FieldError::new(
             field,
@@ -372,6 +378,8 @@ mod tests {
     fn money_in_fen() {
         assert_eq!(parse_money("a", "1500.5").unwrap(), 150050);
         assert_eq!(parse_money("a", "2,000元").unwrap(), 200000);
+        assert_eq!(parse_money("a", "1,545,000.00 元").unwrap(), 154_500_000);
+        assert_eq!(parse_money("a", "999.50 yuan").unwrap(), 99_950);
         assert!(parse_money("a", "-5")
             .unwrap_err()
             .reason

@@ -84,25 +84,11 @@ pub async fn record(
         ],
     );
     for f in spec.fields {
-        let value = match (rec.fields.get(f.name), &f.ty) {
-            (None, _) => String::new(),
-            (Some(v), FieldType::Enum(e)) => lang.option(e, &v.display(&f.ty)),
-            (Some(v), FieldType::EnumList(e)) => v
-                .as_list()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| lang.option(e, c))
-                .collect::<Vec<_>>()
-                .join("、"),
-            (Some(v), FieldType::Bool) => if v.as_bool() == Some(true) {
-                lang.t("是", "yes")
-            } else {
-                lang.t("否", "no")
-            }
-            .to_string(),
-            (Some(v), FieldType::Date) => lang.date_text(&v.display(&f.ty)),
-            (Some(v), ty) => v.display(ty),
-        };
+        let value = rec
+            .fields
+            .get(f.name)
+            .map(|v| lang.value(v, &f.ty))
+            .unwrap_or_default();
         let conflict = p
             .view
             .conflicts
@@ -145,16 +131,7 @@ pub async fn record(
                 let Some(field) = spec.field(k) else {
                     return format!("{k}={v}");
                 };
-                let shown = match &field.ty {
-                    FieldType::Enum(e) => lang.option(e, v),
-                    FieldType::EnumList(e) => v
-                        .split(';')
-                        .map(|c| lang.option(e, c))
-                        .collect::<Vec<_>>()
-                        .join("、"),
-                    _ => v.clone(),
-                };
-                format!("{}={shown}", field_label(lang, field))
+                format!("{}={}", field_label(lang, field), lang.text(v, &field.ty))
             })
             .collect();
         let mut text = values.join("，");

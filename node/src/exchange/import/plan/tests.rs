@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use halfsky_shared::idcard::with_check_digit;
+use halfsky_shared::lang::Lang;
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, OrgCode, RecordId};
 
@@ -61,17 +62,17 @@ fn reimporting_an_export_changes_nothing_in_either_format_or_language() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ledger = village(dir.path());
     for format in [Format::Csv, Format::Xlsx] {
-        for chinese in [false, true] {
+        for lang in [Lang::En, Lang::Zh] {
             for kind in [Kind::Household, Kind::Woman] {
                 let before = count(&ledger, kind);
                 let out = dir
                     .path()
-                    .join(format!("{kind}-{chinese}.{}", format.extension()));
-                export(&ledger, kind, format, &out, "", chinese).expect("export");
+                    .join(format!("{kind}-{lang:?}.{}", format.extension()));
+                export(&ledger, kind, format, &out, "", lang).expect("export");
                 let generation = ledger.generation();
                 let report = import(&mut ledger, &out, kind, false, false)
-                    .unwrap_or_else(|e| panic!("{format} {chinese} {kind}: {e}"));
-                let what = format!("{format}, chinese {chinese}, {kind}: {report:?}");
+                    .unwrap_or_else(|e| panic!("{format} {lang:?} {kind}: {e}"));
+                let what = format!("{format}, {lang:?}, {kind}: {report:?}");
                 assert_eq!(report.written, 0, "{what}");
                 assert!(report.changed.is_empty(), "{what}");
                 assert!(report.bad.is_empty(), "{what}");
@@ -89,7 +90,7 @@ fn a_row_with_an_id_updates_that_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ledger = village(dir.path());
     let out = dir.path().join("women.csv");
-    export(&ledger, Kind::Woman, Format::Csv, &out, "", true).expect("export");
+    export(&ledger, Kind::Woman, Format::Csv, &out, "", Lang::Zh).expect("export");
     let text = std::fs::read_to_string(&out).expect("read");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let header: Vec<&str> = lines[0].split(',').collect();
