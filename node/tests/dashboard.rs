@@ -502,7 +502,7 @@ async fn every_page_and_api_route_answers_and_numbers_equal_stats_json() {
     // Outside the subtree, or unknown: a clear 404.
     let r = get(&app, "/org/230126000000", c).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.text().contains("not 230129100000 or a unit below it"));
+    assert!(r.text().contains("不是本节点（230129100000）或其下级单位"));
     assert_eq!(
         get(&app, "/api/v1/stats?org=230126000000", c).await.status,
         StatusCode::NOT_FOUND
@@ -1397,4 +1397,78 @@ async fn viewers_never_receive_id_number_hashes() {
             assert!(!text.contains(hash.as_str()), "{hash} in {text}");
         }
     }
+}
+
+/// `?lang=` is honoured on every page, error pages included: with `?lang=en` a page
+/// (its frame, its words and the advice of a 404) is English, without it Chinese.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_answers_in_the_language_asked_for() {
+    let f = township();
+    let app = make_app(&f, &users(), "0.0.0.0:8080");
+    let c = login(&app, "admin").await;
+    let c = Some(c.as_str());
+    let women: serde_json::Value =
+        serde_json::from_slice(&get(&app, "/api/v1/women", c).await.body).unwrap();
+    let woman = women["rows"][0]["id"].as_str().unwrap().to_string();
+    let missing = format!("{V1}-W-NONE-1");
+    let pages = [
+        format!("/org/{TOWNSHIP}"),
+        format!("/org/{V1}"),
+        format!("/org/{TOWNSHIP}/overdue"),
+        format!("/org/{TOWNSHIP}/women"),
+        format!("/org/{TOWNSHIP}/verify"),
+        format!("/org/{TOWNSHIP}/duplicates"),
+        format!("/org/{TOWNSHIP}/rhythm"),
+        format!("/org/{TOWNSHIP}/report"),
+        format!("/org/{TOWNSHIP}/trends"),
+        format!("/org/{TOWNSHIP}/records"),
+        format!("/record/{woman}"),
+        format!("/record/{woman}/edit"),
+        "/admin/refusals".to_string(),
+        "/new".to_string(),
+        "/new/woman".to_string(),
+        "/nowhere".to_string(),
+        "/org/230126000000".to_string(),
+        "/org/2301X".to_string(),
+        "/record/nonsense".to_string(),
+        format!("/record/{missing}"),
+        "/record/230126100201-W-AAAA-1".to_string(),
+    ];
+    // Words of the frame and of every sentence; none is a name in the fixture.
+    let chinese_words = ["妇联精准扶贫台账", "退出", "返回首页", "请", "的"];
+    for path in &pages {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let en = get(&app, &format!("{path}{sep}lang=en"), c).await;
+        let status = en.status;
+        let en = en.text();
+        assert!(en.contains("lang=\"en\""), "{path}: {en}");
+        // The monthly report is a page to print, without the dashboard's frame.
+        let framed = !path.ends_with("/report");
+        assert!(
+            !framed || en.contains("Women's federation poverty ledger"),
+            "{path}: {en}"
+        );
+        for word in chinese_words {
+            assert!(!en.contains(word), "{path} in English holds {word}: {en}");
+        }
+        let zh = get(&app, path, c).await;
+        assert_eq!(zh.status, status, "{path}");
+        let zh = zh.text();
+        assert!(zh.contains("lang=\"zh-CN\""), "{path}: {zh}");
+        assert!(!framed || zh.contains("妇联精准扶贫台账"), "{path}: {zh}");
+        if status == StatusCode::NOT_FOUND {
+            for english in ["is not", "no such", "There is", "subtree", "digit"] {
+                assert!(
+                    !zh.contains(english),
+                    "{path} in Chinese says {english}: {zh}"
+                );
+            }
+        }
+    }
+    let r = get(&app, "/org/230126000000?lang=en", c).await.text();
+    assert!(r.contains("not 230129100000 or a unit below it"), "{r}");
+    let r = get(&app, "/org/230126000000", c).await.text();
+    assert!(r.contains("不是本节点（230129100000）或其下级单位"), "{r}");
+    let login_en = get(&app, "/login?lang=en", None).await.text();
+    assert!(login_en.contains("lang=\"en\""), "{login_en}");
 }

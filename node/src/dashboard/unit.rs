@@ -11,6 +11,7 @@ use halfsky_shared::OrgCode;
 use serde::Deserialize;
 
 use super::auth::Ctx;
+use super::i18n::Lang;
 use super::{json, pages, AppState};
 
 /// A unit of this node's subtree named by the request: `/org/{code}` on pages,
@@ -40,22 +41,40 @@ impl FromRequestParts<AppState> for Unit {
                     .map_err(|e| json::error(StatusCode::NOT_FOUND, e)),
             };
         }
-        let checked = match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(code)) => state.unit(&code),
-            Err(e) => Err(e.body_text()),
+        let (code, checked) = match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(code)) => {
+                let checked = state.unit(&code);
+                (code, checked)
+            }
+            Err(e) => (String::new(), Err(e.body_text())),
         };
         match checked {
             Ok(org) => Ok(Unit(org)),
             Err(e) => {
                 let ctx = Ctx::from_request_parts(parts, state).await?;
+                let text = match ctx.lang {
+                    Lang::En => e,
+                    Lang::Zh => no_such_unit_zh(&code, state.org()),
+                };
                 Err(pages::message(
                     &ctx,
                     state,
                     StatusCode::NOT_FOUND,
                     ctx.lang.t("没有这个单位", "No such unit"),
-                    &e,
+                    &text,
                 ))
             }
         }
+    }
+}
+
+/// Why `code` names no unit of this dashboard, in Chinese (the English reason is the
+/// parser's or [`AppState::unit`]'s).
+fn no_such_unit_zh(code: &str, own: OrgCode) -> String {
+    match OrgCode::parse(code.trim()) {
+        Ok(org) => {
+            format!("{org} 不是本节点（{own}）或其下级单位；本看板只显示本节点及下级单位的台账。")
+        }
+        Err(_) => format!("“{code}”不是单位代码：单位代码是12位统计用区划代码，如 {own}。"),
     }
 }

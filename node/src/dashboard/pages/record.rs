@@ -12,7 +12,7 @@ use maud::html as markup;
 use super::{export, export_base, message, ok_page, ExportQuery};
 use crate::dashboard::auth::Ctx;
 use crate::dashboard::data;
-use crate::dashboard::i18n::field_label;
+use crate::dashboard::i18n::{field_label, Lang};
 use crate::dashboard::table::{Cell, Table};
 use crate::dashboard::AppState;
 
@@ -43,7 +43,10 @@ pub async fn record(
                 &state,
                 StatusCode::NOT_FOUND,
                 lang.t("没有这条记录", "No such record"),
-                &format!("{id} is not in this node's subtree"),
+                &match lang {
+                    Lang::Zh => format!("{id} 不属于本节点或其下级单位。"),
+                    Lang::En => format!("{id} is not in this node's subtree"),
+                },
             )
         }
         Err(e) => {
@@ -52,7 +55,14 @@ pub async fn record(
                 &state,
                 StatusCode::NOT_FOUND,
                 lang.t("没有这条记录", "No such record"),
-                &e.to_string(),
+                &match lang {
+                    Lang::Zh => format!(
+                        "“{}”不是记录编号（形如 {}）。",
+                        raw.trim(),
+                        Kind::Woman.example_id()
+                    ),
+                    Lang::En => e.to_string(),
+                },
             )
         }
     };
@@ -60,13 +70,19 @@ pub async fn record(
     let p = match state.read(move |l| data::record(l, &lookup)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
+            let text = match (lang, &e) {
+                (Lang::Zh, crate::ledger::LedgerError::NotFound(id)) => {
+                    format!("本台账中没有 {id}：请检查编号，或等该单位的数据同步上来。")
+                }
+                _ => e.to_string(),
+            };
             return message(
                 &ctx,
                 &state,
                 StatusCode::NOT_FOUND,
                 lang.t("没有这条记录", "No such record"),
-                &e.to_string(),
-            )
+                &text,
+            );
         }
         Err(r) => return r,
     };
