@@ -1115,7 +1115,18 @@ async fn record_pages_print_times_in_the_configured_zone() {
     let mut ledger = Ledger::open(&home).unwrap();
     let mut g = Generator::new(3, ledger.today());
     let id = ledger.add(Kind::Woman, &g.woman(&org(V1), None)).unwrap();
-    let created = ledger.show(&id).unwrap().indexed.record.meta.created_at;
+    let meta = ledger.show(&id).unwrap().indexed.record.meta;
+    let (created, updated) = (meta.created_at, meta.updated_at);
+    // The command line too: `show` prints the zone's time, never the stored UTC.
+    let args = ["--lang", "en", "show", &id.to_string()].map(String::from);
+    let shown = halfsky_node::cli::execute_args(&mut ledger, dir.path(), &args);
+    let urumqi: halfsky_shared::local_time::Zone = "Asia/Urumqi".parse().unwrap();
+    assert!(
+        shown.stdout.contains(&Lang::En.stamp(urumqi, &created)),
+        "{}",
+        shown.stdout
+    );
+    assert!(!shown.stdout.contains(&created), "{}", shown.stdout);
     let (actor, handle) = LedgerActor::start(ledger).unwrap();
     let f = Fixture {
         _dir: dir,
@@ -1128,7 +1139,6 @@ async fn record_pages_print_times_in_the_configured_zone() {
     let page = get(&app, &format!("/record/{id}?lang=en"), Some(&c))
         .await
         .text();
-    let urumqi: halfsky_shared::local_time::Zone = "Asia/Urumqi".parse().unwrap();
     let shanghai = halfsky_shared::local_time::Zone::default();
     let here = Lang::En.stamp(urumqi, &created);
     assert_ne!(here, Lang::En.stamp(shanghai, &created));
@@ -1137,6 +1147,13 @@ async fn record_pages_print_times_in_the_configured_zone() {
         !page.contains(&Lang::En.stamp(shanghai, &created)),
         "{page}"
     );
+    // The verification queue prints its times the same way, never the stored UTC.
+    let queue = get(&app, &format!("/org/{V1}/verify?lang=en"), Some(&c))
+        .await
+        .text();
+    assert!(queue.contains(&id.to_string()), "{queue}");
+    assert!(queue.contains(&Lang::En.stamp(urumqi, &updated)), "{queue}");
+    assert!(!queue.contains(&updated), "{queue}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

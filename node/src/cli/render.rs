@@ -7,6 +7,7 @@
 use std::io::Write;
 
 use halfsky_shared::lang::Lang;
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::Kind;
 
 use super::records::{print_history, print_record, print_table, Reader};
@@ -74,7 +75,7 @@ pub fn render(
             if json {
                 as_json(out, status.as_ref())
             } else {
-                print_status(out, status)
+                print_status(out, reader.zone, status)
             }
         }
         Response::Queue(rows) => {
@@ -93,7 +94,7 @@ pub fn render(
                     r.id,
                     r.kind.spec().name,
                     r.title,
-                    r.updated_at
+                    Lang::En.stamp(reader.zone, &r.updated_at)
                 )?;
             }
             writeln!(err, "{} records waiting for this level's check", rows.len())
@@ -152,7 +153,7 @@ pub fn render(
             if json {
                 as_json(out, groups)
             } else {
-                print_duplicates(out, groups)
+                print_duplicates(out, reader.zone, groups)
             }
         }
         Response::Imported { kind, file, report } => {
@@ -192,7 +193,13 @@ pub fn render(
                 writeln!(
                     out,
                     "{} since {}: {} change(s) held; refused change {} from {} ({}): {}",
-                    q.org, q.since, q.held, q.change, q.sender, q.rule, q.reason
+                    q.org,
+                    Lang::En.stamp(reader.zone, &q.since),
+                    q.held,
+                    q.change,
+                    q.sender,
+                    q.rule,
+                    q.reason
                 )?;
             }
             Ok(())
@@ -443,7 +450,12 @@ fn render_bundle(
     }
 }
 
-fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
+/// `status`, its stored times shown in the deployment's `zone`.
+fn print_status(out: &mut dyn Write, zone: Zone, s: &NodeStatus) -> std::io::Result<()> {
+    let when = |t: Option<&String>| {
+        t.map(|t| Lang::En.stamp(zone, t))
+            .unwrap_or_else(|| "never".into())
+    };
     let running = if s.running {
         "running"
     } else {
@@ -468,7 +480,7 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             writeln!(
                 out,
                 "  last successful sync over the direct link: {}",
-                p.last_sync.as_deref().unwrap_or("never")
+                when(p.last_sync.as_ref())
             )?;
             if let Some(h) = &p.last_heard {
                 writeln!(
@@ -485,7 +497,7 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
                 p.pending_documents,
                 p.oldest_pending
                     .as_deref()
-                    .map(|t| format!(", oldest from {t}"))
+                    .map(|t| format!(", oldest from {}", Lang::En.stamp(zone, t)))
                     .unwrap_or_default()
             )?;
             if p.pending.total() > 0 {
@@ -514,8 +526,8 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             out,
             "relay {}: last visit {}, last bundle left for the parent {}, {} collected{}",
             r.addr,
-            r.last_visit.as_deref().unwrap_or("never"),
-            r.last_deposit.as_deref().unwrap_or("never"),
+            when(r.last_visit.as_ref()),
+            when(r.last_deposit.as_ref()),
             r.collected,
             r.last_error
                 .as_deref()
@@ -541,8 +553,8 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
             "child {}/{}: {link}, last seen {}, last sync {}, {} documents{}",
             c.org,
             c.device,
-            c.last_seen.as_deref().unwrap_or("never"),
-            c.last_sync.as_deref().unwrap_or("never"),
+            when(c.last_seen.as_ref()),
+            when(c.last_sync.as_ref()),
             c.documents,
             c.last_error
                 .as_deref()
@@ -562,16 +574,22 @@ fn print_status(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
     if let Some(f) = &s.freshness {
         crate::cli::freshness::print_summary(out, f)?;
     }
-    print_trust(out, s)
+    print_trust(out, zone, s)
 }
 
 /// Quarantined documents and the latest refusals, both ways.
-fn print_trust(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
+fn print_trust(out: &mut dyn Write, zone: Zone, s: &NodeStatus) -> std::io::Result<()> {
     for q in &s.quarantined {
         writeln!(
             out,
             "QUARANTINED document {} since {} ({}, from {}): {}; {} changes held — `halfsky quarantine release|drop {}`",
-            q.org, q.since, q.rule, q.sender, q.reason, q.held, q.org
+            q.org,
+            Lang::En.stamp(zone, &q.since),
+            q.rule,
+            q.sender,
+            q.reason,
+            q.held,
+            q.org
         )?;
     }
     if !s.refusals.is_empty() {
@@ -586,7 +604,7 @@ fn print_trust(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
         writeln!(
             out,
             "  {} document {} change {} ({}, {who}, {}): {}",
-            r.at,
+            Lang::En.stamp(zone, &r.at),
             r.org,
             r.change.as_deref().unwrap_or("-"),
             r.rule,
@@ -600,6 +618,7 @@ fn print_trust(out: &mut dyn Write, s: &NodeStatus) -> std::io::Result<()> {
 /// Women registered twice, one block per ID number.
 fn print_duplicates(
     out: &mut dyn Write,
+    zone: Zone,
     groups: &[crate::ledger::duplicates::Duplicate],
 ) -> std::io::Result<()> {
     if groups.is_empty() {
@@ -621,7 +640,7 @@ fn print_duplicates(
                 c.id_number_masked,
                 c.unit,
                 c.unit_name.as_deref().unwrap_or(""),
-                c.created_at,
+                Lang::En.stamp(zone, &c.created_at),
                 c.created_by
             )?;
         }

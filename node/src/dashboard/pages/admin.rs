@@ -21,6 +21,7 @@ pub async fn refusals(
     Query(q): Query<ExportQuery>,
 ) -> Response {
     let lang = ctx.lang;
+    let zone = state.reader().index().zone();
     if ctx.session.as_ref().is_some_and(|s| s.role != Role::Admin) {
         return message(
             &ctx,
@@ -57,7 +58,7 @@ pub async fn refusals(
     for r in &quarantined {
         held.push(vec![
             Cell::Text(r.org.to_string()),
-            Cell::Text(r.since.clone()),
+            Cell::Text(lang.stamp(zone, &r.since)),
             Cell::Text(r.rule.clone()),
             Cell::Text(r.sender.clone()),
             Cell::Text(r.reason.clone()),
@@ -84,7 +85,7 @@ pub async fn refusals(
             lang.t("本节点拒收", "refused here")
         };
         list.push(vec![
-            Cell::Text(r.at.clone()),
+            Cell::Text(lang.stamp(zone, &r.at)),
             Cell::Text(r.org.to_string()),
             Cell::Text(r.change.clone().unwrap_or_default()),
             Cell::Text(r.rule.clone()),

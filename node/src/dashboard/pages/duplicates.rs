@@ -15,6 +15,7 @@ use crate::dashboard::AppState;
 /// `GET /org/{code}/duplicates`.
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Unit(org): Unit) -> Response {
     let lang = ctx.lang;
+    let zone = state.reader().index().zone();
     let groups = match read_or_answer(&ctx, &state, state.read(move |l| l.duplicates(org)).await) {
         Ok(g) => g,
         Err(r) => return r,
@@ -42,7 +43,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Unit(org): Unit) -> R
                             td { (c.name) }
                             td { (c.id_number_masked) }
                             td { (c.unit_name.as_deref().unwrap_or("")) " " small { (c.unit) } }
-                            td { (c.created_at) }
+                            td { (lang.stamp(zone, &c.created_at)) }
                             td { (c.created_by) }
                         }
                     }

@@ -7,6 +7,7 @@
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use halfsky_shared::local_time::Zone;
 use halfsky_shared::{Kind, OrgCode, RecordId};
 use maud::{html as markup, Markup};
 use serde::Deserialize;
@@ -115,7 +116,8 @@ fn progress_table(lang: Lang, d: &PageData) -> Markup {
     }
 }
 
-fn queue_form(ctx: &Ctx, org: OrgCode, d: &PageData) -> Markup {
+/// The queue as a form; times in the deployment's `zone`.
+fn queue_form(ctx: &Ctx, (org, zone): (OrgCode, Zone), d: &PageData) -> Markup {
     let lang = ctx.lang;
     markup! {
         form method="post" action={ "/org/" (org) "/verify" } id="verify-form" {
@@ -134,10 +136,10 @@ fn queue_form(ctx: &Ctx, org: OrgCode, d: &PageData) -> Markup {
                     tr {
                         td { input type="checkbox" name="id" value=(r.id); }
                         td { a href={ "/record/" (r.id) } { (r.id) } }
-                        td { (r.kind.spec().zh) }
+                        td { (lang.t(r.kind.spec().zh, r.kind.spec().name)) }
                         td { (r.title) }
                         td { (r.unit) }
-                        td { (r.updated_at) }
+                        td { (lang.stamp(zone, &r.updated_at)) }
                         td { (r.earlier.as_ref().map(|c| c.note.as_str()).unwrap_or("")) }
                     }
                 }
@@ -231,7 +233,7 @@ pub async fn page(
             " "
             button type="submit" { (lang.t("筛选", "Filter")) }
         }
-        (queue_form(&ctx, org, &d))
+        (queue_form(&ctx, (org, state.reader().index().zone()), &d))
     };
     ok_page(&ctx, &state, lang.t("四级核查", "Verification"), body)
 }
