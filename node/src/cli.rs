@@ -289,9 +289,11 @@ fn init(home: &NodeHome, args: InitArgs) -> Result<(), CliError> {
                 crate::pki::agree::device_for_init(home.dir(), org, args.device.as_deref())?
                     .unwrap_or_else(default_device);
             let key = match args.id_key {
-                Some(hex) => Some(halfsky_shared::idcard::IdKey::from_hex(&hex).ok_or_else(|| {
+                Some(hex) => Some(crate::config::IdKeyGiven::from_hex(&hex).ok_or_else(|| {
                     CliError::usage(
-                        "--id-key must be at least 32 hex digits (copy it from another node's id.key)",
+                        "--id-key takes the deployment's ID key: its private half (64 hex \
+                         digits, `secret` in an office's id.key) or its public half \
+                         (`id_public` in any node's halfsky.toml)",
                     )
                 })?),
                 None => None,
@@ -462,6 +464,9 @@ fn request_of(
             lang: if zh { Lang::Zh } else { lang },
         },
         Command::Reindex => Request::Reindex,
+        Command::IdKey {
+            cmd: args::IdKeyCommand::Rotate,
+        } => Request::RotateIdKey,
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),
         Command::Backup { out } => Request::Backup { out: absolute(out) },
         Command::Quarantine { cmd } => Request::Quarantine(match cmd {

@@ -161,6 +161,8 @@ pub enum Request {
     },
     /// Rebuild the index from the documents.
     Reindex,
+    /// Replace this office's ID hash key and rebuild the index with it.
+    RotateIdKey,
     /// A sealed bundle file: export, import or acknowledge.
     Bundle(BundleRequest),
     /// A backup of the whole node home, taken where the ledger lives.
@@ -261,6 +263,8 @@ pub enum Response {
     },
     /// Records indexed by a rebuild.
     Reindexed(crate::ledger::ReindexReport),
+    /// The ID hash key was replaced and every number hashed anew.
+    IdKeyRotated(crate::ledger::ReindexReport),
     /// What a bundle command did.
     Bundle(BundleReport),
     /// A backup written.
@@ -517,6 +521,7 @@ pub fn execute(
             Response::Exported { kind, out, count }
         }
         Request::Reindex => Response::Reindexed(ledger.rebuild_index()?),
+        Request::RotateIdKey => Response::IdKeyRotated(ledger.rotate_id_hash_key()?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
         Request::Backup { out } => Response::BackedUp(crate::backup::backup(ledger, &out)?),
         Request::Revocations(request) => {

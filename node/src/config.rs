@@ -11,12 +11,13 @@
 pub mod error;
 pub mod files;
 mod secrets;
+pub use secrets::{holds_id_secret, IdKeyGiven, IdKeys, IdOpener};
 pub mod settings;
 
 use std::path::{Path, PathBuf};
 
 use automerge::ActorId;
-use halfsky_shared::idcard::IdKey;
+use halfsky_shared::idcard::IdSecret;
 use halfsky_shared::OrgCode;
 use rand::Rng;
 
@@ -42,8 +43,9 @@ pub struct NodeConfig {
     pub device_tag: String,
     /// Automerge actor.
     pub actor: ActorId,
-    /// ID-number hashing key.
-    pub id_key: IdKey,
+    /// The deployment's ID key as this node holds it (public half everywhere; the
+    /// private half and a hash key at offices that find duplicates).
+    pub ids: IdKeys,
     /// Links to parent and children.
     pub sync: SyncConfig,
     /// The web dashboard.
@@ -95,7 +97,7 @@ impl NodeHome {
         org: OrgCode,
         name: &str,
         device: &str,
-        id_key: Option<IdKey>,
+        id_key: Option<IdKeyGiven>,
     ) -> Result<NodeConfig, ConfigError> {
         self.init_with(org, name, device, id_key, None, None)
     }
@@ -106,7 +108,7 @@ impl NodeHome {
         org: OrgCode,
         name: &str,
         device: &str,
-        id_key: Option<IdKey>,
+        id_key: Option<IdKeyGiven>,
         parent: Option<String>,
         listen: Option<String>,
     ) -> Result<NodeConfig, ConfigError> {
@@ -119,6 +121,9 @@ impl NodeHome {
             path: self.dir.clone(),
             source,
         })?;
+        // Without the deployment's key, this home starts a deployment of its own (a
+        // village of one keeps only the public half: its numbers stay sealed).
+        let given = id_key.unwrap_or_else(|| IdKeyGiven::Secret(IdSecret::generate()));
         let raw = RawConfig {
             node: RawNode {
                 org: org.to_string(),
@@ -127,6 +132,7 @@ impl NodeHome {
                 device_tag: random_tag(),
                 actor: ActorId::random().to_hex_string(),
                 id_key: None,
+                id_public: Some(given.public().to_hex()),
                 time_zone: Some(halfsky_shared::local_time::DEFAULT_ZONE.to_string()),
             },
             sync: RawSync {
@@ -145,9 +151,10 @@ impl NodeHome {
         let text = format!(
             "# halfsky node configuration (see config/ in the source for every setting).\n\
              # device_tag and actor identify this device: never copy them to another one.\n\
-             # The deployment's ID key is in id.key beside this file (owner-only).\n\n{body}"
+             # id_public is the deployment's ID key (public half); the private half is only at\n\
+             # offices that find duplicates, in id.key beside this file (owner-only).\n\n{body}"
         );
-        self.write_id_key(&id_key.unwrap_or_else(IdKey::generate))?;
+        self.install_id_key(org, &given)?;
         write_private(&path, &text).map_err(|source| ConfigError::Io {
             op: "write",
             path: path.clone(),
@@ -248,7 +255,11 @@ impl NodeHome {
             .ok()
             .filter(|b| b.len() == 16)
             .ok_or_else(|| invalid("node.actor must be 32 hex digits".into()))?;
-        let id_key = self.read_id_key(raw.node.id_key.as_deref())?;
+        let ids = self.read_id_keys(
+            org,
+            raw.node.id_key.as_deref(),
+            raw.node.id_public.as_deref(),
+        )?;
         let tag = raw.node.device_tag.trim().to_ascii_uppercase();
         if tag.is_empty() || tag.len() > 8 || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(invalid(
@@ -274,7 +285,7 @@ impl NodeHome {
             device: raw.node.device,
             device_tag: tag,
             actor: ActorId::from(actor_bytes),
-            id_key,
+            ids,
         })
     }
 }
@@ -495,7 +506,10 @@ mod tests {
             let home_dir = tempfile::tempdir().unwrap();
             std::fs::copy(&path, home_dir.path().join(CONFIG_FILE)).unwrap();
             NodeHome::new(home_dir.path())
-                .write_id_key(&IdKey::generate())
+                .write_id_opener(&IdOpener {
+                    secret: IdSecret::generate(),
+                    hash: halfsky_shared::idcard::IdKey::generate(),
+                })
                 .unwrap();
             let config = NodeHome::new(home_dir.path())
                 .config()

@@ -19,6 +19,7 @@
 pub mod actor;
 pub mod admit;
 pub mod duplicates;
+mod id_keys;
 pub mod reader;
 pub mod replica;
 pub mod rhythm;
@@ -43,6 +44,7 @@ use lru::LruCache;
 
 use crate::config::{ConfigError, NodeConfig, NodeHome};
 use crate::store::compact::Compactor;
+use crate::store::id_match::IdMatcher;
 use crate::store::index::{Index, IndexError, IndexedRecord};
 use crate::store::{SledStore, Storage, StoreError};
 use crate::sync::freshness::{ArrivalPath, Freshness, FreshnessError};
@@ -152,7 +154,8 @@ fn list_errors(errors: &[FieldError]) -> String {
 pub struct Prepared {
     kind: Kind,
     fields: Fields,
-    id_hash: Option<String>,
+    /// The ID number given, sealed to the deployment's ID key.
+    id_sealed: Option<String>,
     /// The id to insert it under (an import restoring this unit's exported record);
     /// `None`: a new id from this device.
     id: Option<RecordId>,
@@ -164,9 +167,9 @@ impl Prepared {
         &self.fields
     }
 
-    /// The keyed hash of its ID number, if one was given.
-    pub fn id_hash(&self) -> Option<&str> {
-        self.id_hash.as_deref()
+    /// Whether an ID number was given.
+    pub fn has_id_number(&self) -> bool {
+        self.id_sealed.is_some()
     }
 
     /// Inserts it under `id` instead of a new one (see [`Ledger::add_prepared`]).
@@ -183,7 +186,8 @@ pub struct PreparedUpdate {
     /// Values to put (all given, plus what the rules filled in).
     fields: Fields,
     cleared: Vec<String>,
-    id_hash: Option<String>,
+    /// A new ID number, sealed.
+    id_sealed: Option<String>,
     /// The fields whose value would differ from the record's (an import reports these;
     /// empty: the record already says all this).
     changes: Vec<String>,
@@ -275,7 +279,8 @@ impl Ledger {
     pub fn open_in(home: &NodeHome, store: Arc<dyn Storage>) -> Result<Self, LedgerError> {
         let config = home.config()?;
         crate::store::version::migrate(store.as_ref(), &home.store_path())?;
-        let index = Index::open_in_zone(store.clone(), config.zone);
+        let index = Index::open_in_zone(store.clone(), config.zone)
+            .matching_ids(IdMatcher::of(&config.ids));
         let freshness = Freshness::open(store.clone());
         let reader = LedgerReader::new(
             config.org,
@@ -551,7 +556,8 @@ impl Ledger {
     /// reads leniently (a missing map as empty) and never fails the rebuild.
     pub fn rebuild_index(&mut self) -> Result<ReindexReport, LedgerError> {
         let beside = Arc::new(crate::store::MemoryStore::new());
-        let fresh = Index::open_in_zone(beside.clone(), self.config.zone);
+        let fresh = Index::open_in_zone(beside.clone(), self.config.zone)
+            .matching_ids(IdMatcher::of(&self.config.ids));
         let mut report = ReindexReport::default();
         for org in self.store.docs()? {
             let Some(stored) = self.store.load(&org)? else {

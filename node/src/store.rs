@@ -26,6 +26,7 @@
 //! Nothing is durable until [`Storage::flush`].
 
 pub mod compact;
+pub mod id_match;
 pub mod index;
 pub mod memory;
 pub mod private;

@@ -323,7 +323,9 @@ fn bad_input_is_refused_clearly_and_writes_nothing() {
         ],
     );
     assert!(err.contains("does not exist"), "{err}");
-    // Duplicate ID number.
+    // The same woman typed twice. A village cannot open sealed numbers, so it knows
+    // her by name, birth year and the last four digits (the township and above compare
+    // full numbers: tests/tests/duplicates.rs).
     let id_number = halfsky_shared::idcard::with_check_digit("23012919750304123");
     ok(
         h,
@@ -346,7 +348,7 @@ fn bad_input_is_refused_clearly_and_writes_nothing() {
             "add",
             "woman",
             "--name",
-            "乙",
+            "甲",
             "--birth-year",
             "1975",
             "--labor",

@@ -1392,7 +1392,11 @@ async fn viewers_never_receive_id_number_hashes() {
             l.list(Kind::Woman, V1, false)
                 .unwrap()
                 .into_iter()
-                .filter_map(|r| Some((r.record.id.to_string(), r.record.meta.id_hash?)))
+                .filter_map(|r| {
+                    let meta = r.record.meta;
+                    let secret = format!("{}|{}", meta.id_hash?, meta.id_sealed?);
+                    Some((r.record.id.to_string(), secret))
+                })
                 .collect()
         })
         .await
@@ -1410,8 +1414,11 @@ async fn viewers_never_receive_id_number_hashes() {
         assert_eq!(body.status, StatusCode::OK);
         let text = body.text();
         assert!(!text.contains("id_hash"), "{text}");
-        for (_, hash) in &hashes {
-            assert!(!text.contains(hash.as_str()), "{hash} in {text}");
+        assert!(!text.contains("id_sealed"), "{text}");
+        for (_, both) in &hashes {
+            for secret in both.rsplitn(2, '|') {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
         }
     }
 }

@@ -1,14 +1,30 @@
 //! Resident ID numbers (居民身份证号). They are sensitive: halfsky never stores one in
-//! clear. A valid number is kept as a keyed hash (HMAC-SHA256 with the deployment's
-//! secret, so the same woman registered twice is found without revealing her number)
-//! and a mask for display (`230129********123X`).
+//! clear. A record keeps a mask for display (`**************123X`: the last four, all a
+//! cadre needs to tell two cards apart) and the number **sealed** to the deployment's ID
+//! public key ([`IdPublic::seal`]: P-256 ECDH with a fresh ephemeral key, HKDF-SHA256,
+//! ChaCha20-Poly1305, the primitives of sealed bundles). Only the offices that find
+//! duplicates hold the private half ([`IdSecret`]); they open each number as it arrives
+//! and index a keyed hash of it ([`IdNumber::hash`], their own [`IdKey`]), so the same
+//! woman registered twice is found without any village being able to recover a number.
 
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::KeyInit as _;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
+use p256::{PublicKey, SecretKey};
 use sha2::Sha256;
 
-/// A syntactically valid 18-character ID number (check digit verified).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A syntactically valid 18-character ID number (check digit verified). Its `Debug`
+/// shows only the mask, so a log line never carries the number.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IdNumber(String);
+
+impl std::fmt::Debug for IdNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdNumber({})", self.masked())
+    }
+}
 
 /// Why an ID number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,17 +110,184 @@ impl IdNumber {
         &self.0
     }
 
-    /// First 6 and last 4 characters visible: `230129********123X`.
+    /// Only the last 4 characters visible: `**************123X`. Not the region, not
+    /// the birth date: with those and a birth year, a few hundred guesses recover a
+    /// number.
     pub fn masked(&self) -> String {
-        format!("{}********{}", &self.0[..6], &self.0[14..])
+        format!("**************{}", self.last4())
+    }
+
+    /// The last 4 characters (the sequence number and check digit).
+    pub fn last4(&self) -> &str {
+        &self.0[14..]
     }
 
     /// Keyed hash for matching, hex: HMAC-SHA256 truncated to 128 bits (ample to tell
     /// apart every woman of a nation; half the bytes on every sync of her card).
     pub fn hash(&self, key: &IdKey) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC accepts any key length");
         mac.update(self.0.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// Why a sealed number could not be made or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The key text is not a key of this kind.
+    #[error("not an ID key: {0}")]
+    BadKey(&'static str),
+}
+
+const SEAL_INFO: &[u8] = b"halfsky id-number seal v1";
+/// Compressed P-256 point, 18 characters, Poly1305 tag.
+const SEALED_LEN: usize = 33 + 18 + 16;
+
+fn seal_cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Poly1305, [u8; 12]) {
+    let hk = Hkdf::<Sha256>::new(None, shared);
+    let mut info = SEAL_INFO.to_vec();
+    info.extend_from_slice(ephemeral);
+    info.extend_from_slice(recipient);
+    let mut okm = [0u8; 44];
+    hk.expand(&info, &mut okm)
+        .expect("44 bytes is a valid HKDF-SHA256 output length");
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&okm[32..]);
+    (
+        ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&okm[..32])),
+        nonce,
+    )
+}
+
+/// The deployment's ID public key: every node seals the numbers it is given to it.
+/// Not secret (it is in `halfsky.toml`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdPublic(PublicKey);
+
+impl std::fmt::Debug for IdPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdPublic({})", self.to_hex())
+    }
+}
+
+impl IdPublic {
+    /// From its hex form (a compressed or uncompressed P-256 point).
+    pub fn from_hex(text: &str) -> Result<Self, SealError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey("not hex"))?;
+        PublicKey::from_sec1_bytes(&bytes)
+            .map(IdPublic)
+            .map_err(|_| SealError::BadKey("not a P-256 public key"))
+    }
+
+    /// The hex form (compressed point, 66 hex digits).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_sec1_bytes_compressed())
+    }
+
+    /// `number` sealed to this key, as hex: only the private half opens it. Each seal
+    /// uses a fresh ephemeral key, so two seals of one number differ.
+    pub fn seal(&self, number: &IdNumber) -> String {
+        let ephemeral = random_secret();
+        let ephemeral_public = ephemeral.public_key().to_sec1_bytes_compressed();
+        let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), self.0.as_affine());
+        let recipient = self.0.to_sec1_bytes_compressed();
+        let (aead, nonce) = seal_cipher(shared.raw_secret_bytes(), &ephemeral_public, &recipient);
+        let sealed = aead
+            .encrypt((&nonce).into(), number.0.as_bytes())
+            .expect("ChaCha20-Poly1305 seals any short text");
+        let mut out = ephemeral_public.to_vec();
+        out.extend_from_slice(&sealed);
+        hex::encode(out)
+    }
+}
+
+/// A fresh P-256 private key from the system's random source.
+fn random_secret() -> SecretKey {
+    loop {
+        if let Ok(key) = SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
+            return key;
+        }
+    }
+}
+
+trait Compressed {
+    fn to_sec1_bytes_compressed(&self) -> Vec<u8>;
+}
+
+impl Compressed for PublicKey {
+    fn to_sec1_bytes_compressed(&self) -> Vec<u8> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        self.to_encoded_point(true).as_bytes().to_vec()
+    }
+}
+
+/// The private half of the deployment's ID key: it opens sealed numbers. Held only by
+/// the offices that find duplicates (township, county, city), in the owner-only file
+/// `id.key`; never by a village. `Debug` never shows it.
+#[derive(Clone)]
+pub struct IdSecret(SecretKey);
+
+impl std::fmt::Debug for IdSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdSecret(<secret>)")
+    }
+}
+
+impl IdSecret {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        IdSecret(random_secret())
+    }
+
+    /// A key derived from `seed` (at least 16 bytes): the same seed gives the same key
+    /// (test deployments; an older deployment's shared `id_key`).
+    pub fn from_seed(seed: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"halfsky id key"), seed);
+        for counter in 0u8.. {
+            let mut bytes = [0u8; 32];
+            hk.expand(&[counter], &mut bytes)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            if let Ok(key) = SecretKey::from_slice(&bytes) {
+                return IdSecret(key);
+            }
+        }
+        unreachable!("some counter gives a scalar below the group order")
+    }
+
+    /// From its hex form (32 bytes).
+    pub fn from_hex(text: &str) -> Result<Self, SealError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey("not hex"))?;
+        SecretKey::from_slice(&bytes)
+            .map(IdSecret)
+            .map_err(|_| SealError::BadKey("not a P-256 private key (64 hex digits)"))
+    }
+
+    /// The hex form (secret).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+
+    /// The public half, which every node seals to.
+    pub fn public(&self) -> IdPublic {
+        IdPublic(self.0.public_key())
+    }
+
+    /// Opens a number sealed to this key's public half; `None` when it was sealed to
+    /// another key, or is damaged.
+    pub fn open(&self, sealed_hex: &str) -> Option<IdNumber> {
+        let bytes = hex::decode(sealed_hex.trim()).ok()?;
+        if bytes.len() != SEALED_LEN {
+            return None;
+        }
+        let (ephemeral, sealed) = bytes.split_at(33);
+        let ephemeral_key = PublicKey::from_sec1_bytes(ephemeral).ok()?;
+        let shared =
+            p256::ecdh::diffie_hellman(self.0.to_nonzero_scalar(), ephemeral_key.as_affine());
+        let recipient = self.0.public_key().to_sec1_bytes_compressed();
+        let (aead, nonce) = seal_cipher(shared.raw_secret_bytes(), ephemeral, &recipient);
+        let plain = aead.decrypt((&nonce).into(), sealed).ok()?;
+        IdNumber::parse(std::str::from_utf8(&plain).ok()?).ok()
     }
 }
 
@@ -126,11 +309,40 @@ mod tests {
     fn checksum_mask_and_hash() {
         let n = with_check_digit("23012919750304123");
         let id = IdNumber::parse(&n).unwrap();
-        assert_eq!(id.masked(), format!("230129********{}", &n[14..]));
+        assert_eq!(id.masked(), format!("**************{}", &n[14..]));
+        assert!(
+            !format!("{id:?}").contains(&n[..14]),
+            "Debug shows the mask only"
+        );
         let key = IdKey::new(vec![7; 32]);
         assert_eq!(id.hash(&key), IdNumber::parse(&n).unwrap().hash(&key));
         assert_ne!(id.hash(&key), id.hash(&IdKey::new(vec![8; 32])));
         assert!(!id.hash(&key).contains(&n[6..14]));
+    }
+
+    #[test]
+    fn a_sealed_number_opens_only_with_the_private_half() {
+        let n = with_check_digit("23012919750304123");
+        let id = IdNumber::parse(&n).unwrap();
+        let secret = IdSecret::generate();
+        let public = IdPublic::from_hex(&secret.public().to_hex()).unwrap();
+        let sealed = public.seal(&id);
+        assert_eq!(sealed.len(), 2 * SEALED_LEN);
+        assert!(!sealed.contains(&n[6..14]));
+        assert_ne!(sealed, public.seal(&id), "a fresh ephemeral key per seal");
+        assert_eq!(secret.open(&sealed), Some(id.clone()));
+        assert_eq!(IdSecret::generate().open(&sealed), None, "another key");
+        let mut damaged = sealed.clone().into_bytes();
+        damaged[80] = if damaged[80] == b'0' { b'1' } else { b'0' };
+        assert_eq!(secret.open(&String::from_utf8(damaged).unwrap()), None);
+        assert_eq!(secret.open("zz"), None);
+        let again = IdSecret::from_hex(&secret.to_hex()).unwrap();
+        assert_eq!(again.open(&sealed), Some(id));
+        assert_eq!(
+            IdSecret::from_seed(&[42; 32]).to_hex(),
+            IdSecret::from_seed(&[42; 32]).to_hex()
+        );
+        assert!(!format!("{secret:?}").contains(&secret.to_hex()));
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl LedgerDoc {
         &mut self,
         id: &RecordId,
         fields: &Fields,
-        id_hash: Option<&str>,
+        id_sealed: Option<&str>,
         author: &Author,
     ) -> Result<ChangeHash, DocError> {
         self.check_org(id)?;
@@ -356,8 +356,8 @@ impl LedgerDoc {
         // creation (two ops fewer per record: inserts dominate bulk imports).
         self.doc.put(&obj, "_created_at", now.as_str())?;
         self.doc.put(&obj, "_created_by", author.device.as_str())?;
-        if let Some(hash) = id_hash {
-            self.doc.put(&obj, "_id_hash", hash)?;
+        if let Some(sealed) = id_sealed {
+            self.doc.put(&obj, "_id_sealed", sealed)?;
         }
         // The fields an add wrote are the keys of `_fields`; not repeated here.
         let note = ChangeNote {
@@ -379,7 +379,7 @@ impl LedgerDoc {
         id: &RecordId,
         fields: &Fields,
         cleared: &[String],
-        id_hash: Option<&str>,
+        id_sealed: Option<&str>,
         author: &Author,
     ) -> Result<Option<ChangeHash>, DocError> {
         self.check_org(id)?;
@@ -404,8 +404,11 @@ impl LedgerDoc {
                 written.push(key.clone());
             }
         }
-        if let Some(hash) = id_hash {
-            self.doc.put(&obj, "_id_hash", hash)?;
+        if let Some(sealed) = id_sealed {
+            self.doc.put(&obj, "_id_sealed", sealed)?;
+            if !written.iter().any(|k| k == "id_number") {
+                written.push("id_number".into());
+            }
         }
         if written.is_empty() {
             self.doc.rollback();
@@ -494,6 +497,7 @@ impl LedgerDoc {
                 "_retired" => meta.retired = value.as_bool().unwrap_or(false),
                 "_retired_reason" => meta.retired_reason = Some(text()),
                 "_id_hash" => meta.id_hash = Some(text()),
+                "_id_sealed" => meta.id_sealed = Some(text()),
                 _ if key.starts_with('_') => {}
                 _ => {
                     fields.insert(key.to_string(), value);

@@ -11,7 +11,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::idcard::{IdKey, IdNumber};
+use crate::idcard::IdNumber;
 use crate::org::OrgCode;
 use crate::schema::{FieldError, FieldType, Kind, Value};
 
@@ -149,9 +149,26 @@ pub struct RecordMeta {
     /// Why it was retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_reason: Option<String>,
-    /// Keyed hash of the woman's ID number, for finding duplicates.
+    /// The key this node finds a woman's ID number by, never read from another node:
+    /// the keyed hash of the opened number where the ID key is held, else her last four
+    /// digits, name and birth year (see the node's `IdMatcher`). Records written before
+    /// numbers were sealed carry their old hash here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_hash: Option<String>,
+    /// The woman's ID number sealed to the deployment's ID public key (hex); only the
+    /// offices holding the private half open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_sealed: Option<String>,
+}
+
+impl RecordMeta {
+    /// This meta without the sealed number and the matching key: what readers (the
+    /// API, pages, exports, `--json`) are given.
+    pub fn for_readers(mut self) -> Self {
+        self.id_hash = None;
+        self.id_sealed = None;
+        self
+    }
 }
 
 /// A record as the ledger holds it.
@@ -214,13 +231,13 @@ impl Record {
 }
 
 /// Field values parsed from user input, ready to write; ID numbers already replaced by
-/// their mask (with the hash set aside).
+/// their mask (with the number set aside, in memory only, to be sealed).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedFields {
     /// Values by field name.
     pub fields: Fields,
-    /// Keyed hash of an ID number given in the input.
-    pub id_hash: Option<String>,
+    /// An ID number given in the input (its `Debug` is the mask).
+    pub id_number: Option<IdNumber>,
     /// Fields given an empty value: an update clears them.
     pub cleared: Vec<String>,
 }
@@ -232,7 +249,6 @@ pub fn parse_fields(
     kind: Kind,
     inputs: &[(String, String)],
     today: NaiveDate,
-    id_key: &IdKey,
 ) -> Result<ParsedFields, Vec<FieldError>> {
     let spec = kind.spec();
     let mut out = ParsedFields::default();
@@ -267,9 +283,9 @@ pub fn parse_fields(
                         continue;
                     }
                     let id = IdNumber::parse(&number).expect("field.parse validated it");
-                    out.id_hash = Some(id.hash(id_key));
                     out.fields
                         .insert(field.name.to_string(), Value::Text(id.masked()));
+                    out.id_number = Some(id);
                 }
                 Ok(Value::Text(text)) if is_list => {
                     let entry = out
@@ -371,7 +387,6 @@ mod tests {
 
     #[test]
     fn woman_from_chinese_input() {
-        let key = IdKey::new(vec![1; 32]);
         let number = crate::idcard::with_check_digit("23012919750304123");
         let parsed = parse_fields(
             Kind::Woman,
@@ -385,7 +400,6 @@ mod tests {
                 ("id_number", &number),
             ]),
             today(),
-            &key,
         )
         .unwrap();
         let mut fields = parsed.fields;
@@ -393,20 +407,21 @@ mod tests {
             fields["poverty_causes"],
             Value::List(vec!["illness".into(), "lack_of_skills".into()])
         );
-        assert!(fields["id_number"].as_text().unwrap().contains("********"));
-        assert!(parsed.id_hash.is_some());
+        assert_eq!(
+            fields["id_number"].as_text().unwrap(),
+            format!("**************{}", &number[14..])
+        );
+        assert_eq!(parsed.id_number.unwrap().as_str(), number);
         assert!(complete(Kind::Woman, &mut fields, today()).is_empty());
         assert_eq!(fields["status"], Value::Text("poor".into()));
     }
 
     #[test]
     fn all_errors_are_reported() {
-        let key = IdKey::new(vec![1; 32]);
         let errors = parse_fields(
             Kind::Woman,
             &inputs(&[("birth_year", "1850"), ("status", "rich"), ("shoe", "40")]),
             today(),
-            &key,
         )
         .unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");

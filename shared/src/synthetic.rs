@@ -276,19 +276,17 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idcard::IdKey;
     use crate::record::{complete, parse_fields};
 
     #[test]
     fn every_generated_record_is_valid() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
         let org = OrgCode::parse("230129100201").unwrap();
-        let key = IdKey::new(vec![3; 32]);
         let mut gen = Generator::new(7, today);
         let mut seq = 0;
         let women = gen
             .village(&org, 40, |kind, inputs| {
-                let mut parsed = parse_fields(kind, &inputs, today, &key)
+                let mut parsed = parse_fields(kind, &inputs, today)
                     .unwrap_or_else(|e| panic!("{kind}: {e:?} in {inputs:?}"));
                 let errors = complete(kind, &mut parsed.fields, today);
                 assert!(errors.is_empty(), "{kind}: {errors:?}");

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use automerge::sync::SyncDoc;
 use automerge::AutoCommit;
 use halfsky_node::Ledger;
-use halfsky_shared::idcard::IdKey;
+use halfsky_shared::idcard::IdSecret;
 use halfsky_shared::ledger_doc::{Author, LedgerDoc};
 use halfsky_shared::record::{complete, parse_fields, RecordId};
 use halfsky_shared::session::{Replica, Role, Session};
@@ -62,20 +62,21 @@ pub fn synthetic_doc_with(
     mut after_each: impl FnMut(&mut AutoCommit),
 ) -> AutoCommit {
     let today = crate::today();
-    let key = IdKey::new(vec![42; 32]);
+    let seal_to = IdSecret::from_seed(&[42; 32]).public();
     let mut doc = LedgerDoc::create(org, automerge::ActorId::from(seed.to_be_bytes().repeat(2)));
     let mut generator = Generator::new(seed, today);
     for seq in 1..=women as u64 {
         let inputs = generator.woman(&org, None);
         let mut parsed =
-            parse_fields(Kind::Woman, &inputs, today, &key).expect("synthetic input is valid");
+            parse_fields(Kind::Woman, &inputs, today).expect("synthetic input is valid");
         complete(Kind::Woman, &mut parsed.fields, today);
         let id = RecordId::new(org, Kind::Woman, "BENC", seq);
         let author = Author {
             device: format!("{org}/bench"),
             time: 1_700_000_000 + seq as i64,
         };
-        doc.insert(&id, &parsed.fields, parsed.id_hash.as_deref(), &author)
+        let sealed = parsed.id_number.as_ref().map(|n| seal_to.seal(n));
+        doc.insert(&id, &parsed.fields, sealed.as_deref(), &author)
             .expect("insert");
         after_each(doc.automerge());
     }

@@ -14,8 +14,9 @@ use halfsky_shared::OrgCode;
 pub struct Deployment {
     dir: tempfile::TempDir,
     ca: PathBuf,
-    /// The deployment's ID-number key, shared by every node.
-    id_key: halfsky_shared::idcard::IdKey,
+    /// The deployment's ID key (its private half: offices keep it, villages only the
+    /// public half, as enrollment would give them).
+    id_key: halfsky_shared::idcard::IdSecret,
 }
 
 /// Where a new node sits in the deployment.
@@ -56,7 +57,7 @@ impl Deployment {
         Deployment {
             dir,
             ca,
-            id_key: halfsky_shared::idcard::IdKey::new(vec![42; 32]),
+            id_key: halfsky_shared::idcard::IdSecret::from_seed(&[42; 32]),
         }
     }
 
@@ -86,7 +87,9 @@ impl Deployment {
             org,
             name,
             device,
-            Some(self.id_key.clone()),
+            Some(halfsky_node::config::IdKeyGiven::Secret(
+                self.id_key.clone(),
+            )),
             spec.parent.map(|a| a.to_string()),
             listen,
         )

@@ -139,8 +139,8 @@ async fn backup_while_writing_restores_the_same_ledger_which_syncs_on() {
     assert_ne!(config.actor, original.actor, "a fresh actor id");
     assert_ne!(config.device_tag, original.device_tag, "a fresh device tag");
     assert_eq!(
-        (config.org, &config.device, config.id_key.to_hex()),
-        (original.org, &original.device, original.id_key.to_hex())
+        (config.org, &config.device, config.ids.public.to_hex()),
+        (original.org, &original.device, original.ids.public.to_hex())
     );
     {
         let mut ledger = Ledger::open(&replacement).expect("opens");

@@ -141,6 +141,22 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     assert!(page.contains(&at_a.to_string()) && page.contains(&at_b.to_string()));
     assert!(!page.contains(&shared) && !page.contains(&hash), "{page}");
 
+    // Rotating the township's hash key re-hashes every number from its sealed form:
+    // the same pair is found, under a new hash. A village has no key to rotate.
+    let rotated = run(&mut township, &["id-key", "rotate"]);
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let found = township.reader().duplicates(org(TOWNSHIP)).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let ids: Vec<RecordId> = found[0].cards.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(ids, vec![at_a.clone(), at_b.clone()]);
+    let new_hash = township.show(&at_a).unwrap().indexed.record.meta.id_hash;
+    assert!(new_hash.is_some() && new_hash.as_deref() != Some(hash.as_str()));
+    assert_ne!(
+        run(&mut a, &["id-key", "rotate"]).code,
+        0,
+        "a village has no ID key"
+    );
+
     // Retiring one card settles it.
     b.retire(&at_b, Some(Kind::Woman), "registered twice; kept at 红星村")
         .unwrap();

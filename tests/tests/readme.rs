@@ -175,10 +175,21 @@ fn readme_multi_node_setup_runs_as_written_and_syncs() {
             other => Err(format!("women at the township: {other:?}")),
         }
     });
-    // Both nodes share the deployment's settings (the ID-number key): duplicates
-    // across units match.
+    // Both nodes share the deployment's ID key: the village seals numbers to its
+    // public half, which the township (holding the private half) opens. The village's
+    // home has no private half.
     let shared = |home: &str| {
         Deployment::of_home(&NodeHome::new(dir.join(home))).expect("the home's settings")
     };
-    assert_eq!(shared("town"), shared("hx"), "one ID key per deployment");
+    let village_org = village.parse().expect("valid code");
+    assert_eq!(
+        shared("town").for_unit(village_org),
+        shared("hx"),
+        "one ID key per deployment"
+    );
+    assert!(
+        !dir.join("hx").join("id.key").exists(),
+        "a village holds no ID secret"
+    );
+    assert!(dir.join("town").join("id.key").exists());
 }

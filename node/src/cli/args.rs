@@ -235,6 +235,12 @@ pub enum Command {
     },
     /// Rebuild the index from the ledger documents.
     Reindex,
+    /// The ID-number key of an office (township, county, city).
+    IdKey {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: IdKeyCommand,
+    },
     /// Run the node: sync with its parent and children until Ctrl-C (logs on stderr,
     /// RUST_LOG respected). Other commands keep working while it runs.
     Run,
@@ -564,4 +570,13 @@ pub fn parse_field_flags(
         }
     }
     Ok(out)
+}
+
+/// `halfsky id-key …`.
+#[derive(Debug, Subcommand)]
+pub enum IdKeyCommand {
+    /// Replace this office's ID hash key with a fresh one and hash every ID number anew
+    /// from its sealed form (duplicates stay found). Do it when a copy of this node's
+    /// store and id.key may have left the office.
+    Rotate,
 }

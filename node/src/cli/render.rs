@@ -42,7 +42,15 @@ pub fn render(
         Response::Retired(id) => writeln!(err, "{id} {}", lang.t("已停用", "retired")),
         Response::Records { kind, records } => {
             if json {
-                let plain: Vec<_> = records.iter().map(|r| &r.record).collect();
+                // Never the sealed number or its matching key, even to the operator.
+                let plain: Vec<_> = records
+                    .iter()
+                    .map(|r| {
+                        let mut record = r.record.clone();
+                        record.meta = record.meta.for_readers();
+                        record
+                    })
+                    .collect();
                 as_json(out, &plain)
             } else {
                 print_table(out, lang, *kind, records)
@@ -50,7 +58,9 @@ pub fn render(
         }
         Response::Record(view) => {
             if json {
-                as_json(out, view.as_ref())
+                let mut view = view.as_ref().clone();
+                view.indexed.record.meta = view.indexed.record.meta.for_readers();
+                as_json(out, &view)
             } else {
                 print_record(out, reader, view)
             }
@@ -182,6 +192,20 @@ pub fn render(
                 writeln!(err, "skipped {skipped}")?;
             }
             writeln!(err, "index rebuilt: {} records", report.records)
+        }
+        Response::IdKeyRotated(report) => {
+            for skipped in &report.skipped {
+                writeln!(err, "skipped {skipped}")?;
+            }
+            writeln!(
+                err,
+                "{} {}",
+                lang.t(
+                    "ID 号码散列密钥已更换，号码已全部重新散列；索引记录数：",
+                    "ID hash key replaced; every number hashed anew; records indexed:"
+                ),
+                report.records
+            )
         }
         Response::Bundle(report) => render_bundle(report, out, err),
         Response::Quarantined(list) if json => as_json(out, list),

@@ -21,6 +21,10 @@ pub(crate) struct RawNode {
     /// moved there, and removed from `halfsky.toml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) id_key: Option<String>,
+    /// The public half of the deployment's ID key, hex: ID numbers typed here are sealed
+    /// to it (the private half is only at the offices that find duplicates, `id.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id_public: Option<String>,
     /// The deployment's time zone, an IANA name (default `Asia/Shanghai`): times are
     /// shown in it, and days (overdue visits, exits this year) begin and end in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -286,11 +286,12 @@ pub struct RecordPage {
     pub related: Vec<Record>,
 }
 
-/// `record` as any dashboard reader may receive it: without the keyed hash of her ID
-/// number. The hash confirms a guessed number offline, so it stays inside the node (its
-/// index finds duplicates); the masked number in the fields is all a reader needs.
+/// `record` as any dashboard reader may receive it: without her sealed ID number and
+/// this node's matching key of it. A key confirms a guessed number offline and a sealed
+/// number is the number itself to whoever gets the ID key, so both stay inside the node;
+/// the masked number in the fields is all a reader needs.
 pub fn for_readers(mut record: Record) -> Record {
-    record.meta.id_hash = None;
+    record.meta = record.meta.for_readers();
     record
 }
 

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use halfsky_shared::idcard::IdKey;
 use halfsky_shared::{Level, OrgCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -97,12 +96,12 @@ impl DemoCity {
         if !ca.join(crate::pki::CA_CERT_FILE).exists() {
             crate::pki::init_ca(plan.city.org, &ca).context("creating the demo CA")?;
         }
-        let city_home = NodeHome::new(dir.join(plan.city.org.to_string()));
-        let key = if city_home.config_path().exists() {
-            city_home.config()?.id_key
-        } else {
-            IdKey::generate()
-        };
+        // The deployment's ID key, as enrollment hands it out: kept beside the CA.
+        let key = crate::pki::deployment::Deployment::load_or_create(&ca)
+            .context("reading the demo deployment's settings")?
+            .0
+            .id_key()
+            .context("the demo deployment has no ID key")?;
         let mut plan = plan;
         let relay = if plan
             .villages()

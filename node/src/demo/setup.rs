@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use halfsky_shared::idcard::IdKey;
+use crate::config::IdKeyGiven;
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::Kind;
 use rand::Rng;
@@ -65,7 +65,7 @@ pub(super) fn ensure_home(
     dir: &Path,
     ca: &Path,
     unit: &Unit,
-    key: &IdKey,
+    key: &IdKeyGiven,
     listen: bool,
 ) -> Result<NodeHome> {
     let home = NodeHome::new(dir.join(unit.org.to_string()));

@@ -78,7 +78,7 @@ pub struct ImportReport {
     /// so a retired record does not come back to life.
     pub retired_skipped: usize,
     /// ID numbers left out of new records because the file holds them masked
-    /// (`230129********123X`, as exports write them): a masked number cannot be
+    /// (`**************123X`, as exports write them): a masked number cannot be
     /// checked. Add them with `update`.
     pub masked_ids_dropped: usize,
 }

@@ -45,8 +45,7 @@ impl Ledger {
         base: Option<&Fields>,
     ) -> Result<ParsedFields, Vec<FieldError>> {
         let today = self.today();
-        let key = &self.config.id_key;
-        let mut errors = match parse_fields(kind, inputs, today, key) {
+        let mut errors = match parse_fields(kind, inputs, today) {
             Ok(parsed) => return Ok(parsed),
             Err(errors) => errors,
         };
@@ -56,7 +55,7 @@ impl Ledger {
             .filter(|(k, _)| !failed.contains(k))
             .cloned()
             .collect();
-        if let Ok(parsed) = parse_fields(kind, &good, today, key) {
+        if let Ok(parsed) = parse_fields(kind, &good, today) {
             let mut fields = base.cloned().unwrap_or_default();
             for key in &parsed.cleared {
                 fields.remove(key);
@@ -152,8 +151,9 @@ impl Ledger {
         )))
     }
 
-    /// Validates a new record without writing it. `pending_hashes` holds ID-number
-    /// hashes of records prepared earlier in the same batch (duplicates within a file).
+    /// Validates a new record without writing it. `pending_hashes` holds the ID-number
+    /// keys (and, in memory only, the numbers) of records prepared earlier in the same
+    /// batch: duplicates within a file.
     pub fn prepare(
         &self,
         kind: Kind,
@@ -164,18 +164,29 @@ impl Ledger {
         let invalid = |errors| LedgerError::Invalid { kind, errors };
         let ParsedFields {
             mut fields,
-            id_hash,
+            id_number,
             cleared: _,
         } = self.parse_all(kind, inputs, None).map_err(invalid)?;
         let mut errors = complete(kind, &mut fields, today);
         self.check_refs(kind, &fields, &mut errors)?;
-        if let Some(hash) = &id_hash {
-            if let Some(existing) = self.index.woman_with_id_hash(hash)? {
+        let matcher = self.index.id_matcher();
+        let id_match = id_number
+            .as_ref()
+            .map(|n| matcher.key_of_number(n, &fields));
+        if let (Some(key), Some(number)) = (&id_match, &id_number) {
+            // Within one input the full numbers are at hand (in memory, never kept).
+            let typed = format!("n{}", number.as_str());
+            if let Some(existing) = self.index.woman_with_id_hash(key)? {
+                let what = if matcher.is_exact() {
+                    "this ID number"
+                } else {
+                    "a card with this name, birth year and the same last four ID digits"
+                };
                 errors.push(FieldError::new(
                     "id_number",
-                    format!("this ID number is already registered as {existing}; update that card instead"),
+                    format!("{what} is already registered as {existing}; update that card instead"),
                 ));
-            } else if !pending_hashes.insert(hash.clone()) {
+            } else if !pending_hashes.insert(key.clone()) | !pending_hashes.insert(typed) {
                 errors.push(FieldError::new(
                     "id_number",
                     "this ID number appears twice in this input",
@@ -186,7 +197,7 @@ impl Ledger {
             Ok(Prepared {
                 kind,
                 fields,
-                id_hash,
+                id_sealed: id_number.map(|n| self.config.ids.public.seal(&n)),
                 id: None,
             })
         } else {
@@ -261,7 +272,7 @@ impl Ledger {
         let every = super::ATTEST_EVERY_EDITS as usize;
         self.edit(org, Some(known), |doc| {
             for (n, (id, p)) in written.iter().zip(&records).enumerate() {
-                doc.insert(id, &p.fields, p.id_hash.as_deref(), &author)?;
+                doc.insert(id, &p.fields, p.id_sealed.as_deref(), &author)?;
                 if n % 256 == 255 {
                     progress(n + 1);
                 }
@@ -272,7 +283,13 @@ impl Ledger {
                 }
             }
             for (n, u) in updates.iter().enumerate() {
-                doc.update(&u.id, &u.fields, &u.cleared, u.id_hash.as_deref(), &author)?;
+                doc.update(
+                    &u.id,
+                    &u.fields,
+                    &u.cleared,
+                    u.id_sealed.as_deref(),
+                    &author,
+                )?;
                 if (records.len() + n) % 256 == 255 {
                     progress(records.len() + n + 1);
                 }
@@ -337,7 +354,7 @@ impl Ledger {
                 &id,
                 &prepared.fields,
                 &prepared.cleared,
-                prepared.id_hash.as_deref(),
+                prepared.id_sealed.as_deref(),
                 &author,
             )
         })?;
@@ -366,8 +383,13 @@ impl Ledger {
         merged.extend(parsed.fields.clone());
         let mut errors = complete(kind, &mut merged, today);
         self.check_refs(kind, &parsed.fields, &mut errors)?;
-        if let Some(hash) = &parsed.id_hash {
-            let others = self.index.women_with_id_hash(hash)?;
+        let matcher = self.index.id_matcher();
+        let id_match = parsed
+            .id_number
+            .as_ref()
+            .map(|n| matcher.key_of_number(n, &merged));
+        if let Some(key) = &id_match {
+            let others = self.index.women_with_id_hash(key)?;
             if let Some(other) = others.into_iter().find(|o| o != id) {
                 errors.push(FieldError::new(
                     "id_number",
@@ -403,7 +425,10 @@ impl Ledger {
                 .filter(|k| old.contains_key(k.as_str()))
                 .cloned(),
         );
-        let new_number = parsed.id_hash.is_some() && parsed.id_hash != existing.record.meta.id_hash;
+        // An office compares the full numbers; a village cannot, so a number typed
+        // into an update is written (an import leaves out one the card already shows).
+        let new_number =
+            id_match.is_some() && (!matcher.is_exact() || id_match != existing.record.meta.id_hash);
         if new_number && !changes.iter().any(|c| c == "id_number") {
             changes.push("id_number".into());
         }
@@ -411,7 +436,10 @@ impl Ledger {
             id: id.clone(),
             fields: to_write,
             cleared: parsed.cleared,
-            id_hash: parsed.id_hash,
+            id_sealed: parsed
+                .id_number
+                .filter(|_| new_number)
+                .map(|n| self.config.ids.public.seal(&n)),
             changes,
         })
     }

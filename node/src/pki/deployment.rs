@@ -1,19 +1,19 @@
 //! The settings every node of one deployment shares, carried as one unit: today the
-//! ID-number hashing key (so a woman registered in two units is found as one). The CA
-//! holder keeps them beside the CA (`deployment.toml`, owner-only, made at the first
-//! `pki init` or `pki enroll`), enrollment files carry them to each device, and
-//! `init --enroll` installs them. Adding a shared setting, or moving the key into a
-//! file of its own, changes this one type and its two ends ([`Deployment::of_home`],
-//! [`Deployment::id_key`]).
+//! deployment's ID key (ID numbers are sealed to its public half; the offices that find
+//! duplicates hold its private half). The CA holder keeps them beside the CA
+//! (`deployment.toml`, owner-only, made at the first `pki init` or `pki enroll`),
+//! enrollment files carry them to each device ([`Deployment::for_unit`]: a village's
+//! file carries only the public half), and `init --enroll` installs them.
 
 use std::path::{Path, PathBuf};
 
-use halfsky_shared::idcard::IdKey;
+use halfsky_shared::idcard::{IdPublic, IdSecret};
+use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::PkiError;
 use super::files::{check_private, io, write_atomic};
-use crate::config::{ConfigError, NodeHome};
+use crate::config::{holds_id_secret, ConfigError, IdKeyGiven, NodeHome};
 
 /// File in a CA directory holding the deployment's shared settings (secret).
 pub const DEPLOYMENT_FILE: &str = "deployment.toml";
@@ -21,14 +21,21 @@ pub const DEPLOYMENT_FILE: &str = "deployment.toml";
 /// The deployment's shared settings.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Deployment {
-    /// The ID-number hashing key, hex (secret: with it, ID numbers can be guessed back
-    /// from their hashes).
-    id_key: String,
+    /// The private half of the deployment's ID key, hex (secret: it opens every sealed
+    /// ID number). Absent from a village's enrollment. An older deployment's shared
+    /// hash key (32+ hex digits) is read as the seed of the key pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_key: Option<String>,
+    /// The public half, hex: what every node seals ID numbers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_public: Option<String>,
 }
 
 impl std::fmt::Debug for Deployment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployment").finish_non_exhaustive()
+        f.debug_struct("Deployment")
+            .field("id_public", &self.id_public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,23 +59,51 @@ pub enum DeploymentError {
 }
 
 impl Deployment {
-    /// New settings with a fresh ID key.
+    /// New settings with a fresh ID key pair.
     pub fn generate() -> Self {
+        Deployment::of_key(&IdKeyGiven::Secret(IdSecret::generate()))
+    }
+
+    fn of_key(key: &IdKeyGiven) -> Self {
         Deployment {
-            id_key: IdKey::generate().to_hex(),
+            id_key: match key {
+                IdKeyGiven::Secret(secret) => Some(secret.to_hex()),
+                IdKeyGiven::Public(_) => None,
+            },
+            id_public: Some(key.public().to_hex()),
         }
     }
 
-    /// The settings a node home holds.
+    /// The settings a node home holds (the private half only if it holds it).
     pub fn of_home(home: &NodeHome) -> Result<Self, ConfigError> {
-        Ok(Deployment {
-            id_key: home.config()?.id_key.to_hex(),
-        })
+        let ids = home.config()?.ids;
+        Ok(Deployment::of_key(&match ids.opener {
+            Some(opener) => IdKeyGiven::Secret(opener.secret),
+            None => IdKeyGiven::Public(ids.public),
+        }))
     }
 
-    /// The ID-number key.
-    pub fn id_key(&self) -> Option<IdKey> {
-        IdKey::from_hex(&self.id_key)
+    /// What a device of `org` is given: a village gets the public half only.
+    pub fn for_unit(&self, org: OrgCode) -> Self {
+        match self.id_key() {
+            Some(key) if !holds_id_secret(org) => {
+                Deployment::of_key(&IdKeyGiven::Public(key.public()))
+            }
+            _ => self.clone(),
+        }
+    }
+
+    /// The deployment's ID key, as far as these settings hold it.
+    pub fn id_key(&self) -> Option<IdKeyGiven> {
+        if let Some(text) = &self.id_key {
+            if let Ok(secret) = IdSecret::from_hex(text) {
+                return Some(IdKeyGiven::Secret(secret));
+            }
+            let seed = hex::decode(text.trim()).ok().filter(|b| b.len() >= 16)?;
+            return Some(IdKeyGiven::Secret(IdSecret::from_seed(&seed)));
+        }
+        let public = IdPublic::from_hex(self.id_public.as_deref()?).ok()?;
+        Some(IdKeyGiven::Public(public))
     }
 
     /// The CA directory's settings; made (and saved, owner-only) if the CA has none
@@ -91,9 +126,14 @@ impl Deployment {
             reason,
         };
         let settings: Deployment = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
-        settings
-            .id_key()
-            .ok_or_else(|| damaged("id_key is not at least 32 hex digits".into()))?;
+        match settings.id_key() {
+            Some(IdKeyGiven::Secret(_)) => {}
+            _ => {
+                return Err(damaged(
+                    "id_key is not the deployment's private ID key".into(),
+                ))
+            }
+        }
         Ok((settings, false))
     }
 }
@@ -114,6 +154,18 @@ mod tests {
         let path = dir.path().join(DEPLOYMENT_FILE);
         let mode = std::fs::metadata(&path).expect("file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(!format!("{made:?}").contains(&made.id_key), "never in logs");
+        let secret = made
+            .id_key
+            .clone()
+            .expect("the CA's copy has the private half");
+        assert!(!format!("{made:?}").contains(&secret), "never in logs");
+        let village = made.for_unit("230129100201".parse().unwrap());
+        assert!(
+            village.id_key.is_none(),
+            "a village's file has no private half"
+        );
+        assert_eq!(village.id_public, made.id_public);
+        let county = made.for_unit("230129000000".parse().unwrap());
+        assert_eq!(county, made);
     }
 }

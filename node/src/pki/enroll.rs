@@ -176,7 +176,7 @@ pub fn seal(
         cert_pem: read(NODE_CERT_FILE)?,
         key_pem: read(NODE_KEY_FILE)?,
         ca_pem: read(CA_CERT_FILE)?,
-        deployment,
+        deployment: deployment.for_unit(req.org),
     };
     let plain = serde_json::to_vec(&payload).expect("payload serializes");
     let mut header = Vec::with_capacity(HEADER_LEN);
@@ -350,7 +350,12 @@ mod tests {
         let identity = load_node_identity(home.dir()).expect("certificate usable");
         agree::check(&config, &identity.identity, home.dir()).expect("agree");
         let (shared, _) = Deployment::load_or_create(&ca).expect("CA settings");
-        assert_eq!(Deployment::of_home(&home).expect("home settings"), shared);
+        assert_eq!(
+            Deployment::of_home(&home).expect("home settings"),
+            shared.for_unit(config.org),
+            "a village holds the public half only"
+        );
+        assert!(!home.id_key_path().exists());
         assert!(matches!(
             opened.install(&home, None),
             Err(EnrollError::HomeExists(_))

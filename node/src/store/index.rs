@@ -10,11 +10,13 @@
 //! - `u` + org → [`Rollup`] (JSON) of that unit's own records.
 //! - `h` + org → the document heads the index reflects (written with its rows).
 //! - `n` + org → the unit's name.
-//! - `i` + ID-number hash + `\0` + woman id → `()`: finds a woman registered twice, in
-//!   one village or in two (every woman not retired with that hash, adjacent).
+//! - `i` + ID-number key + `\0` + woman id → `()`: finds a woman registered twice, in
+//!   one village or in two (every woman not retired with that key, adjacent). The key
+//!   is this node's own ([`IdMatcher`]): the keyed hash of the opened number at an
+//!   office holding the ID key, what the card shows at a village.
 //! - `p` + woman id → `status|exit_date`: what training statistics need of a woman,
 //!   without parsing her whole row.
-//! - `v` → the [`RULES`] version and time zone the rollups were computed with.
+//! - `v` → the [`RULES`] version, time zone and ID matching the rows were computed with.
 //!
 //! A change is applied as "subtract the record's old contribution, add its new one",
 //! so incremental updates and a rebuild give identical rollups.
@@ -29,6 +31,7 @@ use halfsky_shared::rollup::{Rollup, WomanLinks};
 use halfsky_shared::{Kind, OrgCode, Record, RecordId};
 use serde::{Deserialize, Serialize};
 
+use crate::store::id_match::IdMatcher;
 use crate::store::{decode_heads, encode_heads, Batch, Storage, StoreError, Table};
 
 /// `i` + ID-number hash + `\0` + woman id: one row per woman of that number.
@@ -70,7 +73,8 @@ pub struct IndexedRecord {
 /// Version of the rules rollups are computed by. 2: a woman's follow-up period starts
 /// at her latest visit or the local day her card was made (before: a card never
 /// visited was overdue at once). 3: `i` rows hold every woman of a hash, not the last.
-pub const RULES: u32 = 3;
+/// 4: `i` keys are this node's own ID matching ([`IdMatcher`]), from sealed numbers.
+pub const RULES: u32 = 4;
 
 /// `v` → `RULES|time zone` the rollups were computed with.
 const RULES_KEY: &[u8] = b"v";
@@ -81,6 +85,9 @@ pub struct Index {
     store: Arc<dyn Storage>,
     /// The deployment's time zone: the day a card was made, for the overdue rule.
     zone: Zone,
+    /// How this node matches ID numbers (the `i` rows' keys); shared by every clone,
+    /// so a rotated hash key reaches the reader's copy too.
+    ids: Arc<std::sync::RwLock<Arc<IdMatcher>>>,
 }
 
 fn record_key(id: &RecordId) -> Vec<u8> {
@@ -208,7 +215,28 @@ impl Index {
 
     /// The index kept in `store`, days taken in `zone` (the deployment's).
     pub fn open_in_zone(store: Arc<dyn Storage>, zone: Zone) -> Self {
-        Index { store, zone }
+        Index {
+            store,
+            zone,
+            ids: Arc::new(std::sync::RwLock::new(Arc::new(IdMatcher::ByCard))),
+        }
+    }
+
+    /// This index, matching ID numbers with `ids` (the node's keys decide which).
+    pub fn matching_ids(self, ids: IdMatcher) -> Self {
+        self.set_id_matcher(ids);
+        self
+    }
+
+    /// Matches ID numbers with `ids` from now on, in every clone of this index (the
+    /// rows must then be rebuilt: [`crate::Ledger::rebuild_index`]).
+    pub fn set_id_matcher(&self, ids: IdMatcher) {
+        *self.ids.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ids);
+    }
+
+    /// How this index matches ID numbers.
+    pub fn id_matcher(&self) -> Arc<IdMatcher> {
+        self.ids.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The time zone the index takes days in.
@@ -231,7 +259,7 @@ impl Index {
     }
 
     fn rules_text(&self) -> String {
-        format!("{RULES}|{}", self.zone)
+        format!("{RULES}|{}|{}", self.zone, self.id_matcher().fingerprint())
     }
 
     fn row(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
@@ -269,6 +297,7 @@ impl Index {
         };
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
+        let ids = self.id_matcher();
         for id in &touched.records {
             // A record is filed under the document that holds it: one whose id names
             // another unit cannot be that unit's record (only its own devices write
@@ -279,7 +308,12 @@ impl Index {
             }
             let old = overlay.indexed(id)?;
             let (new, conflicted) = match doc.record_flagged(id)? {
-                Some((record, conflicted)) => (Some(record), conflicted),
+                Some((mut record, conflicted)) => {
+                    if id.kind() == Kind::Woman {
+                        record.meta.id_hash = ids.key_of_record(&record);
+                    }
+                    (Some(record), conflicted)
+                }
                 None => (None, false),
             };
             // Links: visits and pairings feed their woman's figures.

@@ -419,7 +419,7 @@ fn check_op(
 }
 
 /// Keys of a record that are not fields, with the scalar type each holds.
-const BOOKKEEPING: [(&str, Bookkeeping); 8] = [
+const BOOKKEEPING: [(&str, Bookkeeping); 9] = [
     ("_fields", Bookkeeping::Fields),
     ("_created_at", Bookkeeping::Text),
     ("_created_by", Bookkeeping::Text),
@@ -428,6 +428,7 @@ const BOOKKEEPING: [(&str, Bookkeeping); 8] = [
     ("_retired", Bookkeeping::Bool),
     ("_retired_reason", Bookkeeping::Text),
     ("_id_hash", Bookkeeping::Text),
+    ("_id_sealed", Bookkeeping::Text),
 ];
 
 #[derive(Debug, Clone, Copy)]

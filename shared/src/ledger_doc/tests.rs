@@ -116,7 +116,7 @@ fn round_trip_history_and_retire() {
         .unwrap();
     let rec = doc.record(&id).unwrap().unwrap();
     assert_eq!(rec.fields, woman_fields());
-    assert_eq!(rec.meta.id_hash.as_deref(), Some("abc"));
+    assert_eq!(rec.meta.id_sealed.as_deref(), Some("abc"));
     assert!(doc
         .update(
             &id,

@@ -298,7 +298,7 @@ impl FieldSpec {
                 if shape {
                     Ok(())
                 } else {
-                    invalid("an ID number is stored only masked (like 230129********1234)".into())
+                    invalid("an ID number is stored only masked (like **************1234)".into())
                 }
             }
             (

@@ -7,7 +7,7 @@ use automerge::sync::SyncDoc;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
 use super::*;
-use crate::idcard::IdKey;
+use crate::idcard::IdSecret;
 use crate::ledger_doc::{Author, LedgerDoc};
 use crate::record::{complete, parse_fields, RecordId};
 use crate::synthetic::Generator;
@@ -122,12 +122,13 @@ const COUNTY: &str = "230129000000";
 /// A village document with `households` synthetic households.
 fn village_doc(org: OrgCode, households: usize, seed: u64) -> AutoCommit {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-    let key = IdKey::new(vec![1; 32]);
+    let seal_to = IdSecret::from_seed(&[1; 32]).public();
     let mut doc = LedgerDoc::create(org, ActorId::from([seed as u8 + 1; 16]));
     let mut seq = 0;
     Generator::new(seed, today)
         .village(&org, households, |kind, inputs| {
-            let mut parsed = parse_fields(kind, &inputs, today, &key).unwrap();
+            let mut parsed = parse_fields(kind, &inputs, today).unwrap();
+            let sealed = parsed.id_number.as_ref().map(|n| seal_to.seal(n));
             complete(kind, &mut parsed.fields, today);
             seq += 1;
             let id = RecordId::new(org, kind, "T", seq);
@@ -135,7 +136,7 @@ fn village_doc(org: OrgCode, households: usize, seed: u64) -> AutoCommit {
                 device: "t".into(),
                 time: seq as i64,
             };
-            doc.insert(&id, &parsed.fields, parsed.id_hash.as_deref(), &author)
+            doc.insert(&id, &parsed.fields, sealed.as_deref(), &author)
                 .unwrap();
             Ok::<_, ()>(id)
         })

@@ -13,7 +13,7 @@
 //!   unless the row says what the card says.
 //! - a row with neither, identical in every field to a record of this unit, is that
 //!   record (a corrected sheet imported again after `--skip-bad`).
-//! - a masked ID number (`230129********123X`, as exports write it) is recognised as a
+//! - a masked ID number (`**************123X`, as exports write it) is recognised as a
 //!   mask: equal to the card's mask it changes nothing; different, it is refused (a mask
 //!   cannot be checked); on a new record it is left out and counted.
 //!
@@ -22,7 +22,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use halfsky_shared::idcard::IdNumber;
 use halfsky_shared::record::{parse_fields, Fields, Record};
 use halfsky_shared::{RecordId, Value};
 
@@ -189,17 +188,8 @@ impl Planner<'_> {
                 )),
             };
         }
-        let number = inputs
-            .iter()
-            .find(|(name, text)| name == "id_number" && !text.trim().is_empty())
-            .and_then(|(_, text)| IdNumber::parse(text).ok());
-        if let Some(number) = number {
-            let hash = number.hash(&ledger.config().id_key);
-            if let Some(id) = ledger
-                .index()
-                .woman_with_id_hash(&hash)
-                .map_err(index_err)?
-            {
+        if let Some(key) = self.number_key(inputs, None) {
+            if let Some(id) = ledger.index().woman_with_id_hash(&key).map_err(index_err)? {
                 if let Some(existing) = ledger.index().get(&id).map_err(index_err)? {
                     return Ok(Target::Existing(Box::new(existing)));
                 }
@@ -269,9 +259,18 @@ impl Planner<'_> {
             }
             return Ok(());
         }
+        // The number the card already has (as far as this node can tell: in full at an
+        // office, by its last digits, name and birth year at a village) is not written
+        // again: re-importing a sheet changes nothing.
+        let mut inputs = inputs.to_vec();
+        if record.meta.id_hash.is_some()
+            && self.number_key(&inputs, Some(&record.fields)) == record.meta.id_hash
+        {
+            inputs.retain(|(name, _)| name != "id_number");
+        }
         let update = self
             .ledger
-            .prepare_update(&record.id, Some(self.table.kind), inputs)?;
+            .prepare_update(&record.id, Some(self.table.kind), &inputs)?;
         if let Some(hash) = record.meta.id_hash.clone() {
             self.pending_hashes.insert(hash);
         }
@@ -294,7 +293,7 @@ impl Planner<'_> {
         let prepared = self
             .ledger
             .prepare(self.table.kind, &inputs, &mut self.pending_hashes)?;
-        if id.is_none() && prepared.id_hash().is_none() {
+        if id.is_none() && !prepared.has_id_number() {
             let mut fields = prepared.fields().clone();
             if let Some(mask) = &mask {
                 fields.insert("id_number".into(), Value::Text(mask.clone()));
@@ -328,12 +327,7 @@ impl Planner<'_> {
     /// Whether the row's values are those of `record` (blank cells for absent fields).
     fn says_the_same(&self, record: &Record, inputs: &[(String, String)]) -> bool {
         let ledger = self.ledger;
-        let Ok(parsed) = parse_fields(
-            self.table.kind,
-            inputs,
-            ledger.today(),
-            &ledger.config().id_key,
-        ) else {
+        let Ok(parsed) = parse_fields(self.table.kind, inputs, ledger.today()) else {
             return false;
         };
         let fields_agree = parsed
@@ -347,8 +341,20 @@ impl Planner<'_> {
             .cleared
             .iter()
             .all(|k| !record.fields.contains_key(k));
-        let hash_agrees = parsed.id_hash.is_none() || parsed.id_hash == record.meta.id_hash;
+        let hash_agrees = parsed.id_number.is_none()
+            || self.number_key(inputs, Some(&record.fields)) == record.meta.id_hash;
         fields_agree && cleared_agree && hash_agrees
+    }
+
+    /// This node's matching key of the ID number a row gives (see
+    /// [`crate::store::id_match`]), its name and birth year read over `base`.
+    fn number_key(&self, inputs: &[(String, String)], base: Option<&Fields>) -> Option<String> {
+        let ledger = self.ledger;
+        let parsed = parse_fields(self.table.kind, inputs, ledger.today()).ok()?;
+        let number = parsed.id_number?;
+        let mut fields = base.cloned().unwrap_or_default();
+        fields.extend(parsed.fields);
+        Some(ledger.index().id_matcher().key_of_number(&number, &fields))
     }
 
     fn own_records(&mut self) -> Result<&HashSet<String>, LedgerError> {

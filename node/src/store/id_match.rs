@@ -1,0 +1,131 @@
+//! How this node finds a woman's ID number among its cards, without any node that might
+//! be a lost village laptop being able to recover a number:
+//! - an office holding the deployment's ID key (township, county, city) opens each
+//!   sealed number and matches on a keyed hash of the full number ([`IdMatcher::Exact`]):
+//!   two different numbers are never taken for one;
+//! - a village, which cannot open numbers, matches a typed number on what it can see:
+//!   the last four digits, the name and the birth year ([`IdMatcher::ByCard`]). That
+//!   catches a card typed twice or a spreadsheet re-imported; the exact check is the
+//!   office's above.
+//!
+//! The key is computed here, on this node, and kept in its index only (never sent).
+
+use halfsky_shared::idcard::IdNumber;
+use halfsky_shared::record::{Fields, Record};
+use halfsky_shared::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{IdKeys, IdOpener};
+
+/// This node's way of matching ID numbers.
+#[derive(Debug, Clone)]
+pub enum IdMatcher {
+    /// Opens sealed numbers and matches their keyed hash.
+    Exact(IdOpener),
+    /// Matches the last four digits, the name and the birth year.
+    ByCard,
+}
+
+impl IdMatcher {
+    /// The matcher a node with these keys uses.
+    pub fn of(keys: &IdKeys) -> Self {
+        match &keys.opener {
+            Some(opener) => IdMatcher::Exact(opener.clone()),
+            None => IdMatcher::ByCard,
+        }
+    }
+
+    /// Whether this node compares full numbers.
+    pub fn is_exact(&self) -> bool {
+        matches!(self, IdMatcher::Exact(_))
+    }
+
+    /// The key of `number`, typed for a card with `fields` (its name and birth year).
+    pub fn key_of_number(&self, number: &IdNumber, fields: &Fields) -> String {
+        match self {
+            IdMatcher::Exact(opener) => format!("h{}", number.hash(&opener.hash)),
+            IdMatcher::ByCard => by_card(number.last4(), fields),
+        }
+    }
+
+    /// The key of a stored woman's card, if it has an ID number.
+    pub fn key_of_record(&self, record: &Record) -> Option<String> {
+        let mask = record.text("id_number").filter(|m| m.len() >= 4)?;
+        match self {
+            IdMatcher::Exact(opener) => {
+                if let Some(number) = record
+                    .meta
+                    .id_sealed
+                    .as_deref()
+                    .and_then(|s| opener.secret.open(s))
+                {
+                    return Some(format!("h{}", number.hash(&opener.hash)));
+                }
+                // A card written before numbers were sealed keeps the old shared
+                // hash, which an upgraded office's hash key still reproduces.
+                record.meta.id_hash.as_ref().map(|h| format!("h{h}"))
+            }
+            IdMatcher::ByCard => Some(by_card(&mask[mask.len() - 4..], &record.fields)),
+        }
+    }
+
+    /// Changes whenever the keys this matcher computes would change (another kind of
+    /// matching, a rotated hash key): the index is rebuilt when it does.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            IdMatcher::Exact(opener) => {
+                let digest = Sha256::digest(opener.hash.to_hex().as_bytes());
+                format!("exact-{}", hex::encode(&digest[..6]))
+            }
+            IdMatcher::ByCard => "by-card".into(),
+        }
+    }
+}
+
+fn by_card(last4: &str, fields: &Fields) -> String {
+    let name = fields.get("name").and_then(Value::as_text).unwrap_or("");
+    let year = fields
+        .get("birth_year")
+        .and_then(Value::as_int)
+        .map(|y| y.to_string())
+        .unwrap_or_default();
+    format!("c{last4}|{}|{year}", name.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halfsky_shared::idcard::{with_check_digit, IdKey, IdSecret};
+
+    fn fields(name: &str, year: i64) -> Fields {
+        let mut f = Fields::new();
+        f.insert("name".into(), Value::Text(name.into()));
+        f.insert("birth_year".into(), Value::Int(year));
+        f
+    }
+
+    #[test]
+    fn offices_match_full_numbers_and_villages_what_a_card_shows() {
+        let a = IdNumber::parse(&with_check_digit("23012919800101123")).unwrap();
+        let exact = IdMatcher::Exact(IdOpener {
+            secret: IdSecret::generate(),
+            hash: IdKey::generate(),
+        });
+        let f = fields("王秀英", 1980);
+        assert_eq!(
+            exact.key_of_number(&a, &f),
+            exact.key_of_number(&a, &fields("x", 1))
+        );
+        assert!(!exact.key_of_number(&a, &f).contains(a.last4()));
+        let card = IdMatcher::ByCard;
+        assert_eq!(
+            card.key_of_number(&a, &f),
+            format!("c{}|王秀英|1980", a.last4())
+        );
+        assert_ne!(
+            card.key_of_number(&a, &f),
+            card.key_of_number(&a, &fields("王秀英", 1981))
+        );
+        assert_ne!(exact.fingerprint(), card.fingerprint());
+    }
+}
