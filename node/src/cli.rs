@@ -288,15 +288,21 @@ fn init(home: &NodeHome, args: InitArgs) -> Result<(), CliError> {
             let device =
                 crate::pki::agree::device_for_init(home.dir(), org, args.device.as_deref())?
                     .unwrap_or_else(default_device);
-            let key = match args.id_key {
-                Some(hex) => Some(crate::config::IdKeyGiven::from_hex(&hex).ok_or_else(|| {
-                    CliError::usage(
-                        "--id-key takes the deployment's ID key: its private half (64 hex \
-                         digits, `secret` in an office's id.key) or its public half \
-                         (`id_public` in any node's halfsky.toml)",
-                    )
-                })?),
-                None => None,
+            let bad = |e: halfsky_shared::idcard::SealError| {
+                CliError::usage(format!(
+                    "{e}: --id-key takes the private half of the deployment's ID key \
+                     (`secret` in an office's id.key), --id-public its public half \
+                     (`id_public` in any node's halfsky.toml)"
+                ))
+            };
+            let key = match (args.id_key, args.id_public) {
+                (Some(hex), _) => Some(crate::config::IdKeyGiven::Secret(
+                    halfsky_shared::idcard::IdSecret::from_hex(&hex).map_err(bad)?,
+                )),
+                (None, Some(hex)) => Some(crate::config::IdKeyGiven::Public(
+                    halfsky_shared::idcard::IdPublic::from_hex(&hex).map_err(bad)?,
+                )),
+                (None, None) => None,
             };
             let name = args.name.unwrap_or_default();
             home.init_with(org, &name, &device, key, args.parent, args.listen)?

@@ -1,8 +1,8 @@
 //! Resident ID numbers (居民身份证号). They are sensitive: halfsky never stores one in
 //! clear. A record keeps a mask for display (`**************123X`: the last four, all a
 //! cadre needs to tell two cards apart) and the number **sealed** to the deployment's ID
-//! public key ([`IdPublic::seal`]: P-256 ECDH with a fresh ephemeral key, HKDF-SHA256,
-//! ChaCha20-Poly1305, the primitives of sealed bundles). Only the offices that find
+//! public key ([`IdPublic::seal`]: X25519 with a fresh ephemeral key, HKDF-SHA256,
+//! ChaCha20-Poly1305, as sealed bundles do with P-256). Only the offices that find
 //! duplicates hold the private half ([`IdSecret`]); they open each number as it arrives
 //! and index a keyed hash of it ([`IdNumber::hash`], their own [`IdKey`]), so the same
 //! woman registered twice is found without any village being able to recover a number.
@@ -12,8 +12,8 @@ use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::KeyInit as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use p256::{PublicKey, SecretKey};
 use sha2::Sha256;
+use x25519_dalek::{PublicKey, StaticSecret};
 
 /// A syntactically valid 18-character ID number (check digit verified). Its `Debug`
 /// shows only the mask, so a log line never carries the number.
@@ -141,8 +141,8 @@ pub enum SealError {
 }
 
 const SEAL_INFO: &[u8] = b"halfsky id-number seal v1";
-/// Compressed P-256 point, 18 characters, Poly1305 tag.
-const SEALED_LEN: usize = 33 + 18 + 16;
+/// Ephemeral X25519 public key, 18 characters, Poly1305 tag.
+const SEALED_LEN: usize = 32 + 18 + 16;
 
 fn seal_cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Poly1305, [u8; 12]) {
     let hk = Hkdf::<Sha256>::new(None, shared);
@@ -160,8 +160,15 @@ fn seal_cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Po
     )
 }
 
-/// The deployment's ID public key: every node seals the numbers it is given to it.
-/// Not secret (it is in `halfsky.toml`).
+fn key_bytes(text: &str) -> Result<[u8; 32], SealError> {
+    let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey("not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| SealError::BadKey("an ID key is 64 hex digits"))
+}
+
+/// The deployment's ID public key (X25519): every node seals the numbers it is given
+/// to it. Not secret (it is in `halfsky.toml`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdPublic(PublicKey);
 
@@ -172,53 +179,37 @@ impl std::fmt::Debug for IdPublic {
 }
 
 impl IdPublic {
-    /// From its hex form (a compressed or uncompressed P-256 point).
+    /// From its hex form (64 hex digits).
     pub fn from_hex(text: &str) -> Result<Self, SealError> {
-        let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey("not hex"))?;
-        PublicKey::from_sec1_bytes(&bytes)
-            .map(IdPublic)
-            .map_err(|_| SealError::BadKey("not a P-256 public key"))
+        let bytes = key_bytes(text)?;
+        if bytes == [0; 32] {
+            return Err(SealError::BadKey("the zero key"));
+        }
+        Ok(IdPublic(PublicKey::from(bytes)))
     }
 
-    /// The hex form (compressed point, 66 hex digits).
+    /// The hex form (64 hex digits).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0.to_sec1_bytes_compressed())
+        hex::encode(self.0.as_bytes())
     }
 
     /// `number` sealed to this key, as hex: only the private half opens it. Each seal
     /// uses a fresh ephemeral key, so two seals of one number differ.
     pub fn seal(&self, number: &IdNumber) -> String {
-        let ephemeral = random_secret();
-        let ephemeral_public = ephemeral.public_key().to_sec1_bytes_compressed();
-        let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), self.0.as_affine());
-        let recipient = self.0.to_sec1_bytes_compressed();
-        let (aead, nonce) = seal_cipher(shared.raw_secret_bytes(), &ephemeral_public, &recipient);
+        let ephemeral = StaticSecret::from(rand::random::<[u8; 32]>());
+        let ephemeral_public = PublicKey::from(&ephemeral);
+        let shared = ephemeral.diffie_hellman(&self.0);
+        let (aead, nonce) = seal_cipher(
+            shared.as_bytes(),
+            ephemeral_public.as_bytes(),
+            self.0.as_bytes(),
+        );
         let sealed = aead
             .encrypt((&nonce).into(), number.0.as_bytes())
             .expect("ChaCha20-Poly1305 seals any short text");
-        let mut out = ephemeral_public.to_vec();
+        let mut out = ephemeral_public.as_bytes().to_vec();
         out.extend_from_slice(&sealed);
         hex::encode(out)
-    }
-}
-
-/// A fresh P-256 private key from the system's random source.
-fn random_secret() -> SecretKey {
-    loop {
-        if let Ok(key) = SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
-            return key;
-        }
-    }
-}
-
-trait Compressed {
-    fn to_sec1_bytes_compressed(&self) -> Vec<u8>;
-}
-
-impl Compressed for PublicKey {
-    fn to_sec1_bytes_compressed(&self) -> Vec<u8> {
-        use p256::elliptic_curve::sec1::ToEncodedPoint;
-        self.to_encoded_point(true).as_bytes().to_vec()
     }
 }
 
@@ -226,7 +217,7 @@ impl Compressed for PublicKey {
 /// the offices that find duplicates (township, county, city), in the owner-only file
 /// `id.key`; never by a village. `Debug` never shows it.
 #[derive(Clone)]
-pub struct IdSecret(SecretKey);
+pub struct IdSecret(StaticSecret);
 
 impl std::fmt::Debug for IdSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -237,30 +228,22 @@ impl std::fmt::Debug for IdSecret {
 impl IdSecret {
     /// A fresh random key.
     pub fn generate() -> Self {
-        IdSecret(random_secret())
+        IdSecret(StaticSecret::from(rand::random::<[u8; 32]>()))
     }
 
     /// A key derived from `seed` (at least 16 bytes): the same seed gives the same key
     /// (test deployments; an older deployment's shared `id_key`).
     pub fn from_seed(seed: &[u8]) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(b"halfsky id key"), seed);
-        for counter in 0u8.. {
-            let mut bytes = [0u8; 32];
-            hk.expand(&[counter], &mut bytes)
-                .expect("32 bytes is a valid HKDF-SHA256 output length");
-            if let Ok(key) = SecretKey::from_slice(&bytes) {
-                return IdSecret(key);
-            }
-        }
-        unreachable!("some counter gives a scalar below the group order")
+        let mut bytes = [0u8; 32];
+        hk.expand(b"x25519", &mut bytes)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        IdSecret(StaticSecret::from(bytes))
     }
 
-    /// From its hex form (32 bytes).
+    /// From its hex form (64 hex digits).
     pub fn from_hex(text: &str) -> Result<Self, SealError> {
-        let bytes = hex::decode(text.trim()).map_err(|_| SealError::BadKey("not hex"))?;
-        SecretKey::from_slice(&bytes)
-            .map(IdSecret)
-            .map_err(|_| SealError::BadKey("not a P-256 private key (64 hex digits)"))
+        Ok(IdSecret(StaticSecret::from(key_bytes(text)?)))
     }
 
     /// The hex form (secret).
@@ -270,7 +253,7 @@ impl IdSecret {
 
     /// The public half, which every node seals to.
     pub fn public(&self) -> IdPublic {
-        IdPublic(self.0.public_key())
+        IdPublic(PublicKey::from(&self.0))
     }
 
     /// Opens a number sealed to this key's public half; `None` when it was sealed to
@@ -280,12 +263,11 @@ impl IdSecret {
         if bytes.len() != SEALED_LEN {
             return None;
         }
-        let (ephemeral, sealed) = bytes.split_at(33);
-        let ephemeral_key = PublicKey::from_sec1_bytes(ephemeral).ok()?;
-        let shared =
-            p256::ecdh::diffie_hellman(self.0.to_nonzero_scalar(), ephemeral_key.as_affine());
-        let recipient = self.0.public_key().to_sec1_bytes_compressed();
-        let (aead, nonce) = seal_cipher(shared.raw_secret_bytes(), ephemeral, &recipient);
+        let (ephemeral, sealed) = bytes.split_at(32);
+        let ephemeral: [u8; 32] = ephemeral.try_into().ok()?;
+        let shared = self.0.diffie_hellman(&PublicKey::from(ephemeral));
+        let recipient = PublicKey::from(&self.0);
+        let (aead, nonce) = seal_cipher(shared.as_bytes(), &ephemeral, recipient.as_bytes());
         let plain = aead.decrypt((&nonce).into(), sealed).ok()?;
         IdNumber::parse(std::str::from_utf8(&plain).ok()?).ok()
     }

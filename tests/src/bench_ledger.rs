@@ -190,6 +190,7 @@ pub fn durable_write(sizes: Sizes) -> Result<Measured> {
     })?;
 
     let signed = signed_adds(&inputs)?;
+    let (seal, open, hmac) = id_number_costs(n);
     let (a, r) = (percentiles(&adds), percentiles(&raw));
     let s = percentiles(&signed);
     let base = "raw sled insert+flush, 600 B";
@@ -204,6 +205,14 @@ pub fn durable_write(sizes: Sizes) -> Result<Measured> {
             Figure::new("durable write `add(woman)` p99, signed", s.p99, "ms")
                 .baseline("the same adds unsigned", a.p99)
                 .goal("≤ 5 ms"),
+            Figure::new("sealing one ID number (each add that has one)", seal, "µs")
+                .baseline("HMAC of the number, what adds did before", hmac),
+            Figure::new(
+                "opening one sealed number (office, as it indexes)",
+                open,
+                "µs",
+            )
+            .baseline("HMAC of the number", hmac),
         ],
         notes: vec![format!(
             "Durable write: {n} adds to a fresh village ledger (growing from 0 to {n} women), \
@@ -216,6 +225,35 @@ pub fn durable_write(sizes: Sizes) -> Result<Measured> {
             stored.chunks.len()
         )],
     })
+}
+
+/// Mean cost of sealing an ID number to the deployment's key, of opening it at an
+/// office, and of the keyed hash adds computed before numbers were sealed, over `n`
+/// numbers each, in µs.
+fn id_number_costs(n: usize) -> (f64, f64, f64) {
+    use halfsky_shared::idcard::{with_check_digit, IdKey, IdNumber, IdSecret};
+    let numbers: Vec<IdNumber> = (0..n.max(1))
+        .map(|i| {
+            let first17 = format!("230129{}{:03}", 19_800_101 + (i % 28) as u32, i % 1000);
+            IdNumber::parse(&with_check_digit(&first17)).expect("valid")
+        })
+        .collect();
+    let secret = IdSecret::generate();
+    let public = secret.public();
+    let key = IdKey::generate();
+    let mean_us = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / numbers.len() as f64;
+    let started = Instant::now();
+    let sealed: Vec<String> = numbers.iter().map(|n| public.seal(n)).collect();
+    let seal = mean_us(started);
+    let started = Instant::now();
+    let opened = sealed.iter().filter(|s| secret.open(s).is_some()).count();
+    let open = mean_us(started);
+    assert_eq!(opened, numbers.len(), "every seal opens");
+    let started = Instant::now();
+    let hashes: usize = numbers.iter().map(|n| n.hash(&key).len()).sum();
+    let hmac = mean_us(started);
+    assert!(hashes > 0);
+    (seal, open, hmac)
 }
 
 /// The same adds on a village node with a device certificate, so each one is

@@ -474,10 +474,15 @@ pub struct InitArgs {
     /// already in the home, else the host name).
     #[arg(long, conflicts_with = "enroll")]
     pub device: Option<String>,
-    /// The deployment's ID-number hashing key (hex), so duplicates are found across
-    /// units; a new one is generated if omitted.
-    #[arg(long, conflicts_with = "enroll")]
+    /// The private half of the deployment's ID key (64 hex digits: `secret` in an
+    /// office's id.key), for a township, county or city; a village given it keeps only
+    /// its public half. Without it or --id-public, a new deployment key is made.
+    #[arg(long, conflicts_with_all = ["enroll", "id_public"])]
     pub id_key: Option<String>,
+    /// The public half of the deployment's ID key (`id_public` in any node's
+    /// halfsky.toml): ID numbers typed here are sealed to it.
+    #[arg(long, conflicts_with = "enroll")]
+    pub id_public: Option<String>,
     /// The parent's address, host:port (omit at the city).
     #[arg(long, conflicts_with = "enroll")]
     pub parent: Option<String>,

@@ -28,16 +28,6 @@ pub enum IdKeyGiven {
 }
 
 impl IdKeyGiven {
-    /// From hex: a private half (64 hex digits) or a public half (66 or 130).
-    pub fn from_hex(text: &str) -> Option<Self> {
-        let text = text.trim();
-        if text.len() == 64 {
-            IdSecret::from_hex(text).ok().map(IdKeyGiven::Secret)
-        } else {
-            IdPublic::from_hex(text).ok().map(IdKeyGiven::Public)
-        }
-    }
-
     /// The public half.
     pub fn public(&self) -> IdPublic {
         match self {

@@ -22,8 +22,8 @@ pub const DEPLOYMENT_FILE: &str = "deployment.toml";
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Deployment {
     /// The private half of the deployment's ID key, hex (secret: it opens every sealed
-    /// ID number). Absent from a village's enrollment. An older deployment's shared
-    /// hash key (32+ hex digits) is read as the seed of the key pair.
+    /// ID number). Absent from a village's enrollment. In an older deployment's file
+    /// (no `id_public`), its shared hash key: read as the seed of the key pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_key: Option<String>,
     /// The public half, hex: what every node seals ID numbers to.
@@ -96,11 +96,13 @@ impl Deployment {
     /// The deployment's ID key, as far as these settings hold it.
     pub fn id_key(&self) -> Option<IdKeyGiven> {
         if let Some(text) = &self.id_key {
-            if let Ok(secret) = IdSecret::from_hex(text) {
-                return Some(IdKeyGiven::Secret(secret));
+            // An older deployment wrote only its shared hash key: the seed of the pair,
+            // as older homes derive it.
+            if self.id_public.is_none() {
+                let seed = hex::decode(text.trim()).ok().filter(|b| b.len() >= 16)?;
+                return Some(IdKeyGiven::Secret(IdSecret::from_seed(&seed)));
             }
-            let seed = hex::decode(text.trim()).ok().filter(|b| b.len() >= 16)?;
-            return Some(IdKeyGiven::Secret(IdSecret::from_seed(&seed)));
+            return IdSecret::from_hex(text).ok().map(IdKeyGiven::Secret);
         }
         let public = IdPublic::from_hex(self.id_public.as_deref()?).ok()?;
         Some(IdKeyGiven::Public(public))
