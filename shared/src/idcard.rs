@@ -141,11 +141,21 @@ pub enum SealError {
 }
 
 const SEAL_INFO: &[u8] = b"halfsky id-number seal v1";
-/// Ephemeral X25519 public key, 18 characters, Poly1305 tag.
-const SEALED_LEN: usize = 32 + 18 + 16;
+/// Ephemeral X25519 public key, per-seal salt, 18 characters, Poly1305 tag.
+const SEALED_LEN: usize = 32 + SALT_LEN + 18 + 16;
+const SALT_LEN: usize = 12;
+/// Seals made with one ephemeral key before a [`Sealer`] draws a new one.
+const SEALS_PER_EPHEMERAL: u32 = 1024;
 
-fn seal_cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Poly1305, [u8; 12]) {
-    let hk = Hkdf::<Sha256>::new(None, shared);
+/// The cipher of one seal: its key and nonce come from the key agreement and the
+/// seal's own random salt, so seals that share an ephemeral key never share a nonce.
+fn seal_cipher(
+    shared: &[u8],
+    salt: &[u8],
+    ephemeral: &[u8],
+    recipient: &[u8],
+) -> (ChaCha20Poly1305, [u8; 12]) {
+    let hk = Hkdf::<Sha256>::new(Some(salt), shared);
     let mut info = SEAL_INFO.to_vec();
     info.extend_from_slice(ephemeral);
     info.extend_from_slice(recipient);
@@ -193,21 +203,79 @@ impl IdPublic {
         hex::encode(self.0.as_bytes())
     }
 
-    /// `number` sealed to this key, as hex: only the private half opens it. Each seal
-    /// uses a fresh ephemeral key, so two seals of one number differ.
+    /// `number` sealed to this key, as hex, with an ephemeral key of its own (one key
+    /// agreement per call; a [`Sealer`] shares one among many seals).
     pub fn seal(&self, number: &IdNumber) -> String {
-        let ephemeral = StaticSecret::from(rand::random::<[u8; 32]>());
-        let ephemeral_public = PublicKey::from(&ephemeral);
-        let shared = ephemeral.diffie_hellman(&self.0);
+        Sealer::new(self.clone()).seal(number)
+    }
+}
+
+/// The ephemeral half of the key agreement, shared by up to [`SEALS_PER_EPHEMERAL`]
+/// seals (a random salt per seal keeps their keys and nonces apart): a key agreement
+/// costs about 130 µs, the rest of a seal a few. Lives in memory only.
+struct Ephemeral {
+    public: [u8; 32],
+    shared: [u8; 32],
+    used: u32,
+}
+
+/// Seals ID numbers to the deployment's public key, drawing a fresh ephemeral key
+/// every [`SEALS_PER_EPHEMERAL`] seals; only the private half opens them.
+pub struct Sealer {
+    to: IdPublic,
+    current: std::sync::Mutex<Option<Ephemeral>>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// A sealer to `to`.
+    pub fn new(to: IdPublic) -> Self {
+        Sealer {
+            to,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The key it seals to.
+    pub fn to(&self) -> &IdPublic {
+        &self.to
+    }
+
+    /// `number` sealed, as hex.
+    pub fn seal(&self, number: &IdNumber) -> String {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current
+            .as_ref()
+            .is_none_or(|e| e.used >= SEALS_PER_EPHEMERAL)
+        {
+            let secret = StaticSecret::from(rand::random::<[u8; 32]>());
+            *current = Some(Ephemeral {
+                public: PublicKey::from(&secret).to_bytes(),
+                shared: secret.diffie_hellman(&self.to.0).to_bytes(),
+                used: 0,
+            });
+        }
+        let ephemeral = current.as_mut().expect("just drawn");
+        ephemeral.used += 1;
+        let salt: [u8; SALT_LEN] = rand::random();
         let (aead, nonce) = seal_cipher(
-            shared.as_bytes(),
-            ephemeral_public.as_bytes(),
-            self.0.as_bytes(),
+            &ephemeral.shared,
+            &salt,
+            &ephemeral.public,
+            self.to.0.as_bytes(),
         );
         let sealed = aead
             .encrypt((&nonce).into(), number.0.as_bytes())
             .expect("ChaCha20-Poly1305 seals any short text");
-        let mut out = ephemeral_public.as_bytes().to_vec();
+        let mut out = ephemeral.public.to_vec();
+        out.extend_from_slice(&salt);
         out.extend_from_slice(&sealed);
         hex::encode(out)
     }
@@ -217,7 +285,7 @@ impl IdPublic {
 /// the offices that find duplicates (township, county, city), in the owner-only file
 /// `id.key`; never by a village. `Debug` never shows it.
 #[derive(Clone)]
-pub struct IdSecret(StaticSecret);
+pub struct IdSecret(StaticSecret, PublicKey);
 
 impl std::fmt::Debug for IdSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,7 +296,7 @@ impl std::fmt::Debug for IdSecret {
 impl IdSecret {
     /// A fresh random key.
     pub fn generate() -> Self {
-        IdSecret(StaticSecret::from(rand::random::<[u8; 32]>()))
+        IdSecret::of(StaticSecret::from(rand::random::<[u8; 32]>()))
     }
 
     /// A key derived from `seed` (at least 16 bytes): the same seed gives the same key
@@ -238,12 +306,12 @@ impl IdSecret {
         let mut bytes = [0u8; 32];
         hk.expand(b"x25519", &mut bytes)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        IdSecret(StaticSecret::from(bytes))
+        IdSecret::of(StaticSecret::from(bytes))
     }
 
     /// From its hex form (64 hex digits).
     pub fn from_hex(text: &str) -> Result<Self, SealError> {
-        Ok(IdSecret(StaticSecret::from(key_bytes(text)?)))
+        Ok(IdSecret::of(StaticSecret::from(key_bytes(text)?)))
     }
 
     /// The hex form (secret).
@@ -251,23 +319,44 @@ impl IdSecret {
         hex::encode(self.0.to_bytes())
     }
 
+    /// The key with its public half computed once (a scalar multiplication).
+    fn of(secret: StaticSecret) -> Self {
+        let public = PublicKey::from(&secret);
+        IdSecret(secret, public)
+    }
+
     /// The public half, which every node seals to.
     pub fn public(&self) -> IdPublic {
-        IdPublic(PublicKey::from(&self.0))
+        IdPublic(self.1)
     }
 
     /// Opens a number sealed to this key's public half; `None` when it was sealed to
     /// another key, or is damaged.
     pub fn open(&self, sealed_hex: &str) -> Option<IdNumber> {
+        self.open_remembering(sealed_hex, &mut std::collections::HashMap::new())
+    }
+
+    /// [`IdSecret::open`], remembering each ephemeral key's agreement in `agreed`
+    /// (seals from one sealer share it): opening a village's numbers then costs one
+    /// key agreement per thousand seals, not one each.
+    pub fn open_remembering(
+        &self,
+        sealed_hex: &str,
+        agreed: &mut std::collections::HashMap<[u8; 32], [u8; 32]>,
+    ) -> Option<IdNumber> {
         let bytes = hex::decode(sealed_hex.trim()).ok()?;
         if bytes.len() != SEALED_LEN {
             return None;
         }
-        let (ephemeral, sealed) = bytes.split_at(32);
+        let (ephemeral, rest) = bytes.split_at(32);
+        let (salt, sealed) = rest.split_at(SALT_LEN);
         let ephemeral: [u8; 32] = ephemeral.try_into().ok()?;
-        let shared = self.0.diffie_hellman(&PublicKey::from(ephemeral));
-        let recipient = PublicKey::from(&self.0);
-        let (aead, nonce) = seal_cipher(shared.as_bytes(), &ephemeral, recipient.as_bytes());
+        let shared = *agreed.entry(ephemeral).or_insert_with(|| {
+            self.0
+                .diffie_hellman(&PublicKey::from(ephemeral))
+                .to_bytes()
+        });
+        let (aead, nonce) = seal_cipher(&shared, salt, &ephemeral, self.1.as_bytes());
         let plain = aead.decrypt((&nonce).into(), sealed).ok()?;
         IdNumber::parse(std::str::from_utf8(&plain).ok()?).ok()
     }
@@ -312,6 +401,16 @@ mod tests {
         assert_eq!(sealed.len(), 2 * SEALED_LEN);
         assert!(!sealed.contains(&n[6..14]));
         assert_ne!(sealed, public.seal(&id), "a fresh ephemeral key per seal");
+        // One sealer's seals share an ephemeral key, never a salt; each opens.
+        let sealer = Sealer::new(public.clone());
+        let (a, b) = (sealer.seal(&id), sealer.seal(&id));
+        assert_eq!(a[..64], b[..64], "one ephemeral key");
+        assert_ne!(a, b, "a salt of its own");
+        let mut agreed = std::collections::HashMap::new();
+        for s in [&a, &b] {
+            assert_eq!(secret.open_remembering(s, &mut agreed), Some(id.clone()));
+        }
+        assert_eq!(agreed.len(), 1, "one key agreement for both");
         assert_eq!(secret.open(&sealed), Some(id.clone()));
         assert_eq!(IdSecret::generate().open(&sealed), None, "another key");
         let mut damaged = sealed.clone().into_bytes();

@@ -62,7 +62,7 @@ pub fn synthetic_doc_with(
     mut after_each: impl FnMut(&mut AutoCommit),
 ) -> AutoCommit {
     let today = crate::today();
-    let seal_to = IdSecret::from_seed(&[42; 32]).public();
+    let seal_to = halfsky_shared::idcard::Sealer::new(IdSecret::from_seed(&[42; 32]).public());
     let mut doc = LedgerDoc::create(org, automerge::ActorId::from(seed.to_be_bytes().repeat(2)));
     let mut generator = Generator::new(seed, today);
     for seq in 1..=women as u64 {

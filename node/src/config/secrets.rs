@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use halfsky_shared::idcard::{IdKey, IdPublic, IdSecret};
+use halfsky_shared::idcard::{IdKey, IdPublic, IdSecret, Sealer};
 use halfsky_shared::org::Level;
 use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
@@ -42,8 +42,20 @@ impl IdKeyGiven {
 pub struct IdKeys {
     /// The deployment's ID public key: every number typed here is sealed to it.
     pub public: IdPublic,
+    /// Seals to `public` (one ephemeral key per thousand seals, in memory only).
+    pub sealer: std::sync::Arc<Sealer>,
     /// At an office that finds duplicates: what opens and hashes sealed numbers.
     pub opener: Option<IdOpener>,
+}
+
+impl IdKeys {
+    fn new(public: IdPublic, opener: Option<IdOpener>) -> Self {
+        IdKeys {
+            sealer: std::sync::Arc::new(Sealer::new(public.clone())),
+            public,
+            opener,
+        }
+    }
 }
 
 /// The private half of the deployment's ID key and this node's own hash key: it opens
@@ -176,10 +188,7 @@ impl NodeHome {
             } else {
                 set_id_public(&config, &own)?;
             }
-            return Ok(IdKeys {
-                public: own,
-                opener: Some(opener),
-            });
+            return Ok(IdKeys::new(own, Some(opener)));
         }
         let Some(text) = public else {
             return Err(invalid_in(&config)(format!(
@@ -190,10 +199,7 @@ impl NodeHome {
         };
         let public = IdPublic::from_hex(text)
             .map_err(|e| invalid_in(&config)(format!("node.id_public: {e}")))?;
-        Ok(IdKeys {
-            public,
-            opener: None,
-        })
+        Ok(IdKeys::new(public, None))
     }
 
     /// A bare hex `id.key` (the shared key of older homes), if that is what `path` holds.
@@ -237,10 +243,7 @@ impl NodeHome {
         self.write_id_opener(&opener)?;
         set_id_public(&config, &opener.secret.public())?;
         tracing::info!(file = %self.id_key_path().display(), "ID key moved to its own file");
-        Ok(IdKeys {
-            public: opener.secret.public(),
-            opener: Some(opener),
-        })
+        Ok(IdKeys::new(opener.secret.public(), Some(opener)))
     }
 
     /// A village keeps only the public half: the config gets it, the secret file goes.
@@ -258,10 +261,7 @@ impl NodeHome {
         tracing::warn!(
             "a village keeps no ID key: {ID_KEY_FILE} removed, its public half kept in halfsky.toml"
         );
-        Ok(IdKeys {
-            public,
-            opener: None,
-        })
+        Ok(IdKeys::new(public, None))
     }
 }
 

@@ -197,7 +197,7 @@ impl Ledger {
             Ok(Prepared {
                 kind,
                 fields,
-                id_sealed: id_number.map(|n| self.config.ids.public.seal(&n)),
+                id_sealed: id_number.map(|n| self.config.ids.sealer.seal(&n)),
                 id: None,
             })
         } else {
@@ -439,7 +439,7 @@ impl Ledger {
             id_sealed: parsed
                 .id_number
                 .filter(|_| new_number)
-                .map(|n| self.config.ids.public.seal(&n)),
+                .map(|n| self.config.ids.sealer.seal(&n)),
             changes,
         })
     }

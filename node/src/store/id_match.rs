@@ -10,6 +10,9 @@
 //!
 //! The key is computed here, on this node, and kept in its index only (never sent).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use halfsky_shared::idcard::IdNumber;
 use halfsky_shared::record::{Fields, Record};
 use halfsky_shared::Value;
@@ -17,11 +20,25 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{IdKeys, IdOpener};
 
+/// Key agreements already made with sealers' ephemeral keys (a village's numbers
+/// share one per thousand), so an office opens a catch-up at a few µs a number.
+#[derive(Default, Clone)]
+pub struct Agreed(Arc<Mutex<HashMap<[u8; 32], [u8; 32]>>>);
+
+impl std::fmt::Debug for Agreed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Agreed(<secret>)")
+    }
+}
+
+/// Key agreements kept before the memory is cleared (64 B each).
+const AGREED_KEPT: usize = 65_536;
+
 /// This node's way of matching ID numbers.
 #[derive(Debug, Clone)]
 pub enum IdMatcher {
     /// Opens sealed numbers and matches their keyed hash.
-    Exact(IdOpener),
+    Exact(IdOpener, Agreed),
     /// Matches the last four digits, the name and the birth year.
     ByCard,
 }
@@ -30,20 +47,20 @@ impl IdMatcher {
     /// The matcher a node with these keys uses.
     pub fn of(keys: &IdKeys) -> Self {
         match &keys.opener {
-            Some(opener) => IdMatcher::Exact(opener.clone()),
+            Some(opener) => IdMatcher::Exact(opener.clone(), Agreed::default()),
             None => IdMatcher::ByCard,
         }
     }
 
     /// Whether this node compares full numbers.
     pub fn is_exact(&self) -> bool {
-        matches!(self, IdMatcher::Exact(_))
+        matches!(self, IdMatcher::Exact(..))
     }
 
     /// The key of `number`, typed for a card with `fields` (its name and birth year).
     pub fn key_of_number(&self, number: &IdNumber, fields: &Fields) -> String {
         match self {
-            IdMatcher::Exact(opener) => format!("h{}", number.hash(&opener.hash)),
+            IdMatcher::Exact(opener, _) => format!("h{}", number.hash(&opener.hash)),
             IdMatcher::ByCard => by_card(number.last4(), fields),
         }
     }
@@ -52,13 +69,15 @@ impl IdMatcher {
     pub fn key_of_record(&self, record: &Record) -> Option<String> {
         let mask = record.text("id_number").filter(|m| m.len() >= 4)?;
         match self {
-            IdMatcher::Exact(opener) => {
-                if let Some(number) = record
-                    .meta
-                    .id_sealed
-                    .as_deref()
-                    .and_then(|s| opener.secret.open(s))
-                {
+            IdMatcher::Exact(opener, agreed) => {
+                let opened = record.meta.id_sealed.as_deref().and_then(|sealed| {
+                    let mut agreed = agreed.0.lock().unwrap_or_else(|p| p.into_inner());
+                    if agreed.len() >= AGREED_KEPT {
+                        agreed.clear();
+                    }
+                    opener.secret.open_remembering(sealed, &mut agreed)
+                });
+                if let Some(number) = opened {
                     return Some(format!("h{}", number.hash(&opener.hash)));
                 }
                 // A card written before numbers were sealed keeps the old shared
@@ -73,7 +92,7 @@ impl IdMatcher {
     /// matching, a rotated hash key): the index is rebuilt when it does.
     pub fn fingerprint(&self) -> String {
         match self {
-            IdMatcher::Exact(opener) => {
+            IdMatcher::Exact(opener, _) => {
                 let digest = Sha256::digest(opener.hash.to_hex().as_bytes());
                 format!("exact-{}", hex::encode(&digest[..6]))
             }
@@ -107,10 +126,13 @@ mod tests {
     #[test]
     fn offices_match_full_numbers_and_villages_what_a_card_shows() {
         let a = IdNumber::parse(&with_check_digit("23012919800101123")).unwrap();
-        let exact = IdMatcher::Exact(IdOpener {
-            secret: IdSecret::generate(),
-            hash: IdKey::generate(),
-        });
+        let exact = IdMatcher::Exact(
+            IdOpener {
+                secret: IdSecret::generate(),
+                hash: IdKey::generate(),
+            },
+            Agreed::default(),
+        );
         let f = fields("王秀英", 1980);
         assert_eq!(
             exact.key_of_number(&a, &f),

@@ -222,3 +222,28 @@ fn dependents_of_a_refused_change_are_held_and_missing_dependencies_refused() {
     assert_eq!(verdicts.refused[0].rule, Rule::MissingDependency);
     assert!(!verdicts.refused[0].rule.quarantines());
 }
+
+#[test]
+fn a_batch_is_put_in_dependency_order_stably() {
+    let mut doc = AutoCommit::new();
+    for i in 0..40 {
+        doc.put(automerge::ROOT, "n", i as i64).unwrap();
+        doc.commit();
+    }
+    let chain: Vec<Change> = doc.get_changes(&[]);
+    let hashes = |changes: &[Change]| changes.iter().map(Change::hash).collect::<Vec<_>>();
+    // Reversed, shuffled by halves: the chain comes back in its own order.
+    let mut reversed = chain.clone();
+    reversed.reverse();
+    assert_eq!(hashes(&in_dependency_order(reversed)), hashes(&chain));
+    let mut halves = chain[20..].to_vec();
+    halves.extend_from_slice(&chain[..20]);
+    assert_eq!(hashes(&in_dependency_order(halves)), hashes(&chain));
+    // Two independent changes keep the order given.
+    let mut other = AutoCommit::new();
+    other.put(automerge::ROOT, "m", 1).unwrap();
+    other.commit();
+    let lone = other.get_changes(&[]).remove(0);
+    let given = vec![lone.clone(), chain[0].clone()];
+    assert_eq!(hashes(&in_dependency_order(given.clone())), hashes(&given));
+}
