@@ -24,15 +24,13 @@
 //! Decoding arbitrary bytes never panics; every refusal is a [`BundleError`] that says
 //! what is wrong.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
-use hkdf::Hkdf;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::DecodePrivateKey;
 use p256::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::org::OrgCode;
 
@@ -251,17 +249,7 @@ fn signed_bytes(header_bytes: &[u8], body: &[u8]) -> Vec<u8> {
 }
 
 fn cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Poly1305, [u8; 12]) {
-    let hk = Hkdf::<Sha256>::new(None, shared);
-    let mut info = INFO.to_vec();
-    info.extend_from_slice(ephemeral);
-    info.extend_from_slice(recipient);
-    let mut okm = [0u8; 44];
-    hk.expand(&info, &mut okm)
-        .expect("44 bytes is a valid HKDF-SHA256 output length");
-    let key = chacha20poly1305::Key::from_slice(&okm[..32]);
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&okm[32..]);
-    (ChaCha20Poly1305::new(key), nonce)
+    crate::kdf::sealing_cipher(shared, None, INFO, ephemeral, recipient)
 }
 
 /// The clear prefix: magic, format, header length and header.

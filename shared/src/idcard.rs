@@ -9,7 +9,6 @@
 
 use chacha20poly1305::aead::Aead;
 use chacha20poly1305::ChaCha20Poly1305;
-use chacha20poly1305::KeyInit as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -155,19 +154,7 @@ fn seal_cipher(
     ephemeral: &[u8],
     recipient: &[u8],
 ) -> (ChaCha20Poly1305, [u8; 12]) {
-    let hk = Hkdf::<Sha256>::new(Some(salt), shared);
-    let mut info = SEAL_INFO.to_vec();
-    info.extend_from_slice(ephemeral);
-    info.extend_from_slice(recipient);
-    let mut okm = [0u8; 44];
-    hk.expand(&info, &mut okm)
-        .expect("44 bytes is a valid HKDF-SHA256 output length");
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&okm[32..]);
-    (
-        ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&okm[..32])),
-        nonce,
-    )
+    crate::kdf::sealing_cipher(shared, Some(salt), SEAL_INFO, ephemeral, recipient)
 }
 
 fn key_bytes(text: &str) -> Result<[u8; 32], SealError> {

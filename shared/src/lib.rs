@@ -29,6 +29,7 @@ pub mod admission;
 pub mod attestation;
 pub mod bundle;
 pub mod idcard;
+mod kdf;
 pub mod lang;
 pub mod ledger_doc;
 pub mod local_time;

@@ -9,8 +9,64 @@ use halfsky_shared::record::{complete, parse_fields, Fields, ParsedFields};
 use halfsky_shared::schema::{FieldError, FieldType};
 use halfsky_shared::{Kind, OrgCode, RecordId, Value};
 
-use super::{scopeguard_log, Ledger, LedgerError, Prepared, PreparedUpdate};
+use super::{scopeguard_log, Ledger, LedgerError};
 use crate::store::index::IndexedRecord;
+
+/// A record validated and ready to insert.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    kind: Kind,
+    fields: Fields,
+    /// The ID number given, sealed to the deployment's ID key.
+    id_sealed: Option<String>,
+    /// The id to insert it under (an import restoring this unit's exported record);
+    /// `None`: a new id from this device.
+    id: Option<RecordId>,
+}
+
+impl Prepared {
+    /// The record's validated fields (defaults filled in).
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// Whether an ID number was given.
+    pub fn has_id_number(&self) -> bool {
+        self.id_sealed.is_some()
+    }
+
+    /// Inserts it under `id` instead of a new one (see [`Ledger::add_prepared`]).
+    pub fn with_id(mut self, id: RecordId) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// A change to one of this unit's records, validated and ready to write.
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate {
+    id: RecordId,
+    /// Values to put (all given, plus what the rules filled in).
+    fields: Fields,
+    cleared: Vec<String>,
+    /// A new ID number, sealed.
+    id_sealed: Option<String>,
+    /// The fields whose value would differ from the record's (an import reports these;
+    /// empty: the record already says all this).
+    changes: Vec<String>,
+}
+
+impl PreparedUpdate {
+    /// The record it changes.
+    pub fn id(&self) -> &RecordId {
+        &self.id
+    }
+
+    /// The fields whose values it would change (empty: nothing would change).
+    pub fn changes(&self) -> &[String] {
+        &self.changes
+    }
+}
 
 impl Ledger {
     fn next_id(&mut self, kind: Kind) -> Result<RecordId, LedgerError> {
