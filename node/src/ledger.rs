@@ -423,9 +423,9 @@ impl Ledger {
             let newest = cached
                 .doc
                 .automerge()
-                .get_changes(&before)
+                .get_changes_meta(&before)
                 .iter()
-                .map(|c| c.timestamp())
+                .map(|c| c.timestamp)
                 .filter(|t| *t > 0)
                 .max()
                 .map(|t| if t > 100_000_000_000 { t / 1000 } else { t });

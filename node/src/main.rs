@@ -4,6 +4,11 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: applying a catch-up makes many small,
+/// short-lived allocations, and glibc's allocator was a quarter of that time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = halfsky_node::cli::Cli::parse();
     let filter = || {

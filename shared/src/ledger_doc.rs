@@ -479,7 +479,7 @@ impl LedgerDoc {
             let key = key.as_str();
             // Concurrent bookkeeping (`_updated_at`…) is not a conflict a person resolves.
             conflicted |= item.conflict && !key.starts_with('_');
-            let field = spec.field(key).filter(|f| f.name == key);
+            let field = spec.field_named(key);
             let value = match stored_of(field.map(|f| &f.ty), &item.value.into_value()) {
                 Some(Stored::Set(value)) => value,
                 Some(Stored::Cleared) => {
@@ -530,7 +530,7 @@ impl LedgerDoc {
                 continue;
             }
             let key = item.key.to_string();
-            let field = spec.field(&key).filter(|f| f.name == key);
+            let field = spec.field_named(&key);
             let values = self
                 .doc
                 .get_all(&obj, key.as_str())?

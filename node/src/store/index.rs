@@ -135,12 +135,48 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, In
 }
 
 /// Pending writes of one update, readable before they are applied.
+///
+/// Record rows are kept typed until the end of the update: a woman's row is read
+/// again when her links are re-derived, and parsing back the JSON just written cost
+/// a large share of applying a catch-up (a new city applies hundreds of thousands).
 struct Overlay<'a> {
     store: &'a dyn Storage,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    rows: HashMap<RecordId, Option<IndexedRecord>>,
 }
 
-impl Overlay<'_> {
+impl<'a> Overlay<'a> {
+    fn new(store: &'a dyn Storage) -> Self {
+        Overlay {
+            store,
+            writes: BTreeMap::new(),
+            rows: HashMap::new(),
+        }
+    }
+
+    /// Sets (or with `None` removes) a record's row.
+    fn put_row(&mut self, id: &RecordId, row: Option<IndexedRecord>) {
+        self.rows.insert(id.clone(), row);
+    }
+
+    /// Every pending write, record rows serialized.
+    fn into_batch(self) -> Batch {
+        let mut batch = Batch::default();
+        for (k, v) in self.writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        for (id, row) in self.rows {
+            match row {
+                Some(row) => batch.insert(record_key(&id), json(&row)),
+                None => batch.remove(record_key(&id)),
+            }
+        }
+        batch
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
@@ -175,7 +211,11 @@ impl Overlay<'_> {
     }
 
     fn indexed(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
-        self.get(&record_key(id))?
+        if let Some(row) = self.rows.get(id) {
+            return Ok(row.clone());
+        }
+        self.store
+            .get(Table::Index, &record_key(id))?
             .map(|b| parse(&b, "record row"))
             .transpose()
     }
@@ -284,10 +324,7 @@ impl Index {
     /// and records `doc`'s current heads.
     pub fn apply(&self, doc: &mut LedgerDoc, touched: &Touched) -> Result<(), IndexError> {
         let org = doc.org();
-        let mut overlay = Overlay {
-            store: self.store.as_ref(),
-            writes: BTreeMap::new(),
-        };
+        let mut overlay = Overlay::new(self.store.as_ref());
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
         let ids = self.id_matcher();
@@ -343,9 +380,9 @@ impl Index {
                             delta.merge(&Rollup::of_record_in(&o.record, &o.links, &self.zone), -1);
                         }
                         delta.merge(&Rollup::of_record_in(&record, &links, &self.zone), 1);
-                        overlay.put(
-                            record_key(id),
-                            json(&IndexedRecord {
+                        overlay.put_row(
+                            id,
+                            Some(IndexedRecord {
                                 record,
                                 links,
                                 conflicted,
@@ -359,7 +396,7 @@ impl Index {
                                 .or_default()
                                 .merge(&Rollup::of_record_in(&o.record, &o.links, &self.zone), -1);
                         }
-                        overlay.remove(record_key(id));
+                        overlay.put_row(id, None);
                     }
                 }
                 dirty_women.insert(id.to_string());
@@ -380,9 +417,9 @@ impl Index {
                         links: WomanLinks::default(),
                         conflicted,
                     };
-                    overlay.put(record_key(id), json(&row));
+                    overlay.put_row(id, Some(row));
                 }
-                None => overlay.remove(record_key(id)),
+                None => overlay.put_row(id, None),
             }
         }
         // Re-derive each affected woman's links and move her contribution accordingly.
@@ -404,7 +441,7 @@ impl Index {
             );
             delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
             row.links = links;
-            overlay.put(record_key(&woman_id), json(&row));
+            overlay.put_row(&woman_id, Some(row));
         }
         for (unit, delta) in deltas {
             if delta.is_empty() {
@@ -428,14 +465,7 @@ impl Index {
             }
         }
         overlay.put(tagged(b'h', &org), encode_heads(&doc.heads()));
-        let mut batch = Batch::default();
-        for (k, v) in overlay.writes {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.store.apply(Table::Index, batch)?;
+        self.store.apply(Table::Index, overlay.into_batch())?;
         Ok(())
     }
 

@@ -767,11 +767,20 @@ impl FromStr for Kind {
 }
 
 impl KindSpec {
+    /// The field whose stored name is exactly `name` (documents and index rows).
+    pub fn field_named(&self, name: &str) -> Option<&'static FieldSpec> {
+        let fields: &'static [FieldSpec] = self.fields;
+        fields.iter().find(|f| f.name == name)
+    }
+
     /// The field called `name` (snake_case, kebab-case, alias or Chinese header).
     pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
+        let fields: &'static [FieldSpec] = self.fields;
+        if let Some(f) = self.field_named(name) {
+            return Some(f);
+        }
         let raw = name.trim().trim_start_matches('\u{feff}').trim();
         let n = raw.to_lowercase().replace(['-', ' '], "_");
-        let fields: &'static [FieldSpec] = self.fields;
         fields.iter().find(|f| {
             f.name == n
                 || f.zh == raw

@@ -58,6 +58,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The allocator the `halfsky` binary uses, so figures are what a node does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{anyhow, bail, Context, Result};
 use halfsky_node::NodeHome;
 use halfsky_tests::bench_ledger::{bulk_import, durable_write};
