@@ -480,6 +480,45 @@ fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
     assert_eq!(heads(&p.township, &org), heads(&p.village, &org));
 }
 
+#[test]
+fn a_sync_message_ahead_of_its_dependency_waits_and_asks_for_it() {
+    let mut p = Pair::new();
+    fill_village(&mut p.village, 3, 12);
+    let org = p.org;
+    let early = real_changes(&mut p.village, org);
+    let mut generator = halfsky_shared::synthetic::Generator::new(5, p.village.today());
+    p.village
+        .add(halfsky_shared::Kind::Household, &generator.household())
+        .unwrap();
+    let real = real_changes(&mut p.village, org);
+    let last = real.last().expect("the attestation").clone();
+    let missing: Vec<_> = real[early.len()..real.len() - 1]
+        .iter()
+        .map(|c| automerge::Change::from_bytes(c.clone()).unwrap().hash())
+        .collect();
+    assert_eq!(p.deliver(Door::Sync, org, early), None);
+    let refusals_before = p.township.trust().refusals().unwrap().len();
+    // Automerge's bloom filter can take a dependency for held: the change waits, is
+    // not refused, and the township's next message asks for what it lacks.
+    assert_eq!(p.deliver(Door::Sync, org, vec![last]), None, "waits");
+    assert_eq!(
+        p.township.trust().refusals().unwrap().len(),
+        refusals_before,
+        "no refusal"
+    );
+    let mut state = automerge::sync::State::new();
+    let ask = Replica::generate(&mut p.township, &org, &mut state)
+        .unwrap()
+        .expect("a message");
+    assert!(
+        missing.iter().any(|h| ask.need.contains(h)),
+        "asks for the missing change: {:?}",
+        ask.need
+    );
+    assert_eq!(p.deliver(Door::Sync, org, real), None, "complete later");
+    assert_eq!(heads(&p.township, &org), heads(&p.village, &org));
+}
+
 /// Runs a sync session between the village (child) and the township (parent), both
 /// real ledgers, passing frames in memory until both are quiet; returns the
 /// village's events. (The session sends what a far-behind parent lacks as catch-up

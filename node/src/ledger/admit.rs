@@ -137,11 +137,11 @@ impl Ledger {
             self.apply_changes_from(org, admitted, arrival(origin.door))?;
         }
         let changed = self.stored_heads(&org)? != before;
-        if !refused.is_empty()
+        let only_waiting = !refused.is_empty()
             && refused
                 .iter()
-                .all(|r| matches!(r.rule, Rule::Unattested | Rule::MissingDependency))
-        {
+                .all(|r| matches!(r.rule, Rule::Unattested | Rule::MissingDependency));
+        if only_waiting {
             // Over a link that drops mid-delivery, an honest change can come before the
             // attestation that covers it, or after changes that depend on it: they wait
             // (bounded, in memory) for the next delivery of the document.
@@ -154,6 +154,14 @@ impl Ledger {
         let Some(first) = refused.first() else {
             return Ok(changed);
         };
+        let only_missing = refused.iter().all(|r| r.rule == Rule::MissingDependency);
+        if only_waiting && only_missing && origin.door == Door::Sync {
+            // Automerge's sync sent changes whose dependency its bloom filter took
+            // for held here: no refusal. The changes wait, and the next sync message
+            // asks for what they lack; refusing would end this document's sync round
+            // until the next reconnect.
+            return Ok(changed);
+        }
         let trust = self.trust();
         for r in &refused {
             trust.record(&refusal(

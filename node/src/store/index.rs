@@ -328,6 +328,7 @@ impl Index {
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
         let ids = self.id_matcher();
+        let mut current = doc.records_flagged(&touched.records)?;
         for id in &touched.records {
             // A record is filed under the document that holds it: one whose id names
             // another unit cannot be that unit's record (only its own devices write
@@ -337,7 +338,7 @@ impl Index {
                 continue;
             }
             let old = overlay.indexed(id)?;
-            let (new, conflicted) = match doc.record_flagged(id)? {
+            let (new, conflicted) = match current.remove(id) {
                 Some((mut record, conflicted)) => {
                     if id.kind() == Kind::Woman {
                         record.meta.id_hash = ids.key_of_record(&record);
