@@ -151,10 +151,14 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     assert_eq!(ids, vec![at_a.clone(), at_b.clone()]);
     let new_hash = township.show(&at_a).unwrap().indexed.record.meta.id_hash;
     assert!(new_hash.is_some() && new_hash.as_deref() != Some(hash.as_str()));
-    assert_ne!(
-        run(&mut a, &["id-key", "rotate"]).code,
-        0,
-        "a village has no ID key"
+    let refused = run(&mut a, &["id-key", "rotate"]);
+    assert_ne!(refused.code, 0, "a village has no ID key");
+    assert!(
+        refused.stderr.contains("holds no ID key to rotate")
+            && refused.stderr.contains("only township, county and city")
+            && !refused.stderr.contains("not a valid node config"),
+        "{}",
+        refused.stderr
     );
 
     // Retiring one card settles it.

@@ -24,6 +24,13 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `id-key rotate` at a node without an ID key: a village seals numbers with the
+    /// public half and never hashes them.
+    #[error("{org} holds no ID key to rotate: only township, county and city nodes do (a village never hashes ID numbers); run `halfsky id-key rotate` on those offices' nodes")]
+    NoIdKey {
+        /// This node's unit.
+        org: halfsky_shared::OrgCode,
+    },
     /// The file is not valid TOML or has a bad value.
     #[error("{path} is not a valid node config: {reason}")]
     Invalid {

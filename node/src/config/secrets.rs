@@ -113,13 +113,9 @@ impl NodeHome {
     /// Replaces this node's hash key with a fresh one (the private half stays). The
     /// index must then be rebuilt (`halfsky reindex`) so every number is hashed anew.
     pub fn rotate_id_hash_key(&self) -> Result<(), ConfigError> {
-        let keys = self.config()?.ids;
-        let Some(mut opener) = keys.opener else {
-            return Err(invalid_in(&self.id_key_path())(
-                "this node holds no ID key to rotate: only township, county and city \
-                 nodes do (a village never hashes numbers)"
-                    .into(),
-            ));
+        let config = self.config()?;
+        let Some(mut opener) = config.ids.opener else {
+            return Err(ConfigError::NoIdKey { org: config.org });
         };
         opener.hash = IdKey::generate();
         self.write_id_opener(&opener)
