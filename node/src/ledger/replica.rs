@@ -137,6 +137,15 @@ impl Replica for Ledger {
         })
     }
 
+    fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, LedgerError> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        self.with_automerge(*org, |doc| {
+            changes.iter().all(|h| doc.get_change_by_hash(h).is_some())
+        })
+    }
+
     fn apply_changes(
         &mut self,
         peer: &str,

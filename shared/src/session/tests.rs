@@ -93,6 +93,10 @@ impl Replica for MemReplica {
                 .collect(),
         ))
     }
+    fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, String> {
+        let doc = self.doc(org);
+        Ok(changes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
     fn apply_changes(
         &mut self,
         _peer: &str,
