@@ -621,3 +621,5 @@ fn each_end_tells_its_clock_after_the_hellos() {
         "{skew:?}"
     );
 }
+
+mod live;
