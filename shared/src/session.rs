@@ -515,6 +515,8 @@ impl Session {
                 Ok(Vec::new())
             }
             Frame::Refused { org, reason } => {
+                // What the peer holds is no longer what we pushed.
+                self.forget(&org);
                 self.events.push(SessionEvent::Refused {
                     org,
                     reason,

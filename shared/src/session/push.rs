@@ -5,6 +5,11 @@
 //! peer before [`PUSH_SINCE_VERSION`], for documents whose peer heads are not known,
 //! and whenever the two histories have diverged (the peer holds changes this side
 //! lacks, or a push arrives whose dependencies the receiver does not hold).
+//!
+//! Pushes coalesce like Nagle's algorithm: while a push of a document is unanswered,
+//! further changes of it wait and leave together when the answer comes. An edit alone
+//! goes at once; a burst (an import, a fast cadre, a forwarding hop) takes one frame
+//! per round trip of the link, so the slower the link the more each frame carries.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +27,8 @@ pub(super) struct PeerCopy {
     /// Pushes sent and not answered yet: while some are, an answer naming fewer heads
     /// than ours is about an earlier push, not a loss.
     unanswered: u32,
+    /// A local change waits for the answer to the push in flight.
+    held: bool,
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -43,6 +50,7 @@ impl Session {
             PeerCopy {
                 heads: sorted(heads),
                 unanswered: 0,
+                held: false,
             },
         );
     }
@@ -64,9 +72,14 @@ impl Session {
         if !self.pushes() {
             return Ok(None);
         }
-        let Some(copy) = self.peer_copies.get(org) else {
+        let Some(copy) = self.peer_copies.get_mut(org) else {
             return Ok(None);
         };
+        if copy.unanswered > 0 {
+            // Goes with the next push, when this one is answered.
+            copy.held = true;
+            return Ok(Some(Vec::new()));
+        }
         let theirs = copy.heads.clone();
         let Some(changes) = replica
             .changes_since(org, &theirs)
@@ -92,6 +105,28 @@ impl Session {
         copy.heads = sorted(ours);
         copy.unanswered += frames.len() as u32;
         Ok(Some(frames))
+    }
+
+    /// Sends the changes held behind unanswered pushes without waiting any longer. Over
+    /// QUIC every push is answered while the link is up; the node calls this now and
+    /// then anyway, so a peer that never answers cannot hold changes back for long.
+    /// Were the push before them lost, the peer cannot apply these and a sync round
+    /// follows.
+    pub fn release_held<R: Replica>(&mut self, replica: &mut R) -> Vec<Frame> {
+        let held: Vec<OrgCode> = self
+            .peer_copies
+            .iter()
+            .filter(|(_, c)| c.held)
+            .map(|(org, _)| *org)
+            .collect();
+        let mut out = Vec::new();
+        for org in held {
+            if let Some(copy) = self.peer_copies.get_mut(&org) {
+                (copy.held, copy.unanswered) = (false, 0);
+            }
+            out.extend(self.local_change(&org, replica));
+        }
+        out
     }
 
     /// Keeps only the shared heads of the Automerge sync state for `org`: after pushes
@@ -166,8 +201,9 @@ impl Session {
     }
 
     /// `Synced` on a link that pushes: the answer to a push, or the end of a sync
-    /// exchange. Equal heads: done. Ours ahead: the pushes in flight, or a new one,
-    /// bring the peer up. Theirs ahead of ours somewhere: a sync round.
+    /// exchange. Equal heads: done. Ours ahead: the pushes in flight, or a new one
+    /// (with the changes held meanwhile), bring the peer up. Theirs ahead of ours
+    /// somewhere: a sync round.
     pub(super) fn on_answer<R: Replica>(
         &mut self,
         org: OrgCode,

@@ -121,6 +121,36 @@ fn a_live_change_goes_as_one_push_and_is_acknowledged_with_heads() {
 }
 
 #[test]
+fn changes_made_while_a_push_is_unanswered_leave_together_with_its_answer() {
+    let (mut village, mut township) = (village_replica(26), MemReplica::default());
+    let (mut c, mut p) = live_pair(&mut village, &mut township);
+    edit(&mut village, VILLAGE, "first");
+    let first = c.local_change(&code(VILLAGE), &mut village);
+    assert!(matches!(&first[..], [Frame::Push { .. }]), "{first:?}");
+    for key in ["second", "third"] {
+        edit(&mut village, VILLAGE, key);
+        let out = c.local_change(&code(VILLAGE), &mut village);
+        assert!(
+            out.is_empty(),
+            "held while the first is unanswered: {out:?}"
+        );
+    }
+    let t = exchange(
+        (&mut c, &mut village),
+        (&mut p, &mut township),
+        first,
+        Vec::new(),
+        &mut keep,
+    );
+    assert_eq!(names(&t), ["Push", "Synced", "Push", "Synced"]);
+    assert!(
+        matches!(&t.frames[2], Frame::Push { changes, .. } if changes.len() == 2),
+        "the held changes leave in one frame"
+    );
+    assert!(same(&mut village, &mut township, VILLAGE));
+}
+
+#[test]
 fn pushes_follow_a_reconnect_that_found_nothing_to_do() {
     let (mut village, mut township) = (village_replica(22), MemReplica::default());
     live_pair(&mut village, &mut township);
@@ -189,9 +219,11 @@ fn a_lost_push_is_recovered_by_a_sync_round() {
     edit(&mut village, VILLAGE, "lost");
     let lost = c.local_change(&code(VILLAGE), &mut village);
     assert!(matches!(&lost[..], [Frame::Push { .. }]));
-    // The next push depends on the lost one: the township cannot apply it, and asks.
+    // The next change waits for an answer that never comes, until the node releases
+    // it; that push depends on the lost one: the township cannot apply it, and asks.
     edit(&mut village, VILLAGE, "next");
-    let out = c.local_change(&code(VILLAGE), &mut village);
+    assert!(c.local_change(&code(VILLAGE), &mut village).is_empty());
+    let out = c.release_held(&mut village);
     let Some(Frame::Push { changes, .. }) = out.first() else {
         panic!("{out:?}")
     };
