@@ -94,7 +94,8 @@ pub enum Frame {
         /// Raw changes, in dependency order.
         changes: Vec<Vec<u8>>,
     },
-    /// The sender has nothing more to send for this document and holds these heads.
+    /// The sender has nothing more to send for this document and holds these heads;
+    /// also the answer to a [`Frame::Push`] (heads once its changes are durable).
     Synced {
         /// The document.
         org: OrgCode,
