@@ -104,6 +104,12 @@ pub trait Replica {
     ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
     /// True if the document holds every one of `changes` (true for none).
     fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, Self::Error>;
+    /// Raw bytes of the named changes, in that order; `None` if one is not held.
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
     /// Admits and applies raw changes (a catch-up batch or a live push) from `peer`,
     /// durable on return.
     fn apply_changes(
@@ -505,7 +511,7 @@ impl Session {
             Frame::InventoryDetail { docs } => self.on_inventory_detail(docs, replica),
             Frame::Sync { org, message } => self.on_sync(org, &message, replica),
             Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
-            Frame::Push { org, changes } => self.on_push(org, changes, replica),
+            Frame::Push { org, base, packed } => self.on_push(org, hashes(&base), &packed, replica),
             Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
             Frame::Heard { units } => self.on_heard(units),
             Frame::Clock { unix_ms } => {
@@ -814,6 +820,7 @@ pub fn version_skew(version: u16, me: OrgCode, peer: OrgCode) -> Option<String> 
 }
 
 mod catch_up;
+mod pack;
 mod push;
 pub use catch_up::batches;
 

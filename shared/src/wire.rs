@@ -139,8 +139,13 @@ pub enum Frame {
     Push {
         /// The document.
         org: OrgCode,
-        /// Raw changes, in dependency order.
-        changes: Vec<Vec<u8>>,
+        /// Heads the sender knows the receiver holds (32-byte hashes): the changes
+        /// they name, after their direct dependencies, are the dictionary of `packed`.
+        base: Vec<[u8; 32]>,
+        /// The raw changes, in dependency order, as postcard `Vec<Vec<u8>>`,
+        /// zstd-compressed with that dictionary: a record's change repeats most of the
+        /// bytes of the one before it (see `session::push`).
+        packed: Vec<u8>,
     },
 }
 
@@ -315,10 +320,14 @@ mod tests {
                 }),
             proptest::collection::vec(any::<[u8; 32]>(), 0..4)
                 .prop_map(|heads| Frame::Synced { org: org(), heads }),
-            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 0..10)
-                .prop_map(|changes| Frame::Push {
+            (
+                proptest::collection::vec(any::<[u8; 32]>(), 0..3),
+                proptest::collection::vec(any::<u8>(), 0..500)
+            )
+                .prop_map(|(base, packed)| Frame::Push {
                     org: org(),
-                    changes
+                    base,
+                    packed
                 }),
             "\\PC{0,50}".prop_map(|reason| Frame::Refused { org: org(), reason }),
             "\\PC{0,50}".prop_map(|reason| Frame::Abort { reason }),

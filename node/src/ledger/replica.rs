@@ -137,6 +137,19 @@ impl Replica for Ledger {
         })
     }
 
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, LedgerError> {
+        self.with_automerge(*org, |doc| {
+            changes
+                .iter()
+                .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
+                .collect()
+        })
+    }
+
     fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, LedgerError> {
         if changes.is_empty() {
             return Ok(true);

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use automerge::{sync, Change, ChangeHash};
 
-use super::{batches, raw_heads, Phase, Replica, Session, SessionEvent};
+use super::{batches, pack, raw_heads, Phase, Replica, Session, SessionEvent};
 use crate::org::OrgCode;
 use crate::wire::{Frame, PUSH_SINCE_VERSION};
 
@@ -92,14 +92,21 @@ impl Session {
         if changes.is_empty() {
             return Ok(Some(Vec::new()));
         }
+        let Some(dict) = pack::dictionary(replica, org, &theirs)? else {
+            self.forget(org);
+            return Ok(None);
+        };
         // A large import is cut like a catch-up, each part admissible on its own.
-        let frames: Vec<Frame> = batches(*org, changes)
-            .into_iter()
-            .map(|f| match f {
-                Frame::Changes { org, changes } => Frame::Push { org, changes },
-                other => other,
-            })
-            .collect();
+        let mut frames = Vec::new();
+        for batch in batches(*org, changes) {
+            if let Frame::Changes { org, changes } = batch {
+                frames.push(Frame::Push {
+                    org,
+                    base: raw_heads(&theirs),
+                    packed: pack::pack(&changes, &dict)?,
+                });
+            }
+        }
         let ours = replica.heads(org).map_err(|e| e.to_string())?;
         let copy = self.peer_copies.get_mut(org).expect("checked above");
         copy.heads = sorted(ours);
@@ -152,17 +159,27 @@ impl Session {
     }
 
     /// A push from the peer: admitted and applied like any change from it, answered with
-    /// our heads; if we lack what the changes depend on, nothing is applied and the
-    /// Automerge sync protocol starts for the document instead.
+    /// our heads; if we lack its base or what the changes depend on, nothing is applied
+    /// and the Automerge sync protocol starts for the document instead.
     pub(super) fn on_push<R: Replica>(
         &mut self,
         org: OrgCode,
-        changes: Vec<Vec<u8>>,
+        base: Vec<ChangeHash>,
+        packed: &[u8],
         replica: &mut R,
     ) -> Result<Vec<Frame>, String> {
         if !self.may_receive(&org) {
             return Ok(self.refuse(org, self.no_write_reason(&org)));
         }
+        let unpacked = match pack::dictionary(replica, &org, &base)? {
+            Some(dict) => pack::unpack(packed, &dict).ok(),
+            None => None,
+        };
+        let Some(changes) = unpacked else {
+            // A base we lack (diverged, or an earlier push lost), or bytes that do not
+            // unpack with ours: a sync round finds what is missing.
+            return self.sync_instead(org, replica);
+        };
         let mut inside = BTreeSet::new();
         let mut deps = BTreeSet::new();
         for raw in &changes {
@@ -174,10 +191,7 @@ impl Session {
         }
         let outside: Vec<ChangeHash> = deps.difference(&inside).copied().collect();
         if !replica.holds(&org, &outside).map_err(|e| e.to_string())? {
-            // Diverged, or an earlier push was lost: a sync round finds what is missing.
-            self.forget(&org);
-            self.restart_sync(&org, replica)?;
-            return self.next_message(org, replica, true);
+            return self.sync_instead(org, replica);
         }
         let before = sorted(replica.heads(&org).map_err(|e| e.to_string())?);
         match replica.apply_changes(&self.peer_key(), &org, changes) {
@@ -198,6 +212,18 @@ impl Session {
             org,
             heads: raw_heads(&heads),
         }])
+    }
+
+    /// Answers a push that cannot be applied here with a sync message from a fresh
+    /// round, which finds what each side lacks.
+    fn sync_instead<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        replica: &mut R,
+    ) -> Result<Vec<Frame>, String> {
+        self.forget(&org);
+        self.restart_sync(&org, replica)?;
+        self.next_message(org, replica, true)
     }
 
     /// `Synced` on a link that pushes: the answer to a push, or the end of a sync

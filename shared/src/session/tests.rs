@@ -93,6 +93,17 @@ impl Replica for MemReplica {
                 .collect(),
         ))
     }
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let doc = self.doc(org);
+        Ok(changes
+            .iter()
+            .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
+            .collect())
+    }
     fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, String> {
         let doc = self.doc(org);
         Ok(changes.iter().all(|h| doc.get_change_by_hash(h).is_some()))

@@ -66,6 +66,18 @@ fn village_replica(seed: u64) -> MemReplica {
     village
 }
 
+/// How many changes a push carries, unpacked with the dictionary `replica` makes
+/// (0 for any other frame).
+fn pushed(frame: &Frame, replica: &mut MemReplica) -> usize {
+    let Frame::Push { org, base, packed } = frame else {
+        return 0;
+    };
+    let dict = crate::session::pack::dictionary(replica, org, &hashes(base))
+        .unwrap()
+        .expect("the sender holds the base");
+    crate::session::pack::unpack(packed, &dict).unwrap().len()
+}
+
 fn names(traffic: &Traffic) -> Vec<&'static str> {
     traffic.frames.iter().map(Frame::name).collect()
 }
@@ -79,10 +91,8 @@ fn a_live_change_goes_as_one_push_and_is_acknowledged_with_heads() {
         edit(&mut village, VILLAGE, key);
     }
     let out = c.local_change(&code(VILLAGE), &mut village);
-    assert!(
-        matches!(&out[..], [Frame::Push { changes, .. }] if changes.len() == 3),
-        "{out:?}"
-    );
+    assert!(matches!(&out[..], [Frame::Push { .. }]), "{out:?}");
+    assert_eq!(pushed(&out[0], &mut village), 3);
     let t = exchange(
         (&mut c, &mut village),
         (&mut p, &mut township),
@@ -143,8 +153,9 @@ fn changes_made_while_a_push_is_unanswered_leave_together_with_its_answer() {
         &mut keep,
     );
     assert_eq!(names(&t), ["Push", "Synced", "Push", "Synced"]);
-    assert!(
-        matches!(&t.frames[2], Frame::Push { changes, .. } if changes.len() == 2),
+    assert_eq!(
+        pushed(&t.frames[2], &mut village),
+        2,
         "the held changes leave in one frame"
     );
     assert!(same(&mut village, &mut township, VILLAGE));
@@ -224,11 +235,9 @@ fn a_lost_push_is_recovered_by_a_sync_round() {
     edit(&mut village, VILLAGE, "next");
     assert!(c.local_change(&code(VILLAGE), &mut village).is_empty());
     let out = c.release_held(&mut village);
-    let Some(Frame::Push { changes, .. }) = out.first() else {
-        panic!("{out:?}")
-    };
+    assert!(matches!(&out[..], [Frame::Push { .. }]), "{out:?}");
     assert_eq!(
-        changes.len(),
+        pushed(&out[0], &mut village),
         1,
         "only the new change: the lost one counts as sent"
     );
@@ -263,12 +272,21 @@ fn a_push_the_peer_may_not_write_is_refused_with_a_reason() {
     for target in ["230129200000", COUNTY] {
         let org = code(target);
         let mut forged = village_doc(org, 1, 9);
-        let changes = forged
+        let changes: Vec<Vec<u8>> = forged
             .get_changes(&[])
             .iter()
             .map(|c| c.raw_bytes().to_vec())
             .collect();
-        let out = p.handle(Frame::Push { org, changes }, &mut county);
+        let dict = crate::session::pack::dictionary(&mut county, &org, &[])
+            .unwrap()
+            .unwrap();
+        let packed = crate::session::pack::pack(&changes, &dict).unwrap();
+        let push = Frame::Push {
+            org,
+            base: Vec::new(),
+            packed,
+        };
+        let out = p.handle(push, &mut county);
         assert!(
             matches!(&out[..], [Frame::Refused { reason, .. }] if reason.contains("may not change")),
             "{target}: {out:?}"
@@ -326,4 +344,32 @@ fn a_peer_before_pushes_still_syncs_by_sync_messages() {
     );
     assert!(!names(&t).contains(&"Push"), "{:?}", names(&t));
     assert!(same(&mut village, &mut township, VILLAGE));
+}
+
+#[test]
+fn a_push_that_does_not_unpack_starts_a_sync_round_and_is_not_applied() {
+    let (mut village, mut township) = (village_replica(27), MemReplica::default());
+    let (mut c, mut p) = live_pair(&mut village, &mut township);
+    let before = township.heads(&code(VILLAGE)).unwrap();
+    let garbage = Frame::Push {
+        org: code(VILLAGE),
+        base: raw_heads(&before),
+        packed: vec![0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3],
+    };
+    let out = p.handle(garbage, &mut township);
+    assert!(matches!(&out[..], [Frame::Sync { .. }]), "{out:?}");
+    assert_eq!(township.heads(&code(VILLAGE)).unwrap(), before);
+    let t = exchange(
+        (&mut c, &mut village),
+        (&mut p, &mut township),
+        Vec::new(),
+        out,
+        &mut keep,
+    );
+    assert!(
+        same(&mut village, &mut township, VILLAGE),
+        "{:?}",
+        names(&t)
+    );
+    assert!(!p.is_closed() && !c.is_closed());
 }
