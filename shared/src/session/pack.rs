@@ -16,8 +16,9 @@ const DICTIONARY_BYTES: usize = 16 * 1024;
 /// First bytes of every dictionary: raw content that cannot begin with zstd's
 /// dictionary magic number, whatever the changes hold.
 const DICTIONARY_START: &[u8] = b"halfsky push\0";
-/// zstd level of packed pushes: they are small, so a high level costs little.
-const LEVEL: i32 = 19;
+/// zstd level of packed pushes, as for frames: level 19 saved a few more bytes but
+/// cost milliseconds per push and hop (a large match finder loaded with the dictionary).
+const LEVEL: i32 = 9;
 
 /// The dictionary for a push on `base` of `org`: `None` if this side lacks a change of
 /// it (then the push cannot be unpacked here, and a sync round is due).
