@@ -12,7 +12,10 @@
 //!                           ◀───────────  Hello, InventoryDetail{heads} (something did)
 //! Changes{batch}… Sync{msg} ───────────▶  (batches for far-behind docs, then Automerge sync)
 //!                           ◀───────────  Sync{msg} | Synced{heads}
-//! … live: Sync on every local change, both ways, until the link drops.
+//! … live, both ways, until the link drops:
+//! Push{changes}             ───────────▶  (peer's heads known and held here: see `push`)
+//!                           ◀───────────  Synced{heads} | Sync{msg} (histories diverged)
+//! Sync{msg}                 ───────────▶  (peer's heads unknown, or a peer before pushes)
 //! ```
 //!
 //! Authorization: a link authenticated as child C carries only documents of C's subtree
@@ -99,7 +102,16 @@ pub trait Replica {
         org: &OrgCode,
         their_heads: &[ChangeHash],
     ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
-    /// Admits and applies raw changes (a catch-up batch) from `peer`, durable on return.
+    /// True if the document holds every one of `changes` (true for none).
+    fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, Self::Error>;
+    /// Raw bytes of the named changes, in that order; `None` if one is not held.
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
+    /// Admits and applies raw changes (a catch-up batch or a live push) from `peer`,
+    /// durable on return.
     fn apply_changes(
         &mut self,
         peer: &str,
@@ -183,6 +195,8 @@ pub struct Session {
     /// Child: the documents and heads summarised in its Inventory (acknowledged as a
     /// whole when the parent answers InventoryMatch).
     summarised: Vec<(OrgCode, Vec<ChangeHash>)>,
+    /// Live: what the peer holds of each document, where known (see [`push`]).
+    peer_copies: BTreeMap<OrgCode, push::PeerCopy>,
 }
 
 /// A contact row `child` may report: about a unit strictly below it, heard by `child`
@@ -259,6 +273,7 @@ impl Session {
             events: Vec::new(),
             early: Vec::new(),
             summarised: Vec::new(),
+            peer_copies: BTreeMap::new(),
         })
     }
 
@@ -301,6 +316,14 @@ impl Session {
             Role::Child => self.scope.downward(org),
             Role::Parent => self.scope.upward(org),
         }
+    }
+
+    /// Why the peer may not change `org` (its refusal reason).
+    fn no_write_reason(&self, org: &OrgCode) -> String {
+        format!(
+            "{} may not change document {org}: a link from {} carries only its own subtree upward",
+            self.peer_org, self.scope.child
+        )
     }
 
     fn in_scope(&self, org: &OrgCode) -> bool {
@@ -403,12 +426,18 @@ impl Session {
         }
     }
 
-    /// A local document changed: push it if this link carries it (live mode).
+    /// A local document changed: send it if this link carries it (live mode), as a
+    /// push when the peer's heads are known, else as a sync message.
     pub fn local_change<R: Replica>(&mut self, org: &OrgCode, replica: &mut R) -> Vec<Frame> {
         if self.phase != Phase::Live || !self.may_send(org) {
             return Vec::new();
         }
-        match self.next_message(*org, replica, false) {
+        let frames = match self.push(org, replica) {
+            Ok(Some(frames)) => Ok(frames),
+            Ok(None) => self.next_message(*org, replica, false),
+            Err(e) => Err(e),
+        };
+        match frames {
             Ok(frames) => frames,
             Err(e) => self.abort(format!("cannot read document {org}: {e}")),
         }
@@ -482,6 +511,7 @@ impl Session {
             Frame::InventoryDetail { docs } => self.on_inventory_detail(docs, replica),
             Frame::Sync { org, message } => self.on_sync(org, &message, replica),
             Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
+            Frame::Push { org, base, packed } => self.on_push(org, hashes(&base), &packed, replica),
             Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
             Frame::Heard { units } => self.on_heard(units),
             Frame::Clock { unix_ms } => {
@@ -491,6 +521,8 @@ impl Session {
                 Ok(Vec::new())
             }
             Frame::Refused { org, reason } => {
+                // What the peer holds is no longer what we pushed.
+                self.forget(&org);
                 self.events.push(SessionEvent::Refused {
                     org,
                     reason,
@@ -557,6 +589,10 @@ impl Session {
             .map_err(|e| e.to_string())?;
         self.phase = Phase::Live;
         if digest(&docs) == theirs {
+            // The child holds exactly what we hold.
+            for (org, heads) in docs {
+                self.learn(org, heads);
+            }
             self.events.push(SessionEvent::Synced);
             return Ok(vec![Frame::InventoryMatch]);
         }
@@ -572,6 +608,7 @@ impl Session {
         self.phase = Phase::Live;
         // The parent holds exactly what we summarised: that is an acknowledgement.
         for (org, heads) in std::mem::take(&mut self.summarised) {
+            self.learn(org, heads.clone());
             self.events.push(SessionEvent::PeerHeads(org, heads));
         }
         self.events.push(SessionEvent::Synced);
@@ -610,6 +647,7 @@ impl Session {
                     .push(SessionEvent::PeerHeads(org, their_heads.clone()));
             }
             if my_heads == their_heads {
+                self.learn(org, their_heads);
                 continue;
             }
             // Far behind? Send what they lack in bounded batches first, each durable on
@@ -649,11 +687,10 @@ impl Session {
             Err(e) => return Ok(self.refuse(org, format!("malformed sync message: {e}"))),
         };
         if !message.changes.is_empty() && !self.may_receive(&org) {
-            return Ok(self.refuse(
-                org,
-                format!("{} may not change document {org}: a link from {} carries only its own subtree upward", self.peer_org, self.scope.child),
-            ));
+            return Ok(self.refuse(org, self.no_write_reason(&org)));
         }
+        // A sync exchange is running: what the peer holds is known again when it ends.
+        self.forget(&org);
         let had_changes = !message.changes.is_empty();
         let their_heads = message.heads.clone();
         let state = self.state(&org, replica)?;
@@ -683,6 +720,7 @@ impl Session {
             mine.sort();
             theirs.sort();
             if mine == theirs {
+                self.learn(org, mine);
                 self.pending.remove(&org);
                 self.maybe_done();
             }
@@ -697,10 +735,7 @@ impl Session {
         replica: &mut R,
     ) -> Result<Vec<Frame>, String> {
         if !self.may_receive(&org) {
-            return Ok(self.refuse(
-                org,
-                format!("{} may not change document {org}: a link from {} carries only its own subtree upward", self.peer_org, self.scope.child),
-            ));
+            return Ok(self.refuse(org, self.no_write_reason(&org)));
         }
         match replica.apply_changes(&self.peer_key(), &org, changes) {
             Ok(true) => self.events.push(SessionEvent::DocChanged(org)),
@@ -721,6 +756,13 @@ impl Session {
         }
         self.events
             .push(SessionEvent::PeerHeads(org, heads.clone()));
+        if let Some(frames) = self.on_answer(org, heads.clone(), replica)? {
+            if frames.is_empty() {
+                self.pending.remove(&org);
+                self.maybe_done();
+            }
+            return Ok(frames);
+        }
         let mut mine = replica.heads(&org).map_err(|e| e.to_string())?;
         let mut theirs = heads;
         mine.sort();
@@ -778,6 +820,8 @@ pub fn version_skew(version: u16, me: OrgCode, peer: OrgCode) -> Option<String> 
 }
 
 mod catch_up;
+mod pack;
+mod push;
 pub use catch_up::batches;
 
 #[cfg(test)]

@@ -24,12 +24,15 @@ pub const ALPN: &[u8] = b"halfsky/1";
 /// Version of the session protocol carried in `Hello`. 2 added `Heard` (contact
 /// reports from a child), sent only to a parent that speaks it. 3 added signed
 /// authorship: documents carry device attestations in `meta`, which a release before
-/// it refuses, and a change without one is refused by this release.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// it refuses, and a change without one is refused by this release. 4 added live
+/// [`Frame::Push`]es, sent only to a peer that speaks it.
+pub const PROTOCOL_VERSION: u16 = 4;
 /// First protocol version whose parents understand [`Frame::Heard`].
 pub const HEARD_SINCE_VERSION: u16 = 2;
 /// First protocol version whose peers send and understand [`Frame::Clock`].
 pub const CLOCK_SINCE_VERSION: u16 = 3;
+/// First protocol version whose peers understand [`Frame::Push`] and acknowledge it.
+pub const PUSH_SINCE_VERSION: u16 = 4;
 /// Oldest session protocol this release still syncs with (releases within
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
 /// which office must upgrade). Raise it only when a release cannot talk to the older one.
@@ -91,7 +94,8 @@ pub enum Frame {
         /// Raw changes, in dependency order.
         changes: Vec<Vec<u8>>,
     },
-    /// The sender has nothing more to send for this document and holds these heads.
+    /// The sender has nothing more to send for this document and holds these heads;
+    /// also the answer to a [`Frame::Push`] (heads once its changes are durable).
     Synced {
         /// The document.
         org: OrgCode,
@@ -125,6 +129,23 @@ pub enum Frame {
     Clock {
         /// Unix time in milliseconds.
         unix_ms: i64,
+    },
+    /// Live: new changes of one document, sent straight (no sync round) because the
+    /// sender knows the receiver's heads and holds them. Answered with `Synced` (the
+    /// receiver's heads once the changes are durable), or, when the receiver lacks
+    /// what they depend on, with a `Sync` that starts the Automerge protocol. Sent only
+    /// to a peer whose Hello named [`PUSH_SINCE_VERSION`] or later (new variants go
+    /// last: postcard numbers them in order).
+    Push {
+        /// The document.
+        org: OrgCode,
+        /// Heads the sender knows the receiver holds (32-byte hashes): the changes
+        /// they name, after their direct dependencies, are the dictionary of `packed`.
+        base: Vec<[u8; 32]>,
+        /// The raw changes, in dependency order, as postcard `Vec<Vec<u8>>`,
+        /// zstd-compressed with that dictionary: a record's change repeats most of the
+        /// bytes of the one before it (see `session::push`).
+        packed: Vec<u8>,
     },
 }
 
@@ -259,6 +280,7 @@ impl Frame {
             Frame::Abort { .. } => "Abort",
             Frame::Heard { .. } => "Heard",
             Frame::Clock { .. } => "Clock",
+            Frame::Push { .. } => "Push",
         }
     }
 }
@@ -298,6 +320,15 @@ mod tests {
                 }),
             proptest::collection::vec(any::<[u8; 32]>(), 0..4)
                 .prop_map(|heads| Frame::Synced { org: org(), heads }),
+            (
+                proptest::collection::vec(any::<[u8; 32]>(), 0..3),
+                proptest::collection::vec(any::<u8>(), 0..500)
+            )
+                .prop_map(|(base, packed)| Frame::Push {
+                    org: org(),
+                    base,
+                    packed
+                }),
             "\\PC{0,50}".prop_map(|reason| Frame::Refused { org: org(), reason }),
             "\\PC{0,50}".prop_map(|reason| Frame::Abort { reason }),
             proptest::collection::vec(any::<i64>(), 0..10).prop_map(|times| Frame::Heard {

@@ -12,6 +12,7 @@
 //! - [`bench_city`]: benchmark figure 15 (a city built through its documents, run as
 //!   its own process).
 //! - [`bench_dashboard`]: the dashboard benchmark (a city-sized index served over HTTP).
+//! - [`bench_live`]: live-mode bytes (pushes vs a sync round per change).
 //! - [`bench_sync`]: the sync benchmarks (wire bytes, no-op reconnect, live latency, initial sync).
 //! - [`deploy`]: a test CA, node homes at every level, nodes started in-process.
 //! - [`procs`]: real child processes (workspace binaries, SIGKILL guards, bounded waits).
@@ -31,6 +32,7 @@ pub mod bench_dashboard;
 pub mod bench_demo;
 pub mod bench_ledger;
 pub mod bench_links;
+pub mod bench_live;
 pub mod bench_reconnect;
 pub mod bench_report;
 pub mod bench_sync;

@@ -347,3 +347,67 @@ async fn an_offline_village_catches_up_when_its_parent_returns() {
     village.shutdown().await;
     town.shutdown().await;
 }
+
+/// Writes made together at a connected village go up as live pushes (held behind the
+/// one in flight, then sent together): all of them reach the city through the
+/// township and the county, admitted at every hop, and the township's answers
+/// acknowledge them (nothing pending at the village).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_live_writes_reaches_the_city_and_is_acknowledged() {
+    let d = Deployment::new();
+    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
+    let county = start(&d.home(
+        "230129000000",
+        "县",
+        &NodeSpec::new("k", city.listen_addr(), true),
+    ))
+    .await;
+    let town = start(&d.home(
+        "230129100000",
+        "镇",
+        &NodeSpec::new("t", county.listen_addr(), true),
+    ))
+    .await;
+    let village = start(&d.home(
+        "230129100201",
+        "村",
+        &NodeSpec::new("v", town.listen_addr(), false),
+    ))
+    .await;
+    add_woman(&village, "first").await;
+    eventually(LIMIT, "the links to be live", || async {
+        (women(&city).await == 1).then_some(())
+    })
+    .await;
+    // Thirty writes queued at the village's ledger at once, each its own request.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let handle = village.handle().clone();
+        writes.spawn(async move {
+            let fields = vec![
+                ("name".to_string(), format!("w{i}")),
+                ("birth_year".into(), "1975".into()),
+                ("labor_capacity".into(), "full".into()),
+            ];
+            handle.run(move |l| l.add(Kind::Woman, &fields)).await
+        });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.expect("joins")
+            .expect("the actor runs")
+            .expect("valid");
+    }
+    eventually(LIMIT, "every write to reach the city", || async {
+        (women(&city).await == 31 && heads(&city).await == heads(&village).await).then_some(())
+    })
+    .await;
+    assert_eq!(heads(&town).await, heads(&village).await);
+    eventually(LIMIT, "the township to acknowledge them", || async {
+        let p = village.handle().status().await.ok()?.parent?;
+        (p.pending_changes == 0).then_some(())
+    })
+    .await;
+    for n in [village, town, county, city] {
+        n.shutdown().await;
+    }
+}

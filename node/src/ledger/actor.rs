@@ -3,9 +3,11 @@
 //! [`LedgerHandle`]. Keeping sessions inside the actor lets the sans-I/O session read and
 //! write documents directly, while network tasks only move frames.
 //!
-//! After every request the actor pushes whatever documents changed to every live
-//! session (the session decides what its link may carry), so a record written at a
-//! village flows to the city hop by hop without polling.
+//! After every request (with the requests already waiting behind it, for at most
+//! [`COALESCE_AT_MOST`]) the actor pushes whatever documents changed to every live
+//! session (the session decides what its link may carry, and how: a live push or a
+//! sync message), so a record written at a village flows to the city hop by hop
+//! without polling.
 
 mod contact;
 mod status;
@@ -95,6 +97,46 @@ pub struct LedgerHandle {
 /// this a link stops reading its stream until the actor catches up, and QUIC flow
 /// control slows the peer.
 pub const MAX_QUEUED_FRAMES: usize = 32;
+
+/// Longest the actor goes on handling requests that were already waiting before it
+/// sends the documents they changed: a burst of writes (a script, several cadres at
+/// once, frames from several children) then leaves in one frame per link, while a
+/// lone write, which finds no request waiting, goes at once. Short against a person's
+/// pace and a rural round trip, long enough for many durable writes.
+pub const COALESCE_AT_MOST: std::time::Duration = std::time::Duration::from_millis(30);
+
+/// Where the changes of the requests handled in one go came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// No request yet.
+    Nothing,
+    /// Only frames of this session: changes they made are not echoed back to it, as
+    /// its own exchange already covers them.
+    Session(SessionId),
+    /// Local requests, or frames of several sessions.
+    Mixed,
+}
+
+impl Origin {
+    fn and(self, request: &Request) -> Origin {
+        let this = match request {
+            Request::Frame { session, .. } => Origin::Session(*session),
+            _ => Origin::Mixed,
+        };
+        match self {
+            Origin::Nothing => this,
+            same if same == this => same,
+            _ => Origin::Mixed,
+        }
+    }
+
+    fn session(self) -> Option<SessionId> {
+        match self {
+            Origin::Session(id) => Some(id),
+            _ => None,
+        }
+    }
+}
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,18 +296,29 @@ impl LedgerActor {
         let thread = std::thread::Builder::new()
             .name("halfsky-ledger".into())
             .spawn(move || {
-                while let Some(request) = rx.blocking_recv() {
-                    if matches!(request, Request::Shutdown) {
+                while let Some(mut request) = rx.blocking_recv() {
+                    // Requests already waiting are handled before the changes go out, so
+                    // a burst leaves in one frame per link; an idle actor waits for nothing.
+                    let started = std::time::Instant::now();
+                    let mut origin = Origin::Nothing;
+                    let stop = loop {
+                        if matches!(request, Request::Shutdown) {
+                            break true;
+                        }
+                        origin = origin.and(&request);
+                        state.handle(request);
+                        if started.elapsed() >= COALESCE_AT_MOST {
+                            break false;
+                        }
+                        match rx.try_recv() {
+                            Ok(next) => request = next,
+                            Err(_) => break false,
+                        }
+                    };
+                    state.propagate(origin.session());
+                    if stop {
                         break;
                     }
-                    // Changes that came in from a session are not echoed back to it: that
-                    // session's own exchange already covers them.
-                    let origin = match &request {
-                        Request::Frame { session, .. } => Some(*session),
-                        _ => None,
-                    };
-                    state.handle(request);
-                    state.propagate(origin);
                 }
                 state.save_status();
                 if let Err(e) = state.ledger.store().flush() {
@@ -411,7 +464,12 @@ impl State {
                     let heard_now = bytes_in > live.bytes_in;
                     live.bytes_in = bytes_in;
                     live.bytes_out = bytes_out;
+                    // Changes held behind a push wait at most until this report.
+                    for f in live.session.release_held(&mut self.ledger) {
+                        let _ = live.outgoing.send(f);
+                    }
                     self.on_traffic(session, heard_now);
+                    self.events(session);
                 }
             }
             Request::LinkFailed { reason } => {

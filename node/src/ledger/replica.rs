@@ -137,6 +137,28 @@ impl Replica for Ledger {
         })
     }
 
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, LedgerError> {
+        self.with_automerge(*org, |doc| {
+            changes
+                .iter()
+                .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
+                .collect()
+        })
+    }
+
+    fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, LedgerError> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        self.with_automerge(*org, |doc| {
+            changes.iter().all(|h| doc.get_change_by_hash(h).is_some())
+        })
+    }
+
     fn apply_changes(
         &mut self,
         peer: &str,

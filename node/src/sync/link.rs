@@ -72,6 +72,7 @@ fn document_of(frame: &Frame) -> Option<OrgCode> {
     match frame {
         Frame::Sync { org, .. }
         | Frame::Changes { org, .. }
+        | Frame::Push { org, .. }
         | Frame::Synced { org, .. }
         | Frame::Refused { org, .. } => Some(*org),
         _ => None,

@@ -93,6 +93,21 @@ impl Replica for MemReplica {
                 .collect(),
         ))
     }
+    fn raw_changes(
+        &mut self,
+        org: &OrgCode,
+        changes: &[ChangeHash],
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let doc = self.doc(org);
+        Ok(changes
+            .iter()
+            .map(|h| doc.get_change_by_hash(h).map(|c| c.raw_bytes().to_vec()))
+            .collect())
+    }
+    fn holds(&mut self, org: &OrgCode, changes: &[ChangeHash]) -> Result<bool, String> {
+        let doc = self.doc(org);
+        Ok(changes.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
     fn apply_changes(
         &mut self,
         _peer: &str,
@@ -617,3 +632,5 @@ fn each_end_tells_its_clock_after_the_hellos() {
         "{skew:?}"
     );
 }
+
+mod live;

@@ -36,6 +36,8 @@
 //! 16. the admission check per change beside Automerge's apply and the whole door,
 //!     and the peak memory of importing a 1 GiB inflation bomb beside a normal bundle
 //!     (see `halfsky_tests::bench_admission`).
+//! 17. live bytes: women added one by one while the link is up, and single edits, with
+//!     pushes vs an Automerge sync round per change (see `halfsky_tests::bench_live`).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -114,8 +116,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=16) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 16, not {n:?}"),
+                        Ok(n @ 1..=17) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 17, not {n:?}"),
                     }
                 }
             }
@@ -448,6 +450,21 @@ fn run(options: &Options) -> Result<bool> {
             cost.figures.extend(bomb.figures);
             cost.notes.extend(bomb.notes);
             Ok(cost)
+        });
+    }
+    if options.wants(17) {
+        run("17. Live bytes: pushes vs sync rounds", &mut || {
+            Ok(Measured {
+                figures: figures_of(halfsky_tests::bench_live::live_bytes(50, 10)),
+                notes: vec![
+                    "Frame bytes both ways (`Frame::encode` lengths, QUIC headers not included) \
+                     between a village and a township ledger in-process, each change sent as the \
+                     node sends it after a write (no coalescing: every record is its own push). \
+                     Baseline: the same writes with both Hellos naming protocol 3, so every change \
+                     runs an Automerge sync round."
+                        .into(),
+                ],
+            })
         });
     }
     let failed = sections.iter().any(|s| s.result.is_err());
