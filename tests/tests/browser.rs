@@ -621,11 +621,13 @@ async fn phone() {
     retype(&client, "f-name", "王秀英").await;
     retype(&client, "f-birth_year", "1980").await;
     click(&client, Locator::Id("save")).await;
-    arrives_at(&client, &format!("/record/{edited}")).await;
-    let saved = client
-        .find(Locator::Id("saved"))
-        .await
-        .expect("a saved note");
+    // The edit page's own address starts with the record's: wait for the note itself.
+    let saved = eventually(LIMIT, "a saved note", || async {
+        client.find(Locator::Id("saved")).await.ok()
+    })
+    .await;
+    let path = client.current_url().await.unwrap().path().to_string();
+    assert_eq!(path, format!("/record/{edited}"));
     assert_eq!(saved.text().await.unwrap(), "已保存");
     fits_the_width(&client, "the saved record").await;
     shot(&client, "24-phone-saved").await;
