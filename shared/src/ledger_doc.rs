@@ -512,7 +512,6 @@ impl LedgerDoc {
     }
 
     fn record_at(&self, id: &RecordId, obj: &ObjId) -> Result<(Record, bool), DocError> {
-        let obj = obj.clone();
         let mut conflicted = false;
         let spec = id.kind().spec();
         let mut fields = Fields::new();
@@ -521,7 +520,7 @@ impl LedgerDoc {
         // cleared (`None`) override the blob of fields an add wrote, wherever
         // `_fields` sorts among them.
         let mut written: Vec<(String, Option<Value>)> = Vec::new();
-        for item in self.doc.map_range(&obj, ..) {
+        for item in self.doc.map_range(obj, ..) {
             let key = item.key.as_ref();
             // Concurrent bookkeeping (`_updated_at`…) is not a conflict a person resolves.
             conflicted |= item.conflict && !key.starts_with('_');

@@ -458,13 +458,19 @@ fn authority_violations_are_refused_and_quarantined_at_every_door() {
     }
 }
 
-#[test]
-fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
+/// What a village sent once (attested), then all of it after one more household
+/// and the attestation that covers it; that attestation alone lacks its dependency.
+struct Gap {
+    early: Vec<Vec<u8>>,
+    real: Vec<Vec<u8>>,
+    last: Vec<u8>,
+}
+
+/// A pair whose village holds a [`Gap`] for the township.
+fn a_gap() -> (Pair, Gap) {
     let mut p = Pair::new();
     fill_village(&mut p.village, 3, 12);
     let org = p.org;
-    // What the village sent once (attested), then one more household and the
-    // attestation that covers it: that attestation alone lacks its dependency.
     let early = real_changes(&mut p.village, org);
     let mut generator = halfsky_shared::synthetic::Generator::new(5, p.village.today());
     p.village
@@ -472,6 +478,13 @@ fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
         .unwrap();
     let real = real_changes(&mut p.village, org);
     let last = real.last().expect("the attestation").clone();
+    (p, Gap { early, real, last })
+}
+
+#[test]
+fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
+    let (mut p, Gap { early, real, last }) = a_gap();
+    let org = p.org;
     assert_eq!(p.deliver(Door::Catchup, org, early), None);
     let err = p.deliver(Door::Catchup, org, vec![last]).expect("refused");
     assert!(err.contains("missing-dependency"), "{err}");
@@ -482,16 +495,8 @@ fn a_change_with_a_missing_dependency_is_refused_without_quarantine() {
 
 #[test]
 fn a_sync_message_ahead_of_its_dependency_waits_and_asks_for_it() {
-    let mut p = Pair::new();
-    fill_village(&mut p.village, 3, 12);
+    let (mut p, Gap { early, real, last }) = a_gap();
     let org = p.org;
-    let early = real_changes(&mut p.village, org);
-    let mut generator = halfsky_shared::synthetic::Generator::new(5, p.village.today());
-    p.village
-        .add(halfsky_shared::Kind::Household, &generator.household())
-        .unwrap();
-    let real = real_changes(&mut p.village, org);
-    let last = real.last().expect("the attestation").clone();
     let missing: Vec<_> = real[early.len()..real.len() - 1]
         .iter()
         .map(|c| automerge::Change::from_bytes(c.clone()).unwrap().hash())
