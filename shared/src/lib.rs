@@ -28,6 +28,7 @@
 pub mod admission;
 pub mod attestation;
 pub mod bundle;
+pub mod change_bundle;
 pub mod idcard;
 mod kdf;
 pub mod lang;
