@@ -20,6 +20,8 @@
 //! - `freshness-1`:    last arrival per unit (layout in [`crate::sync::freshness`]).
 //! - `meta-1`:         the store's format (layout and migrations in [`version`]).
 //! - `trust-1`:        refusals, quarantines, held changes (layout in [`crate::ledger::trust`]).
+//! - `catch_up-1`:     bundles kept for a peer to resume, pieces of bundles being
+//!   received (layout in `halfsky_shared::session`'s catch-up module).
 //!
 //! Loading = snapshot + every chunk after it; Automerge ignores changes it already has,
 //! so a crash between writing a snapshot and deleting its chunks loses nothing.
@@ -121,16 +123,20 @@ pub enum Table {
     Meta,
     /// Refusals, quarantines and held changes ([`crate::ledger::trust`]).
     Trust,
+    /// Catch-up bundles kept for resuming and pieces being received, so a dropped
+    /// link goes on where it stopped.
+    CatchUp,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Index,
         Table::Status,
         Table::Freshness,
         Table::Meta,
         Table::Trust,
+        Table::CatchUp,
     ];
 
     /// The versioned name of the table (the sled tree's name).
@@ -141,6 +147,7 @@ impl Table {
             Table::Freshness => "freshness-1",
             Table::Meta => "meta-1",
             Table::Trust => "trust-1",
+            Table::CatchUp => "catch_up-1",
         }
     }
 }

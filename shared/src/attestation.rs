@@ -188,13 +188,27 @@ pub trait DeviceKeys {
 /// below an attestation change up to `i` (by the notes; the receiver checks the
 /// signatures). Changes that do not parse never open a cut.
 pub fn attested_cuts(changes: &[Vec<u8>]) -> Vec<bool> {
+    let parsed: Vec<Option<Change>> = changes
+        .iter()
+        .map(|raw| Change::from_bytes(raw.clone()).ok())
+        .collect();
+    cuts(parsed.iter().map(Option::as_ref))
+}
+
+/// [`attested_cuts`] of changes already parsed.
+pub fn attested_cuts_of(changes: &[Change]) -> Vec<bool> {
+    cuts(changes.iter().map(Some))
+}
+
+fn cuts<'a>(changes: impl ExactSizeIterator<Item = Option<&'a Change>>) -> Vec<bool> {
+    let n = changes.len();
     let mut index: std::collections::HashMap<ChangeHash, usize> = Default::default();
-    let mut deps: Vec<Vec<ChangeHash>> = Vec::with_capacity(changes.len());
+    let mut deps: Vec<Vec<ChangeHash>> = Vec::with_capacity(n);
     let mut uncovered: std::collections::BTreeSet<usize> = Default::default();
-    let mut covered = vec![false; changes.len()];
-    let mut out = Vec::with_capacity(changes.len());
-    for (i, raw) in changes.iter().enumerate() {
-        let Ok(change) = Change::from_bytes(raw.clone()) else {
+    let mut covered = vec![false; n];
+    let mut out = Vec::with_capacity(n);
+    for (i, change) in changes.enumerate() {
+        let Some(change) = change else {
             deps.push(Vec::new());
             uncovered.insert(i);
             out.push(false);
@@ -203,7 +217,7 @@ pub fn attested_cuts(changes: &[Vec<u8>]) -> Vec<bool> {
         index.insert(change.hash(), i);
         deps.push(change.deps().to_vec());
         uncovered.insert(i);
-        if looks_like_attestation(&change) {
+        if looks_like_attestation(change) {
             let mut stack = vec![i];
             while let Some(j) = stack.pop() {
                 if covered[j] {

@@ -104,10 +104,7 @@ pub fn check(bytes: &[u8], caps: &Caps) -> Result<u64, BundleCodecError> {
     if r.at != r.bytes.len() {
         return Err(BundleCodecError::TrailingBytes);
     }
-    let mut r = Reader {
-        bytes: body,
-        at: 0,
-    };
+    let mut r = Reader { bytes: body, at: 0 };
     let deps = r.uleb("dependency table")?;
     r.take(deps.saturating_mul(32), "dependency table")?;
     let actors = r.uleb("actor table")?;

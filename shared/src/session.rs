@@ -10,7 +10,8 @@
 //! Hello, Inventory{digest}  ───────────▶
 //!                           ◀───────────  Hello, InventoryMatch        (nothing changed: 1 RTT)
 //!                           ◀───────────  Hello, InventoryDetail{heads} (something did)
-//! Changes{batch}… Sync{msg} ───────────▶  (batches for far-behind docs, then Automerge sync)
+//!                           ◀───────────  Resume{partial}              (first, if bundles were cut off)
+//! Piece…|Changes… Sync{msg} ───────────▶  (bundles, batches for far-behind docs; then Automerge sync)
 //!                           ◀───────────  Sync{msg} | Synced{heads}
 //! … live, both ways, until the link drops:
 //! Push{changes}             ───────────▶  (peer's heads known and held here: see `push`)
@@ -63,6 +64,11 @@ impl LinkScope {
         self.upward(org) || self.child.ancestors().contains(org)
     }
 }
+
+/// A catch-up record: key and value.
+pub type Record = (Vec<u8>, Vec<u8>);
+/// A catch-up write: key, and the value to put (`None`: remove the key).
+pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// A node's documents, as the session needs them.
 pub trait Replica {
@@ -117,6 +123,28 @@ pub trait Replica {
         org: &OrgCode,
         changes: Vec<Vec<u8>>,
     ) -> Result<bool, Self::Error>;
+    /// What the holder of `their_heads` lacks, planned as bundles and a raw tail
+    /// ([`catch_up::plan`]); `None` if `their_heads` are not all known here.
+    fn bundles_since(
+        &mut self,
+        org: &OrgCode,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Plan>, Self::Error>;
+    /// One catch-up record (bundles kept for resuming, pieces received: see
+    /// [`catch_up`]).
+    fn catch_up_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// The catch-up records whose keys start with `prefix`, in key order.
+    fn catch_up_scan(&mut self, prefix: &[u8]) -> Result<Vec<Record>, Self::Error>;
+    /// Writes (`Some`) and removes (`None`) catch-up records all at once, durable on
+    /// return.
+    fn catch_up_write(
+        &mut self,
+        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), Self::Error>;
+    /// How much a bundle from another node may inflate to.
+    fn caps(&self) -> crate::admission::Caps {
+        crate::admission::Caps::default()
+    }
 }
 
 /// What the node learns from a session.
@@ -196,6 +224,8 @@ pub struct Session {
     summarised: Vec<(OrgCode, Vec<ChangeHash>)>,
     /// Live: what the peer holds of each document, where known (see [`push`]).
     peer_copies: BTreeMap<OrgCode, push::PeerCopy>,
+    /// Child: bundles the parent holds in part (from its `Resume`), by document.
+    resume: BTreeMap<OrgCode, ([u8; 32], u64)>,
 }
 
 /// A contact row `child` may report: about a unit strictly below it, heard by `child`
@@ -256,6 +286,7 @@ impl Session {
             early: Vec::new(),
             summarised: Vec::new(),
             peer_copies: BTreeMap::new(),
+            resume: BTreeMap::new(),
         })
     }
 
@@ -495,6 +526,25 @@ impl Session {
             Frame::Changes { org, changes } => self.on_changes(org, changes, replica),
             Frame::Push { org, base, packed } => self.on_push(org, hashes(&base), &packed, replica),
             Frame::Synced { org, heads } => self.on_synced(org, hashes(&heads), replica),
+            Frame::Piece {
+                org,
+                id,
+                total,
+                offset,
+                target,
+                bytes,
+            } => Ok(self.on_piece(
+                org,
+                catch_up::Piece {
+                    id,
+                    total,
+                    offset,
+                    target,
+                    bytes,
+                },
+                replica,
+            )),
+            Frame::Resume { partial } => self.on_resume(partial),
             Frame::Heard { units } => self.on_heard(units),
             Frame::Clock { unix_ms } => {
                 self.events.push(SessionEvent::PeerClock {
@@ -635,6 +685,38 @@ impl Session {
         Ok(Vec::new())
     }
 
+    fn on_piece<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        piece: catch_up::Piece,
+        replica: &mut R,
+    ) -> Vec<Frame> {
+        if !self.may_receive(&org) {
+            return self.refuse(org, self.no_write_reason(&org));
+        }
+        match self.take_piece(org, piece, replica) {
+            Ok(true) => {
+                self.events.push(SessionEvent::DocChanged(org));
+                Vec::new()
+            }
+            Ok(false) => Vec::new(),
+            Err(reason) => self.refuse(org, reason),
+        }
+    }
+
+    fn on_resume(&mut self, partial: Vec<(OrgCode, [u8; 32], u64)>) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Child || self.phase != Phase::Inventory {
+            return Err("unexpected Resume".into());
+        }
+        let scope = self.scope;
+        self.resume = partial
+            .into_iter()
+            .filter(|(org, ..)| scope.upward(org))
+            .map(|(org, id, have)| (org, (id, have)))
+            .collect();
+        Ok(Vec::new())
+    }
+
     fn on_synced<R: Replica>(
         &mut self,
         org: OrgCode,
@@ -714,7 +796,7 @@ mod inventory;
 pub use inventory::digest;
 mod pack;
 mod push;
-pub use catch_up::batches;
+pub use catch_up::{batches, partial_bundles, plan, Plan, Planned};
 
 #[cfg(test)]
 mod tests;

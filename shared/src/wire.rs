@@ -25,14 +25,18 @@ pub const ALPN: &[u8] = b"halfsky/1";
 /// reports from a child), sent only to a parent that speaks it. 3 added signed
 /// authorship: documents carry device attestations in `meta`, which a release before
 /// it refuses, and a change without one is refused by this release. 4 added live
-/// [`Frame::Push`]es, sent only to a peer that speaks it.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// [`Frame::Push`]es, sent only to a peer that speaks it. 5 added catch-ups as
+/// Automerge bundles in resumable [`Frame::Piece`]s, and [`Frame::Resume`].
+pub const PROTOCOL_VERSION: u16 = 5;
 /// First protocol version whose parents understand [`Frame::Heard`].
 pub const HEARD_SINCE_VERSION: u16 = 2;
 /// First protocol version whose peers send and understand [`Frame::Clock`].
 pub const CLOCK_SINCE_VERSION: u16 = 3;
 /// First protocol version whose peers understand [`Frame::Push`] and acknowledge it.
 pub const PUSH_SINCE_VERSION: u16 = 4;
+/// First protocol version whose peers take catch-ups as bundle [`Frame::Piece`]s and
+/// say which they hold in part ([`Frame::Resume`]).
+pub const BUNDLE_SINCE_VERSION: u16 = 5;
 /// Oldest session protocol this release still syncs with (releases within
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` sync; outside, the session ends saying
 /// which office must upgrade). Raise it only when a release cannot talk to the older one.
@@ -146,6 +150,33 @@ pub enum Frame {
         /// zstd-compressed with that dictionary: a record's change repeats most of the
         /// bytes of the one before it (see `session::push`).
         packed: Vec<u8>,
+    },
+    /// Child → parent, catching up: one piece of an Automerge bundle of changes the
+    /// parent lacks (`crate::change_bundle`). Each piece is durable on arrival; the
+    /// bundle is admitted and applied once all `total` bytes are in and hash to `id`,
+    /// then checked against `target`. Sent only to a peer whose Hello named
+    /// [`BUNDLE_SINCE_VERSION`] or later.
+    Piece {
+        /// The document.
+        org: OrgCode,
+        /// SHA-256 of the whole bundle: names it for resuming and checks it whole.
+        id: [u8; 32],
+        /// The whole bundle's length in bytes.
+        total: u64,
+        /// Where this piece starts in the bundle.
+        offset: u64,
+        /// The heads of the bundle's changes (32-byte hashes): after applying it the
+        /// receiver must hold them all.
+        target: Vec<[u8; 32]>,
+        /// The piece's bytes.
+        bytes: Vec<u8>,
+    },
+    /// Parent → child, before `InventoryDetail`: bundles the sender holds in part from
+    /// this peer, so the child goes on from where the link dropped instead of from
+    /// zero. Sent only to a peer whose Hello named [`BUNDLE_SINCE_VERSION`] or later.
+    Resume {
+        /// `(document, bundle id, bytes held)`.
+        partial: Vec<(OrgCode, [u8; 32], u64)>,
     },
 }
 
@@ -281,6 +312,8 @@ impl Frame {
             Frame::Heard { .. } => "Heard",
             Frame::Clock { .. } => "Clock",
             Frame::Push { .. } => "Push",
+            Frame::Piece { .. } => "Piece",
+            Frame::Resume { .. } => "Resume",
         }
     }
 }

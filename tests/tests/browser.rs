@@ -166,9 +166,11 @@ async fn arrives_at(client: &Client, prefix: &str) -> String {
 /// submits a form back to an address with the same path, only the answer's own
 /// content shows that the next page is there.
 async fn appears(client: &Client, id: &str) -> fantoccini::elements::Element {
-    eventually(Duration::from_secs(30), &format!("#{id} on the page"), || async {
-        client.find(Locator::Id(id)).await.ok()
-    })
+    eventually(
+        Duration::from_secs(30),
+        &format!("#{id} on the page"),
+        || async { client.find(Locator::Id(id)).await.ok() },
+    )
     .await
 }
 

@@ -4,11 +4,13 @@
 
 use automerge::sync::{self, SyncDoc};
 use automerge::ChangeHash;
-use halfsky_shared::session::Replica;
+use halfsky_shared::admission::Caps;
+use halfsky_shared::session::{plan, Plan, Record, Replica, Write};
 use halfsky_shared::OrgCode;
 
 use crate::ledger::trust::{Door, Origin};
 use crate::ledger::{Ledger, LedgerError};
+use crate::store::{Batch, Table};
 
 impl Replica for Ledger {
     type Error = LedgerError;
@@ -170,5 +172,46 @@ impl Replica for Ledger {
             door: Door::Catchup,
         };
         self.receive_changes(*org, changes, &origin)
+    }
+
+    fn bundles_since(
+        &mut self,
+        org: &OrgCode,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Plan>, LedgerError> {
+        if *org == self.config().org {
+            self.attest_before_sending()?;
+        }
+        self.with_automerge(*org, |doc| plan(doc.document(), their_heads))
+    }
+
+    fn catch_up_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store().get(Table::CatchUp, key)?)
+    }
+
+    fn catch_up_scan(&mut self, prefix: &[u8]) -> Result<Vec<Record>, LedgerError> {
+        Ok(self
+            .store()
+            .scan_prefix(Table::CatchUp, prefix)
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn catch_up_write(&mut self, writes: Vec<Write>) -> Result<(), LedgerError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.store().apply(Table::CatchUp, batch)?;
+        Ok(self.store().flush()?)
+    }
+
+    fn caps(&self) -> Caps {
+        self.config().sync.admission
     }
 }

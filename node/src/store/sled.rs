@@ -25,6 +25,7 @@ pub struct SledStore {
     freshness: sled::Tree,
     meta: sled::Tree,
     trust: sled::Tree,
+    catch_up: sled::Tree,
 }
 
 /// Tag after the org code of a chunk key in `doc_changes-1`.
@@ -96,6 +97,7 @@ impl SledStore {
             freshness: tree(Table::Freshness.name())?,
             meta: tree(Table::Meta.name())?,
             trust: tree(Table::Trust.name())?,
+            catch_up: tree(Table::CatchUp.name())?,
             db,
         })
     }
@@ -107,6 +109,7 @@ impl SledStore {
             Table::Freshness => &self.freshness,
             Table::Meta => &self.meta,
             Table::Trust => &self.trust,
+            Table::CatchUp => &self.catch_up,
         }
     }
 }

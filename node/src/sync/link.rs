@@ -73,6 +73,7 @@ fn document_of(frame: &Frame) -> Option<OrgCode> {
         Frame::Sync { org, .. }
         | Frame::Changes { org, .. }
         | Frame::Push { org, .. }
+        | Frame::Piece { org, .. }
         | Frame::Synced { org, .. }
         | Frame::Refused { org, .. } => Some(*org),
         _ => None,

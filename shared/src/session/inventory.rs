@@ -1,6 +1,7 @@
 //! The inventory step of a session: one digest over every (document, heads) of the
 //! link's scope, so an unchanged reconnect costs one round trip; when the digests
-//! differ, the list itself, and catch-up batches for the documents far behind.
+//! differ, the list itself, and catch-ups for the documents far behind (bundles the
+//! parent holds in part named first, so they go on where they stopped).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{batches, hashes, raw_heads, Phase, Replica, Role, Session, SessionEvent};
 use crate::org::OrgCode;
-use crate::wire::Frame;
+use crate::wire::{Frame, BUNDLE_SINCE_VERSION};
 
 /// Digest of a document list, as sent in `Inventory`.
 pub fn digest(docs: &[(OrgCode, Vec<ChangeHash>)]) -> [u8; 32] {
@@ -50,9 +51,17 @@ impl Session {
             self.events.push(SessionEvent::Synced);
             return Ok(vec![Frame::InventoryMatch]);
         }
-        Ok(vec![Frame::InventoryDetail {
+        let mut out = Vec::new();
+        if self.peer_version >= BUNDLE_SINCE_VERSION {
+            let partial = super::catch_up::partial_bundles(replica, &self.peer_key())?;
+            if !partial.is_empty() {
+                out.push(Frame::Resume { partial });
+            }
+        }
+        out.push(Frame::InventoryDetail {
             docs: docs.into_iter().map(|(o, h)| (o, raw_heads(&h))).collect(),
-        }])
+        });
+        Ok(out)
     }
 
     pub(super) fn on_inventory_match(&mut self) -> Result<Vec<Frame>, String> {
@@ -107,7 +116,14 @@ impl Session {
             // Far behind? Send what they lack in bounded batches first, each durable on
             // arrival, so a link that drops loses at most one batch.
             if self.may_send(&org) {
-                if let Some(changes) = replica
+                let resume = self.resume.remove(&org);
+                if self.peer_version >= BUNDLE_SINCE_VERSION {
+                    if let Some(frames) =
+                        self.bundled_catch_up(org, &their_heads, resume, replica)?
+                    {
+                        out.extend(frames);
+                    }
+                } else if let Some(changes) = replica
                     .changes_since(&org, &their_heads)
                     .map_err(|e| e.to_string())?
                 {

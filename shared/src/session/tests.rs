@@ -16,6 +16,7 @@ use crate::synthetic::Generator;
 struct MemReplica {
     docs: BTreeMap<OrgCode, AutoCommit>,
     states: BTreeMap<(String, OrgCode), Vec<u8>>,
+    catch_up: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl MemReplica {
@@ -124,6 +125,33 @@ impl Replica for MemReplica {
             .map_err(|e| e.to_string())?;
         Ok(doc.get_heads() != before)
     }
+    fn bundles_since(
+        &mut self,
+        org: &OrgCode,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Plan>, String> {
+        Ok(plan(self.doc(org).document(), their_heads))
+    }
+    fn catch_up_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.catch_up.get(key).cloned())
+    }
+    fn catch_up_scan(&mut self, prefix: &[u8]) -> Result<Vec<Record>, String> {
+        Ok(self
+            .catch_up
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn catch_up_write(&mut self, writes: Vec<Write>) -> Result<(), String> {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.catch_up.insert(k, v),
+                None => self.catch_up.remove(&k),
+            };
+        }
+        Ok(())
+    }
 }
 
 fn code(s: &str) -> OrgCode {
@@ -205,6 +233,41 @@ fn run(
         }
     }
     traffic
+}
+
+/// What a test does to a frame in flight: keep it, change it, or lose it.
+type Tamper<'a> = &'a mut dyn FnMut(Frame) -> Option<Frame>;
+
+/// Carries frames both ways until both sides are quiet.
+fn exchange(
+    child: (&mut Session, &mut MemReplica),
+    parent: (&mut Session, &mut MemReplica),
+    mut to_parent: Vec<Frame>,
+    mut to_child: Vec<Frame>,
+    tamper: Tamper,
+) -> Traffic {
+    let (cs, cr) = child;
+    let (ps, pr) = parent;
+    let mut traffic = Traffic::default();
+    while !to_parent.is_empty() || !to_child.is_empty() {
+        let mut next_to_child = Vec::new();
+        for f in to_parent.drain(..).filter_map(&mut *tamper) {
+            traffic.bytes += f.encode().unwrap().len();
+            traffic.frames.push(f.clone());
+            next_to_child.extend(ps.handle(f, pr));
+        }
+        to_child.extend(next_to_child);
+        for f in to_child.drain(..).filter_map(&mut *tamper) {
+            traffic.bytes += f.encode().unwrap().len();
+            traffic.frames.push(f.clone());
+            to_parent.extend(cs.handle(f, cr));
+        }
+    }
+    traffic
+}
+
+fn keep(f: Frame) -> Option<Frame> {
+    Some(f)
 }
 
 fn pair(child: &str, parent: &str) -> (Session, Session) {
@@ -633,4 +696,5 @@ fn each_end_tells_its_clock_after_the_hellos() {
     );
 }
 
+mod catch_up;
 mod live;

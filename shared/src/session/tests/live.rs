@@ -5,41 +5,6 @@ use automerge::transaction::Transactable;
 
 use super::*;
 
-/// What a test does to a frame in flight: keep it, change it, or lose it.
-type Tamper<'a> = &'a mut dyn FnMut(Frame) -> Option<Frame>;
-
-/// Carries frames both ways until both sides are quiet.
-fn exchange(
-    child: (&mut Session, &mut MemReplica),
-    parent: (&mut Session, &mut MemReplica),
-    mut to_parent: Vec<Frame>,
-    mut to_child: Vec<Frame>,
-    tamper: Tamper,
-) -> Traffic {
-    let (cs, cr) = child;
-    let (ps, pr) = parent;
-    let mut traffic = Traffic::default();
-    while !to_parent.is_empty() || !to_child.is_empty() {
-        let mut next_to_child = Vec::new();
-        for f in to_parent.drain(..).filter_map(&mut *tamper) {
-            traffic.bytes += f.encode().unwrap().len();
-            traffic.frames.push(f.clone());
-            next_to_child.extend(ps.handle(f, pr));
-        }
-        to_child.extend(next_to_child);
-        for f in to_child.drain(..).filter_map(&mut *tamper) {
-            traffic.bytes += f.encode().unwrap().len();
-            traffic.frames.push(f.clone());
-            to_parent.extend(cs.handle(f, cr));
-        }
-    }
-    traffic
-}
-
-fn keep(f: Frame) -> Option<Frame> {
-    Some(f)
-}
-
 /// A session pair brought live over `village` and `township` (far behind: catch-up).
 fn live_pair(village: &mut MemReplica, township: &mut MemReplica) -> (Session, Session) {
     let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
