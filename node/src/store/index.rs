@@ -16,6 +16,8 @@
 //!   office holding the ID key, what the card shows at a village.
 //! - `p` + woman id → `status|exit_date`: what training statistics need of a woman,
 //!   without parsing her whole row.
+//! - `f` + unit code + since + woman id, `g` + woman id: women under follow-up, by
+//!   the day their period began, for every unit above them ([`follow_up`]).
 //! - `v` → the [`RULES`] version, time zone and ID matching the rows were computed with.
 //!
 //! A change is applied as "subtract the record's old contribution, add its new one",
@@ -33,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::id_match::IdMatcher;
 
+pub mod follow_up;
 mod ids;
 use crate::store::{decode_heads, encode_heads, Batch, Storage, StoreError, Table};
 
@@ -67,7 +70,8 @@ pub struct IndexedRecord {
 /// at her latest visit or the local day her card was made (before: a card never
 /// visited was overdue at once). 3: `i` rows hold every woman of a hash, not the last.
 /// 4: `i` keys are this node's own ID matching ([`IdMatcher`]), from sealed numbers.
-pub const RULES: u32 = 4;
+/// 5: the follow-up rows (`f`, `g`) of the overdue lists.
+pub const RULES: u32 = 5;
 
 /// `v` → `RULES|time zone` the rollups were computed with.
 const RULES_KEY: &[u8] = b"v";
@@ -428,21 +432,31 @@ impl Index {
             let Ok(woman_id) = RecordId::parse(&woman) else {
                 continue;
             };
+            let is_woman = woman_id.kind() == Kind::Woman;
             let Some(mut row) = overlay.indexed(&woman_id)? else {
-                continue; // Her card has not arrived yet; her links wait for it.
+                // Her card has not arrived yet (her links wait for it), or is gone.
+                if is_woman {
+                    self.update_follow_up(&mut overlay, &woman_id, None)?;
+                }
+                continue;
             };
             let links = overlay.links_of(&woman)?;
-            if links == row.links {
-                continue;
+            let moved = links != row.links;
+            if moved {
+                let delta = deltas.entry(woman_id.org()).or_default();
+                delta.merge(
+                    &Rollup::of_record_in(&row.record, &row.links, &self.zone),
+                    -1,
+                );
+                delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
+                row.links = links;
             }
-            let delta = deltas.entry(woman_id.org()).or_default();
-            delta.merge(
-                &Rollup::of_record_in(&row.record, &row.links, &self.zone),
-                -1,
-            );
-            delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
-            row.links = links;
-            overlay.put_row(&woman_id, Some(row));
+            if is_woman {
+                self.update_follow_up(&mut overlay, &woman_id, Some(&row))?;
+            }
+            if moved {
+                overlay.put_row(&woman_id, Some(row));
+            }
         }
         for (unit, delta) in deltas {
             if delta.is_empty() {
@@ -545,7 +559,8 @@ impl Index {
     /// Writes records straight into the index, without documents: for benchmarks and
     /// load tests that need a city-sized index (a million women) faster than Automerge
     /// can build one. Each record's `links` are taken as given (no visit or pairing
-    /// link rows are written); rollups and names are updated as a real write would.
+    /// link rows are written); rollups, follow-up rows and names are updated as a real
+    /// write would (rollups as for new records: an old row's share is not taken off).
     pub fn bulk_load(
         &self,
         names: &[(OrgCode, String)],
@@ -568,6 +583,7 @@ impl Index {
                     row.record.text("exit_date").unwrap_or_default()
                 );
                 batch.insert(key, value.into_bytes());
+                self.bulk_follow_up(&mut batch, row)?;
             }
             deltas.entry(id.org()).or_default().merge(
                 &Rollup::of_record_in(&row.record, &row.links, &self.zone),
