@@ -232,6 +232,12 @@ impl LedgerReader {
         Ok(report)
     }
 
+    /// The summed rollups of `org`'s subtree, kept between calls as for
+    /// [`LedgerReader::stats`]: lists count by them, so they agree with the statistics.
+    pub fn subtree_rollup(&self, org: OrgCode) -> Result<Rollup, LedgerError> {
+        Ok(self.subtree_sums(org)?.0)
+    }
+
     /// The summed rollups of `org`'s subtree and of each of its children, updated
     /// from the rollup rows that changed since the last call.
     fn subtree_sums(
