@@ -221,6 +221,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn remove(&self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Every row of `table` whose key starts with `prefix`, in key order.
     fn scan_prefix<'a>(&'a self, table: Table, prefix: &[u8]) -> Rows<'a>;
+    /// Every row of `table` whose key is at least `start` and below `end`, in key
+    /// order: a page of an ordered list without reading the rows before it.
+    fn range<'a>(&'a self, table: Table, start: &[u8], end: &[u8]) -> Rows<'a>;
     /// Applies `batch` to `table` atomically (all of it or none of it).
     fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError>;
     /// Removes every row of `table`.
@@ -332,6 +335,15 @@ pub(crate) mod contract {
                 (b"b0".to_vec(), b"zero".to_vec()),
                 (b"b2".to_vec(), b"TWO".to_vec())
             ]
+        );
+        let range: Vec<_> = store
+            .range(Table::Index, b"b1", b"c")
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(
+            range,
+            vec![b"b2".to_vec()],
+            "from start, up to but not at end"
         );
         store.remove(Table::Index, b"b0").unwrap();
         assert_eq!(store.get(Table::Index, b"b0").unwrap(), None);

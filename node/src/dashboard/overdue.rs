@@ -4,24 +4,27 @@
 //! or the local day her card was made) — a card made today is never overdue. "Due soon":
 //! her period ends within [`DUE_SOON_DAYS`].
 //!
-//! The page list is filtered (a township or village below the page's unit, a helper's
-//! name) and sorted (days since the period began, name, village) here; the API pages
-//! through the same rows in id order. Counts agree with the statistics: both follow the
-//! one rule.
+//! The lists read the index's follow-up rows ([`crate::store::index::follow_up`]),
+//! kept per unit in the order of the day each period began: the page's default list
+//! (longest without a visit first) is a range scan that stops after a page, whatever
+//! the unit's size; sorting by name or filtering by helper reads the unit's compact
+//! rows, never its records. The API pages through the same rows in id order. Counts
+//! come from the rollups, so they agree with the statistics.
 
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use halfsky_shared::rollup::{follow_up_since, DUE_SOON_DAYS, OVERDUE_DAYS};
-use halfsky_shared::{Kind, OrgCode};
+use halfsky_shared::rollup::{DUE_SOON_DAYS, OVERDUE_DAYS};
+use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::LedgerError;
-use crate::store::index::IndexedRecord;
+use crate::store::index::follow_up::FollowUpRow;
+use crate::store::index::Index;
 
 /// One woman overdue (or due soon) for a visit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OverdueRow {
     /// Her id.
     pub woman_id: String,
@@ -72,40 +75,53 @@ impl OverdueFilter {
     }
 }
 
-/// Which side of the rule a woman is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Due {
-    Overdue,
-    Soon,
+/// The days a list takes: periods that began in `from..until` (`from` `None`: from
+/// the very start, unknown beginnings included).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Option<NaiveDate>,
+    until: NaiveDate,
 }
 
-/// Whether a woman is overdue or due soon today, and since when; `None` when she is
-/// neither (or not under follow-up).
-fn due(
-    row: &IndexedRecord,
-    today: NaiveDate,
-    ledger: &LedgerReader,
-) -> Option<(Due, Option<NaiveDate>)> {
-    let r = &row.record;
-    if r.meta.retired {
-        return None;
+impl Window {
+    /// Overdue today, or (`soon`) due within [`DUE_SOON_DAYS`].
+    fn of(today: NaiveDate, soon: bool) -> Window {
+        let cut = cutoff(today);
+        if soon {
+            Window {
+                from: Some(cut),
+                until: cut + Duration::days(DUE_SOON_DAYS),
+            }
+        } else {
+            Window {
+                from: None,
+                until: cut,
+            }
+        }
     }
-    let status = r.text("status").unwrap_or("poor");
-    if status != "poor" && status != "at_risk" {
-        return None;
+
+    fn holds(&self, since: Option<NaiveDate>) -> bool {
+        match since {
+            None => self.from.is_none(),
+            Some(d) => self.from.is_none_or(|f| d >= f) && d < self.until,
+        }
     }
-    let since = follow_up_since(r, &row.links, &ledger.index().zone());
-    let Some(day) = since else {
-        return Some((Due::Overdue, None));
-    };
-    let days = (today - day).num_days();
-    if days > OVERDUE_DAYS {
-        Some((Due::Overdue, since))
-    } else if days > OVERDUE_DAYS - DUE_SOON_DAYS {
-        Some((Due::Soon, since))
-    } else {
-        None
+
+    /// How many women of `scope` it holds, from the rollups (as the statistics count).
+    fn count(&self, ledger: &LedgerReader, scope: OrgCode) -> Result<usize, LedgerError> {
+        let sums = ledger.subtree_rollup(scope)?;
+        let until = day(self.until);
+        let by_day = &sums.followed_by_last_visit;
+        let n: i64 = match self.from {
+            None => by_day.range(..until).map(|(_, n)| n).sum(),
+            Some(from) => by_day.range(day(from)..until).map(|(_, n)| n).sum(),
+        };
+        Ok(n.max(0) as usize)
     }
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
 /// Women under `org` overdue for a visit, in id order: at most `limit` rows after the
@@ -119,32 +135,27 @@ pub fn overdue(
     limit: usize,
     known_count: Option<i64>,
 ) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
+    let window = Window::of(today, false);
     let count = match known_count {
-        Some(n) => n as usize,
-        None => {
-            let mut total = halfsky_shared::rollup::Rollup::default();
-            for (_, rollup) in ledger.index().rollups(org.subtree_prefix())? {
-                total.merge(&rollup, 1);
-            }
-            total.overdue_women(today) as usize
-        }
+        Some(n) => n.max(0) as usize,
+        None => window.count(ledger, org)?,
     };
     let mut names = BTreeMap::new();
     let mut out = Vec::new();
     let mut skipped = 0;
-    for row in ledger.index().list(Kind::Woman, org.subtree_prefix()) {
+    for row in ledger.index().follow_ups_by_id(org.subtree_prefix()) {
         if out.len() >= limit {
             break;
         }
         let row = row?;
-        let Some((Due::Overdue, since)) = due(&row, today, ledger) else {
+        if !window.holds(row.since) {
             continue;
-        };
+        }
         if skipped < skip {
             skipped += 1;
             continue;
         }
-        out.push(build(ledger, &mut names, &row, since, today)?);
+        out.push(build(ledger, &mut names, row, today)?);
     }
     Ok((out, count))
 }
@@ -158,47 +169,107 @@ pub fn overdue_list(
     filter: &OverdueFilter,
     limit: usize,
 ) -> Result<(Vec<OverdueRow>, usize), LedgerError> {
-    let wanted = if filter.due_soon() {
-        Due::Soon
-    } else {
-        Due::Overdue
-    };
+    let window = Window::of(today, filter.due_soon());
     let helper = filter
         .helper
         .as_deref()
         .map(str::trim)
         .filter(|h| !h.is_empty());
     let scope = filter.scope(org);
-    let mut names = BTreeMap::new();
-    let mut out = Vec::new();
-    for row in ledger.index().list(Kind::Woman, scope.subtree_prefix()) {
-        let row = row?;
-        match due(&row, today, ledger) {
-            Some((d, since)) if d == wanted => {
-                let built = build(ledger, &mut names, &row, since, today)?;
-                if helper.is_none_or(|h| built.helpers.iter().any(|n| n.contains(h))) {
-                    out.push(built);
+    let index = ledger.index();
+    let sort = filter.sort.as_deref();
+    let (rows, count) = match (helper, sort) {
+        // A page straight from the unit's rows, already in order.
+        (None, Some("village")) => (
+            by_village(index, scope, window, limit)?,
+            window.count(ledger, scope)?,
+        ),
+        (None, s) if s != Some("name") => (
+            first(index, scope, window, limit)?,
+            window.count(ledger, scope)?,
+        ),
+        // The unit's whole list (compact rows), then filtered and sorted.
+        _ => {
+            let mut all = Vec::new();
+            for row in index.follow_ups(&scope, window.from, window.until) {
+                let row = row?;
+                if helper.is_none_or(|h| row.follow_up.helpers.iter().any(|n| n.contains(h))) {
+                    all.push(row);
                 }
             }
-            _ => {}
+            let count = all.len();
+            // Rows come longest-running first, ties in id order; the sorts are stable.
+            match sort {
+                Some("name") => all.sort_by(|a, b| {
+                    a.follow_up
+                        .name
+                        .cmp(&b.follow_up.name)
+                        .then_with(|| a.woman.to_string().cmp(&b.woman.to_string()))
+                }),
+                Some("village") => all.sort_by_key(|r| r.woman.org()),
+                _ => {}
+            }
+            all.truncate(limit);
+            (all, count)
         }
+    };
+    let mut names = BTreeMap::new();
+    let rows = rows
+        .into_iter()
+        .map(|row| build(ledger, &mut names, row, today))
+        .collect::<Result<_, _>>()?;
+    Ok((rows, count))
+}
+
+/// The first `limit` rows of `scope` in `window`, longest-running first.
+fn first(
+    index: &Index,
+    scope: OrgCode,
+    window: Window,
+    limit: usize,
+) -> Result<Vec<FollowUpRow>, LedgerError> {
+    Ok(index
+        .follow_ups(&scope, window.from, window.until)
+        .take(limit)
+        .collect::<Result<_, _>>()?)
+}
+
+/// The first `limit` rows of `scope` in `window` by village, each village's
+/// longest-running first: read in id order (a woman's id begins with her village's
+/// code, so a village's women are adjacent), stopping after the village that fills
+/// the page.
+fn by_village(
+    index: &Index,
+    scope: OrgCode,
+    window: Window,
+    limit: usize,
+) -> Result<Vec<FollowUpRow>, LedgerError> {
+    let mut out: Vec<FollowUpRow> = Vec::new();
+    let mut village: Vec<FollowUpRow> = Vec::new();
+    let flush = |village: &mut Vec<FollowUpRow>, out: &mut Vec<FollowUpRow>| {
+        // In id order already: a stable sort keeps ties so.
+        village.sort_by_key(|r| r.since);
+        out.append(village);
+    };
+    for row in index.follow_ups_by_id(scope.subtree_prefix()) {
+        let row = row?;
+        if !window.holds(row.since) {
+            continue;
+        }
+        if village
+            .last()
+            .is_some_and(|v| v.woman.org() != row.woman.org())
+        {
+            flush(&mut village, &mut out);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        village.push(row);
     }
-    match filter.sort.as_deref() {
-        Some("name") => out.sort_by(|a, b| a.name.cmp(&b.name).then(a.woman_id.cmp(&b.woman_id))),
-        Some("village") => out.sort_by(|a, b| {
-            a.village
-                .cmp(&b.village)
-                .then(b.days_since.cmp(&a.days_since))
-        }),
-        // Longest without a visit first; unknown beginnings first of all.
-        _ => out.sort_by(|a, b| {
-            let key = |r: &OverdueRow| r.days_since.map_or(i64::MAX, |d| d);
-            key(b).cmp(&key(a)).then(a.woman_id.cmp(&b.woman_id))
-        }),
-    }
-    let count = out.len();
+    flush(&mut village, &mut out);
     out.truncate(limit);
-    Ok((out, count))
+    Ok(out)
 }
 
 /// The cutoff day: a follow-up period that began before it is over.
@@ -209,12 +280,10 @@ pub fn cutoff(today: NaiveDate) -> NaiveDate {
 fn build(
     ledger: &LedgerReader,
     names: &mut BTreeMap<OrgCode, String>,
-    row: &IndexedRecord,
-    since: Option<NaiveDate>,
+    row: FollowUpRow,
     today: NaiveDate,
 ) -> Result<OverdueRow, LedgerError> {
-    let r = &row.record;
-    let village = r.id.org();
+    let village = row.woman.org();
     let village_name = match names.get(&village) {
         Some(n) => n.clone(),
         None => {
@@ -223,23 +292,19 @@ fn build(
             n
         }
     };
-    let mut helpers = Vec::new();
-    for p in ledger.index().active_pairings(&r.id.to_string())? {
-        if let Some(pr) = ledger.index().get(&p)? {
-            if let Some(h) = pr.record.text("helper_name") {
-                helpers.push(h.to_string());
-            }
-        }
-    }
+    let f = row.follow_up;
     Ok(OverdueRow {
-        woman_id: r.id.to_string(),
-        name: r.text("name").unwrap_or_default().to_string(),
+        woman_id: row.woman.to_string(),
+        name: f.name,
         village,
         village_name,
-        status: r.text("status").unwrap_or("poor").to_string(),
-        last_visit: row.links.last_visit.clone(),
-        since: since.map(|d| d.format("%Y-%m-%d").to_string()),
-        days_since: since.map(|d| (today - d).num_days()),
-        helpers,
+        status: f.status,
+        last_visit: f.last_visit,
+        since: row.since.map(day),
+        days_since: row.since.map(|d| (today - d).num_days()),
+        helpers: f.helpers,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,6 +35,9 @@ struct SubtreeSums {
     total: Rollup,
     /// Sum per child of the subtree's top unit.
     children: BTreeMap<OrgCode, Rollup>,
+    /// The generation `total` is known to be current at, if any: until the next write
+    /// [`LedgerReader::subtree_rollup`] answers without re-reading a rollup row.
+    current_at: Option<u64>,
 }
 
 /// Subtrees whose sums are kept (the dashboard's most visited units).
@@ -230,6 +233,24 @@ impl LedgerReader {
             + report.loans.count;
         report.verification.by_level = super::verification::progress(self, org, records)?;
         Ok(report)
+    }
+
+    /// The summed rollups of `org`'s subtree, kept between calls as for
+    /// [`LedgerReader::stats`]: lists count by them, so they agree with the statistics.
+    /// Until something is written the kept sum is returned as it is; a city's overdue
+    /// page would otherwise re-read some 2,000 rollup rows for its count each time.
+    pub fn subtree_rollup(&self, org: OrgCode) -> Result<Rollup, LedgerError> {
+        let generation = self.generation();
+        if let Some(sums) = lock(&self.shared.sums).get(&org) {
+            if sums.current_at == Some(generation) {
+                return Ok(sums.total.clone());
+            }
+        }
+        let (total, _) = self.subtree_sums(org)?;
+        if let Some(sums) = lock(&self.shared.sums).get_mut(&org) {
+            sums.current_at = Some(generation);
+        }
+        Ok(total)
     }
 
     /// The summed rollups of `org`'s subtree and of each of its children, updated

@@ -16,6 +16,8 @@
 //!   office holding the ID key, what the card shows at a village.
 //! - `p` + woman id → `status|exit_date`: what training statistics need of a woman,
 //!   without parsing her whole row.
+//! - `f` + unit code + since + woman id, `g` + woman id: women under follow-up, by
+//!   the day their period began, for every unit above them ([`follow_up`]).
 //! - `v` → the [`RULES`] version, time zone and ID matching the rows were computed with.
 //!
 //! A change is applied as "subtract the record's old contribution, add its new one",
@@ -33,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::id_match::IdMatcher;
 
+pub mod follow_up;
 mod ids;
 use crate::store::{decode_heads, encode_heads, Batch, Storage, StoreError, Table};
 
@@ -67,7 +70,8 @@ pub struct IndexedRecord {
 /// at her latest visit or the local day her card was made (before: a card never
 /// visited was overdue at once). 3: `i` rows hold every woman of a hash, not the last.
 /// 4: `i` keys are this node's own ID matching ([`IdMatcher`]), from sealed numbers.
-pub const RULES: u32 = 4;
+/// 5: the follow-up rows (`f`, `g`) of the overdue lists.
+pub const RULES: u32 = 5;
 
 /// `v` → `RULES|time zone` the rollups were computed with.
 const RULES_KEY: &[u8] = b"v";
@@ -428,21 +432,31 @@ impl Index {
             let Ok(woman_id) = RecordId::parse(&woman) else {
                 continue;
             };
+            let is_woman = woman_id.kind() == Kind::Woman;
             let Some(mut row) = overlay.indexed(&woman_id)? else {
-                continue; // Her card has not arrived yet; her links wait for it.
+                // Her card has not arrived yet (her links wait for it), or is gone.
+                if is_woman {
+                    self.update_follow_up(&mut overlay, &woman_id, None)?;
+                }
+                continue;
             };
             let links = overlay.links_of(&woman)?;
-            if links == row.links {
-                continue;
+            let moved = links != row.links;
+            if moved {
+                let delta = deltas.entry(woman_id.org()).or_default();
+                delta.merge(
+                    &Rollup::of_record_in(&row.record, &row.links, &self.zone),
+                    -1,
+                );
+                delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
+                row.links = links;
             }
-            let delta = deltas.entry(woman_id.org()).or_default();
-            delta.merge(
-                &Rollup::of_record_in(&row.record, &row.links, &self.zone),
-                -1,
-            );
-            delta.merge(&Rollup::of_record_in(&row.record, &links, &self.zone), 1);
-            row.links = links;
-            overlay.put_row(&woman_id, Some(row));
+            if is_woman {
+                self.update_follow_up(&mut overlay, &woman_id, Some(&row))?;
+            }
+            if moved {
+                overlay.put_row(&woman_id, Some(row));
+            }
         }
         for (unit, delta) in deltas {
             if delta.is_empty() {
@@ -545,7 +559,8 @@ impl Index {
     /// Writes records straight into the index, without documents: for benchmarks and
     /// load tests that need a city-sized index (a million women) faster than Automerge
     /// can build one. Each record's `links` are taken as given (no visit or pairing
-    /// link rows are written); rollups and names are updated as a real write would.
+    /// link rows are written); rollups, follow-up rows and names are updated as a real
+    /// write would (rollups as for new records: an old row's share is not taken off).
     pub fn bulk_load(
         &self,
         names: &[(OrgCode, String)],
@@ -568,6 +583,7 @@ impl Index {
                     row.record.text("exit_date").unwrap_or_default()
                 );
                 batch.insert(key, value.into_bytes());
+                self.bulk_follow_up(&mut batch, row)?;
             }
             deltas.entry(id.org()).or_default().merge(
                 &Rollup::of_record_in(&row.record, &row.links, &self.zone),
@@ -607,154 +623,4 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
-    use halfsky_shared::ledger_doc::Author;
-
-    use super::*;
-    use crate::ledger::testing::{self, Village, VILLAGE};
-    use crate::ledger::Ledger;
-
-    fn village() -> OrgCode {
-        OrgCode::parse(VILLAGE).unwrap()
-    }
-
-    /// Everything the index holds about the village, to compare two moments.
-    fn snapshot(ledger: &Ledger) -> (Vec<IndexedRecord>, Vec<(OrgCode, Rollup)>) {
-        let mut rows = Vec::new();
-        for kind in Kind::ALL {
-            rows.extend(ledger.index().list(kind, "").map(Result::unwrap));
-        }
-        (rows, ledger.index().rollups("").unwrap())
-    }
-
-    /// A village with two households, three women and a visit.
-    fn filled(v: &Village) -> (Ledger, Vec<RecordId>) {
-        let mut ledger = v.open();
-        let mut generator = testing::generator();
-        let mut women = Vec::new();
-        for _ in 0..2 {
-            ledger.add(Kind::Household, &generator.household()).unwrap();
-        }
-        for _ in 0..3 {
-            women.push(
-                ledger
-                    .add(Kind::Woman, &testing::woman(&mut generator))
-                    .unwrap(),
-            );
-        }
-        ledger
-            .add(Kind::Visit, &generator.visit(&women[0], 3))
-            .unwrap();
-        (ledger, women)
-    }
-
-    #[test]
-    fn reads_serve_subtrees_names_and_links() {
-        let v = Village::new();
-        let (ledger, women) = filled(&v);
-        let index = ledger.index();
-        assert_eq!(index.list(Kind::Woman, VILLAGE).count(), 3);
-        assert_eq!(index.list(Kind::Woman, "230129100202").count(), 0);
-        assert_eq!(index.list(Kind::Household, "2301").count(), 2);
-        assert_eq!(index.name(&village()).unwrap().as_deref(), Some("红星村"));
-        assert_eq!(
-            index.names("230129").unwrap(),
-            vec![(village(), "红星村".to_string())]
-        );
-        let visited = index.get(&women[0]).unwrap().unwrap();
-        assert!(
-            visited.links.last_visit.is_some(),
-            "the visit is linked to her"
-        );
-        assert!(index
-            .get(&women[1])
-            .unwrap()
-            .unwrap()
-            .links
-            .last_visit
-            .is_none());
-        let rollups = index.rollups(VILLAGE).unwrap();
-        assert_eq!(rollups.len(), 1);
-        assert_eq!(rollups[0].0, village());
-        let bytes = index.rollup_bytes(VILLAGE).unwrap();
-        assert_eq!(Index::decode_rollup(&bytes[0].1).unwrap(), rollups[0].1);
-        assert!(index.woman_status(&women[0].to_string()).unwrap().is_some());
-    }
-
-    #[test]
-    fn incremental_updates_equal_a_rebuild() {
-        let v = Village::new();
-        let (mut ledger, women) = filled(&v);
-        ledger
-            .update(&women[1], None, &[("name".into(), "张桂兰".into())])
-            .unwrap();
-        ledger.retire(&women[2], None, "duplicate card").unwrap();
-        let incremental = snapshot(&ledger);
-        assert_eq!(
-            ledger.reindex().unwrap(),
-            6,
-            "2 households, 3 women, 1 visit"
-        );
-        assert_eq!(snapshot(&ledger), incremental);
-    }
-
-    #[test]
-    fn a_chunk_the_index_missed_is_re_diffed_on_open() {
-        let v = Village::new();
-        let (ledger, women) = filled(&v);
-        let indexed_heads = ledger.index().heads(&village()).unwrap().unwrap();
-        drop(ledger);
-
-        // A crash between the two writes: a chunk (retiring a woman) is appended to the
-        // store, and the index never hears of it.
-        let stored = v.store.load(&village()).unwrap().unwrap();
-        let actor = v.home.config().unwrap().actor;
-        let mut doc = LedgerDoc::load(&stored.concatenated(), village(), actor).unwrap();
-        let before = doc.heads();
-        let author = Author {
-            device: format!("{VILLAGE}/test"),
-            time: 1_780_000_000,
-        };
-        doc.retire(&women[0], "moved away", &author).unwrap();
-        let chunk = doc.automerge().save_after(&before);
-        v.store.append(&village(), &chunk, &doc.heads()).unwrap();
-        assert_ne!(v.store.heads(&village()).unwrap().unwrap(), indexed_heads);
-
-        let mut ledger = v.open();
-        assert_eq!(
-            ledger.index().heads(&village()).unwrap(),
-            v.store.heads(&village()).unwrap(),
-            "the index caught up on open"
-        );
-        let row = ledger.index().get(&women[0]).unwrap().unwrap();
-        assert!(row.record.meta.retired, "the missed change is indexed");
-        assert!(
-            ledger.index().get(&women[1]).unwrap().is_some(),
-            "earlier rows are kept"
-        );
-        let caught_up = snapshot(&ledger);
-        ledger.reindex().unwrap();
-        assert_eq!(
-            snapshot(&ledger),
-            caught_up,
-            "re-diffed only the difference, counted once"
-        );
-    }
-
-    #[test]
-    fn a_damaged_row_is_reported() {
-        let v = Village::new();
-        let (ledger, women) = filled(&v);
-        v.store
-            .insert(Table::Index, &record_key(&women[0]), b"{not json")
-            .unwrap();
-        assert!(matches!(
-            ledger.index().get(&women[0]),
-            Err(IndexError::Corrupt(_))
-        ));
-        assert!(ledger
-            .index()
-            .list(Kind::Woman, VILLAGE)
-            .any(|r| r.is_err()));
-    }
-}
+mod tests;

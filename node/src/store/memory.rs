@@ -186,6 +186,23 @@ impl Storage for MemoryStore {
         Box::new(rows.into_iter().map(Ok))
     }
 
+    fn range<'a>(&'a self, table: Table, start: &[u8], end: &[u8]) -> Rows<'a> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = if start < end {
+            self.lock()
+                .tables
+                .get(&table)
+                .map(|t| {
+                    t.range(start.to_vec()..end.to_vec())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Box::new(rows.into_iter().map(Ok))
+    }
+
     fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError> {
         self.check(&self.fail_tables, "writing a batch")?;
         let mut inner = self.lock();

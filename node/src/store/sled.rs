@@ -260,6 +260,20 @@ impl Storage for SledStore {
         }))
     }
 
+    fn range<'a>(&'a self, table: Table, start: &[u8], end: &[u8]) -> Rows<'a> {
+        if start >= end {
+            return Box::new(std::iter::empty());
+        }
+        Box::new(
+            self.tree(table)
+                .range(start.to_vec()..end.to_vec())
+                .map(|item| {
+                    item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                        .map_err(io("scanning"))
+                }),
+        )
+    }
+
     fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
         for (key, value) in batch.into_writes() {
