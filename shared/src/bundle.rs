@@ -36,8 +36,12 @@ use crate::org::OrgCode;
 
 /// First bytes of every bundle file.
 pub const MAGIC: &[u8; 8] = b"HSKYBNDL";
-/// Version of the bundle format (the byte after [`MAGIC`]).
+/// Version of the bundle format (the byte after [`MAGIC`]) of a bundle whose contents a
+/// release before [`Contents::Packed`] reads too (acknowledgements, raw changes).
 pub const BUNDLE_FORMAT: u8 = 1;
+/// Format of a bundle that carries [`Contents::Packed`]: a release before it says
+/// "format 2 is not supported; upgrade halfsky" instead of misreading it.
+pub const PACKED_FORMAT: u8 = 2;
 /// Largest bundle accepted or written (bytes, all included). A relay frame carries one.
 pub const MAX_BUNDLE: usize = 16 * 1024 * 1024;
 /// Largest decompressed payload: a "zstd bomb" is refused, not allocated.
@@ -105,6 +109,15 @@ pub enum Contents {
         /// At most [`MAX_ACK_REFUSALS`] refusals, one per refused delivery of a document.
         refused: Vec<Refusal>,
     },
+    /// From a unit to one above it, as [`Contents::Changes`] with each document's
+    /// changes packed as one Automerge bundle ([`crate::change_bundle`]: about a
+    /// quarter of the bytes); sealed as format [`PACKED_FORMAT`].
+    Packed {
+        /// One Automerge bundle per document of the sender's subtree.
+        docs: Vec<(OrgCode, Vec<u8>)>,
+        /// As in [`Contents::Changes`].
+        held: DocHeads,
+    },
 }
 
 /// Most refusals one acknowledgement names (the rest are in the recipient's log).
@@ -130,7 +143,7 @@ impl Contents {
     /// Short name for messages.
     pub fn kind(&self) -> &'static str {
         match self {
-            Contents::Changes { .. } => "changes",
+            Contents::Changes { .. } | Contents::Packed { .. } => "changes",
             Contents::Ack { .. } | Contents::AckRefusing { .. } => "acknowledgement",
         }
     }
@@ -151,7 +164,7 @@ pub enum BundleError {
     #[error("not a halfsky bundle (it does not start with {MAGIC:?}); check that you picked the right file")]
     NotABundle,
     /// Made by a newer halfsky.
-    #[error("bundle format {0} is not supported (this halfsky reads format {BUNDLE_FORMAT}); upgrade halfsky")]
+    #[error("bundle format {0} is not supported (this halfsky reads formats {BUNDLE_FORMAT} and {PACKED_FORMAT}); upgrade halfsky")]
     Format(u8),
     /// Cut short or with extra bytes.
     #[error("the bundle is truncated or damaged ({0}); copy the file again from the sender")]
@@ -253,11 +266,11 @@ fn cipher(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> (ChaCha20Poly130
 }
 
 /// The clear prefix: magic, format, header length and header.
-fn prefix(header: &Header) -> Result<Vec<u8>, BundleError> {
+fn prefix(header: &Header, format: u8) -> Result<Vec<u8>, BundleError> {
     let header_bytes =
         postcard::to_stdvec(header).map_err(|e| BundleError::Malformed(e.to_string()))?;
     let mut out = MAGIC.to_vec();
-    out.push(BUNDLE_FORMAT);
+    out.push(format);
     out.extend_from_slice(&(header_bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(&header_bytes);
     Ok(out)
@@ -325,7 +338,11 @@ pub fn seal(
         .map_err(|e| BundleError::Malformed(format!("cannot compress: {e}")))?;
     header.plain_len = plain.len() as u32;
     header.sealed_len = (packed.len() + 16) as u32;
-    let mut out = prefix(&header)?;
+    let format = match contents {
+        Contents::Packed { .. } => PACKED_FORMAT,
+        _ => BUNDLE_FORMAT,
+    };
+    let mut out = prefix(&header, format)?;
     let ciphertext = aead
         .encrypt(
             (&nonce).into(),
@@ -354,7 +371,7 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), BundleError> {
     let (&format, rest) = rest
         .split_first()
         .ok_or_else(|| BundleError::Truncated("no format byte".into()))?;
-    if format != BUNDLE_FORMAT {
+    if format != BUNDLE_FORMAT && format != PACKED_FORMAT {
         return Err(BundleError::Format(format));
     }
     let len_bytes: [u8; 4] = rest

@@ -405,3 +405,61 @@ fn an_acknowledgement_may_carry_only_the_ancestors_documents() {
     assert!(reply.stderr.contains("ancestors"), "{}", reply.stderr);
     assert!(heads(&village, "230129100202").is_empty());
 }
+
+#[test]
+fn a_bundle_file_carries_each_document_as_one_automerge_bundle() {
+    use halfsky_shared::session::Replica;
+    let d = Deployment::new();
+    let village_home = d.home(VILLAGE, "红星村", &NodeSpec::new("v1", None, false));
+    let township_home = d.home(TOWNSHIP, "兴隆镇", &NodeSpec::new("t1", None, false));
+    let mut village = Ledger::open(&village_home).unwrap();
+    let mut township = Ledger::open(&township_home).unwrap();
+    fill_village(&mut village, 60, 5);
+    let files = d.dir().join("usb");
+    std::fs::create_dir_all(&files).unwrap();
+    let file = files.join("village.bundle");
+    ok(run(&mut village, &export_args(&file, &township_home)));
+    let packed = std::fs::read(&file).unwrap();
+    assert_eq!(packed[bundle::MAGIC.len()], bundle::PACKED_FORMAT);
+
+    // The same changes sealed raw, as the format before packing carried them.
+    let org = OrgCode::parse(VILLAGE).unwrap();
+    let raw = village.changes_since(&org, &[]).unwrap().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let unpacked = seal(
+        (&village_home, VILLAGE),
+        (&township_home, TOWNSHIP),
+        &Contents::Changes {
+            docs: vec![(org, raw)],
+            held: vec![],
+        },
+        now,
+        now + 3600,
+    );
+    assert!(
+        packed.len() * 2 < unpacked.len(),
+        "packed {} B against {} B raw",
+        packed.len(),
+        unpacked.len()
+    );
+
+    // It imports whole; a packed document that is not a bundle is refused, nothing changed.
+    let garbage = seal(
+        (&village_home, VILLAGE),
+        (&township_home, TOWNSHIP),
+        &Contents::Packed {
+            docs: vec![(org, b"not an automerge bundle".to_vec())],
+            held: vec![],
+        },
+        now,
+        now + 3600,
+    );
+    let bad = files.join("garbage.bundle");
+    std::fs::write(&bad, garbage).unwrap();
+    let reply = run(&mut township, &import_args(&bad, None));
+    assert_ne!(reply.code, 0);
+    assert!(reply.stderr.contains("malformed"), "{}", reply.stderr);
+    assert!(heads(&township, VILLAGE).is_empty());
+    ok(run(&mut township, &import_args(&file, None)));
+    assert_eq!(heads(&township, VILLAGE), heads(&village, VILLAGE));
+}

@@ -242,10 +242,21 @@ pub fn seal_changes(
         let heads = ledger.stored_heads(&ancestor)?;
         held.push((ancestor, heads.iter().map(|h| h.0).collect()));
     }
-    let contents = Contents::Changes {
-        docs: docs.into_iter().map(|(o, c, _)| (o, c)).collect(),
-        held,
-    };
+    // Each document's changes as one Automerge bundle: about a quarter of the bytes.
+    let mut packed = Vec::with_capacity(docs.len());
+    for (org, raw, _) in docs {
+        let hashes: Vec<ChangeHash> = raw
+            .into_iter()
+            .filter_map(|c| automerge::Change::from_bytes(c).ok().map(|c| c.hash()))
+            .collect();
+        let bundle = ledger
+            .with_automerge(org, |doc| {
+                halfsky_shared::change_bundle::encode(doc.document(), &hashes)
+            })?
+            .map_err(|e| format::BundleError::Malformed(format!("document {org}: {e}")))?;
+        packed.push((org, bundle));
+    }
+    let contents = Contents::Packed { docs: packed, held };
     let bytes = seal(keys, recipient, &public, &contents, ttl_secs)?;
     Ok(Some(SealedBundle {
         bytes,
@@ -368,6 +379,22 @@ pub fn receive(
             });
         }
     }
+    // Packed documents open into their raw changes, within this node's caps, before
+    // anything else looks at them.
+    let contents = match contents {
+        Contents::Packed { docs, held } => {
+            let caps = ledger.config().sync.admission;
+            let mut opened = Vec::with_capacity(docs.len());
+            for (org, bundle) in docs {
+                let raw = halfsky_shared::change_bundle::decode(&bundle, &caps).map_err(|e| {
+                    format::BundleError::Malformed(format!("the changes of document {org}: {e}"))
+                })?;
+                opened.push((org, raw));
+            }
+            Contents::Changes { docs: opened, held }
+        }
+        other => other,
+    };
     match contents {
         Contents::Changes { docs, held } => {
             if sender.org == me || !sender.org.is_in_subtree_of(&me) {
@@ -454,6 +481,7 @@ pub fn receive(
             sealed_at,
             (now, via),
         ),
+        Contents::Packed { .. } => unreachable!("packed contents were opened above"),
     }
 }
 

@@ -192,3 +192,23 @@ proptest! {
         prop_assert!(open(&bytes, org("230129100000"), &bob.pkcs8, NOW).is_err());
     }
 }
+
+#[test]
+fn packed_changes_are_sealed_as_format_2_and_everything_else_as_format_1() {
+    let packed = Contents::Packed {
+        docs: vec![(org("230129100201"), vec![1, 2, 3])],
+        held: vec![],
+    };
+    let (bytes, alice, bob) = sealed(&packed);
+    assert_eq!(bytes[MAGIC.len()], PACKED_FORMAT);
+    let opened = open(&bytes, org("230129100000"), &bob.pkcs8, NOW).unwrap();
+    assert_eq!(opened.verify(&alice.public).unwrap(), packed);
+    let (plain, ..) = sealed(&sample());
+    assert_eq!(plain[MAGIC.len()], BUNDLE_FORMAT, "older releases read it");
+    // A format this release does not know says to upgrade.
+    let mut future = bytes.clone();
+    future[MAGIC.len()] = PACKED_FORMAT + 1;
+    let refused = open(&future, org("230129100000"), &bob.pkcs8, NOW).unwrap_err();
+    assert_eq!(refused, BundleError::Format(PACKED_FORMAT + 1));
+    assert!(refused.to_string().contains("upgrade halfsky"));
+}
