@@ -37,6 +37,7 @@ pub mod bench_reconnect;
 pub mod bench_report;
 pub mod bench_sync;
 pub mod bench_village;
+pub mod bench_workload;
 pub mod deploy;
 pub mod hostile_input;
 pub mod procs;

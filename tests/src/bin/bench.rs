@@ -38,6 +38,9 @@
 //!     (see `halfsky_tests::bench_admission`).
 //! 17. live bytes: women added one by one while the link is up, and single edits, with
 //!     pushes vs an Automerge sync round per change (see `halfsky_tests::bench_live`).
+//! 18. the shared workload (`../shared/workloads/women_5000.csv`): wire bytes of the
+//!     first sync and of 10 edits, beside halfsky's own JSON and the peers' figures
+//!     (see `halfsky_tests::bench_workload`).
 //!
 //! Goals are printed beside the figures; nothing is asserted. A figure that fails to
 //! measure is reported as failed, by name, and the run goes on; the exit status is 1
@@ -84,7 +87,7 @@ struct Options {
     quick: bool,
     /// Also write the Markdown here.
     out: Option<PathBuf>,
-    /// Only these figures (1–16), e.g. to profile one; all if empty.
+    /// Only these figures (1–18), e.g. to profile one; all if empty.
     only: Vec<u8>,
 }
 
@@ -116,8 +119,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
                     .ok_or_else(|| anyhow!("--only needs figure numbers, e.g. 1,4"))?;
                 for n in list.split(',') {
                     match n.trim().parse::<u8>() {
-                        Ok(n @ 1..=17) => options.only.push(n),
-                        _ => bail!("--only takes figure numbers 1 to 17, not {n:?}"),
+                        Ok(n @ 1..=18) => options.only.push(n),
+                        _ => bail!("--only takes figure numbers 1 to 18, not {n:?}"),
                     }
                 }
             }
@@ -466,6 +469,25 @@ fn run(options: &Options) -> Result<bool> {
                 ],
             })
         });
+    }
+    if options.wants(18) {
+        run(
+            "18. The shared workload: 5,000 cards beside PouchDB and automerge-repo",
+            &mut || {
+                Ok(Measured {
+                    figures: sync_figures_result(halfsky_tests::bench_workload::workload(
+                        &halfsky_tests::bench_workload::women_csv(),
+                    ))?,
+                    notes: vec![
+                    "`../shared/workloads/women_5000.csv` imported at a village (`import --kind \
+                     woman`), then synced to its township over QUIC on loopback: UDP bytes both \
+                     ways, QUIC/TLS handshake included. The peers' figures (PEERS.md) count \
+                     application payload only, without TLS, on the same records."
+                        .into(),
+                ],
+                })
+            },
+        );
     }
     let failed = sections.iter().any(|s| s.result.is_err());
     let markdown = report(&sections, options.quick, started.elapsed());
