@@ -190,15 +190,21 @@ pub fn overdue_list(
         ),
         // The unit's whole list (compact rows), then filtered and sorted.
         _ => {
+            // One pass over the unit's `g` rows (one per woman, in id order), which
+            // carry what a list shows: no lookup per row.
             let mut all = Vec::new();
-            for row in index.follow_ups(&scope, window.from, window.until) {
+            for row in index.follow_ups_by_id(scope.subtree_prefix()) {
                 let row = row?;
-                if helper.is_none_or(|h| row.follow_up.helpers.iter().any(|n| n.contains(h))) {
+                if window.holds(row.since)
+                    && helper.is_none_or(|h| row.follow_up.helpers.iter().any(|n| n.contains(h)))
+                {
                     all.push(row);
                 }
             }
             let count = all.len();
-            // Rows come longest-running first, ties in id order; the sorts are stable.
+            // Longest-running first (unknown beginnings first of all), ties in id order;
+            // the sorts below are stable.
+            all.sort_by_key(|r| r.since);
             match sort {
                 Some("name") => all.sort_by(|a, b| {
                     a.follow_up

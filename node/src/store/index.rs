@@ -70,8 +70,8 @@ pub struct IndexedRecord {
 /// at her latest visit or the local day her card was made (before: a card never
 /// visited was overdue at once). 3: `i` rows hold every woman of a hash, not the last.
 /// 4: `i` keys are this node's own ID matching ([`IdMatcher`]), from sealed numbers.
-/// 5: the follow-up rows (`f`, `g`) of the overdue lists.
-pub const RULES: u32 = 5;
+/// 5: the follow-up rows (`f`, `g`) of the overdue lists. 6: `f` rows are keys only.
+pub const RULES: u32 = 6;
 
 /// `v` → `RULES|time zone` the rollups were computed with.
 const RULES_KEY: &[u8] = b"v";
