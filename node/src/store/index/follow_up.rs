@@ -203,7 +203,11 @@ impl Index {
         let id = woman.to_string();
         let new = match row.and_then(|r| followed(r, &self.zone)) {
             Some((since, mut entry)) => {
-                entry.helpers = helpers(overlay, &id)?;
+                // Her links count her active pairings: most women have none, and then
+                // there is nothing to scan.
+                if row.is_some_and(|r| r.links.active_pairings > 0) {
+                    entry.helpers = helpers(overlay, &id)?;
+                }
                 Some((since, entry))
             }
             None => None,
@@ -240,6 +244,7 @@ impl Index {
         let id = woman.to_string();
         let old = self.row(&pointer_key(&id))?;
         let new = match followed(row, &self.zone) {
+            Some((since, entry)) if row.links.active_pairings == 0 => Some((since, entry)),
             Some((since, mut entry)) => {
                 for pairing in self.active_pairings(&id)? {
                     if let Some(p) = self.get(&pairing)? {
