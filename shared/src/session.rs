@@ -685,38 +685,6 @@ impl Session {
         Ok(Vec::new())
     }
 
-    fn on_piece<R: Replica>(
-        &mut self,
-        org: OrgCode,
-        piece: catch_up::Piece,
-        replica: &mut R,
-    ) -> Vec<Frame> {
-        if !self.may_receive(&org) {
-            return self.refuse(org, self.no_write_reason(&org));
-        }
-        match self.take_piece(org, piece, replica) {
-            Ok(true) => {
-                self.events.push(SessionEvent::DocChanged(org));
-                Vec::new()
-            }
-            Ok(false) => Vec::new(),
-            Err(reason) => self.refuse(org, reason),
-        }
-    }
-
-    fn on_resume(&mut self, partial: Vec<(OrgCode, [u8; 32], u64)>) -> Result<Vec<Frame>, String> {
-        if self.role != Role::Child || self.phase != Phase::Inventory {
-            return Err("unexpected Resume".into());
-        }
-        let scope = self.scope;
-        self.resume = partial
-            .into_iter()
-            .filter(|(org, ..)| scope.upward(org))
-            .map(|(org, id, have)| (org, (id, have)))
-            .collect();
-        Ok(Vec::new())
-    }
-
     fn on_synced<R: Replica>(
         &mut self,
         org: OrgCode,

@@ -17,7 +17,7 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{hashes, Replica, Session, Write, BATCH_BYTES};
+use super::{hashes, Phase, Replica, Role, Session, SessionEvent, Write, BATCH_BYTES};
 use crate::org::OrgCode;
 use crate::wire::Frame;
 
@@ -245,6 +245,41 @@ pub fn partial_bundles<R: Replica>(
 }
 
 impl Session {
+    pub(super) fn on_piece<R: Replica>(
+        &mut self,
+        org: OrgCode,
+        piece: Piece,
+        replica: &mut R,
+    ) -> Vec<Frame> {
+        if !self.may_receive(&org) {
+            return self.refuse(org, self.no_write_reason(&org));
+        }
+        match self.take_piece(org, piece, replica) {
+            Ok(true) => {
+                self.events.push(SessionEvent::DocChanged(org));
+                Vec::new()
+            }
+            Ok(false) => Vec::new(),
+            Err(reason) => self.refuse(org, reason),
+        }
+    }
+
+    pub(super) fn on_resume(
+        &mut self,
+        partial: Vec<(OrgCode, [u8; 32], u64)>,
+    ) -> Result<Vec<Frame>, String> {
+        if self.role != Role::Child || self.phase != Phase::Inventory {
+            return Err("unexpected Resume".into());
+        }
+        let scope = self.scope;
+        self.resume = partial
+            .into_iter()
+            .filter(|(org, ..)| scope.upward(org))
+            .map(|(org, id, have)| (org, (id, have)))
+            .collect();
+        Ok(Vec::new())
+    }
+
     /// Child: the frames that bring the peer (holding `their_heads`) up to date on
     /// `org` as bundles, going on with the bundle the peer holds in part (`resume`);
     /// `None` if histories diverged.
