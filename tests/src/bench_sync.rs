@@ -23,7 +23,7 @@ use halfsky_shared::synthetic::Generator;
 use halfsky_shared::wire::Frame;
 use halfsky_shared::{Kind, OrgCode};
 
-use crate::deploy::{start, with, Deployment, NodeSpec};
+use crate::deploy::{chain, start, with, Deployment, NodeSpec};
 use crate::eventually;
 
 /// One measured figure and its baseline.
@@ -388,25 +388,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Live latency of a record written at a connected village, through 3 hops to the city.
 pub async fn live_latency(samples: usize) -> Vec<SyncFigure> {
     let d = Deployment::new();
-    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
-    let county = start(&d.home(
-        "230129000000",
-        "县",
-        &NodeSpec::new("k", city.listen_addr(), true),
-    ))
-    .await;
-    let town = start(&d.home(
-        "230129100000",
-        "镇",
-        &NodeSpec::new("t", county.listen_addr(), true),
-    ))
-    .await;
-    let village = start(&d.home(
-        "230129100201",
-        "村",
-        &NodeSpec::new("v", town.listen_addr(), false),
-    ))
-    .await;
+    let [city, county, town, village] = chain(&d).await;
     let mut generator = Generator::new(3, crate::today());
     let org = code("230129100201");
     // Warm up: links up and first sync done.

@@ -152,6 +152,32 @@ pub fn set_sync_options(home: &NodeHome, options: &[(&'static str, String)]) {
     std::fs::write(&path, toml::to_string(&table).expect("serializes")).expect("written");
 }
 
+/// A running chain city → county → township → village (`230100000000`,
+/// `230129000000`, `230129100000`, `230129100201`), each dialling the one above: the
+/// shape of a record's way up three hops.
+pub async fn chain(d: &Deployment) -> [RunningNode; 4] {
+    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
+    let county = start(&d.home(
+        "230129000000",
+        "县",
+        &NodeSpec::new("k", city.listen_addr(), true),
+    ))
+    .await;
+    let town = start(&d.home(
+        "230129100000",
+        "镇",
+        &NodeSpec::new("t", county.listen_addr(), true),
+    ))
+    .await;
+    let village = start(&d.home(
+        "230129100201",
+        "村",
+        &NodeSpec::new("v", town.listen_addr(), false),
+    ))
+    .await;
+    [city, county, town, village]
+}
+
 /// Starts a node in this process.
 pub async fn start(home: &NodeHome) -> RunningNode {
     RunningNode::start(home).await.expect("node starts")

@@ -9,7 +9,7 @@ use std::time::Duration;
 use halfsky_node::run::RunningNode;
 use halfsky_shared::rollup::StatsReport;
 use halfsky_shared::{Kind, OrgCode, RecordId};
-use halfsky_tests::deploy::{add_woman, free_port, start, with, Deployment, NodeSpec};
+use halfsky_tests::deploy::{add_woman, chain, free_port, start, with, Deployment, NodeSpec};
 use halfsky_tests::eventually;
 use halfsky_tests::fill_village;
 
@@ -355,25 +355,7 @@ async fn an_offline_village_catches_up_when_its_parent_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_live_writes_reaches_the_city_and_is_acknowledged() {
     let d = Deployment::new();
-    let city = start(&d.home("230100000000", "市", &NodeSpec::new("c", None, true))).await;
-    let county = start(&d.home(
-        "230129000000",
-        "县",
-        &NodeSpec::new("k", city.listen_addr(), true),
-    ))
-    .await;
-    let town = start(&d.home(
-        "230129100000",
-        "镇",
-        &NodeSpec::new("t", county.listen_addr(), true),
-    ))
-    .await;
-    let village = start(&d.home(
-        "230129100201",
-        "村",
-        &NodeSpec::new("v", town.listen_addr(), false),
-    ))
-    .await;
+    let [city, county, town, village] = chain(&d).await;
     add_woman(&village, "first").await;
     eventually(LIMIT, "the links to be live", || async {
         (women(&city).await == 1).then_some(())
