@@ -266,6 +266,14 @@ fn exchange(
     traffic
 }
 
+/// One session between `village` (child) and `township` (parent), from the Hellos
+/// until both sides are quiet, each frame passed through `tamper`.
+fn session(village: &mut MemReplica, township: &mut MemReplica, tamper: Tamper) -> Traffic {
+    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
+    let (up, down) = (c.start(village), p.start(township));
+    exchange((&mut c, village), (&mut p, township), up, down, tamper)
+}
+
 fn keep(f: Frame) -> Option<Frame> {
     Some(f)
 }

@@ -88,15 +88,7 @@ fn a_far_behind_document_goes_as_bundle_pieces_in_fewer_bytes_than_batches() {
     };
 
     let mut township = MemReplica::default();
-    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
-    let (up, down) = (c.start(&mut village), p.start(&mut township));
-    let bundled = exchange(
-        (&mut c, &mut village),
-        (&mut p, &mut township),
-        up,
-        down,
-        &mut keep,
-    );
+    let bundled = session(&mut village, &mut township, &mut keep);
     assert!(same(&mut village, &mut township, VILLAGE));
     assert!(!pieces(&bundled).is_empty(), "the catch-up went as pieces");
     assert!(!bundled
@@ -109,15 +101,7 @@ fn a_far_behind_document_goes_as_bundle_pieces_in_fewer_bytes_than_batches() {
     );
 
     let mut old_township = MemReplica::default();
-    let (mut c, mut p) = pair(VILLAGE, TOWNSHIP);
-    let (up, down) = (c.start(&mut old_village), p.start(&mut old_township));
-    let batched = exchange(
-        (&mut c, &mut old_village),
-        (&mut p, &mut old_township),
-        up,
-        down,
-        &mut before_bundles,
-    );
+    let batched = session(&mut old_village, &mut old_township, &mut before_bundles);
     assert!(same(&mut old_village, &mut old_township, VILLAGE));
     assert!(pieces(&batched).is_empty(), "an older peer gets batches");
     assert!(batched
