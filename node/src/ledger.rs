@@ -583,6 +583,12 @@ impl Ledger {
         self.edit(org, None, |doc| Ok(f(doc.automerge())))
     }
 
+    /// Drops every loaded document, so each is read again from the store on next use:
+    /// after a failure mid-edit, memory may hold what the store does not.
+    pub fn reload_documents(&mut self) {
+        self.docs.clear();
+    }
+
     /// Documents changed (durably) since the last call.
     pub fn take_changed(&mut self) -> std::collections::BTreeSet<OrgCode> {
         std::mem::take(&mut self.changed)

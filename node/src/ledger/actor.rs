@@ -306,7 +306,7 @@ impl LedgerActor {
                             break true;
                         }
                         origin = origin.and(&request);
-                        state.handle(request);
+                        state.handle_guarded(request);
                         if started.elapsed() >= COALESCE_AT_MOST {
                             break false;
                         }
@@ -483,6 +483,34 @@ impl State {
                 let _ = reply.send(self.status());
             }
             Request::Shutdown => {}
+        }
+    }
+
+    /// Handles `request`, catching a panic inside it (a bug, or a document that trips
+    /// one in a library) so that the node and its other links go on: the link whose
+    /// frame caused it is cut with the reason, and documents reload from the store,
+    /// which holds only what was made durable.
+    fn handle_guarded(&mut self, request: Request) {
+        let session = match &request {
+            Request::Frame { session, .. } => Some(*session),
+            _ => None,
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handle(request);
+        }));
+        let Err(panic) = caught else {
+            return;
+        };
+        let what = panic_message(panic.as_ref());
+        tracing::error!(%what, ?session, "a request failed inside the node; documents reload from the store");
+        self.ledger.reload_documents();
+        if let Some(live) = session.and_then(|id| self.sessions.get_mut(&id)) {
+            live.cut = true;
+            let _ = live.outgoing.send(Frame::Abort {
+                reason: format!(
+                    "the node failed while handling a frame ({what}); the link is closed and the next one starts afresh"
+                ),
+            });
         }
     }
 
@@ -695,6 +723,15 @@ impl State {
             .fold((0, 0), |(i, o), l| (i + l.bytes_in, o + l.bytes_out));
         status::node_status(&mut self.ledger, &self.status, &self.stored, Some(live))
     }
+}
+
+/// The text a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Why `peer` may not have a link: its device was revoked (or the list cannot be

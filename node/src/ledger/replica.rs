@@ -69,16 +69,12 @@ impl Replica for Ledger {
         let message = match (message, ask.is_empty()) {
             (m, true) => m,
             (Some(mut m), false) => {
-                for h in ask {
-                    if !m.need.contains(&h) {
-                        m.need.push(h);
-                    }
-                }
+                m.need = with_asked(std::mem::take(&mut m.need), ask);
                 Some(m)
             }
             (None, false) => Some(sync::Message {
                 heads,
-                need: ask,
+                need: with_asked(Vec::new(), ask),
                 have: Vec::new(),
                 changes: sync::ChunkList::empty(),
                 flags: None,
@@ -213,5 +209,36 @@ impl Replica for Ledger {
 
     fn caps(&self) -> Caps {
         self.config().sync.admission
+    }
+}
+
+/// `need` with the `ask`ed hashes added, sorted and without repeats: Automerge's sync
+/// message lists its hashes in order (its encoder checks it in debug builds).
+fn with_asked(need: Vec<ChangeHash>, ask: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    let mut need: Vec<ChangeHash> = need.into_iter().chain(ask).collect();
+    need.sort();
+    need.dedup();
+    need
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asked_hashes_join_the_need_in_order_once() {
+        let h = |b: u8| ChangeHash([b; 32]);
+        let need = with_asked(vec![h(2), h(9)], vec![h(7), h(1), h(9)]);
+        assert_eq!(need, vec![h(1), h(2), h(7), h(9)]);
+        let message = sync::Message {
+            heads: Vec::new(),
+            need,
+            have: Vec::new(),
+            changes: sync::ChunkList::empty(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        let decoded = sync::Message::decode(&message.encode()).unwrap();
+        assert_eq!(decoded.need.len(), 4);
     }
 }

@@ -142,3 +142,50 @@ async fn status_reports_a_record_it_cannot_read() {
         "no node on a status it cannot read"
     );
 }
+
+#[tokio::test]
+async fn a_panic_in_one_request_leaves_the_node_running_and_memory_equal_to_the_store() {
+    let v = Village::new();
+    let (_actor, handle) = LedgerActor::start(v.open()).unwrap();
+    let inputs = testing::woman(&mut testing::generator());
+    let id = handle
+        .run(move |ledger| ledger.add(Kind::Woman, &inputs))
+        .await
+        .unwrap()
+        .unwrap();
+    let org: halfsky_shared::OrgCode = VILLAGE.parse().unwrap();
+    let before = handle
+        .run(move |ledger| ledger.stored_heads(&org).unwrap())
+        .await
+        .unwrap();
+
+    // A request edits the document in memory, then fails before anything is stored.
+    let failed = handle
+        .run(move |ledger| {
+            let _ = ledger.with_automerge(org, |doc| {
+                use automerge::transaction::Transactable;
+                doc.put(automerge::ROOT, "half-written", 1_i64).unwrap();
+                panic!("a bug in the middle of an edit");
+            });
+        })
+        .await;
+    assert!(failed.is_err(), "its caller hears that it failed");
+
+    let (half_written, heads, found) = handle
+        .run(move |ledger| {
+            let half_written = ledger
+                .with_automerge(org, |doc| {
+                    use automerge::ReadDoc;
+                    doc.get(automerge::ROOT, "half-written").unwrap().is_some()
+                })
+                .unwrap();
+            let heads = ledger.stored_heads(&org).unwrap();
+            (half_written, heads, ledger.show(&id).is_ok())
+        })
+        .await
+        .expect("the node still answers");
+    assert!(!half_written, "the half-written edit is gone from memory");
+    assert_eq!(heads, before, "and it never reached the store");
+    assert!(found, "the record written before is still there");
+    assert!(handle.status().await.unwrap().running);
+}
