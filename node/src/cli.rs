@@ -33,7 +33,7 @@ pub use args::{
     ServiceCommand, UserCommand, VerifyCommand,
 };
 
-use crate::command::{self, BundleRequest, QuarantineRequest, Request};
+use crate::command::{self, BundleRequest, IdKeyRequest, QuarantineRequest, Request, Secrets};
 use crate::config::NodeHome;
 use crate::ledger::Ledger;
 
@@ -64,6 +64,9 @@ pub enum CliError {
     /// A revocation could not be made.
     #[error(transparent)]
     Revoke(#[from] crate::pki::revocation::RevokeError),
+    /// The ID key pair could not be replaced, or a key file read.
+    #[error(transparent)]
+    IdKeyPair(#[from] crate::pki::id_key_pair::IdKeyPairError),
     /// `halfsky run` failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
@@ -102,6 +105,37 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Pki { cmd } => {
             pki::execute(cmd, home.dir())?;
+            Ok(0)
+        }
+        Command::IdKey {
+            cmd:
+                args::IdKeyCommand::Replace {
+                    ca,
+                    out,
+                    passphrase_file,
+                },
+        } => {
+            let pass = pki::passphrase(passphrase_file.as_deref(), true)?;
+            let replaced = crate::pki::id_key_pair::replace(&ca, &home, &out, &pass)?;
+            eprintln!(
+                "replaced the deployment's ID key pair in {}; {} holds every private half for the \
+                 other offices: carry it to each township and county and run \
+                 `halfsky -d <home> id-key add {}` there",
+                ca.display(),
+                replaced.file.display(),
+                replaced.file.display()
+            );
+            let request = Request::IdKeys(IdKeyRequest::Publish {
+                secrets: Secrets::of(&replaced.secrets),
+                notice: replaced.notice.to_text(),
+            });
+            perform(
+                &home,
+                request,
+                (false, lang),
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )?;
             Ok(0)
         }
         Command::Run => {
@@ -335,6 +369,9 @@ fn wants_json(command: &Command) -> bool {
             }
             | Command::Freshness { json: true, .. }
             | Command::Duplicates { json: true, .. }
+            | Command::IdKey {
+                cmd: args::IdKeyCommand::Show { json: true }
+            }
             | Command::Rhythm { json: true, .. }
             | Command::Verify {
                 cmd: VerifyCommand::Queue { json: true, .. }
@@ -470,9 +507,21 @@ fn request_of(
             lang: if zh { Lang::Zh } else { lang },
         },
         Command::Reindex => Request::Reindex,
-        Command::IdKey {
-            cmd: args::IdKeyCommand::Rotate,
-        } => Request::RotateIdKey,
+        Command::IdKey { cmd } => match cmd {
+            args::IdKeyCommand::Rotate => Request::RotateIdKey,
+            args::IdKeyCommand::Add {
+                file,
+                passphrase_file,
+            } => {
+                let pass = pki::passphrase(passphrase_file.as_deref(), false)?;
+                let secrets = crate::pki::id_key_pair::open_key_file(&absolute(file), &pass)?;
+                Request::IdKeys(IdKeyRequest::Add(Secrets::of(&secrets)))
+            }
+            args::IdKeyCommand::Show { .. } => Request::IdKeys(IdKeyRequest::Show),
+            args::IdKeyCommand::Replace { .. } => {
+                unreachable!("handled before requests are built")
+            }
+        },
         Command::Bundle { cmd } => Request::Bundle(bundle_request(cmd, cwd)?),
         Command::Backup { out } => Request::Backup { out: absolute(out) },
         Command::Quarantine { cmd } => Request::Quarantine(match cmd {

@@ -14,6 +14,7 @@
 //! - [`revocations`]: the `halfsky pki revoke | revoked` requests.
 
 pub mod bundle;
+pub mod id_keys;
 pub mod revocations;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use crate::store::index::IndexedRecord;
 use crate::sync::status::NodeStatus;
 
 pub use bundle::{BundleReport, BundleRequest};
+pub use id_keys::{IdKeyReport, IdKeyRequest, Secrets};
 pub use revocations::{RevocationReport, RevocationRequest};
 
 /// One thing asked of a node's ledger. Paths are absolute: the node that executes a
@@ -163,6 +165,8 @@ pub enum Request {
     Reindex,
     /// Replace this office's ID hash key and rebuild the index with it.
     RotateIdKey,
+    /// Add or publish the private halves of a replaced ID key pair, or show the keys.
+    IdKeys(IdKeyRequest),
     /// A sealed bundle file: export, import or acknowledge.
     Bundle(BundleRequest),
     /// A backup of the whole node home, taken where the ledger lives.
@@ -265,6 +269,8 @@ pub enum Response {
     Reindexed(crate::ledger::ReindexReport),
     /// The ID hash key was replaced and every number hashed anew.
     IdKeyRotated(crate::ledger::ReindexReport),
+    /// What an ID key request did, and the keys in use.
+    IdKeys(IdKeyReport),
     /// What a bundle command did.
     Bundle(BundleReport),
     /// A backup written.
@@ -302,6 +308,9 @@ pub enum CommandError {
     /// A revocation could not be recorded or read.
     #[error(transparent)]
     Revocation(#[from] crate::pki::revocation::RevokeError),
+    /// An ID key could not be added or its notice recorded.
+    #[error(transparent)]
+    IdKeyPair(#[from] crate::pki::id_key_pair::IdKeyPairError),
     /// `update` without any field.
     #[error(
         "nothing to change: give at least one field flag (see `halfsky update {0} ID --help`)"
@@ -522,6 +531,7 @@ pub fn execute(
         }
         Request::Reindex => Response::Reindexed(ledger.rebuild_index()?),
         Request::RotateIdKey => Response::IdKeyRotated(ledger.rotate_id_hash_key()?),
+        Request::IdKeys(request) => Response::IdKeys(id_keys::execute(ledger, request)?),
         Request::Bundle(request) => Response::Bundle(bundle::execute(ledger, request)?),
         Request::Backup { out } => Response::BackedUp(crate::backup::backup(ledger, &out)?),
         Request::Revocations(request) => {

@@ -506,10 +506,10 @@ mod tests {
             let home_dir = tempfile::tempdir().unwrap();
             std::fs::copy(&path, home_dir.path().join(CONFIG_FILE)).unwrap();
             NodeHome::new(home_dir.path())
-                .write_id_opener(&IdOpener {
-                    secret: IdSecret::generate(),
-                    hash: halfsky_shared::idcard::IdKey::generate(),
-                })
+                .write_id_opener(&IdOpener::new(
+                    IdSecret::generate(),
+                    halfsky_shared::idcard::IdKey::generate(),
+                ))
                 .unwrap();
             let config = NodeHome::new(home_dir.path())
                 .config()

@@ -200,6 +200,9 @@ pub struct Ledger {
     attest_next: bool,
     /// Changes waiting for their attestation or a dependency (see admit.rs).
     waiting: admit::WaitingRoom,
+    /// The deployment's CA (`None` without a certificate): its unit's document carries
+    /// the notices of a replaced ID key, which this node follows (id_keys.rs).
+    ca: Option<crate::pki::revocation::CaKey>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -249,7 +252,12 @@ impl Ledger {
             unattested_edits: 0,
             attest_next: false,
             waiting: Default::default(),
+            ca: crate::pki::revocation::ca_of_home(home.dir()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the CA certificate");
+                None
+            }),
         };
+        ledger.follow_id_key_notice();
         ledger.catch_up_index()?;
         if !ledger.index.rules_current()? {
             tracing::info!("rollups were computed by older rules; rebuilding the index");
@@ -380,11 +388,14 @@ impl Ledger {
         known: Option<Touched>,
         edit: impl FnOnce(&mut LedgerDoc) -> Result<T, DocError>,
     ) -> Result<T, LedgerError> {
+        let from_elsewhere = known.is_none();
         let result = self.edit_inner(org, known, edit);
         if result.is_err() {
             // Memory may hold changes the store does not: forget them.
             self.docs.pop(&org);
             self.next_seq.remove(&org);
+        } else if from_elsewhere && self.ca.as_ref().is_some_and(|ca| ca.org == org) {
+            self.follow_id_key_notice();
         }
         result
     }
@@ -581,6 +592,17 @@ impl Ledger {
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, LedgerError> {
         self.edit(org, None, |doc| Ok(f(doc.automerge())))
+    }
+
+    /// Runs `f` on `org`'s Automerge document to read it: nothing is stored or indexed
+    /// (for readers that may run while that document is being stored).
+    pub fn read_automerge<T>(
+        &mut self,
+        org: OrgCode,
+        f: impl FnOnce(&AutoCommit) -> T,
+    ) -> Result<T, LedgerError> {
+        let cached = self.doc(org)?;
+        Ok(f(cached.doc.automerge()))
     }
 
     /// Drops every loaded document, so each is read again from the store on next use:

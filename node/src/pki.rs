@@ -37,13 +37,16 @@
 pub mod agree;
 pub mod attest;
 pub mod ca;
+pub mod ca_meta;
 pub mod deployment;
 #[cfg(feature = "offices")]
 pub mod enroll;
 pub mod error;
 pub mod files;
+pub mod id_key_pair;
 pub mod identity;
 pub mod names;
+pub mod passphrase_seal;
 pub mod revocation;
 
 pub use ca::{init_ca, issue, issue_relay, issue_with_names, CaInfo, DeviceCert, RelayCert};

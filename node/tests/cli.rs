@@ -719,3 +719,101 @@ fn show_list_history_and_exports_speak_one_language() {
     let err = fails(h, &["--lang", "fr", "list", "women"]);
     assert!(err.contains("zh (Chinese) or en (English)"), "{err}");
 }
+
+#[test]
+fn the_ca_holder_replaces_the_id_key_pair_at_the_citys_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let arg = |p: &Path| p.to_str().unwrap().to_string();
+    let (ca, pass, city) = (path("ca"), path("pass"), path("city"));
+    std::fs::write(&pass, "plum-river-42\n").unwrap();
+    ok(
+        &city,
+        &["pki", "init", "--org", "230100000000", "--out", &arg(&ca)],
+    );
+    let enrollment = path("city.enroll");
+    ok(
+        &city,
+        &[
+            "pki",
+            "enroll",
+            "--ca",
+            &arg(&ca),
+            "--org",
+            "230100000000",
+            "--device",
+            "city-pc",
+            "--unit-name",
+            "市",
+            "--out",
+            &arg(&enrollment),
+            "--passphrase-file",
+            &arg(&pass),
+        ],
+    );
+    ok(
+        &city,
+        &[
+            "init",
+            "--enroll",
+            &arg(&enrollment),
+            "--passphrase-file",
+            &arg(&pass),
+        ],
+    );
+    let before = json(&ok(&city, &["id-key", "show", "--json"]));
+    assert_eq!(before["opens_current"], true);
+
+    // Away from the CA's unit, or with a short passphrase, nothing is replaced.
+    let village = village();
+    let file = path("id-key.hsk");
+    let refused = fails(
+        &village.home,
+        &[
+            "id-key",
+            "replace",
+            "--ca",
+            &arg(&ca),
+            "--out",
+            &arg(&file),
+            "--passphrase-file",
+            &arg(&pass),
+        ],
+    );
+    assert!(
+        refused.contains("certificate") || refused.contains("CA's unit"),
+        "{refused}"
+    );
+    assert!(!file.exists());
+
+    let out = halfsky(
+        &city,
+        &[
+            "id-key",
+            "replace",
+            "--ca",
+            &arg(&ca),
+            "--out",
+            &arg(&file),
+            "--passphrase-file",
+            &arg(&pass),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("id-key add"), "{stderr}");
+    assert!(
+        stderr.contains("recorded in this node's document"),
+        "{stderr}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the file holds private halves");
+    let after = json(&ok(&city, &["id-key", "show", "--json"]));
+    assert_ne!(after["sealing_to"], before["sealing_to"]);
+    assert_eq!(after["opens_current"], true);
+    assert_eq!(after["holds"].as_array().map(Vec::len), Some(2));
+    // The city's own records are sealed to the new key from now on, also after a restart.
+    let again = json(&ok(&city, &["id-key", "show", "--json"]));
+    assert_eq!(again["sealing_to"], after["sealing_to"]);
+}

@@ -28,7 +28,9 @@
 pub mod admission;
 pub mod attestation;
 pub mod bundle;
+pub mod ca_signed;
 pub mod change_bundle;
+pub mod id_key_notice;
 pub mod idcard;
 mod kdf;
 pub mod lang;

@@ -17,11 +17,9 @@
 //! issued: a replacement computer gets a new device name. Pure: keys come from the
 //! caller.
 
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::DecodePrivateKey;
 use serde::{Deserialize, Serialize};
 
+use crate::ca_signed::{CaSigned, CaSignedError};
 use crate::org::OrgCode;
 
 /// Domain separation: a CA signature over a revocation is never valid for anything else.
@@ -31,7 +29,7 @@ pub const META_PREFIX: &str = "revoked/";
 /// Longest reason kept (characters); longer ones are refused when signing.
 pub const MAX_REASON: usize = 500;
 /// Largest signed revocation accepted (bytes, before hex).
-pub const MAX_SIGNED: usize = 2048;
+pub const MAX_SIGNED: usize = crate::ca_signed::MAX_SIGNED;
 
 /// Why a revocation cannot be made or is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,84 +84,54 @@ impl Revocation {
                 "the reason is longer than {MAX_REASON} characters; shorten it"
             )));
         }
-        let key = SigningKey::from_pkcs8_der(ca_key_pkcs8)
-            .map_err(|e| RevocationError::Key(format!("the CA key is not a P-256 key: {e}")))?;
-        let body =
-            postcard::to_stdvec(self).map_err(|e| RevocationError::Malformed(e.to_string()))?;
-        let signature: Signature = key.sign(&signed_bytes(&body));
-        Ok(SignedRevocation {
-            body,
-            signature: signature.to_vec(),
-        })
+        Ok(SignedRevocation(CaSigned::sign(
+            CONTEXT,
+            self,
+            ca_key_pkcs8,
+        )?))
     }
 }
 
 /// A revocation with the CA's signature, as it travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedRevocation {
-    body: Vec<u8>,
-    signature: Vec<u8>,
-}
+#[serde(transparent)]
+pub struct SignedRevocation(CaSigned);
 
-fn signed_bytes(body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(CONTEXT.len() + body.len());
-    m.extend_from_slice(CONTEXT);
-    m.extend_from_slice(body);
-    m
+impl From<CaSignedError> for RevocationError {
+    fn from(e: CaSignedError) -> Self {
+        match e {
+            CaSignedError::Key(k) => RevocationError::Key(k),
+            CaSignedError::Malformed(m) => RevocationError::Malformed(m),
+            CaSignedError::BadSignature => RevocationError::BadSignature,
+        }
+    }
 }
 
 impl SignedRevocation {
     /// The bytes (postcard).
     pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("two byte vectors serialize")
+        self.0.to_bytes()
     }
 
     /// Reads bytes from [`SignedRevocation::to_bytes`]; never panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RevocationError> {
-        if bytes.len() > MAX_SIGNED {
-            return Err(RevocationError::Malformed(format!(
-                "{} bytes, more than {MAX_SIGNED}",
-                bytes.len()
-            )));
-        }
-        let (signed, rest) = postcard::take_from_bytes::<SignedRevocation>(bytes)
-            .map_err(|e| RevocationError::Malformed(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(RevocationError::Malformed("trailing bytes".into()));
-        }
-        Ok(signed)
+        Ok(SignedRevocation(CaSigned::from_bytes(bytes)?))
     }
 
     /// The text form kept in a document (hex of the bytes).
     pub fn to_text(&self) -> String {
-        hex::encode(self.to_bytes())
+        self.0.to_text()
     }
 
     /// Reads the text form; never panics.
     pub fn from_text(text: &str) -> Result<Self, RevocationError> {
-        if text.len() > 2 * MAX_SIGNED {
-            return Err(RevocationError::Malformed("too long".into()));
-        }
-        let bytes =
-            hex::decode(text.trim()).map_err(|e| RevocationError::Malformed(e.to_string()))?;
-        Self::from_bytes(&bytes)
+        Ok(SignedRevocation(CaSigned::from_text(text)?))
     }
 
     /// Checks the CA's signature (its public key, SEC1 from the CA certificate) and
     /// returns the revocation.
     pub fn verify(&self, ca_public_sec1: &[u8]) -> Result<Revocation, RevocationError> {
-        let key = VerifyingKey::from_sec1_bytes(ca_public_sec1)
-            .map_err(|e| RevocationError::Key(format!("the CA's public key is unusable: {e}")))?;
-        let signature =
-            Signature::from_slice(&self.signature).map_err(|_| RevocationError::BadSignature)?;
-        key.verify(&signed_bytes(&self.body), &signature)
-            .map_err(|_| RevocationError::BadSignature)?;
-        let (revocation, rest) = postcard::take_from_bytes::<Revocation>(&self.body)
-            .map_err(|e| RevocationError::Malformed(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(RevocationError::Malformed("trailing bytes".into()));
-        }
-        Ok(revocation)
+        Ok(self.0.verify(CONTEXT, ca_public_sec1)?)
     }
 }
 
@@ -211,8 +179,9 @@ mod tests {
             Err(RevocationError::BadSignature)
         );
         let mut altered = signed.clone();
-        let last = altered.body.len() - 1;
-        altered.body[last] ^= 1;
+        let body = altered.0.body_mut();
+        let last = body.len() - 1;
+        body[last] ^= 1;
         assert_eq!(altered.verify(&public), Err(RevocationError::BadSignature));
     }
 

@@ -584,4 +584,37 @@ pub enum IdKeyCommand {
     /// from its sealed form (duplicates stay found). Do it when a copy of this node's
     /// store and id.key may have left the office.
     Rotate,
+    /// Replace the deployment's ID key pair, when its private half may have left an
+    /// office (a copied id.key): run at a node of the CA's unit (the city) with the CA
+    /// directory. Writes FILE (passphrase-sealed) with the private halves for the other
+    /// offices, and sends the new public half down the tree: every node seals numbers
+    /// to it after its next sync. Numbers sealed before stay sealed to the old pair.
+    Replace {
+        /// The CA directory (holds ca.key and deployment.toml).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The file to write for the other offices (township, county).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the file's passphrase from the first line of this file (otherwise
+        /// $HALFSKY_ENROLL_PASSPHRASE, otherwise asked for).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Add the private halves from a file made by `id-key replace` to this office
+    /// (township, county, city), then match the numbers they open.
+    Add {
+        /// The file from the CA holder.
+        file: PathBuf,
+        /// Read the file's passphrase from the first line of this file (otherwise
+        /// $HALFSKY_ENROLL_PASSPHRASE, otherwise asked for).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Which ID key this node seals numbers to, and (at an office) whether it opens them.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -277,8 +277,9 @@ pub(crate) fn enroll_error(e: enroll::EnrollError) -> CliError {
     }
 }
 
-/// The enrollment passphrase: from `file`'s first line, else from
-/// $HALFSKY_ENROLL_PASSPHRASE, else asked for on the terminal (twice when `confirm`).
+/// The passphrase of a file the CA holder carries by hand (an enrollment, an ID key):
+/// from `file`'s first line, else from $HALFSKY_ENROLL_PASSPHRASE, else asked for on
+/// the terminal (twice when `confirm`).
 pub(crate) fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, CliError> {
     if let Some(file) = file {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -293,7 +294,7 @@ pub(crate) fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, C
         return Ok(pass);
     }
     eprintln!(
-        "enrollment passphrase (at least {} characters):",
+        "the file's passphrase (at least {} characters):",
         enroll::MIN_PASSPHRASE
     );
     let pass = crate::cli::user::read_password(false)?;

@@ -207,6 +207,8 @@ pub fn render(
                 report.records
             )
         }
+        Response::IdKeys(report) if json => as_json(out, report),
+        Response::IdKeys(report) => render_id_keys(report, out, err),
         Response::Bundle(report) => render_bundle(report, out, err),
         Response::Quarantined(list) if json => as_json(out, list),
         Response::Quarantined(list) => {
@@ -248,6 +250,47 @@ pub fn render(
         ),
         Response::Revocations(RevocationReport::Held(list)) if json => as_json(out, list),
         Response::Revocations(report) => render_revocations(report, out, err),
+    }
+}
+
+fn render_id_keys(
+    report: &crate::command::IdKeyReport,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    if report.added > 0 {
+        writeln!(
+            err,
+            "added {} private half/halves of the deployment's ID key; index rebuilt: {} records",
+            report.added,
+            report.reindexed.unwrap_or_default()
+        )?;
+    } else if report.holds.is_some() && !report.published {
+        writeln!(err, "no private half was new here")?;
+    }
+    if report.published {
+        writeln!(
+            err,
+            "the new ID key {} is recorded in this node's document: every node below seals \
+             numbers to it after its next sync (or bundle acknowledgement)",
+            report.sealing_to
+        )?;
+    }
+    writeln!(out, "seals ID numbers to: {}", report.sealing_to)?;
+    if let Some(holds) = &report.holds {
+        writeln!(out, "holds private halves: {}", holds.join(", "))?;
+    }
+    match report.opens_current {
+        Some(true) => writeln!(out, "opens the numbers sealed to it: yes"),
+        Some(false) => writeln!(
+            out,
+            "opens the numbers sealed to it: NO. Duplicates among new cards are not found \
+             here until you add the key: `halfsky id-key add FILE` with the file from the CA holder"
+        ),
+        None => writeln!(
+            out,
+            "opens numbers: no (a village never holds a private half)"
+        ),
     }
 }
 

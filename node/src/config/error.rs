@@ -26,7 +26,7 @@ pub enum ConfigError {
     },
     /// `id-key rotate` at a node without an ID key: a village seals numbers with the
     /// public half and never hashes them.
-    #[error("{org} holds no ID key to rotate: only township, county and city nodes do (a village never hashes ID numbers); run `halfsky id-key rotate` on those offices' nodes")]
+    #[error("{org} holds no ID key to rotate or add to: only township, county and city nodes do (a village never opens or hashes ID numbers); run `halfsky id-key rotate` or `id-key add` on those offices' nodes")]
     NoIdKey {
         /// This node's unit.
         org: halfsky_shared::OrgCode,

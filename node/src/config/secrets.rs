@@ -49,7 +49,8 @@ pub struct IdKeys {
 }
 
 impl IdKeys {
-    fn new(public: IdPublic, opener: Option<IdOpener>) -> Self {
+    /// Keys sealing to `public`, opening with `opener` (at an office).
+    pub(crate) fn new(public: IdPublic, opener: Option<IdOpener>) -> Self {
         IdKeys {
             sealer: std::sync::Arc::new(Sealer::new(public.clone())),
             public,
@@ -63,10 +64,35 @@ impl IdKeys {
 /// leaves the node, so each office may rotate its hash key alone).
 #[derive(Debug, Clone)]
 pub struct IdOpener {
-    /// Opens sealed numbers.
+    /// Opens sealed numbers: the private half this home was made with.
     pub secret: IdSecret,
+    /// Private halves added since (`halfsky id-key replace` or `add`), oldest first:
+    /// numbers sealed after a replacement open with the newer ones, older numbers
+    /// still with `secret`.
+    pub added: Vec<IdSecret>,
     /// Keys the hash the index finds duplicates by.
     pub hash: IdKey,
+}
+
+impl IdOpener {
+    /// An opener with one private half.
+    pub fn new(secret: IdSecret, hash: IdKey) -> Self {
+        IdOpener {
+            secret,
+            added: Vec::new(),
+            hash,
+        }
+    }
+
+    /// Every private half it holds, the first one first.
+    pub fn secrets(&self) -> impl Iterator<Item = &IdSecret> {
+        std::iter::once(&self.secret).chain(&self.added)
+    }
+
+    /// Whether it holds the private half of `public`.
+    pub fn opens(&self, public: &IdPublic) -> bool {
+        self.secrets().any(|s| s.public() == *public)
+    }
 }
 
 /// `id.key` as written.
@@ -76,6 +102,9 @@ struct IdKeyFile {
     secret: String,
     /// This node's key for hashing opened numbers, hex.
     hash: String,
+    /// Private halves added since, hex, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    added: Vec<String>,
 }
 
 /// Whether a unit of this level holds the private half: every office with units below
@@ -96,11 +125,13 @@ impl NodeHome {
         let file = IdKeyFile {
             secret: opener.secret.to_hex(),
             hash: opener.hash.to_hex(),
+            added: opener.added.iter().map(IdSecret::to_hex).collect(),
         };
         let text = format!(
-            "# SECRET. The deployment's ID key (private half: it opens every sealed ID number)\n\
+            "# SECRET. The deployment's ID key (private halves: they open every sealed ID number)\n\
              # and this node's hash key. Only offices that find duplicates hold it; never copy\n\
-             # it to a village. `halfsky id-key rotate` replaces the hash key.\n{}",
+             # it to a village. `halfsky id-key rotate` replaces the hash key; `id-key add`\n\
+             # adds the private half of a replaced pair.\n{}",
             toml::to_string(&file).expect("keys serialize")
         );
         write_private(&path, &text).map_err(|source| ConfigError::Io {
@@ -121,6 +152,27 @@ impl NodeHome {
         self.write_id_opener(&opener)
     }
 
+    /// Adds private halves of the deployment's ID key (a replaced pair's, from the
+    /// CA holder's file) to this office's `id.key`; the number not held before.
+    /// Refused at a village, which never holds one.
+    pub fn add_id_secrets(&self, secrets: &[IdSecret]) -> Result<usize, ConfigError> {
+        let config = self.config()?;
+        let Some(mut opener) = config.ids.opener else {
+            return Err(ConfigError::NoIdKey { org: config.org });
+        };
+        let mut added = 0;
+        for secret in secrets {
+            if !opener.opens(&secret.public()) {
+                opener.added.push(secret.clone());
+                added += 1;
+            }
+        }
+        if added > 0 {
+            self.write_id_opener(&opener)?;
+        }
+        Ok(added)
+    }
+
     /// Writes a new home's ID keys: the public half in the config (done by the
     /// caller), and at an office, `id.key` with the private half and a fresh hash key.
     pub(crate) fn install_id_key(
@@ -129,10 +181,7 @@ impl NodeHome {
         given: &IdKeyGiven,
     ) -> Result<(), ConfigError> {
         if let (IdKeyGiven::Secret(secret), true) = (given, holds_id_secret(org)) {
-            self.write_id_opener(&IdOpener {
-                secret: secret.clone(),
-                hash: IdKey::generate(),
-            })?;
+            self.write_id_opener(&IdOpener::new(secret.clone(), IdKey::generate()))?;
         }
         Ok(())
     }
@@ -174,17 +223,22 @@ impl NodeHome {
                 return self.drop_village_secret(&opener.secret);
             }
             let own = opener.secret.public();
-            if let Some(text) = public {
-                if IdPublic::from_hex(text).ok().as_ref() != Some(&own) {
-                    return Err(invalid_in(&config)(format!(
-                        "node.id_public is not the public half of the key in {ID_KEY_FILE}; \
-                         restore both from the same backup"
-                    )));
+            let public = match public {
+                Some(text) => match IdPublic::from_hex(text) {
+                    Ok(p) if opener.opens(&p) => p,
+                    _ => {
+                        return Err(invalid_in(&config)(format!(
+                            "node.id_public is not the public half of a key in {ID_KEY_FILE}; \
+                             restore both from the same backup"
+                        )))
+                    }
+                },
+                None => {
+                    set_id_public(&config, &own)?;
+                    own
                 }
-            } else {
-                set_id_public(&config, &own)?;
-            }
-            return Ok(IdKeys::new(own, Some(opener)));
+            };
+            return Ok(IdKeys::new(public, Some(opener)));
         }
         let Some(text) = public else {
             return Err(invalid_in(&config)(format!(
@@ -216,9 +270,15 @@ impl NodeHome {
         let invalid = invalid_in(path);
         let file: IdKeyFile = toml::from_str(&read_text(path)?)
             .map_err(|e| invalid(format!("{e}; restore {ID_KEY_FILE} from a backup")))?;
+        let added = file
+            .added
+            .iter()
+            .map(|hex| IdSecret::from_hex(hex).map_err(|e| invalid(format!("added: {e}"))))
+            .collect::<Result<_, _>>()?;
         Ok(IdOpener {
             secret: IdSecret::from_hex(&file.secret)
                 .map_err(|e| invalid(format!("secret: {e}")))?,
+            added,
             hash: IdKey::from_hex(&file.hash)
                 .ok_or_else(|| invalid("hash: at least 32 hex digits".into()))?,
         })
@@ -232,10 +292,7 @@ impl NodeHome {
         if !holds_id_secret(org) {
             return self.drop_village_secret(&secret);
         }
-        let opener = IdOpener {
-            secret,
-            hash: key.clone(),
-        };
+        let opener = IdOpener::new(secret, key.clone());
         self.write_id_opener(&opener)?;
         set_id_public(&config, &opener.secret.public())?;
         tracing::info!(file = %self.id_key_path().display(), "ID key moved to its own file");
@@ -367,20 +424,14 @@ mod tests {
             VILLAGE,
             Some(IdKeyGiven::Public(secret.public())),
         );
-        let opener = IdOpener {
-            secret: secret.clone(),
-            hash: IdKey::generate(),
-        };
+        let opener = IdOpener::new(secret.clone(), IdKey::generate());
         village.write_id_opener(&opener).unwrap();
         let ids = village.config().unwrap().ids;
         assert!(ids.opener.is_none());
         assert!(!village.id_key_path().exists());
         // A public half that does not match the private half is refused at an office.
         let county = home_at(dir.path(), COUNTY, Some(IdKeyGiven::Secret(secret)));
-        let other = IdOpener {
-            secret: IdSecret::generate(),
-            hash: IdKey::generate(),
-        };
+        let other = IdOpener::new(IdSecret::generate(), IdKey::generate());
         county.write_id_opener(&other).unwrap();
         let err = county.config().unwrap_err().to_string();
         assert!(err.contains("id_public"), "{err}");

@@ -29,6 +29,11 @@ pub struct Deployment {
     /// The public half, hex: what every node seals ID numbers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_public: Option<String>,
+    /// Private halves of the pairs `halfsky id-key replace` replaced, hex, oldest
+    /// first: offices still open the numbers sealed to them. Absent from a village's
+    /// enrollment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired_id_keys: Vec<String>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -71,6 +76,7 @@ impl Deployment {
                 IdKeyGiven::Public(_) => None,
             },
             id_public: Some(key.public().to_hex()),
+            retired_id_keys: Vec::new(),
         }
     }
 
@@ -108,17 +114,57 @@ impl Deployment {
         Some(IdKeyGiven::Public(public))
     }
 
+    /// The private halves of the pairs replaced before the current one (oldest first),
+    /// for an office to open the numbers sealed to them.
+    pub fn retired_id_keys(&self) -> Vec<IdSecret> {
+        self.retired_id_keys
+            .iter()
+            .filter_map(|hex| IdSecret::from_hex(hex).ok())
+            .collect()
+    }
+
+    /// Replaces the deployment's ID key pair in the CA directory's settings: a fresh
+    /// pair becomes current, the one before joins the retired ones. Returns the new
+    /// settings and the new private half. Refused when the CA has no settings yet.
+    pub fn replace_id_key(ca_dir: &Path) -> Result<(Self, IdSecret), DeploymentError> {
+        let path = ca_dir.join(DEPLOYMENT_FILE);
+        if !path.exists() {
+            return Err(DeploymentError::Damaged {
+                path,
+                reason: "it is missing, so this CA holds no ID key to replace; \
+                         run the command with the CA directory that made the enrollments"
+                    .into(),
+            });
+        }
+        let (mut settings, _) = Deployment::load_or_create(ca_dir)?;
+        let Some(IdKeyGiven::Secret(old)) = settings.id_key() else {
+            unreachable!("load_or_create refuses settings without the private half")
+        };
+        let fresh = IdSecret::generate();
+        settings.retired_id_keys.push(old.to_hex());
+        settings.id_key = Some(fresh.to_hex());
+        settings.id_public = Some(fresh.public().to_hex());
+        settings.save(ca_dir)?;
+        Ok((settings, fresh))
+    }
+
+    /// Writes the settings as the CA directory's `deployment.toml` (owner-only).
+    pub fn save(&self, ca_dir: &Path) -> Result<(), DeploymentError> {
+        let text = format!(
+            "# The settings every node of this deployment shares (SECRET: keep with ca.key).\n{}",
+            toml::to_string(self).expect("settings serialize")
+        );
+        write_atomic(&ca_dir.join(DEPLOYMENT_FILE), text.as_bytes(), true, true)?;
+        Ok(())
+    }
+
     /// The CA directory's settings; made (and saved, owner-only) if the CA has none
     /// yet. `true` when they were just made.
     pub fn load_or_create(ca_dir: &Path) -> Result<(Self, bool), DeploymentError> {
         let path = ca_dir.join(DEPLOYMENT_FILE);
         if !path.exists() {
             let fresh = Deployment::generate();
-            let text = format!(
-                "# The settings every node of this deployment shares (SECRET: keep with ca.key).\n{}",
-                toml::to_string(&fresh).expect("settings serialize")
-            );
-            write_atomic(&path, text.as_bytes(), true, false)?;
+            fresh.save(ca_dir)?;
             return Ok((fresh, true));
         }
         check_private(&path)?;
@@ -135,6 +181,11 @@ impl Deployment {
                     "id_key is not the deployment's private ID key".into(),
                 ))
             }
+        }
+        if settings.retired_id_keys().len() != settings.retired_id_keys.len() {
+            return Err(damaged(
+                "a retired_id_keys entry is not a private ID key".into(),
+            ));
         }
         Ok((settings, false))
     }

@@ -4,21 +4,14 @@
 //! unit's name, the parent's address and the listen address — and carries it to the
 //! device (USB stick), where `halfsky init --enroll FILE` makes the home.
 //!
-//! The file holds a private key and the ID key, so it is sealed with a passphrase:
-//! argon2id (the RustCrypto crate already used for dashboard passwords) stretches the
-//! passphrase into a ChaCha20-Poly1305 key, and the header (format, KDF parameters,
-//! salt, nonce) is authenticated with the contents. A changed byte, a wrong passphrase
-//! or a truncated file is refused as one; a file past its expiry (sealed inside) is
-//! refused by date.
-//!
-//! File layout: `MAGIC` (8 bytes) · argon2 m_cost, t_cost, p_cost (u32 BE each) ·
-//! salt (16) · nonce (12) · ciphertext of the JSON [`Payload`] with its 16-byte tag.
+//! The file holds a private key and the ID key, so it is sealed with a passphrase
+//! ([`super::passphrase_seal`], kind `MAGIC`, contents the JSON [`Payload`]). A changed
+//! byte, a wrong passphrase or a truncated file is refused as one; a file past its
+//! expiry (sealed inside) is refused by date.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use halfsky_shared::OrgCode;
 use serde::{Deserialize, Serialize};
 
@@ -26,15 +19,11 @@ use super::deployment::{Deployment, DeploymentError};
 use super::error::PkiError;
 use super::files::{date, io, system_time, write_atomic};
 use super::names::{CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE};
+use super::passphrase_seal::{self, Unsealed};
 use crate::config::{ConfigError, NodeConfig, NodeHome};
 
 /// First bytes of an enrollment file (format 1).
 const MAGIC: &[u8; 8] = b"HSENROL1";
-/// argon2id cost: 19 MiB, 2 passes, 1 lane (OWASP's recommendation for argon2id).
-const KDF_PARAMS: (u32, u32, u32) = (19 * 1024, 2, 1);
-/// Largest memory cost accepted from a file (a hostile file must not exhaust memory).
-const MAX_M_COST: u32 = 1024 * 1024;
-const HEADER_LEN: usize = 8 + 12 + 16 + 12;
 /// Shortest passphrase accepted when sealing.
 pub const MIN_PASSPHRASE: usize = 8;
 /// Environment variable a passphrase may come from (instead of a prompt).
@@ -179,27 +168,8 @@ pub fn seal(
         deployment: deployment.for_unit(req.org),
     };
     let plain = serde_json::to_vec(&payload).expect("payload serializes");
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
-    for p in [KDF_PARAMS.0, KDF_PARAMS.1, KDF_PARAMS.2] {
-        header.extend_from_slice(&p.to_be_bytes());
-    }
-    let salt: [u8; 16] = rand::random();
-    let nonce: [u8; 12] = rand::random();
-    header.extend_from_slice(&salt);
-    header.extend_from_slice(&nonce);
-    let key = derive(passphrase, &salt, KDF_PARAMS).expect("our own parameters are valid");
-    let sealed = ChaCha20Poly1305::new(&key)
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            AeadPayload {
-                msg: &plain,
-                aad: &header,
-            },
-        )
-        .expect("encryption of a small message cannot fail");
-    header.extend_from_slice(&sealed);
-    write_atomic(out, &header, true, false)?;
+    let sealed = passphrase_seal::seal(MAGIC, &plain, passphrase);
+    write_atomic(out, &sealed, true, false)?;
     Ok(Sealed {
         path: out.to_path_buf(),
         expires,
@@ -211,28 +181,11 @@ pub fn seal(
 /// expired file.
 pub fn open(path: &Path, passphrase: &str, now: SystemTime) -> Result<Enrollment, EnrollError> {
     let bytes = std::fs::read(path).map_err(io("read", path))?;
-    if bytes.len() < HEADER_LEN + 16 || &bytes[..8] != MAGIC {
-        return Err(EnrollError::NotEnrollment(path.to_path_buf()));
-    }
-    let (header, sealed) = bytes.split_at(HEADER_LEN);
-    let u32_at = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().expect("4 bytes"));
-    let params = (u32_at(8), u32_at(12), u32_at(16));
     let unsealed = || EnrollError::Unsealed(path.to_path_buf());
-    if params.0 > MAX_M_COST || params.1 > 16 || params.2 > 16 {
-        return Err(unsealed());
-    }
-    let salt = &header[20..36];
-    let nonce = &header[36..48];
-    let key = derive(passphrase, salt, params).ok_or_else(unsealed)?;
-    let plain = ChaCha20Poly1305::new(&key)
-        .decrypt(
-            Nonce::from_slice(nonce),
-            AeadPayload {
-                msg: sealed,
-                aad: header,
-            },
-        )
-        .map_err(|_| unsealed())?;
+    let plain = passphrase_seal::open(MAGIC, &bytes, passphrase).map_err(|e| match e {
+        Unsealed::NotThisKind => EnrollError::NotEnrollment(path.to_path_buf()),
+        Unsealed::WrongOrChanged => unsealed(),
+    })?;
     let payload: Payload = serde_json::from_slice(&plain).map_err(|_| unsealed())?;
     if payload.expires < unix(now) {
         return Err(EnrollError::Expired {
@@ -280,6 +233,11 @@ impl Enrollment {
             p.parent.clone(),
             p.listen.clone(),
         )?;
+        let retired = p.deployment.retired_id_keys();
+        if !retired.is_empty() && crate::config::holds_id_secret(org) {
+            // Numbers sealed before the pair was replaced still open here.
+            home.add_id_secrets(&retired)?;
+        }
         let dir = home.dir();
         write_atomic(&dir.join(CA_CERT_FILE), p.ca_pem.as_bytes(), false, true)?;
         write_atomic(&dir.join(NODE_KEY_FILE), p.key_pem.as_bytes(), true, true)?;
@@ -291,16 +249,6 @@ impl Enrollment {
         )?;
         Ok(config)
     }
-}
-
-fn derive(passphrase: &str, salt: &[u8], (m, t, p): (u32, u32, u32)) -> Option<Key> {
-    let params = argon2::Params::new(m, t, p, Some(32)).ok()?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut key = [0u8; 32];
-    argon
-        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
-        .ok()?;
-    Some(*Key::from_slice(&key))
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -375,7 +323,7 @@ mod tests {
         let err = open(&file, PASS, later).expect_err("expired");
         assert!(err.to_string().contains("pki enroll"), "{err}");
         let bytes = std::fs::read(&file).expect("file");
-        for at in [10, 30, HEADER_LEN + 3, bytes.len() - 1] {
+        for at in [10, 30, passphrase_seal::HEADER_LEN + 3, bytes.len() - 1] {
             let mut changed = bytes.clone();
             changed[at] ^= 1;
             std::fs::write(&file, &changed).expect("write");
@@ -398,5 +346,38 @@ mod tests {
             seal(&ca, &bad, PASS, &dir.path().join("y")),
             Err(EnrollError::BadAddress(_))
         ));
+    }
+
+    #[test]
+    fn an_office_enrolled_after_a_replaced_pair_opens_numbers_of_both() {
+        let (dir, ca) = ca();
+        let (first, _) = Deployment::load_or_create(&ca).expect("CA settings");
+        let Some(crate::config::IdKeyGiven::Secret(old)) = first.id_key() else {
+            panic!("the CA holds the private half")
+        };
+        let (replaced, fresh) = Deployment::replace_id_key(&ca).expect("replaced");
+        assert_eq!(replaced.retired_id_keys().len(), 1);
+        let village = replaced.for_unit(request().org);
+        assert!(
+            village.retired_id_keys().is_empty(),
+            "a village's file has no private half"
+        );
+
+        let township = EnrollRequest {
+            org: OrgCode::parse("230129100000").expect("code"),
+            device: "town-pc".into(),
+            ..request()
+        };
+        let file = dir.path().join("town.enroll");
+        seal(&ca, &township, PASS, &file).expect("sealed");
+        let home = NodeHome::new(dir.path().join("town"));
+        open(&file, PASS, SystemTime::now())
+            .expect("opened")
+            .install(&home, None)
+            .expect("installed");
+        let ids = home.config().expect("config").ids;
+        assert_eq!(ids.public, fresh.public(), "seals to the new pair");
+        let opener = ids.opener.expect("an office opens numbers");
+        assert!(opener.opens(&old.public()) && opener.opens(&fresh.public()));
     }
 }

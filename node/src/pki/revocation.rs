@@ -3,20 +3,15 @@
 //! document has reached it (`halfsky pki revoked`), and the check every link, relay
 //! visit and bundle makes.
 //!
-//! Where they live: in the `meta` map of the CA unit's document, one key per device,
-//! `revoked/<org>/<device>` = the signed revocation (hex). That document already goes
-//! down the whole tree — in live sync (a parent sends each child its ancestors'
-//! documents) and with every bundle acknowledgement — so every node has a revocation
-//! after its next sync, and holds it durably in its store. `meta` exists from the
-//! genesis change, so two city devices never race to create a map for them. Each
-//! entry is checked against the CA certificate on reading: an entry that a city
-//! device could write but the CA did not sign is ignored.
+//! Where they live: in the `meta` map of the CA unit's document ([`super::ca_meta`]),
+//! one key per device, `revoked/<org>/<device>` = the signed revocation (hex), so
+//! every node has a revocation after its next sync. Each entry is checked against the
+//! CA certificate on reading: an entry that a city device could write but the CA did
+//! not sign is ignored.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use automerge::transaction::CommitOptions;
-use automerge::{ObjType, ReadDoc, ROOT};
 use halfsky_shared::ledger_doc::ChangeNote;
 use halfsky_shared::revocation::{Revocation, RevocationError, SignedRevocation, META_PREFIX};
 use halfsky_shared::OrgCode;
@@ -155,24 +150,10 @@ pub fn record(ledger: &mut Ledger, signed: &SignedRevocation) -> Result<Revocati
         note: Some(revocation.reason.clone()),
     };
     let (key, text) = (revocation.meta_key(), signed.to_text());
-    let written = ledger.with_automerge(ca.org, |doc| {
-        let meta = match doc.get(ROOT, "meta") {
-            Ok(Some((automerge::Value::Object(ObjType::Map), id))) => id,
-            _ => return Ok(false),
-        };
-        use automerge::transaction::Transactable;
-        doc.put(&meta, key.as_str(), text.as_str())?;
-        doc.commit_with(
-            CommitOptions::default()
-                .with_message(serde_json::to_string(&note).expect("a note serializes"))
-                .with_time(revocation.revoked_at),
-        );
-        Ok::<_, automerge::AutomergeError>(true)
-    })?;
-    match written {
-        Ok(true) => Ok(revocation),
-        Ok(false) => Err(RevokeError::NoMeta(ca.org)),
-        Err(e) => Err(LedgerError::from(halfsky_shared::ledger_doc::DocError::from(e)).into()),
+    if super::ca_meta::put(ledger, ca.org, (&key, &text), &note, revocation.revoked_at)? {
+        Ok(revocation)
+    } else {
+        Err(RevokeError::NoMeta(ca.org))
     }
 }
 
@@ -183,28 +164,7 @@ pub fn held(ledger: &mut Ledger) -> Result<Vec<(Revocation, SignedRevocation)>, 
     let Some(ca) = ca_of_home(ledger.home().dir())? else {
         return Ok(Vec::new());
     };
-    if ledger.stored_heads(&ca.org)?.is_empty() {
-        return Ok(Vec::new());
-    }
-    let texts: Vec<String> = ledger.with_automerge(ca.org, |doc| {
-        let Ok(Some((automerge::Value::Object(ObjType::Map), meta))) = doc.get(ROOT, "meta") else {
-            return Vec::new();
-        };
-        let keys: Vec<String> = doc
-            .keys(&meta)
-            .filter(|k| k.starts_with(META_PREFIX))
-            .collect();
-        let mut out = Vec::new();
-        for key in keys {
-            // Concurrent writes of one key keep every value: each is checked.
-            for (value, _) in doc.get_all(&meta, key.as_str()).unwrap_or_default() {
-                if let Some(text) = value.as_str() {
-                    out.push(text.to_string());
-                }
-            }
-        }
-        out
-    })?;
+    let texts = super::ca_meta::entries(ledger, ca.org, META_PREFIX)?;
     let mut out: Vec<(Revocation, SignedRevocation)> = Vec::new();
     for text in texts {
         match SignedRevocation::from_text(&text).and_then(|s| Ok((s.verify(&ca.public)?, s))) {

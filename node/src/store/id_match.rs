@@ -21,9 +21,13 @@ use sha2::{Digest, Sha256};
 use crate::config::{IdKeys, IdOpener};
 
 /// Key agreements already made with sealers' ephemeral keys (a village's numbers
-/// share one per thousand), so an office opens a catch-up at a few µs a number.
+/// share one per thousand), so an office opens a catch-up at a few µs a number: one
+/// map per private half the office holds.
 #[derive(Default, Clone)]
-pub struct Agreed(Arc<Mutex<HashMap<[u8; 32], [u8; 32]>>>);
+pub struct Agreed(Arc<Mutex<Vec<AgreedWithOne>>>);
+
+/// One private half's agreements: an ephemeral public key → the shared secret.
+type AgreedWithOne = HashMap<[u8; 32], [u8; 32]>;
 
 impl std::fmt::Debug for Agreed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,10 +76,15 @@ impl IdMatcher {
             IdMatcher::Exact(opener, agreed) => {
                 let opened = record.meta.id_sealed.as_deref().and_then(|sealed| {
                     let mut agreed = agreed.0.lock().unwrap_or_else(|p| p.into_inner());
-                    if agreed.len() >= AGREED_KEPT {
+                    if agreed.iter().map(HashMap::len).sum::<usize>() >= AGREED_KEPT {
                         agreed.clear();
                     }
-                    opener.secret.open_remembering(sealed, &mut agreed)
+                    agreed.resize_with(opener.secrets().count(), HashMap::new);
+                    // Sealed to whichever pair was current when it was typed.
+                    opener
+                        .secrets()
+                        .zip(agreed.iter_mut())
+                        .find_map(|(secret, agreed)| secret.open_remembering(sealed, agreed))
                 });
                 if let Some(number) = opened {
                     return Some(format!("h{}", number.hash(&opener.hash)));
@@ -89,11 +98,17 @@ impl IdMatcher {
     }
 
     /// Changes whenever the keys this matcher computes would change (another kind of
-    /// matching, a rotated hash key): the index is rebuilt when it does.
+    /// matching, a rotated hash key, a private half added that opens more numbers):
+    /// the index is rebuilt when it does.
     pub fn fingerprint(&self) -> String {
         match self {
             IdMatcher::Exact(opener, _) => {
-                let digest = Sha256::digest(opener.hash.to_hex().as_bytes());
+                let mut hasher = Sha256::new();
+                hasher.update(opener.hash.to_hex().as_bytes());
+                for added in &opener.added {
+                    hasher.update(added.public().to_hex().as_bytes());
+                }
+                let digest = hasher.finalize();
                 format!("exact-{}", hex::encode(&digest[..6]))
             }
             IdMatcher::ByCard => "by-card".into(),
@@ -127,10 +142,7 @@ mod tests {
     fn offices_match_full_numbers_and_villages_what_a_card_shows() {
         let a = IdNumber::parse(&with_check_digit("23012919800101123")).unwrap();
         let exact = IdMatcher::Exact(
-            IdOpener {
-                secret: IdSecret::generate(),
-                hash: IdKey::generate(),
-            },
+            IdOpener::new(IdSecret::generate(), IdKey::generate()),
             Agreed::default(),
         );
         let f = fields("王秀英", 1980);
@@ -149,5 +161,44 @@ mod tests {
             card.key_of_number(&a, &fields("王秀英", 1981))
         );
         assert_ne!(exact.fingerprint(), card.fingerprint());
+    }
+
+    #[test]
+    fn an_office_opens_numbers_sealed_to_every_pair_it_holds() {
+        use halfsky_shared::record::RecordMeta;
+        use halfsky_shared::{Kind, RecordId};
+        let number = IdNumber::parse(&with_check_digit("23012919800101123")).unwrap();
+        let (first, second) = (IdSecret::generate(), IdSecret::generate());
+        let card = |sealed_to: &IdSecret| Record {
+            id: RecordId::new("230129100201".parse().unwrap(), Kind::Woman, "pc", 1),
+            fields: [("id_number".to_string(), Value::Text(number.masked()))].into(),
+            meta: RecordMeta {
+                id_sealed: Some(sealed_to.public().seal(&number)),
+                ..RecordMeta::default()
+            },
+        };
+        let hash = IdKey::generate();
+        let before = IdMatcher::Exact(
+            IdOpener::new(first.clone(), hash.clone()),
+            Agreed::default(),
+        );
+        let expected = before.key_of_record(&card(&first)).unwrap();
+        assert_eq!(expected, before.key_of_number(&number, &Fields::new()));
+        assert_eq!(
+            before.key_of_record(&card(&second)),
+            None,
+            "sealed to a pair it lacks"
+        );
+
+        let mut opener = IdOpener::new(first.clone(), hash);
+        opener.added.push(second.clone());
+        let after = IdMatcher::Exact(opener, Agreed::default());
+        assert_eq!(after.key_of_record(&card(&first)), Some(expected.clone()));
+        assert_eq!(after.key_of_record(&card(&second)), Some(expected));
+        assert_ne!(
+            before.fingerprint(),
+            after.fingerprint(),
+            "the index is rebuilt"
+        );
     }
 }

@@ -42,9 +42,10 @@ use crate::record::RecordId;
 use crate::schema::{FieldType, Kind, StoredValueError, Value};
 
 /// Key prefix, in `meta`, of a CA-signed revocation ([`crate::revocation`]).
+use crate::id_key_notice::META_PREFIX as ID_KEY_PREFIX;
 use crate::revocation::META_PREFIX as REVOCATION_PREFIX;
 /// Most hex characters of one signed revocation.
-const MAX_REVOCATION_CHARS: usize = 2 * crate::revocation::MAX_SIGNED;
+const MAX_REVOCATION_CHARS: usize = 2 * crate::ca_signed::MAX_SIGNED;
 
 /// Which rule a change broke. The names are stable: logs, the refusal table and the
 /// dashboard show them.
@@ -388,11 +389,12 @@ fn check_op(
             OpType::Put(ScalarValue::Str(name)) if key == "name" && name.chars().count() <= 200 => {
                 Ok(None)
             }
-            // A CA-signed revocation (`revoked/<org>/<device>` = hex), which the city's
-            // document carries down; its signature is checked wherever it is read, so
-            // here only its shape: a bounded hex text under a revocation key.
+            // A CA-signed revocation (`revoked/<org>/<device>` = hex) or ID key notice
+            // (`id_key/<since>`), which the city's document carries down; its signature
+            // is checked wherever it is read, so here only its shape: a bounded hex text
+            // under such a key.
             OpType::Put(ScalarValue::Str(signed))
-                if key.starts_with(REVOCATION_PREFIX)
+                if (key.starts_with(REVOCATION_PREFIX) || key.starts_with(ID_KEY_PREFIX))
                     && key.len() <= 100
                     && signed.len() <= MAX_REVOCATION_CHARS
                     && signed.chars().all(|c| c.is_ascii_hexdigit()) =>
@@ -401,7 +403,7 @@ fn check_op(
             }
             _ => Err((
                 Rule::ProtectedLayout,
-                format!("it changes meta.{key} (only the unit's name and CA-signed revocations may change)"),
+                format!("it changes meta.{key} (only the unit's name, CA-signed revocations and ID key notices may change)"),
             )),
         },
         Obj::KindMap(kind) => {
