@@ -53,6 +53,10 @@ struct Shared {
     today: Mutex<Option<NaiveDate>>,
     /// Rollup sums per subtree, for `stats`.
     sums: Mutex<BTreeMap<OrgCode, SubtreeSums>>,
+    /// Statistics per subtree with the generation they were computed at: one page
+    /// asks for the same unit's several times (a city's overview: each county for its
+    /// row, then again for its targets), and a dashboard's readers share them.
+    reports: Mutex<BTreeMap<OrgCode, (u64, StatsReport)>>,
 }
 
 /// A read-only view of a ledger (see the module doc). Obtained from
@@ -132,6 +136,7 @@ impl LedgerReader {
 
     /// Forgets the kept rollup sums (after a reindex).
     pub(super) fn forget_sums(&self) {
+        lock(&self.shared.reports).clear();
         lock(&self.shared.sums).clear();
     }
 
@@ -202,8 +207,24 @@ impl LedgerReader {
         ids.iter().map(|id| Ok(doc.history(id)?)).collect()
     }
 
-    /// Statistics of the subtree under `org`.
+    /// Statistics of the subtree under `org`, computed once per generation.
     pub fn stats(&self, org: OrgCode) -> Result<StatsReport, LedgerError> {
+        let generation = self.generation();
+        if let Some((at, report)) = lock(&self.shared.reports).get(&org) {
+            if *at == generation {
+                return Ok(report.clone());
+            }
+        }
+        let report = self.compute_stats(org)?;
+        let mut reports = lock(&self.shared.reports);
+        if !reports.contains_key(&org) && reports.len() >= STATS_CACHE_UNITS {
+            reports.clear();
+        }
+        reports.insert(org, (generation, report.clone()));
+        Ok(report)
+    }
+
+    fn compute_stats(&self, org: OrgCode) -> Result<StatsReport, LedgerError> {
         let today = self.today();
         let (total, mut children) = self.subtree_sums(org)?;
         let names: BTreeMap<OrgCode, String> = self
@@ -298,14 +319,15 @@ impl LedgerReader {
                 }
             }
         }
+        let present: std::collections::BTreeSet<OrgCode> = sums
+            .units
+            .keys()
+            .filter_map(|u| org.child_towards(u))
+            .collect();
         let children = sums
             .children
             .iter()
-            .filter(|(child, _)| {
-                sums.units
-                    .keys()
-                    .any(|u| org.child_towards(u) == Some(**child))
-            })
+            .filter(|(child, _)| present.contains(child))
             .map(|(c, r)| (*c, r.clone()))
             .collect();
         Ok((sums.total.clone(), children))

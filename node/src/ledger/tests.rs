@@ -177,3 +177,33 @@ fn a_failed_index_write_is_caught_up_from_the_store() {
     assert_index_matches_store(&ledger);
     assert_eq!(ledger.list(Kind::Woman, "", false).unwrap().len(), 3);
 }
+
+#[test]
+fn statistics_are_kept_until_the_next_write_and_follow_it() {
+    let v = Village::new();
+    let mut generator = testing::generator();
+    let mut ledger = v.open();
+    let reader = ledger.reader();
+    ledger
+        .add(Kind::Woman, &testing::woman(&mut generator))
+        .unwrap();
+    let first = reader.stats(village()).unwrap();
+    assert_eq!(first.women.total, 1);
+    assert_eq!(reader.stats(village()).unwrap(), first, "kept");
+    let second = ledger
+        .add(Kind::Woman, &testing::woman(&mut generator))
+        .unwrap();
+    assert_eq!(
+        reader.stats(village()).unwrap().women.total,
+        2,
+        "a write moves them"
+    );
+    ledger.retire(&second, None, "registered twice").unwrap();
+    assert_eq!(reader.stats(village()).unwrap().women.total, 1);
+    ledger.rebuild_index().unwrap();
+    assert_eq!(
+        reader.stats(village()).unwrap().women.total,
+        1,
+        "after a rebuild"
+    );
+}
