@@ -277,17 +277,10 @@ pub fn verified_device<'a>(
 
 #[cfg(test)]
 mod tests {
-    use automerge::{transaction::Transactable, AutoCommit, ROOT};
-    use p256::pkcs8::EncodePrivateKey;
-    use p256::SecretKey;
-
     use super::*;
+    use automerge::{transaction::Transactable, AutoCommit, ROOT};
 
-    fn keys(seed: u8) -> (Vec<u8>, Vec<u8>) {
-        let secret = SecretKey::from_slice(&[seed; 32]).expect("a valid scalar");
-        let pkcs8 = secret.to_pkcs8_der().expect("encodes").as_bytes().to_vec();
-        (pkcs8, secret.public_key().to_sec1_bytes().to_vec())
-    }
+    use crate::ca_signed::test_keys as keys;
 
     fn org() -> OrgCode {
         OrgCode::parse("230129100201").expect("valid")

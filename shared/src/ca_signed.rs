@@ -131,3 +131,13 @@ impl CaSigned {
         &mut self.body
     }
 }
+
+/// A P-256 key pair from a seed, as a CA's would be (PKCS#8 private, SEC1 public),
+/// for the tests of what the CA signs.
+#[cfg(test)]
+pub(crate) fn test_keys(seed: u8) -> (Vec<u8>, Vec<u8>) {
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::from_slice(&[seed; 32]).expect("a valid scalar");
+    let pkcs8 = secret.to_pkcs8_der().expect("encodes").as_bytes().to_vec();
+    (pkcs8, secret.public_key().to_sec1_bytes().to_vec())
+}

@@ -63,17 +63,10 @@ impl IdKeyNotice {
 
 #[cfg(test)]
 mod tests {
-    use p256::pkcs8::EncodePrivateKey;
-    use p256::SecretKey;
-
     use super::*;
     use crate::idcard::IdSecret;
 
-    fn keys(seed: u8) -> (Vec<u8>, Vec<u8>) {
-        let secret = SecretKey::from_slice(&[seed; 32]).expect("a valid scalar");
-        let pkcs8 = secret.to_pkcs8_der().expect("encodes").as_bytes().to_vec();
-        (pkcs8, secret.public_key().to_sec1_bytes().to_vec())
-    }
+    use crate::ca_signed::test_keys as keys;
 
     #[test]
     fn only_the_cas_notice_is_followed() {

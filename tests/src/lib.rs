@@ -88,6 +88,25 @@ pub fn fill_village(ledger: &mut Ledger, households: usize, seed: u64) -> Vec<Re
         .expect("synthetic records are valid")
 }
 
+/// Runs a ledger command line (as typed after `halfsky`) on an open ledger, as a
+/// clerk would meet it: what it printed and its exit code.
+pub fn cli(ledger: &mut Ledger, args: &[&str]) -> halfsky_node::cli::Captured {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
+}
+
+/// Adds a synthetic woman with this ID number (her birth year read from it).
+pub fn add_woman_numbered(village: &mut Ledger, seed: u64, number: &str) -> RecordId {
+    let unit = village.config().org;
+    let mut inputs = Generator::new(seed, village.today()).woman(&unit, None);
+    inputs.retain(|(k, _)| k != "id_number" && k != "birth_year");
+    inputs.push(("id_number".into(), number.into()));
+    inputs.push(("birth_year".into(), number[6..10].into()));
+    village
+        .add(halfsky_shared::Kind::Woman, &inputs)
+        .expect("a valid woman")
+}
+
 /// Directory for a test's output files (screenshots, reports), under `target/`.
 pub fn output_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,15 +4,12 @@
 //! taken for one. `halfsky duplicates` prints the same, and nothing of it gives out a
 //! number or its hash.
 
-use std::path::Path;
-
-use halfsky_node::cli::Captured;
 use halfsky_node::Ledger;
 use halfsky_shared::idcard::with_check_digit;
 use halfsky_shared::session::Replica;
-use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, OrgCode, RecordId};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
+use halfsky_tests::{add_woman_numbered, cli};
 
 const VILLAGE_A: &str = "230129100201";
 const VILLAGE_B: &str = "230129100202";
@@ -21,21 +18,6 @@ const CITY: &str = "230100000000";
 
 fn org(code: &str) -> OrgCode {
     OrgCode::parse(code).unwrap()
-}
-
-fn run(ledger: &mut Ledger, args: &[&str]) -> Captured {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
-}
-
-/// A woman with this ID number (her birth year read from it).
-fn add_woman(village: &mut Ledger, seed: u64, number: &str) -> RecordId {
-    let unit = village.config().org;
-    let mut inputs = Generator::new(seed, village.today()).woman(&unit, None);
-    inputs.retain(|(k, _)| k != "id_number" && k != "birth_year");
-    inputs.push(("id_number".into(), number.into()));
-    inputs.push(("birth_year".into(), number[6..10].into()));
-    village.add(Kind::Woman, &inputs).unwrap()
 }
 
 /// Everything `from` holds of its own document, delivered to `to` as from `sender`.
@@ -72,10 +54,10 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     let (masked_alike, other) = two_numbers_one_mask();
     assert_ne!(masked_alike, other);
 
-    let at_a = add_woman(&mut a, 1, &shared);
-    let at_b = add_woman(&mut b, 2, &shared);
-    add_woman(&mut a, 3, &masked_alike);
-    add_woman(&mut b, 4, &other);
+    let at_a = add_woman_numbered(&mut a, 1, &shared);
+    let at_b = add_woman_numbered(&mut b, 2, &shared);
+    add_woman_numbered(&mut a, 3, &masked_alike);
+    add_woman_numbered(&mut b, 4, &other);
 
     // Neither village sees the other's card.
     assert!(a.reader().duplicates(org(VILLAGE_A)).unwrap().is_empty());
@@ -111,12 +93,12 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     }
 
     // The command: JSON for programs, text for a clerk; neither number nor hash.
-    let json = run(&mut township, &["duplicates", "--json"]);
+    let json = cli(&mut township, &["duplicates", "--json"]);
     assert_eq!(json.code, 0, "{}", json.stderr);
     let groups: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(groups.as_array().map(Vec::len), Some(1), "{}", json.stdout);
     assert_eq!(groups[0]["lowest_common_unit"], TOWNSHIP);
-    let text = run(&mut township, &["duplicates"]);
+    let text = cli(&mut township, &["duplicates"]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains(&at_a.to_string()), "{}", text.stdout);
     assert!(text.stdout.contains(&at_b.to_string()), "{}", text.stdout);
@@ -132,7 +114,7 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
         assert!(!out.contains(&shared), "{out}");
         assert!(!out.contains(&hash), "{out}");
     }
-    let below = run(&mut township, &["duplicates", "--org", CITY]);
+    let below = cli(&mut township, &["duplicates", "--org", CITY]);
     assert_ne!(below.code, 0, "a unit above this node is refused");
 
     // The city's page shows the same group, and neither number nor hash.
@@ -143,7 +125,7 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
 
     // Rotating the township's hash key re-hashes every number from its sealed form:
     // the same pair is found, under a new hash. A village has no key to rotate.
-    let rotated = run(&mut township, &["id-key", "rotate"]);
+    let rotated = cli(&mut township, &["id-key", "rotate"]);
     assert_eq!(rotated.code, 0, "{}", rotated.stderr);
     let found = township.reader().duplicates(org(TOWNSHIP)).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -151,7 +133,7 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
     assert_eq!(ids, vec![at_a.clone(), at_b.clone()]);
     let new_hash = township.show(&at_a).unwrap().indexed.record.meta.id_hash;
     assert!(new_hash.is_some() && new_hash.as_deref() != Some(hash.as_str()));
-    let refused = run(&mut a, &["id-key", "rotate"]);
+    let refused = cli(&mut a, &["id-key", "rotate"]);
     assert_ne!(refused.code, 0, "a village has no ID key");
     assert!(
         refused.stderr.contains("holds no ID key to rotate")
@@ -170,7 +152,7 @@ fn the_same_number_at_two_villages_is_found_where_they_meet() {
         .duplicates(org(TOWNSHIP))
         .unwrap()
         .is_empty());
-    let text = run(&mut township, &["duplicates"]);
+    let text = cli(&mut township, &["duplicates"]);
     assert!(
         text.stdout.contains("no woman is registered twice"),
         "{}",

@@ -4,18 +4,15 @@
 //! it has added the file from the CA holder (`id-key add`), and not before; a notice
 //! the CA did not sign is ignored; a wrong passphrase adds nothing.
 
-use std::path::Path;
-
-use halfsky_node::cli::Captured;
 use halfsky_node::command::{self, IdKeyRequest, Request, Response, Secrets};
 use halfsky_node::pki::deployment::Deployment as Settings;
 use halfsky_node::pki::id_key_pair;
 use halfsky_node::Ledger;
 use halfsky_shared::idcard::with_check_digit;
 use halfsky_shared::session::Replica;
-use halfsky_shared::synthetic::Generator;
-use halfsky_shared::{Kind, OrgCode, RecordId};
+use halfsky_shared::{OrgCode, RecordId};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
+use halfsky_tests::{add_woman_numbered, cli};
 
 const VILLAGE_A: &str = "230129100201";
 const VILLAGE_B: &str = "230129100202";
@@ -25,20 +22,6 @@ const PASS: &str = "plum-river-42";
 
 fn org(code: &str) -> OrgCode {
     OrgCode::parse(code).unwrap()
-}
-
-fn run(ledger: &mut Ledger, args: &[&str]) -> Captured {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    halfsky_node::cli::execute_args(ledger, Path::new("/"), &args)
-}
-
-fn add_woman(village: &mut Ledger, seed: u64, number: &str) -> RecordId {
-    let unit = village.config().org;
-    let mut inputs = Generator::new(seed, village.today()).woman(&unit, None);
-    inputs.retain(|(k, _)| k != "id_number" && k != "birth_year");
-    inputs.push(("id_number".into(), number.into()));
-    inputs.push(("birth_year".into(), number[6..10].into()));
-    village.add(Kind::Woman, &inputs).unwrap()
 }
 
 /// Everything `from` holds of `doc`, delivered to `to`.
@@ -73,7 +56,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     let mut b = Ledger::open(&b_home).unwrap();
     let old_public = b.config().ids.public.clone();
     let number = with_check_digit("23012919750612045");
-    let at_a = add_woman(&mut a, 1, &number);
+    let at_a = add_woman_numbered(&mut a, 1, &number);
 
     // A notice a city device wrote but the CA did not sign is ignored below.
     let forged = {
@@ -140,7 +123,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     // The city's document reaches village B: numbers typed there are sealed to the new key.
     deliver(&mut city, &mut b, CITY);
     assert_eq!(b.config().ids.public, replaced.public);
-    let at_b = add_woman(&mut b, 2, &number);
+    let at_b = add_woman_numbered(&mut b, 2, &number);
     let sealed = b
         .show(&at_b)
         .unwrap()
@@ -165,7 +148,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     }
     deliver(&mut b, &mut township, VILLAGE_B);
     assert!(duplicate_ids(&township, TOWNSHIP).is_empty());
-    let show = run(&mut township, &["id-key", "show"]);
+    let show = cli(&mut township, &["id-key", "show"]);
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(
         show.stdout.contains("opens the numbers sealed to it: NO"),
@@ -177,7 +160,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     let wrong = d.dir().join("wrong.pass");
     std::fs::write(&wrong, "not-the-passphrase\n").unwrap();
     let file_arg = file.to_str().unwrap();
-    let refused = run(
+    let refused = cli(
         &mut township,
         &[
             "id-key",
@@ -199,7 +182,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     let right = d.dir().join("right.pass");
     std::fs::write(&right, format!("{PASS}\n")).unwrap();
     let pass_arg = right.to_str().unwrap();
-    let added = run(
+    let added = cli(
         &mut township,
         &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
     );
@@ -218,7 +201,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
         duplicate_ids(&township, TOWNSHIP),
         vec![vec![at_a.clone(), at_b.clone()]]
     );
-    let again = run(
+    let again = cli(
         &mut township,
         &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
     );
@@ -235,7 +218,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     assert_eq!(duplicate_ids(&city, CITY), vec![vec![at_a, at_b]]);
 
     // A village never takes a private half.
-    let village = run(
+    let village = cli(
         &mut a,
         &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
     );
@@ -245,7 +228,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
         "{}",
         village.stderr
     );
-    let json = run(&mut a, &["id-key", "show", "--json"]);
+    let json = cli(&mut a, &["id-key", "show", "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(shown["holds"], serde_json::Value::Null);
 }
