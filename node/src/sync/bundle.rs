@@ -379,90 +379,28 @@ pub fn receive(
             });
         }
     }
-    // Packed documents open into their raw changes, within this node's caps, before
-    // anything else looks at them.
-    let contents = match contents {
-        Contents::Packed { docs, held } => {
-            let caps = ledger.config().sync.admission;
-            let mut opened = Vec::with_capacity(docs.len());
-            for (org, bundle) in docs {
-                let raw = halfsky_shared::change_bundle::decode(&bundle, &caps).map_err(|e| {
-                    format::BundleError::Malformed(format!("the changes of document {org}: {e}"))
-                })?;
-                opened.push((org, raw));
-            }
-            Contents::Changes { docs: opened, held }
-        }
-        other => other,
-    };
     match contents {
-        Contents::Changes { docs, held } => {
-            if sender.org == me || !sender.org.is_in_subtree_of(&me) {
-                return Err(BundleError::NotAllowed(format!(
-                    "{sender} is not below {me}: a node accepts changes only from units below it"
-                )));
-            }
-            // Check the scope of every document before applying anything.
-            for (org, _) in &docs {
-                if !org.is_in_subtree_of(&sender.org) {
-                    return Err(BundleError::NotAllowed(format!(
-                        "the bundle carries document {org}, outside {sender}'s subtree"
-                    )));
-                }
-            }
-            let origin = Origin {
-                sender: sender.to_string(),
-                door: door(via),
-            };
-            let documents = docs.len();
-            let changes = docs.iter().map(|(_, c)| c.len()).sum();
-            let mut changed = 0;
-            let mut refused = Vec::new();
-            let mut answered = Vec::new();
-            let mut acked = Vec::with_capacity(documents);
-            let orgs: BTreeSet<OrgCode> = docs.iter().map(|(o, _)| *o).collect();
-            for (org, raw) in docs {
-                match admitted(ledger.receive_changes(org, raw, &origin))? {
-                    Ok(true) => changed += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        if answered.len() < format::MAX_ACK_REFUSALS {
-                            answered.extend(answer(&e));
-                        }
-                        refused.push(e.to_string());
-                    }
-                }
-            }
-            for org in orgs {
-                let heads = ledger.stored_heads(&org)?;
-                acked.push((org, heads.iter().map(|h| h.0).collect()));
-            }
-            heard_through(ledger, sender.org, sealed_at, now, via);
-            ledger.store().flush().map_err(LedgerError::from)?;
-            let down = downward(ledger, &sender.org, held)?;
-            // Refusals travel back with the acknowledgement (a plain one when none).
-            let contents = if answered.is_empty() {
-                Contents::Ack {
-                    heads: acked,
-                    changes: down,
-                }
-            } else {
-                Contents::AckRefusing {
-                    heads: acked,
-                    changes: down,
-                    refused: answered,
-                }
-            };
-            let ack = seal(keys, sender.org, &public, &contents, DEFAULT_TTL_SECS)?;
-            Ok(Received::Changes {
-                sender,
-                documents,
-                changes,
-                changed,
-                ack,
-                refused,
-            })
+        // Packed documents open into their raw changes, within this node's caps,
+        // before anything else looks at them.
+        Contents::Packed { docs, held } => {
+            let docs = open_packed(ledger, docs)?;
+            received_changes(
+                ledger,
+                keys,
+                (sender, public),
+                (docs, held),
+                sealed_at,
+                (now, via),
+            )
         }
+        Contents::Changes { docs, held } => received_changes(
+            ledger,
+            keys,
+            (sender, public),
+            (docs, held),
+            sealed_at,
+            (now, via),
+        ),
         Contents::Ack { heads, changes } => acknowledged(
             ledger,
             sender,
@@ -481,8 +419,98 @@ pub fn receive(
             sealed_at,
             (now, via),
         ),
-        Contents::Packed { .. } => unreachable!("packed contents were opened above"),
     }
+}
+
+/// The raw changes of each packed document, decoded within this node's caps.
+fn open_packed(ledger: &Ledger, docs: Vec<(OrgCode, Vec<u8>)>) -> Result<DocChanges, BundleError> {
+    let caps = ledger.config().sync.admission;
+    let mut opened = Vec::with_capacity(docs.len());
+    for (org, bundle) in docs {
+        let raw = halfsky_shared::change_bundle::decode(&bundle, &caps).map_err(|e| {
+            format::BundleError::Malformed(format!("the changes of document {org}: {e}"))
+        })?;
+        opened.push((org, raw));
+    }
+    Ok(opened)
+}
+
+/// Applies a bundle of changes from a unit below, document by document, and seals
+/// the acknowledgement to send back.
+fn received_changes(
+    ledger: &mut Ledger,
+    keys: &Keys,
+    (sender, public): (PeerIdentity, Vec<u8>),
+    (docs, held): (DocChanges, DocHeads),
+    sealed_at: i64,
+    (now, via): (i64, ArrivalPath),
+) -> Result<Received, BundleError> {
+    let me = ledger.config().org;
+    if sender.org == me || !sender.org.is_in_subtree_of(&me) {
+        return Err(BundleError::NotAllowed(format!(
+            "{sender} is not below {me}: a node accepts changes only from units below it"
+        )));
+    }
+    // Check the scope of every document before applying anything.
+    for (org, _) in &docs {
+        if !org.is_in_subtree_of(&sender.org) {
+            return Err(BundleError::NotAllowed(format!(
+                "the bundle carries document {org}, outside {sender}'s subtree"
+            )));
+        }
+    }
+    let origin = Origin {
+        sender: sender.to_string(),
+        door: door(via),
+    };
+    let documents = docs.len();
+    let changes = docs.iter().map(|(_, c)| c.len()).sum();
+    let mut changed = 0;
+    let mut refused = Vec::new();
+    let mut answered = Vec::new();
+    let mut acked = Vec::with_capacity(documents);
+    let orgs: BTreeSet<OrgCode> = docs.iter().map(|(o, _)| *o).collect();
+    for (org, raw) in docs {
+        match admitted(ledger.receive_changes(org, raw, &origin))? {
+            Ok(true) => changed += 1,
+            Ok(false) => {}
+            Err(e) => {
+                if answered.len() < format::MAX_ACK_REFUSALS {
+                    answered.extend(answer(&e));
+                }
+                refused.push(e.to_string());
+            }
+        }
+    }
+    for org in orgs {
+        let heads = ledger.stored_heads(&org)?;
+        acked.push((org, heads.iter().map(|h| h.0).collect()));
+    }
+    heard_through(ledger, sender.org, sealed_at, now, via);
+    ledger.store().flush().map_err(LedgerError::from)?;
+    let down = downward(ledger, &sender.org, held)?;
+    // Refusals travel back with the acknowledgement (a plain one when none).
+    let contents = if answered.is_empty() {
+        Contents::Ack {
+            heads: acked,
+            changes: down,
+        }
+    } else {
+        Contents::AckRefusing {
+            heads: acked,
+            changes: down,
+            refused: answered,
+        }
+    };
+    let ack = seal(keys, sender.org, &public, &contents, DEFAULT_TTL_SECS)?;
+    Ok(Received::Changes {
+        sender,
+        documents,
+        changes,
+        changed,
+        ack,
+        refused,
+    })
 }
 
 /// Applies an acknowledgement from `sender` (the heads it holds, the ancestors'
