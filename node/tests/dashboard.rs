@@ -1356,6 +1356,7 @@ async fn the_admin_page_lists_refusals_and_quarantines_for_admins_only() {
                 "evil/<b>x</b>",
                 &org(V1),
                 vec![raw.clone()],
+                halfsky_shared::session::Delivery::CatchUp,
             )
             .unwrap_err();
             raw

@@ -115,13 +115,14 @@ pub trait Replica {
         org: &OrgCode,
         changes: &[ChangeHash],
     ) -> Result<Option<Vec<Vec<u8>>>, Self::Error>;
-    /// Admits and applies raw changes (a catch-up batch or a live push) from `peer`,
-    /// durable on return.
+    /// Admits and applies raw changes (a catch-up batch or a live push, as
+    /// `delivery` says) from `peer`, durable on return.
     fn apply_changes(
         &mut self,
         peer: &str,
         org: &OrgCode,
         changes: Vec<Vec<u8>>,
+        delivery: Delivery,
     ) -> Result<bool, Self::Error>;
     /// What the holder of `their_heads` lacks, planned as bundles and a raw tail
     /// ([`catch_up::plan`]); `None` if `their_heads` are not all known here.
@@ -677,7 +678,7 @@ impl Session {
         if !self.may_receive(&org) {
             return Ok(self.refuse(org, self.no_write_reason(&org)));
         }
-        match replica.apply_changes(&self.peer_key(), &org, changes) {
+        match replica.apply_changes(&self.peer_key(), &org, changes, Delivery::CatchUp) {
             Ok(true) => self.events.push(SessionEvent::DocChanged(org)),
             Ok(false) => {}
             Err(e) => return Ok(self.refuse(org, format!("changes could not be applied: {e}"))),
@@ -757,6 +758,16 @@ pub fn version_skew(version: u16, me: OrgCode, peer: OrgCode) -> Option<String> 
         me.level(),
         upgrade.level()
     ))
+}
+
+/// How raw changes reached [`Replica::apply_changes`]: the receiver records it with
+/// any refusal, so an administrator sees which door a bad change came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A catch-up: a `Changes` batch or a completed bundle of pieces.
+    CatchUp,
+    /// A live push of new changes.
+    Push,
 }
 
 mod catch_up;

@@ -18,7 +18,7 @@ use halfsky_node::Ledger;
 use halfsky_shared::idcard::IdSecret;
 use halfsky_shared::ledger_doc::{Author, LedgerDoc};
 use halfsky_shared::record::{complete, parse_fields, RecordId};
-use halfsky_shared::session::{Replica, Role, Session};
+use halfsky_shared::session::{Delivery, Replica, Role, Session};
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::wire::Frame;
 use halfsky_shared::{Kind, OrgCode};
@@ -100,7 +100,8 @@ pub fn attestation_granularity(women: usize) -> Vec<SyncFigure> {
         let started = Instant::now();
         for frame in halfsky_shared::session::batches(org, changes) {
             if let Frame::Changes { changes, .. } = frame {
-                Replica::apply_changes(&mut township, "bench", &org, changes).expect("admitted");
+                Replica::apply_changes(&mut township, "bench", &org, changes, Delivery::CatchUp)
+                    .expect("admitted");
             }
         }
         (bytes, started.elapsed().as_secs_f64(), doc.save().len())
@@ -574,7 +575,8 @@ pub trait ApplyRaw {
 
 impl ApplyRaw for Ledger {
     fn apply_changes_raw(&mut self, org: OrgCode, changes: Vec<Vec<u8>>) {
-        Replica::apply_changes(self, "bench/setup", &org, changes).expect("changes apply");
+        Replica::apply_changes(self, "bench/setup", &org, changes, Delivery::CatchUp)
+            .expect("changes apply");
     }
 }
 

@@ -6,7 +6,7 @@
 
 use halfsky_node::Ledger;
 use halfsky_shared::idcard::with_check_digit;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::{Kind, OrgCode, RecordId};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
 use halfsky_tests::{add_woman_numbered, cli};
@@ -24,7 +24,7 @@ fn org(code: &str) -> OrgCode {
 fn deliver(from: &mut Ledger, to: &mut Ledger, sender: &str) {
     let doc = from.config().org;
     let changes = Replica::changes_since(from, &doc, &[]).unwrap().unwrap();
-    Replica::apply_changes(to, sender, &doc, changes).unwrap();
+    Replica::apply_changes(to, sender, &doc, changes, Delivery::CatchUp).unwrap();
 }
 
 /// A valid number of someone born on `date` (YYYYMMDD) with sequence `seq`.

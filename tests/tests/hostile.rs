@@ -20,7 +20,7 @@ use automerge::ChangeHash;
 use halfsky_node::cli::Captured;
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::bundle;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::OrgCode;
 use halfsky_tests::deploy::{Deployment, NodeSpec};
 use halfsky_tests::hostile_input::{
@@ -80,11 +80,18 @@ fn sync_message(changes: Vec<Vec<u8>>) -> automerge::sync::Message {
 enum Door {
     Sync,
     Catchup,
+    Push,
     Bundle,
     Relay,
 }
 
-const DOORS: [Door; 4] = [Door::Sync, Door::Catchup, Door::Bundle, Door::Relay];
+const DOORS: [Door; 5] = [
+    Door::Sync,
+    Door::Catchup,
+    Door::Push,
+    Door::Bundle,
+    Door::Relay,
+];
 
 /// Everything a test needs: a village (the sender) and a township (the receiver).
 struct Pair {
@@ -129,9 +136,16 @@ impl Pair {
                 .err()
                 .map(|e| e.to_string())
             }
-            Door::Catchup => Replica::apply_changes(&mut self.township, SENDER, &org, batch)
-                .err()
-                .map(|e| e.to_string()),
+            Door::Catchup => {
+                Replica::apply_changes(&mut self.township, SENDER, &org, batch, Delivery::CatchUp)
+                    .err()
+                    .map(|e| e.to_string())
+            }
+            Door::Push => {
+                Replica::apply_changes(&mut self.township, SENDER, &org, batch, Delivery::Push)
+                    .err()
+                    .map(|e| e.to_string())
+            }
             Door::Bundle => {
                 let file = self.d.dir().join(format!("{}.bundle", rand_name()));
                 std::fs::write(
@@ -242,6 +256,14 @@ fn bytes_that_are_no_change_are_refused_at_every_door_without_quarantine() {
     }
     let recorded = p.township.trust().refusals().unwrap();
     assert_eq!(recorded.len(), refusals, "every refusal is recorded");
+    for door in ["sync", "catch-up", "push", "bundle", "relay"] {
+        let through = recorded.iter().filter(|r| r.door == door).count();
+        assert_eq!(
+            through,
+            hostile.len(),
+            "recorded under the door it came through: {door}"
+        );
+    }
     assert!(recorded.iter().all(|r| r.sender == SENDER && r.org == org));
     assert!(p.township.trust().quarantined().unwrap().is_empty());
 

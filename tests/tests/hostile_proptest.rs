@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ScalarValue, ROOT};
 use halfsky_node::cli::Captured;
 use halfsky_node::Ledger;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::OrgCode;
 use halfsky_tests::{fill_village, new_home, VILLAGE};
 use proptest::prelude::*;
@@ -193,7 +193,7 @@ proptest! {
             let mut batch = real.clone();
             batch.extend(hostile.iter().map(|c| c.raw_bytes().to_vec()));
             // Refused or admitted: either way the township keeps working.
-            let _ = Replica::apply_changes(&mut township, "230129100201/v1", &org, batch);
+            let _ = Replica::apply_changes(&mut township, "230129100201/v1", &org, batch, Delivery::CatchUp);
         } else {
             let mut all: Vec<automerge::Change> =
                 real.iter().map(|r| automerge::Change::from_bytes(r.clone()).unwrap()).collect();

@@ -9,7 +9,7 @@ use halfsky_node::pki::deployment::Deployment as Settings;
 use halfsky_node::pki::id_key_pair;
 use halfsky_node::Ledger;
 use halfsky_shared::idcard::with_check_digit;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::{OrgCode, RecordId};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
 use halfsky_tests::{add_woman_numbered, cli};
@@ -29,7 +29,7 @@ fn deliver(from: &mut Ledger, to: &mut Ledger, doc: &str) {
     let changes = Replica::changes_since(from, &org(doc), &[])
         .unwrap()
         .unwrap();
-    Replica::apply_changes(to, "peer", &org(doc), changes).unwrap();
+    Replica::apply_changes(to, "peer", &org(doc), changes, Delivery::CatchUp).unwrap();
 }
 
 fn duplicate_ids(holder: &Ledger, at: &str) -> Vec<Vec<RecordId>> {

@@ -101,7 +101,7 @@ fn no_byte_of_a_village_home_holds_a_full_id_number_or_its_birth_date() {
 #[test]
 fn a_village_seals_the_number_and_only_an_office_opens_it() {
     use halfsky_shared::idcard::IdSecret;
-    use halfsky_shared::session::Replica;
+    use halfsky_shared::session::{Delivery, Replica};
     use halfsky_tests::deploy::{Deployment, NodeSpec};
 
     let d = Deployment::new();
@@ -158,7 +158,14 @@ fn a_village_seals_the_number_and_only_an_office_opens_it() {
     let changes = Replica::changes_since(&mut village, &org, &[])
         .unwrap()
         .unwrap();
-    Replica::apply_changes(&mut county, "230129100201/pc", &org, changes).unwrap();
+    Replica::apply_changes(
+        &mut county,
+        "230129100201/pc",
+        &org,
+        changes,
+        Delivery::CatchUp,
+    )
+    .unwrap();
     let opener = county_home
         .config()
         .unwrap()

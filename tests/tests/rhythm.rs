@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use halfsky_node::cli::Captured;
 use halfsky_node::ledger::rhythm::Rhythm;
 use halfsky_node::Ledger;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, OrgCode, RecordId};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
@@ -136,7 +136,14 @@ fn overdue_pairings_are_found_per_helper_and_unit() {
     let changes = Replica::changes_since(&mut village, &org(VILLAGE), &[])
         .unwrap()
         .unwrap();
-    Replica::apply_changes(&mut township, "230129100201/v1", &org(VILLAGE), changes).unwrap();
+    Replica::apply_changes(
+        &mut township,
+        "230129100201/v1",
+        &org(VILLAGE),
+        changes,
+        Delivery::CatchUp,
+    )
+    .unwrap();
     township.set_today(day("2026-11-28"));
     let r = township
         .reader()

@@ -11,7 +11,7 @@ use automerge::{AutoCommit, ChangeHash, ObjType, ReadDoc, ROOT};
 use halfsky_node::{Ledger, NodeHome};
 use halfsky_shared::attestation::{Attestation, DEVICE_PREFIX, SIGNED_PREFIX};
 use halfsky_shared::revocation::Revocation;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::{Kind, OrgCode};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
 use halfsky_tests::{fill_village, VILLAGE};
@@ -42,7 +42,7 @@ fn changes(from: &mut Ledger, doc: &str, theirs: &[ChangeHash]) -> Vec<Vec<u8>> 
 /// Delivers `batch` of `doc` to `to` as a catch-up batch from `sender`; the refusal's
 /// text, or `None` if everything was taken.
 fn catch_up(to: &mut Ledger, sender: &str, doc: &str, batch: Vec<Vec<u8>>) -> Option<String> {
-    Replica::apply_changes(to, sender, &org(doc), batch)
+    Replica::apply_changes(to, sender, &org(doc), batch, Delivery::CatchUp)
         .err()
         .map(|e| e.to_string())
 }

@@ -6,7 +6,7 @@
 
 use halfsky_node::dashboard::targets::{level_targets, TargetSource};
 use halfsky_node::Ledger;
-use halfsky_shared::session::Replica;
+use halfsky_shared::session::{Delivery, Replica};
 use halfsky_shared::synthetic::Generator;
 use halfsky_shared::{Kind, OrgCode};
 use halfsky_tests::deploy::{Deployment, NodeSpec};
@@ -24,7 +24,7 @@ fn org(code: &str) -> OrgCode {
 fn deliver(from: &mut Ledger, to: &mut Ledger, sender: &str) {
     let doc = from.config().org;
     let changes = Replica::changes_since(from, &doc, &[]).unwrap().unwrap();
-    Replica::apply_changes(to, sender, &doc, changes).unwrap();
+    Replica::apply_changes(to, sender, &doc, changes, Delivery::CatchUp).unwrap();
 }
 
 fn target(ledger: &mut Ledger, unit: &str, metric: &str, period: &str, value: &str) {

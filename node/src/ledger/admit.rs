@@ -243,7 +243,7 @@ impl Ledger {
 
 fn arrival(door: Door) -> ArrivalPath {
     match door {
-        Door::Sync | Door::Catchup => ArrivalPath::Direct,
+        Door::Sync | Door::Catchup | Door::Push => ArrivalPath::Direct,
         Door::Bundle => ArrivalPath::Bundle,
         Door::Relay | Door::Ack => ArrivalPath::Relay,
     }

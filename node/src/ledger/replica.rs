@@ -5,7 +5,7 @@
 use automerge::sync::{self, SyncDoc};
 use automerge::ChangeHash;
 use halfsky_shared::admission::Caps;
-use halfsky_shared::session::{plan, Plan, Record, Replica, Write};
+use halfsky_shared::session::{plan, Delivery, Plan, Record, Replica, Write};
 use halfsky_shared::OrgCode;
 
 use crate::ledger::trust::{Door, Origin};
@@ -162,10 +162,14 @@ impl Replica for Ledger {
         peer: &str,
         org: &OrgCode,
         changes: Vec<Vec<u8>>,
+        delivery: Delivery,
     ) -> Result<bool, LedgerError> {
         let origin = Origin {
             sender: peer.to_string(),
-            door: Door::Catchup,
+            door: match delivery {
+                Delivery::CatchUp => Door::Catchup,
+                Delivery::Push => Door::Push,
+            },
         };
         self.receive_changes(*org, changes, &origin)
     }

@@ -22,8 +22,10 @@ use crate::store::{Batch, Storage, StoreError, Table};
 pub enum Door {
     /// An Automerge sync message on a live link.
     Sync,
-    /// A catch-up batch (`Changes` frame) on a live link.
+    /// A catch-up batch (`Changes` frame, or a bundle of pieces) on a live link.
     Catchup,
+    /// A live push of new changes.
+    Push,
     /// A bundle file (`halfsky bundle import`).
     Bundle,
     /// A bundle collected from the relay.
@@ -38,6 +40,7 @@ impl Door {
         match self {
             Door::Sync => "sync",
             Door::Catchup => "catch-up",
+            Door::Push => "push",
             Door::Bundle => "bundle",
             Door::Relay => "relay",
             Door::Ack => "ack",
@@ -70,7 +73,7 @@ pub struct RefusalRecord {
     pub reason: String,
     /// `<org>/<device>` of the sender; for a refusal by the peer, the peer that refused.
     pub sender: String,
-    /// The door (`sync`, `catch-up`, `bundle`, `relay`, `ack`).
+    /// The door (`sync`, `catch-up`, `push`, `bundle`, `relay`, `ack`).
     pub door: String,
     /// The peer refused what this node sent (rather than this node what it received).
     #[serde(default)]

@@ -17,7 +17,7 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{hashes, Phase, Replica, Role, Session, SessionEvent, Write, BATCH_BYTES};
+use super::{hashes, Delivery, Phase, Replica, Role, Session, SessionEvent, Write, BATCH_BYTES};
 use crate::org::OrgCode;
 use crate::wire::Frame;
 
@@ -412,7 +412,7 @@ impl Session {
         let changes = crate::change_bundle::decode(&whole, &replica.caps())
             .map_err(|e| format!("a bundle that cannot be admitted: {e}"))?;
         let changed = replica
-            .apply_changes(&peer, &org, changes)
+            .apply_changes(&peer, &org, changes, Delivery::CatchUp)
             .map_err(|e| format!("changes could not be applied: {e}"))?;
         let target = hashes(&partial.target);
         if !replica.holds(&org, &target).map_err(err)? {

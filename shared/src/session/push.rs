@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use automerge::{sync, Change, ChangeHash};
 
-use super::{batches, pack, raw_heads, Phase, Replica, Session, SessionEvent};
+use super::{batches, pack, raw_heads, Delivery, Phase, Replica, Session, SessionEvent};
 use crate::org::OrgCode;
 use crate::wire::{Frame, PUSH_SINCE_VERSION};
 
@@ -194,7 +194,7 @@ impl Session {
             return self.sync_instead(org, replica);
         }
         let before = sorted(replica.heads(&org).map_err(|e| e.to_string())?);
-        match replica.apply_changes(&self.peer_key(), &org, changes) {
+        match replica.apply_changes(&self.peer_key(), &org, changes, Delivery::Push) {
             Ok(true) => self.events.push(SessionEvent::DocChanged(org)),
             Ok(false) => {}
             Err(e) => return Ok(self.refuse(org, format!("changes could not be applied: {e}"))),

@@ -114,6 +114,7 @@ impl Replica for MemReplica {
         _peer: &str,
         org: &OrgCode,
         changes: Vec<Vec<u8>>,
+        _delivery: Delivery,
     ) -> Result<bool, String> {
         let doc = self.doc(org);
         let before = doc.get_heads();
