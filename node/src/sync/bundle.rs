@@ -157,8 +157,9 @@ pub struct SealedBundle {
     pub heads: Vec<(OrgCode, Vec<ChangeHash>)>,
 }
 
-/// One document's changes for a bundle: (document, raw changes, heads they lead to).
-pub type OutgoingDoc = (OrgCode, Vec<Vec<u8>>, Vec<ChangeHash>);
+/// One document's changes for a bundle: (document, hashes of the changes, heads they
+/// lead to).
+pub type OutgoingDoc = (OrgCode, Vec<ChangeHash>, Vec<ChangeHash>);
 
 /// The changes of this node's subtree that `recipient` lacks as far as this node
 /// knows: after the parent's acknowledged heads if `recipient` is the parent, else all.
@@ -190,10 +191,10 @@ pub fn outgoing(
         let (changes, heads) = ledger.with_automerge(org, |doc| {
             let known = acked.iter().all(|h| doc.get_change_by_hash(h).is_some());
             let since: &[ChangeHash] = if known { &acked } else { &[] };
-            let changes: Vec<Vec<u8>> = doc
-                .get_changes(since)
+            let changes: Vec<ChangeHash> = doc
+                .get_changes_meta(since)
                 .iter()
-                .map(|c| c.raw_bytes().to_vec())
+                .map(|c| c.hash)
                 .collect();
             (changes, doc.get_heads())
         })?;
@@ -244,11 +245,7 @@ pub fn seal_changes(
     }
     // Each document's changes as one Automerge bundle: about a quarter of the bytes.
     let mut packed = Vec::with_capacity(docs.len());
-    for (org, raw, _) in docs {
-        let hashes: Vec<ChangeHash> = raw
-            .into_iter()
-            .filter_map(|c| automerge::Change::from_bytes(c).ok().map(|c| c.hash()))
-            .collect();
+    for (org, hashes, _) in docs {
         let bundle = ledger
             .with_automerge(org, |doc| {
                 halfsky_shared::change_bundle::encode(doc.document(), &hashes)

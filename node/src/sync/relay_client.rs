@@ -593,7 +593,7 @@ mod tests {
         let status = status();
         let org = OrgCode::parse("230129100201").unwrap();
         let (a, b) = (ChangeHash([1; 32]), ChangeHash([2; 32]));
-        let docs = vec![(org, vec![b"change".to_vec()], vec![b, a])];
+        let docs = vec![(org, vec![ChangeHash([3; 32])], vec![b, a])];
         assert!(!nothing_new(&status, &docs).unwrap());
         status.set_relayed(&org, &[a, b]).unwrap();
         assert!(
