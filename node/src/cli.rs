@@ -117,14 +117,20 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         } => {
             let pass = pki::passphrase(passphrase_file.as_deref(), true)?;
             let replaced = crate::pki::id_key_pair::replace(&ca, &home, &out, &pass)?;
-            eprintln!(
-                "replaced the deployment's ID key pair in {}; {} holds every private half for the \
-                 other offices: carry it to each township and county and run \
-                 `halfsky -d <home> id-key add {}` there",
-                ca.display(),
-                replaced.file.display(),
-                replaced.file.display()
-            );
+            let file = replaced.file.display();
+            match lang {
+                Lang::Zh => eprintln!(
+                    "部署的 ID 密钥对已在 {} 中更换；{file} 含全部私钥，请带到各乡镇、县的节点，\
+                     在那里运行 `halfsky -d <节点目录> id-key add {file}`",
+                    ca.display()
+                ),
+                Lang::En => eprintln!(
+                    "replaced the deployment's ID key pair in {}; {file} holds every private half \
+                     for the other offices: carry it to each township and county and run \
+                     `halfsky -d <home> id-key add {file}` there",
+                    ca.display()
+                ),
+            }
             let request = Request::IdKeys(IdKeyRequest::Publish {
                 secrets: Secrets::of(&replaced.secrets),
                 notice: replaced.notice.to_text(),

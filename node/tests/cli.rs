@@ -761,7 +761,7 @@ fn the_ca_holder_replaces_the_id_key_pair_at_the_citys_node() {
             &arg(&pass),
         ],
     );
-    let before = json(&ok(&city, &["id-key", "show", "--json"]));
+    let before = json(&ok(&city, &["--lang", "en", "id-key", "show", "--json"]));
     assert_eq!(before["opens_current"], true);
 
     // Away from the CA's unit, or with a short passphrase, nothing is replaced.
@@ -801,19 +801,17 @@ fn the_ca_holder_replaces_the_id_key_pair_at_the_citys_node() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // In the CLI's default language, Chinese.
     assert!(stderr.contains("id-key add"), "{stderr}");
-    assert!(
-        stderr.contains("recorded in this node's document"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("已记入本节点的文档"), "{stderr}");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the file holds private halves");
-    let after = json(&ok(&city, &["id-key", "show", "--json"]));
+    let after = json(&ok(&city, &["--lang", "en", "id-key", "show", "--json"]));
     assert_ne!(after["sealing_to"], before["sealing_to"]);
     assert_eq!(after["opens_current"], true);
     assert_eq!(after["holds"].as_array().map(Vec::len), Some(2));
     // The city's own records are sealed to the new key from now on, also after a restart.
-    let again = json(&ok(&city, &["id-key", "show", "--json"]));
+    let again = json(&ok(&city, &["--lang", "en", "id-key", "show", "--json"]));
     assert_eq!(again["sealing_to"], after["sealing_to"]);
 }

@@ -148,7 +148,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     }
     deliver(&mut b, &mut township, VILLAGE_B);
     assert!(duplicate_ids(&township, TOWNSHIP).is_empty());
-    let show = cli(&mut township, &["id-key", "show"]);
+    let show = cli(&mut township, &["--lang", "en", "id-key", "show"]);
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(
         show.stdout.contains("opens the numbers sealed to it: NO"),
@@ -163,6 +163,8 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     let refused = cli(
         &mut township,
         &[
+            "--lang",
+            "en",
             "id-key",
             "add",
             file_arg,
@@ -184,11 +186,21 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     let pass_arg = right.to_str().unwrap();
     let added = cli(
         &mut township,
-        &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
+        &[
+            "--lang",
+            "en",
+            "id-key",
+            "add",
+            file_arg,
+            "--passphrase-file",
+            pass_arg,
+        ],
     );
     assert_eq!(added.code, 0, "{}", added.stderr);
     assert!(
-        added.stderr.contains("added 1 private half"),
+        added
+            .stderr
+            .contains("private halves of the deployment's ID key added: 1"),
         "{}",
         added.stderr
     );
@@ -203,7 +215,15 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     );
     let again = cli(
         &mut township,
-        &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
+        &[
+            "--lang",
+            "en",
+            "id-key",
+            "add",
+            file_arg,
+            "--passphrase-file",
+            pass_arg,
+        ],
     );
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
@@ -220,7 +240,15 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
     // A village never takes a private half.
     let village = cli(
         &mut a,
-        &["id-key", "add", file_arg, "--passphrase-file", pass_arg],
+        &[
+            "--lang",
+            "en",
+            "id-key",
+            "add",
+            file_arg,
+            "--passphrase-file",
+            pass_arg,
+        ],
     );
     assert_ne!(village.code, 0);
     assert!(
@@ -228,7 +256,7 @@ fn after_a_replaced_pair_villages_seal_to_the_new_key_and_offices_that_add_it_fi
         "{}",
         village.stderr
     );
-    let json = cli(&mut a, &["id-key", "show", "--json"]);
+    let json = cli(&mut a, &["--lang", "en", "id-key", "show", "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(shown["holds"], serde_json::Value::Null);
 }

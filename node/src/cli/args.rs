@@ -235,7 +235,7 @@ pub enum Command {
     },
     /// Rebuild the index from the ledger documents.
     Reindex,
-    /// The ID-number key of an office (township, county, city).
+    /// The ID-number keys: an office's hash key, the deployment's key pair.
     IdKey {
         /// What to do.
         #[command(subcommand)]

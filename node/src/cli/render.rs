@@ -208,7 +208,7 @@ pub fn render(
             )
         }
         Response::IdKeys(report) if json => as_json(out, report),
-        Response::IdKeys(report) => render_id_keys(report, out, err),
+        Response::IdKeys(report) => render_id_keys(lang, report, out, err),
         Response::Bundle(report) => render_bundle(report, out, err),
         Response::Quarantined(list) if json => as_json(out, list),
         Response::Quarantined(list) => {
@@ -254,6 +254,7 @@ pub fn render(
 }
 
 fn render_id_keys(
+    lang: Lang,
     report: &crate::command::IdKeyReport,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -261,37 +262,62 @@ fn render_id_keys(
     if report.added > 0 {
         writeln!(
             err,
-            "added {} private half/halves of the deployment's ID key; index rebuilt: {} records",
+            "{} {}; {} {}",
+            lang.t(
+                "已加入部署 ID 密钥的私钥份数：",
+                "private halves of the deployment's ID key added:"
+            ),
             report.added,
+            lang.t("索引已重建，记录数：", "index rebuilt, records:"),
             report.reindexed.unwrap_or_default()
         )?;
     } else if report.holds.is_some() && !report.published {
-        writeln!(err, "no private half was new here")?;
+        writeln!(
+            err,
+            "{}",
+            lang.t("没有新的私钥", "no private half was new here")
+        )?;
     }
     if report.published {
         writeln!(
             err,
-            "the new ID key {} is recorded in this node's document: every node below seals \
-             numbers to it after its next sync (or bundle acknowledgement)",
-            report.sealing_to
+            "{} {}{}",
+            lang.t("新的 ID 密钥", "the new ID key"),
+            report.sealing_to,
+            lang.t(
+                " 已记入本节点的文档：下级各节点在下次同步（或回执）后用它加密号码",
+                " is recorded in this node's document: every node below seals numbers to it \
+                 after its next sync (or bundle acknowledgement)"
+            )
         )?;
     }
-    writeln!(out, "seals ID numbers to: {}", report.sealing_to)?;
+    writeln!(
+        out,
+        "{} {}",
+        lang.t("号码加密所用密钥：", "seals ID numbers to:"),
+        report.sealing_to
+    )?;
     if let Some(holds) = &report.holds {
-        writeln!(out, "holds private halves: {}", holds.join(", "))?;
-    }
-    match report.opens_current {
-        Some(true) => writeln!(out, "opens the numbers sealed to it: yes"),
-        Some(false) => writeln!(
+        writeln!(
             out,
+            "{} {}",
+            lang.t("持有的私钥：", "holds private halves:"),
+            holds.join(", ")
+        )?;
+    }
+    let opens = match report.opens_current {
+        Some(true) => lang.t("能打开用它加密的号码：是", "opens the numbers sealed to it: yes"),
+        Some(false) => lang.t(
+            "能打开用它加密的号码：否。新登记的重复身份证号在本单位查不出，直到加入密钥：用市里给的文件运行 `halfsky id-key add 文件`",
             "opens the numbers sealed to it: NO. Duplicates among new cards are not found \
-             here until you add the key: `halfsky id-key add FILE` with the file from the CA holder"
+             here until you add the key: `halfsky id-key add FILE` with the file from the CA holder",
         ),
-        None => writeln!(
-            out,
-            "opens numbers: no (a village never holds a private half)"
+        None => lang.t(
+            "不能打开号码（村级节点从不持有私钥）",
+            "opens numbers: no (a village never holds a private half)",
         ),
-    }
+    };
+    writeln!(out, "{opens}")
 }
 
 fn render_revocations(

@@ -191,11 +191,8 @@ pub fn outgoing(
         let (changes, heads) = ledger.with_automerge(org, |doc| {
             let known = acked.iter().all(|h| doc.get_change_by_hash(h).is_some());
             let since: &[ChangeHash] = if known { &acked } else { &[] };
-            let changes: Vec<ChangeHash> = doc
-                .get_changes_meta(since)
-                .iter()
-                .map(|c| c.hash)
-                .collect();
+            let changes: Vec<ChangeHash> =
+                doc.get_changes_meta(since).iter().map(|c| c.hash).collect();
             (changes, doc.get_heads())
         })?;
         if !changes.is_empty() {
