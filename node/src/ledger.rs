@@ -419,7 +419,10 @@ impl Ledger {
             std::mem::take(&mut self.attest_next) || self.unattested_edits >= ATTEST_EVERY_EDITS
         };
         let cached = self.doc(org)?;
-        if known.is_some() {
+        // A document this node holds nothing of yet (a first catch-up) is indexed
+        // whole, as a rebuild does: Automerge need not log patches to say what changed.
+        let whole = known.is_none() && cached.persisted.is_empty();
+        if known.is_some() || whole {
             // No patch log while we make edits we already know.
             cached.doc.automerge().reset_diff_cursor();
         }
@@ -430,6 +433,10 @@ impl Ledger {
                 .map_err(|e| LedgerError::Doc(e.into()))?;
         }
         let before = cached.persisted.clone();
+        let known = match known {
+            None if whole => Some(everything(&cached.doc)?),
+            known => known,
+        };
         if persist(store.as_ref(), &index, cached, known)? {
             let newest = cached
                 .doc
@@ -527,13 +534,7 @@ impl Ledger {
                         continue;
                     }
                 };
-            let mut t = Touched {
-                meta: true,
-                ..Touched::default()
-            };
-            for kind in Kind::ALL {
-                t.records.extend(doc.ids(kind)?);
-            }
+            let t = everything(&doc)?;
             report.records += t.records.len();
             fresh.apply(&mut doc, &t)?;
         }
@@ -636,6 +637,19 @@ fn scopeguard_log(started: std::time::Instant, records: usize) -> impl Drop {
         }
     }
     Log(started, records)
+}
+
+/// Every record of `doc` and its meta: what indexing a whole document touches (as
+/// [`Ledger::rebuild_index`] does).
+fn everything(doc: &LedgerDoc) -> Result<Touched, DocError> {
+    let mut all = Touched {
+        meta: true,
+        ..Touched::default()
+    };
+    for kind in Kind::ALL {
+        all.records.extend(doc.ids(kind)?);
+    }
+    Ok(all)
 }
 
 /// Appends what `cached` holds beyond the store, indexes it, and flushes. Returns

@@ -73,6 +73,11 @@ pub struct IndexedRecord {
 /// 5: the follow-up rows (`f`, `g`) of the overdue lists. 6: `f` rows are keys only.
 pub const RULES: u32 = 6;
 
+/// Records an update touches from which it first checks which of its document's row
+/// prefixes the store holds nothing under (a dozen tree descents, saved many times
+/// over when a whole new document arrives; not worth it for a local edit).
+const EMPTY_CHECK_FROM: usize = 32;
+
 /// `v` → `RULES|time zone` the rollups were computed with.
 const RULES_KEY: &[u8] = b"v";
 
@@ -143,10 +148,15 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, In
 /// Record rows are kept typed until the end of the update: a woman's row is read
 /// again when her links are re-derived, and parsing back the JSON just written cost
 /// a large share of applying a catch-up (a new city applies hundreds of thousands).
+///
+/// Key prefixes the store was found to hold nothing under when the update began are
+/// not looked up again: a document new to this node (a city's first catch-up of a
+/// county) has no rows yet, and each miss was a tree descent per row read.
 struct Overlay<'a> {
     store: &'a dyn Storage,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     rows: HashMap<RecordId, Option<IndexedRecord>>,
+    empty: Vec<Vec<u8>>,
 }
 
 impl<'a> Overlay<'a> {
@@ -155,7 +165,37 @@ impl<'a> Overlay<'a> {
             store,
             writes: BTreeMap::new(),
             rows: HashMap::new(),
+            empty: Vec::new(),
         }
+    }
+
+    /// Notes which of `prefixes` the store holds no row under (those are then read
+    /// from this overlay alone).
+    fn find_empty(&mut self, prefixes: Vec<Vec<u8>>) -> Result<(), IndexError> {
+        for prefix in prefixes {
+            if self
+                .store
+                .scan_prefix(Table::Index, &prefix)
+                .next()
+                .transpose()?
+                .is_none()
+            {
+                self.empty.push(prefix);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the store may hold rows under `key` (as a key or a prefix).
+    fn may_be_stored(&self, key: &[u8]) -> bool {
+        !self.empty.iter().any(|p| key.starts_with(p))
+    }
+
+    fn stored(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        if !self.may_be_stored(key) {
+            return Ok(None);
+        }
+        Ok(self.store.get(Table::Index, key)?)
     }
 
     /// Sets (or with `None` removes) a record's row.
@@ -185,13 +225,15 @@ impl<'a> Overlay<'a> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
-        Ok(self.store.get(Table::Index, key)?)
+        self.stored(key)
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<BTreeSet<Vec<u8>>, IndexError> {
         let mut keys = BTreeSet::new();
-        for item in self.store.scan_prefix(Table::Index, prefix) {
-            keys.insert(item?.0);
+        if self.may_be_stored(prefix) {
+            for item in self.store.scan_prefix(Table::Index, prefix) {
+                keys.insert(item?.0);
+            }
         }
         for (k, v) in self.writes.range(prefix.to_vec()..) {
             if !k.starts_with(prefix) {
@@ -218,10 +260,23 @@ impl<'a> Overlay<'a> {
         if let Some(row) = self.rows.get(id) {
             return Ok(row.clone());
         }
-        self.store
-            .get(Table::Index, &record_key(id))?
+        self.stored_row(id)
+    }
+
+    /// A record's row as the store holds it.
+    fn stored_row(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
+        self.stored(&record_key(id))?
             .map(|b| parse(&b, "record row"))
             .transpose()
+    }
+
+    /// [`Overlay::indexed`], taken out of the pending rows rather than copied; the
+    /// flag says it was pending (it must then be put back).
+    fn take_indexed(&mut self, id: &RecordId) -> Result<(Option<IndexedRecord>, bool), IndexError> {
+        match self.rows.remove(id) {
+            Some(row) => Ok((row, true)),
+            None => Ok((self.stored_row(id)?, false)),
+        }
     }
 
     fn links_of(&self, woman: &str) -> Result<WomanLinks, IndexError> {
@@ -329,6 +384,21 @@ impl Index {
     pub fn apply(&self, doc: &mut LedgerDoc, touched: &Touched) -> Result<(), IndexError> {
         let org = doc.org();
         let mut overlay = Overlay::new(self.store.as_ref());
+        if touched.records.len() >= EMPTY_CHECK_FROM {
+            // Rows of this document's own records (and of its women's links and
+            // follow-up) exist only once it was indexed here.
+            let mut prefixes: Vec<Vec<u8>> = Kind::ALL
+                .iter()
+                .map(|kind| {
+                    let mut prefix = vec![b'r', kind.spec().id_letter as u8];
+                    prefix.extend_from_slice(org.as_bytes());
+                    prefix
+                })
+                .collect();
+            prefixes.push(tagged(b'l', &org));
+            prefixes.push(tagged(b'g', &org));
+            overlay.find_empty(prefixes)?;
+        }
         let mut deltas: HashMap<OrgCode, Rollup> = HashMap::new();
         let mut dirty_women: BTreeSet<String> = BTreeSet::new();
         let ids = self.id_matcher();
@@ -433,7 +503,11 @@ impl Index {
                 continue;
             };
             let is_woman = woman_id.kind() == Kind::Woman;
-            let Some(mut row) = overlay.indexed(&woman_id)? else {
+            let (row, pending) = overlay.take_indexed(&woman_id)?;
+            let Some(mut row) = row else {
+                if pending {
+                    overlay.put_row(&woman_id, None);
+                }
                 // Her card has not arrived yet (her links wait for it), or is gone.
                 if is_woman {
                     self.update_follow_up(&mut overlay, &woman_id, None)?;
@@ -454,7 +528,7 @@ impl Index {
             if is_woman {
                 self.update_follow_up(&mut overlay, &woman_id, Some(&row))?;
             }
-            if moved {
+            if moved || pending {
                 overlay.put_row(&woman_id, Some(row));
             }
         }

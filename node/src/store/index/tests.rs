@@ -150,3 +150,66 @@ fn a_damaged_row_is_reported() {
         .list(Kind::Woman, VILLAGE)
         .any(|r| r.is_err()));
 }
+
+/// Every row of the index table.
+fn all_rows(store: &dyn Storage) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store
+        .scan_prefix(Table::Index, b"")
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_document_new_to_the_node_is_indexed_as_a_rebuild_indexes_it() {
+    // A village with more records than the index checks for absent rows from, with
+    // visits and pairings linked to its women.
+    let v = Village::new();
+    let mut village_ledger = v.open();
+    let mut generator = testing::generator();
+    let mut women = Vec::new();
+    for _ in 0..(EMPTY_CHECK_FROM + 8) {
+        women.push(
+            village_ledger
+                .add(Kind::Woman, &testing::woman(&mut generator))
+                .unwrap(),
+        );
+    }
+    for woman in women.iter().take(6) {
+        village_ledger
+            .add(Kind::Visit, &generator.visit(woman, 12))
+            .unwrap();
+        village_ledger
+            .add(Kind::Pairing, &generator.pairing(woman))
+            .unwrap();
+    }
+    drop(village_ledger);
+    let stored = v.store.load(&village()).unwrap().unwrap();
+    let actor = v.home.config().unwrap().actor;
+    let mut doc = LedgerDoc::load(&stored.concatenated(), village(), actor).unwrap();
+    let changes = doc.automerge().get_changes(&[]);
+
+    // The township above it receives the whole document at once.
+    let dir = tempfile::tempdir().unwrap();
+    let home = crate::config::NodeHome::new(dir.path().join("township"));
+    home.init_with(
+        OrgCode::parse("230129100000").unwrap(),
+        "加信镇",
+        "test",
+        None,
+        Some("127.0.0.1:9".into()),
+        None,
+    )
+    .unwrap();
+    let store = Arc::new(crate::store::MemoryStore::new());
+    let mut township = testing::open(&home, &store);
+    township.apply_changes(village(), changes).unwrap();
+    let applied = all_rows(store.as_ref());
+    assert!(township.index().get(&women[0]).unwrap().is_some());
+
+    township.rebuild_index().unwrap();
+    assert_eq!(
+        all_rows(store.as_ref()),
+        applied,
+        "the same rows as a rebuild"
+    );
+}
