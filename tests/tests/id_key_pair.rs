@@ -4,6 +4,8 @@
 //! it has added the file from the CA holder (`id-key add`), and not before; a notice
 //! the CA did not sign is ignored; a wrong passphrase adds nothing.
 
+use std::path::Path;
+
 use halfsky_node::command::{self, IdKeyRequest, Request, Response, Secrets};
 use halfsky_node::pki::deployment::Deployment as Settings;
 use halfsky_node::pki::id_key_pair;
@@ -278,4 +280,106 @@ fn replacing_is_refused_away_from_the_ca_unit_and_without_settings() {
     let err = id_key_pair::replace(d.ca(), &city, &file, "short").unwrap_err();
     assert!(err.to_string().contains("at least"), "{err}");
     assert!(!file.exists(), "nothing written");
+}
+
+/// The real binary, as the CA holder types it: a city enrolled from a file, then
+/// `id-key replace` (in Chinese, the default) and `id-key show --json`.
+#[test]
+fn the_ca_holder_replaces_the_pair_with_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+    let halfsky = halfsky_tests::procs::binary("halfsky-node", "halfsky");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (ca, pass, city, file) = (path("ca"), path("pass"), path("city"), path("id-key.hsk"));
+    let enrollment = path("city.enroll");
+    std::fs::write(&pass, format!("{PASS}\n")).unwrap();
+    let run = |args: &[&str]| {
+        let (code, out, err) =
+            halfsky_tests::procs::output(&halfsky, args, Duration::from_secs(60));
+        (code == Some(0), out, err)
+    };
+    let must = |args: &[&str]| {
+        let (ok, out, err) = run(args);
+        assert!(ok, "halfsky {args:?}: {err}");
+        out
+    };
+    must(&["pki", "init", "--org", CITY, "--out", &ca]);
+    must(&[
+        "pki",
+        "enroll",
+        "--ca",
+        &ca,
+        "--org",
+        CITY,
+        "--device",
+        "city-pc",
+        "--unit-name",
+        "市",
+        "--out",
+        &enrollment,
+        "--passphrase-file",
+        &pass,
+    ]);
+    must(&[
+        "-d",
+        &city,
+        "init",
+        "--enroll",
+        &enrollment,
+        "--passphrase-file",
+        &pass,
+    ]);
+    let show = |home: &str| -> serde_json::Value {
+        let out = must(&["-d", home, "--lang", "en", "id-key", "show", "--json"]);
+        serde_json::from_str(&out).unwrap()
+    };
+    let before = show(&city);
+    assert_eq!(before["opens_current"], true);
+
+    // Away from the CA's unit nothing is replaced.
+    let village = path("village");
+    must(&[
+        "-d",
+        &village,
+        "init",
+        "--org",
+        VILLAGE_A,
+        "--name",
+        "红星村",
+        "--device",
+        "pc",
+    ]);
+    let replace = |home: &str| {
+        run(&[
+            "-d",
+            home,
+            "--lang",
+            "zh",
+            "id-key",
+            "replace",
+            "--ca",
+            &ca,
+            "--out",
+            &file,
+            "--passphrase-file",
+            &pass,
+        ])
+    };
+    let (ok, _, err) = replace(&village);
+    assert!(!ok && !err.is_empty());
+    assert!(!Path::new(&file).exists(), "nothing written");
+
+    let (ok, _, err) = replace(&city);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("id-key add") && err.contains("已记入本节点的文档"),
+        "{err}"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the file holds private halves");
+    let after = show(&city);
+    assert_ne!(after["sealing_to"], before["sealing_to"]);
+    assert_eq!(after["opens_current"], true);
+    assert_eq!(after["holds"].as_array().map(Vec::len), Some(2));
 }
