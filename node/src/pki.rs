@@ -46,6 +46,7 @@ pub mod files;
 pub mod id_key_pair;
 pub mod identity;
 pub mod names;
+#[cfg(feature = "offices")]
 pub mod passphrase_seal;
 pub mod revocation;
 

@@ -15,27 +15,38 @@
 //! document's history (history is never rewritten), so whoever holds the old private
 //! half can still open those. It protects the numbers typed from then on.
 
+#[cfg(feature = "offices")]
 use std::path::{Path, PathBuf};
 
 use halfsky_shared::ca_signed::{CaSigned, CaSignedError};
 use halfsky_shared::id_key_notice::{IdKeyNotice, META_PREFIX};
-use halfsky_shared::idcard::{IdPublic, IdSecret};
+use halfsky_shared::idcard::IdPublic;
+#[cfg(feature = "offices")]
+use halfsky_shared::idcard::IdSecret;
 use halfsky_shared::ledger_doc::ChangeNote;
 use halfsky_shared::OrgCode;
+#[cfg(feature = "offices")]
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "offices")]
 use super::ca::load_ca;
-use super::deployment::{Deployment, DeploymentError};
+#[cfg(feature = "offices")]
+use super::deployment::Deployment;
+use super::deployment::DeploymentError;
+#[cfg(feature = "offices")]
 use super::enroll::MIN_PASSPHRASE;
 use super::error::PkiError;
+#[cfg(feature = "offices")]
 use super::files::{io, write_atomic};
 use super::names::CA_CERT_FILE;
+#[cfg(feature = "offices")]
 use super::passphrase_seal::{self, Unsealed};
 use super::revocation::{ca_of_home, CaKey};
 use crate::config::{ConfigError, NodeHome};
 use crate::ledger::{Ledger, LedgerError};
 
 /// First bytes of an ID key file (format 1).
+#[cfg(feature = "offices")]
 const MAGIC: &[u8; 8] = b"HSIDKEY1";
 
 /// Why a pair could not be replaced, published or added.
@@ -68,17 +79,21 @@ pub enum IdKeyPairError {
     #[error("the document of {0} has no meta map; the notice cannot be recorded there (see `halfsky quarantine`)")]
     NoMeta(OrgCode),
     /// A passphrase too short to protect a private key.
+    #[cfg(feature = "offices")]
     #[error("the passphrase must have at least {MIN_PASSPHRASE} characters (it protects the ID key on the way)")]
     WeakPassphrase,
     /// Not an ID key file.
+    #[cfg(feature = "offices")]
     #[error("{} is not a halfsky ID key file (made by `halfsky id-key replace`)", .0.display())]
     NotKeyFile(PathBuf),
     /// Wrong passphrase, or a changed file.
+    #[cfg(feature = "offices")]
     #[error("{} cannot be opened: the passphrase is wrong, or the file was changed or damaged after it was made; check the passphrase, or ask the CA holder for the file again", .0.display())]
     Unsealed(PathBuf),
 }
 
 /// The contents of an ID key file.
+#[cfg(feature = "offices")]
 #[derive(Serialize, Deserialize)]
 struct KeyFile {
     /// Every private half of the deployment, hex, oldest first (the last is current).
@@ -86,6 +101,7 @@ struct KeyFile {
 }
 
 /// What [`replace`] made.
+#[cfg(feature = "offices")]
 #[derive(Debug)]
 pub struct Replaced {
     /// The new public half.
@@ -119,6 +135,7 @@ fn ca_unit(home: &NodeHome) -> Result<CaKey, IdKeyPairError> {
 /// `home` of the CA's unit: the settings, the offices' file `out` under `passphrase`,
 /// and the CA's signed notice (steps 1 and 2 and the notice of 3 in the module's
 /// documentation; the node then adds the secrets and records the notice).
+#[cfg(feature = "offices")]
 pub fn replace(
     ca_dir: &Path,
     home: &NodeHome,
@@ -160,6 +177,7 @@ pub fn replace(
 }
 
 /// The private halves in the ID key file `path`.
+#[cfg(feature = "offices")]
 pub fn open_key_file(path: &Path, passphrase: &str) -> Result<Vec<IdSecret>, IdKeyPairError> {
     let bytes = std::fs::read(path).map_err(io("read", path))?;
     let plain = passphrase_seal::open(MAGIC, &bytes, passphrase).map_err(|e| match e {
