@@ -15,39 +15,27 @@
 //! document's history (history is never rewritten), so whoever holds the old private
 //! half can still open those. It protects the numbers typed from then on.
 
-#[cfg(feature = "offices")]
-use std::path::{Path, PathBuf};
-
 use halfsky_shared::ca_signed::{CaSigned, CaSignedError};
 use halfsky_shared::id_key_notice::{IdKeyNotice, META_PREFIX};
 use halfsky_shared::idcard::IdPublic;
-#[cfg(feature = "offices")]
-use halfsky_shared::idcard::IdSecret;
 use halfsky_shared::ledger_doc::ChangeNote;
 use halfsky_shared::OrgCode;
-#[cfg(feature = "offices")]
-use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "offices")]
-use super::ca::load_ca;
-#[cfg(feature = "offices")]
-use super::deployment::Deployment;
 use super::deployment::DeploymentError;
-#[cfg(feature = "offices")]
-use super::enroll::MIN_PASSPHRASE;
 use super::error::PkiError;
-#[cfg(feature = "offices")]
-use super::files::{io, write_atomic};
 use super::names::CA_CERT_FILE;
-#[cfg(feature = "offices")]
-use super::passphrase_seal::{self, Unsealed};
 use super::revocation::{ca_of_home, CaKey};
 use crate::config::{ConfigError, NodeHome};
 use crate::ledger::{Ledger, LedgerError};
 
-/// First bytes of an ID key file (format 1).
 #[cfg(feature = "offices")]
-const MAGIC: &[u8; 8] = b"HSIDKEY1";
+mod key_file;
+#[cfg(feature = "offices")]
+use super::enroll::MIN_PASSPHRASE;
+#[cfg(feature = "offices")]
+pub use key_file::{open_key_file, replace, Replaced};
+#[cfg(feature = "offices")]
+use std::path::PathBuf;
 
 /// Why a pair could not be replaced, published or added.
 #[derive(Debug, thiserror::Error)]
@@ -92,30 +80,8 @@ pub enum IdKeyPairError {
     Unsealed(PathBuf),
 }
 
-/// The contents of an ID key file.
-#[cfg(feature = "offices")]
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    /// Every private half of the deployment, hex, oldest first (the last is current).
-    secrets: Vec<String>,
-}
-
-/// What [`replace`] made.
-#[cfg(feature = "offices")]
-#[derive(Debug)]
-pub struct Replaced {
-    /// The new public half.
-    pub public: IdPublic,
-    /// Every private half of the deployment (retired ones first), for this office.
-    pub secrets: Vec<IdSecret>,
-    /// The CA's notice of the new public half, to record in the CA unit's document.
-    pub notice: CaSigned,
-    /// The file for the other offices.
-    pub file: PathBuf,
-}
-
 /// The CA of `home`, which must be a node of the CA's unit.
-fn ca_unit(home: &NodeHome) -> Result<CaKey, IdKeyPairError> {
+pub(super) fn ca_unit(home: &NodeHome) -> Result<CaKey, IdKeyPairError> {
     let dir = home.dir();
     let ca = ca_of_home(dir)?.ok_or_else(|| PkiError::NodeMissing {
         file: dir.join(CA_CERT_FILE),
@@ -129,69 +95,6 @@ fn ca_unit(home: &NodeHome) -> Result<CaKey, IdKeyPairError> {
         });
     }
     Ok(ca)
-}
-
-/// Replaces the deployment's ID key pair with the CA in `ca_dir`, for the node home
-/// `home` of the CA's unit: the settings, the offices' file `out` under `passphrase`,
-/// and the CA's signed notice (steps 1 and 2 and the notice of 3 in the module's
-/// documentation; the node then adds the secrets and records the notice).
-#[cfg(feature = "offices")]
-pub fn replace(
-    ca_dir: &Path,
-    home: &NodeHome,
-    out: &Path,
-    passphrase: &str,
-) -> Result<Replaced, IdKeyPairError> {
-    if passphrase.chars().count() < MIN_PASSPHRASE {
-        return Err(IdKeyPairError::WeakPassphrase);
-    }
-    let ca_of_node = ca_unit(home)?;
-    let ca = load_ca(ca_dir)?;
-    if ca.org != ca_of_node.org {
-        return Err(IdKeyPairError::NotTheCaUnit {
-            ca_org: ca.org,
-            node: ca_of_node.org,
-        });
-    }
-    let (settings, fresh) = Deployment::replace_id_key(ca_dir)?;
-    let mut secrets = settings.retired_id_keys();
-    secrets.push(fresh.clone());
-    let file = KeyFile {
-        secrets: secrets.iter().map(IdSecret::to_hex).collect(),
-    };
-    let plain = serde_json::to_vec(&file).expect("a key file serializes");
-    write_atomic(
-        out,
-        &passphrase_seal::seal(MAGIC, &plain, passphrase),
-        true,
-        true,
-    )?;
-    let notice =
-        IdKeyNotice::new(&fresh.public(), chrono::Utc::now().timestamp()).sign(&ca.key_pkcs8)?;
-    Ok(Replaced {
-        public: fresh.public(),
-        secrets,
-        notice,
-        file: out.to_path_buf(),
-    })
-}
-
-/// The private halves in the ID key file `path`.
-#[cfg(feature = "offices")]
-pub fn open_key_file(path: &Path, passphrase: &str) -> Result<Vec<IdSecret>, IdKeyPairError> {
-    let bytes = std::fs::read(path).map_err(io("read", path))?;
-    let plain = passphrase_seal::open(MAGIC, &bytes, passphrase).map_err(|e| match e {
-        Unsealed::NotThisKind => IdKeyPairError::NotKeyFile(path.to_path_buf()),
-        Unsealed::WrongOrChanged => IdKeyPairError::Unsealed(path.to_path_buf()),
-    })?;
-    let file: KeyFile = serde_json::from_slice(&plain)
-        .map_err(|_| IdKeyPairError::NotKeyFile(path.to_path_buf()))?;
-    file.secrets
-        .iter()
-        .map(|hex| {
-            IdSecret::from_hex(hex).map_err(|_| IdKeyPairError::NotKeyFile(path.to_path_buf()))
-        })
-        .collect()
 }
 
 /// The CA of `home` and the notice it signed, if `home` is a node of the CA's unit

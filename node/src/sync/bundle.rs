@@ -373,47 +373,42 @@ pub fn receive(
             });
         }
     }
-    match contents {
+    let (docs, held) = match contents {
         // Packed documents open into their raw changes, within this node's caps,
         // before anything else looks at them.
-        Contents::Packed { docs, held } => {
-            let docs = open_packed(ledger, docs)?;
-            received_changes(
+        Contents::Packed { docs, held } => (open_packed(ledger, docs)?, held),
+        Contents::Changes { docs, held } => (docs, held),
+        Contents::Ack { heads, changes } => {
+            return acknowledged(
                 ledger,
-                keys,
-                (sender, public),
-                (docs, held),
+                sender,
+                (heads, changes, Vec::new()),
                 sealed_at,
                 (now, via),
             )
         }
-        Contents::Changes { docs, held } => received_changes(
-            ledger,
-            keys,
-            (sender, public),
-            (docs, held),
-            sealed_at,
-            (now, via),
-        ),
-        Contents::Ack { heads, changes } => acknowledged(
-            ledger,
-            sender,
-            (heads, changes, Vec::new()),
-            sealed_at,
-            (now, via),
-        ),
         Contents::AckRefusing {
             heads,
             changes,
             refused,
-        } => acknowledged(
-            ledger,
-            sender,
-            (heads, changes, refused),
-            sealed_at,
-            (now, via),
-        ),
-    }
+        } => {
+            return acknowledged(
+                ledger,
+                sender,
+                (heads, changes, refused),
+                sealed_at,
+                (now, via),
+            )
+        }
+    };
+    received_changes(
+        ledger,
+        keys,
+        (sender, public),
+        (docs, held),
+        sealed_at,
+        (now, via),
+    )
 }
 
 /// The raw changes of each packed document, decoded within this node's caps.
